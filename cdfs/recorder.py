@@ -10,10 +10,13 @@ All methods block; callers in trio run them in a worker thread.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from .errors import NotFoundError, NotWritableError
 from .media import DiscInfo, Session
 from .units import Lba
 
@@ -71,3 +74,45 @@ class Recorder(Protocol):
     def eject(self) -> None:
         """Open the tray (a no-op for the emulated recorder)."""
         ...
+
+
+_MIB = 1024 * 1024
+
+
+def disc_full_error(nbytes: int) -> NotWritableError:
+    """The error every backend raises when a recording of ``nbytes`` bytes
+    cannot go on the disc in the drive (closed, full, out of sessions)."""
+    mb = max(1, -(-nbytes // _MIB))
+    return NotWritableError(
+        "The disc in the drive is not writable or it is full: insert a blank writable"
+        f" disc, or one with at least {mb} MB free"
+    )
+
+
+def open_recorder(spec: str) -> Recorder:
+    """The recorder named by ``spec``.
+
+    A block device, a path under ``/dev/`` or an xorriso ``stdio:`` address
+    is a drive driven through xorriso; anything else is the path of an
+    emulated disc image.
+    """
+    if spec.startswith(("/dev/", "stdio:")) or _is_block_device(spec):
+        from .xorriso import XorrisoRecorder
+
+        return XorrisoRecorder(spec)
+    from .emulated import EmulatedRecorder
+
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise NotFoundError(
+            f"no drive or emulated disc image at {spec}: "
+            "create an emulated disc with `cdfs media create`"
+        )
+    return EmulatedRecorder(path)
+
+
+def _is_block_device(spec: str) -> bool:
+    try:
+        return stat.S_ISBLK(os.stat(spec).st_mode)
+    except OSError:
+        return False
