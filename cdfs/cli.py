@@ -1,0 +1,350 @@
+"""The ``cdfs`` command line: argument parsing and what each command prints.
+
+Owns user-facing output (the only place that prints), exit codes, and
+talking to a running daemon through its mount (``.burn``, the status
+attribute).  Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__, names, paths
+from .errors import CdfsError, NotFoundError, NotMountedError, UsageError
+from .media import MEDIA_TYPES, DiscInfo, media_type
+from .status import human_bytes, render_text
+from .units import SECTOR_SIZE
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MEDIA = "cd-r80"
+
+
+# -- talking to a mount ---------------------------------------------------
+
+
+def read_status(mountpoint: Path) -> dict[str, Any]:
+    """The daemon's status, from the status attribute of the mount root."""
+    try:
+        raw = os.getxattr(mountpoint, names.STATUS_XATTR.decode())
+    except OSError as exc:
+        raise NotMountedError(f"{mountpoint} is not a cdfs mount ({exc.strerror})") from None
+    data: dict[str, Any] = json.loads(raw)
+    return data
+
+
+def request_burn(mountpoint: Path, lines: Sequence[str]) -> int:
+    """Write ``.burn``; returns the request number the daemon gave it."""
+    read_status(mountpoint)
+    text = "".join(f"{line}\n" for line in lines)
+    try:
+        with open(mountpoint / names.BURN_FILE.decode(), "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError:
+        last = read_status(mountpoint).get("last_burn") or {}
+        raise UsageError(last.get("message") or "the burn request was refused") from None
+    return int(read_status(mountpoint)["requests"])
+
+
+def wait_for_burn(poll: Callable[[], dict[str, Any] | None], ticket: int,
+                  show: bool) -> dict[str, Any]:
+    """Poll the status until a burn covering request ``ticket`` ended."""
+    from tqdm import tqdm
+
+    bar = None
+    phase = ""
+    try:
+        while True:
+            s = poll()
+            if s is None:
+                raise NotMountedError("the cdfs daemon went away before the burn finished")
+            last = s.get("last_burn") or {}
+            if last.get("request", 0) >= ticket and s["burn"]["phase"] in ("done", "failed",
+                                                                           "idle"):
+                return dict(last)
+            burn = s["burn"]
+            if show and burn["phase"] not in ("idle", "done", "failed"):
+                if burn["phase"] != phase:
+                    if bar is not None:
+                        bar.close()
+                    phase = burn["phase"]
+                    bar = tqdm(total=max(burn["bytes_total"], 1), desc=f"{phase:>9}",
+                               unit="B", unit_scale=True, leave=True, file=sys.stderr)
+                if bar is not None:
+                    bar.total = max(burn["bytes_total"], 1)
+                    bar.n = burn["bytes_done"]
+                    bar.refresh()
+            time.sleep(0.2)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def report_burn(last: dict[str, Any]) -> int:
+    if last.get("ok"):
+        print(f"cdfs: {last.get('message')}")
+        return 0
+    print(f"cdfs: burn failed: {last.get('message')}", file=sys.stderr)
+    return 1
+
+
+# -- recorder resolution -----------------------------------------------------
+
+
+def resolve_drive(spec: str | None) -> str:
+    """The drive to use: the option, else $CDFS_DRIVE, else the default
+    emulated disc (created blank, as a cd-r80, on first use)."""
+    spec = spec or os.environ.get("CDFS_DRIVE")
+    if spec:
+        return spec
+    disc = paths.default_disc()
+    if not disc.exists():
+        from .emulated import create_media
+
+        disc.parent.mkdir(parents=True, exist_ok=True)
+        create_media(disc, media_type(DEFAULT_MEDIA))
+        log.info("created a blank %s emulated disc at %s", DEFAULT_MEDIA, disc)
+    return str(disc)
+
+
+# -- commands ----------------------------------------------------------------
+
+
+def cmd_mount(args: argparse.Namespace) -> int:
+    from .daemon import Daemon, MountOptions, daemonize, run
+    from .recorder import open_recorder
+
+    mp = Path(args.mountpoint).resolve()
+    if not mp.is_dir():
+        raise NotFoundError(f"mount point {mp} is not a directory")
+    if os.path.ismount(mp):
+        raise UsageError(f"{mp} is already a mount point")
+    recorder = open_recorder(resolve_drive(args.drive))
+    stash = Path(args.stash_dir) if args.stash_dir else paths.default_stash_dir()
+    options = MountOptions(mp, stash, burn_on_unmount=not args.no_burn_on_unmount,
+                           debug=args.debug)
+    ready = None if args.foreground else daemonize(paths.log_file(recorder.ident))
+    try:
+        daemon = Daemon(recorder, options)
+    except CdfsError as exc:
+        if ready is None:
+            raise
+        os.write(ready, f"{exc}\n".encode())
+        return exc.exit_code
+    try:
+        return run(daemon, ready)
+    except RuntimeError as exc:
+        if ready is not None:
+            os.write(ready, f"cannot mount {mp}: {exc}\n".encode())
+        raise CdfsError(f"cannot mount {mp}: {exc}") from None
+
+
+def cmd_umount(args: argparse.Namespace) -> int:
+    mp = Path(args.mountpoint).resolve()
+    s = read_status(mp)
+    pid, status_file = int(s["pid"]), Path(s["staging_dir"]) / names.STATUS_FILE_NAME
+    before = (s.get("last_burn") or {}).get("finished")
+    res = subprocess.run(["fusermount3", "-u", str(mp)], capture_output=True, text=True,
+                         timeout=60, check=False)
+    if res.returncode:
+        raise CdfsError(f"cannot unmount {mp}: {res.stderr.strip()}")
+
+    def poll() -> dict[str, Any] | None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        try:
+            data: dict[str, Any] = json.loads(status_file.read_text())
+            return data
+        except (OSError, ValueError):
+            return {"burn": {"phase": "idle"}}
+
+    from tqdm import tqdm
+
+    bar = None
+    while (s2 := poll()) is not None:
+        burn = s2.get("burn", {})
+        if burn.get("phase") not in (None, "idle", "done", "failed") and not args.quiet:
+            if bar is None:
+                bar = tqdm(total=1, desc="burning", unit="B", unit_scale=True, file=sys.stderr)
+            bar.set_description(burn["phase"])
+            bar.total = max(burn.get("bytes_total", 1), 1)
+            bar.n = burn.get("bytes_done", 0)
+            bar.refresh()
+        time.sleep(0.2)
+    if bar is not None:
+        bar.close()
+    try:
+        final = json.loads(status_file.read_text())
+    except (OSError, ValueError):
+        return 0
+    last = final.get("last_burn") or {}
+    if last and last.get("finished") != before:
+        return report_burn(last)
+    return 0
+
+
+def cmd_burn(args: argparse.Namespace) -> int:
+    mp = Path(args.mountpoint).resolve()
+    lines = [f"label={args.label}"] if args.label is not None else []
+    ticket = request_burn(mp, lines)
+    if not args.wait:
+        print(f"cdfs: burn requested (request {ticket}); see {mp / '.status'}")
+        return 0
+
+    def poll() -> dict[str, Any] | None:
+        try:
+            return read_status(mp)
+        except NotMountedError:
+            return None
+
+    return report_burn(wait_for_burn(poll, ticket, show=not args.quiet))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    mp = Path(args.mountpoint).resolve()
+    s = read_status(mp)
+    if args.json:
+        print(json.dumps(s, indent=2))
+    else:
+        sys.stdout.write(render_text(s))
+    return 0
+
+
+def info_dict(info: DiscInfo) -> dict[str, Any]:
+    return {
+        "media": info.media.name,
+        "title": info.media.title,
+        "state": info.state.value,
+        "capacity_bytes": info.capacity * SECTOR_SIZE,
+        "used_bytes": info.used * SECTOR_SIZE,
+        "free_bytes": info.free * SECTOR_SIZE,
+        "next_writable_address": info.nwa,
+        "sessions": [{"start": s.start, "length": s.length} for s in info.sessions],
+    }
+
+
+def cmd_media_create(args: argparse.Namespace) -> int:
+    from .emulated import create_media
+
+    rec = create_media(Path(args.path), media_type(args.type))
+    info = rec.disc_info()
+    print(f"created blank {info.media.title} at {args.path} "
+          f"({human_bytes(info.capacity * SECTOR_SIZE)})")
+    return 0
+
+
+def cmd_media_info(args: argparse.Namespace) -> int:
+    from .recorder import open_recorder
+
+    info = open_recorder(args.path).disc_info()
+    d = info_dict(info)
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    print(f"Media:     {d['title']} ({d['media']})")
+    print(f"State:     {d['state']}")
+    print(f"Capacity:  {human_bytes(d['capacity_bytes'])} ({info.capacity} sectors)")
+    print(f"Used:      {human_bytes(d['used_bytes'])}")
+    print(f"Free:      {human_bytes(d['free_bytes'])}")
+    print(f"Sessions:  {len(info.sessions)}")
+    for i, s in enumerate(info.sessions, 1):
+        print(f"  {i:2}: start {s.start}, length {s.length} sectors")
+    return 0
+
+
+# -- parser ----------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cdfs",
+        description="Burn discs like Windows XP did: mount the recorder, copy files in, "
+                    "touch .burn.",
+        epilog="Without --drive, cdfs uses $CDFS_DRIVE or an emulated CD-R under "
+               "~/.local/share/cdfs (created blank on first use).")
+    p.add_argument("--version", action="version", version=f"cdfs {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    m = sub.add_parser("mount", help="mount a recorder as a file system",
+                       description="Mount a recorder: the disc's files read-only, with a "
+                                   "writable staging area on top.  Runs in the background "
+                                   "unless -f is given.")
+    m.add_argument("mountpoint", metavar="MOUNTPOINT")
+    m.add_argument("--drive", metavar="DISC_OR_DEVICE",
+                   help="emulated disc image (see 'cdfs media create') or device such as "
+                        "/dev/sr0")
+    m.add_argument("-f", "--foreground", action="store_true", help="stay in the foreground")
+    m.add_argument("--stash-dir", metavar="DIR",
+                   help="where the stash file (the mastered image) is written "
+                        "(default ~/.cache/cdfs)")
+    m.add_argument("--no-burn-on-unmount", action="store_true",
+                   help="keep staged files staged when unmounting instead of burning them")
+    m.add_argument("--debug", action="store_true", help="log every FUSE request")
+    m.set_defaults(func=cmd_mount)
+
+    u = sub.add_parser("umount", help="unmount, after burning what is staged",
+                       description="Unmount; returns when the burn that unmounting starts "
+                                   "has finished.  Exit status 1 if that burn failed.")
+    u.add_argument("mountpoint", metavar="MOUNTPOINT")
+    u.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    u.set_defaults(func=cmd_umount)
+
+    b = sub.add_parser("burn", help="burn the staged files as a new session",
+                       description="Start a burn of everything staged (like touching "
+                                   "MOUNTPOINT/.burn).")
+    b.add_argument("mountpoint", metavar="MOUNTPOINT")
+    b.add_argument("--label", metavar="NAME", help="disc name (default: today's date)")
+    b.add_argument("--wait", action="store_true",
+                   help="show progress; exit 0 only if the burn succeeded")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar with --wait")
+    b.set_defaults(func=cmd_burn)
+
+    s = sub.add_parser("status", help="show the disc, the staging area and the burn",
+                       description="Show disc type, state, capacity, used and free space, "
+                                   "staged files, the running burn and the last result.")
+    s.add_argument("mountpoint", metavar="MOUNTPOINT")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_status)
+
+    md = sub.add_parser("media", help="emulated discs: create, inspect")
+    msub = md.add_subparsers(dest="media_command", required=True, metavar="ACTION")
+    mc = msub.add_parser("create", help="make a blank emulated disc",
+                         description="Make a blank emulated disc: a sparse image of "
+                                     "2048-byte sectors with its table of contents beside it.")
+    mc.add_argument("path", metavar="PATH")
+    mc.add_argument("--type", required=True, choices=sorted(MEDIA_TYPES), metavar="TYPE",
+                    help="one of: " + ", ".join(MEDIA_TYPES))
+    mc.set_defaults(func=cmd_media_create)
+    mi = msub.add_parser("info", help="show a disc's type, state, sessions and space")
+    mi.add_argument("path", metavar="PATH", help="emulated disc image or device")
+    mi.add_argument("--json", action="store_true", help="machine-readable output")
+    mi.set_defaults(func=cmd_media_info)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    try:
+        code: int = args.func(args)
+        return code
+    except CdfsError as exc:
+        print(f"cdfs: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+

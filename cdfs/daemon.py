@@ -1,0 +1,284 @@
+"""The mount daemon: wires a recorder, the staging area, the merged view,
+the FUSE adapter and the burner together, and runs them under trio.
+
+Owns the process side of a mount: start-up (reading the disc, preparing the
+staging area), the control files ``.burn`` and ``.status``, publishing the
+status, the burn on unmount, and the background/foreground split.  It
+contains no file system logic of its own.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import shutil
+import stat
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyfuse3
+import trio
+
+from . import discread, names, paths
+from .burn import Burner, BurnOptions, parse_burn_options
+from .errors import CdfsError, UsageError
+from .fs import Operations
+from .recorder import Recorder
+from .status import render_text
+from .staging import Upper
+from .units import SECTOR_SIZE
+from .view import Attr, Handle, View
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MountOptions:
+    mountpoint: Path
+    stash_dir: Path
+    burn_on_unmount: bool = True
+    debug: bool = False
+
+
+class Daemon:
+    """One mounted recorder: the owner of the control files and the status."""
+
+    def __init__(self, recorder: Recorder, options: MountOptions,
+                 staging_dir: Path | None = None) -> None:
+        self.recorder = recorder
+        self.options = options
+        self.staging_dir = staging_dir or paths.staging_area(recorder.ident)
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = self._lock()
+        shutil.rmtree(self.staging_dir / names.SNAPSHOT_DIR, ignore_errors=True)
+        self.upper = Upper(self.staging_dir / names.STAGING_TREE)
+        info = recorder.disc_info()
+        self.reader = recorder.open_reader()
+        root = discread.read_tree(self.reader, info)
+        self.view = View(self.upper, info, root, self.reader, self)
+        self.burner = Burner(self.view, recorder, self.staging_dir, options.stash_dir,
+                             on_change=self.publish)
+        self.burner.last = self._load_last()
+        self._staged_cache: tuple[float, int, int] = (0.0, 0, 0)
+        self.publish()
+
+    def _lock(self) -> int:
+        """One daemon per recorder: a second mount would fight over staging."""
+        fd = os.open(self.staging_dir / names.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise CdfsError(f"{self.recorder.description} is already mounted by another "
+                            "cdfs daemon") from None
+        return fd
+
+    def _load_last(self) -> Any:
+        from .burn import BurnResult
+
+        try:
+            data = json.loads((self.staging_dir / names.STATUS_FILE_NAME).read_text())
+            last = data.get("last_burn")
+            return BurnResult(**last) if last else None
+        except (OSError, ValueError, TypeError):
+            return None
+
+    # -- status -----------------------------------------------------------
+
+    def staged_totals(self) -> tuple[int, int]:
+        """(files, bytes) staged, cached for a second: status is polled."""
+        when, files, size = self._staged_cache
+        if time.monotonic() - when < 1.0:
+            return files, size
+        files = size = 0
+        for _rel, _dirs, fnames, fd in self.upper.walk():
+            for name in fnames:
+                st = os.lstat(name, dir_fd=fd)
+                files += 1
+                size += st.st_size if stat.S_ISREG(st.st_mode) else 0
+        self._staged_cache = (time.monotonic(), files, size)
+        return files, size
+
+    def status(self) -> dict[str, Any]:
+        info = self.view.info
+        files, size = self.staged_totals()
+        capacity, available = self.view.statfs_sectors()
+        return {
+            "pid": os.getpid(),
+            "mountpoint": str(self.options.mountpoint),
+            "drive": self.recorder.description,
+            "media": info.media.name,
+            "media_title": info.media.title,
+            "state": info.state.value,
+            "sessions": [{"start": s.start, "length": s.length} for s in info.sessions],
+            "capacity_bytes": capacity * SECTOR_SIZE,
+            "used_bytes": int(info.used) * SECTOR_SIZE,
+            "free_bytes": int(info.free) * SECTOR_SIZE,
+            "available_bytes": available * SECTOR_SIZE,
+            "staged_files": files,
+            "staged_bytes": size,
+            "burn": self.burner.progress.as_dict(),
+            "requests": self.burner.requests,
+            "last_burn": self.burner.last.as_dict() if self.burner.last else None,
+            "staging_dir": str(self.staging_dir),
+        }
+
+    def status_json(self) -> bytes:
+        return json.dumps(self.status()).encode()
+
+    def publish(self) -> None:
+        """Keep the last status on disk: it outlives the mount."""
+        path = self.staging_dir / names.STATUS_FILE_NAME
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(self.status(), indent=1))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", path, exc)
+
+    # -- control files ------------------------------------------------------
+
+    def control_attr(self, name: bytes, ino: int) -> Attr:
+        now = time.time_ns()
+        mode = stat.S_IFREG | (0o644 if name == names.BURN_FILE else 0o444)
+        return Attr(ino, mode, 1, os.getuid(), os.getgid(), 0, 0, now, now, now)
+
+    def control_open(self, name: bytes, flags: int) -> Handle:
+        node = self.view.node(self.view.control_inos[name])
+        writing = (flags & os.O_ACCMODE) != os.O_RDONLY
+        if name == names.STATUS_FILE:
+            if writing:
+                raise OSError(errno.EACCES, "read-only")
+            return Handle(node, data=bytearray(render_text(self.status()).encode()))
+        return Handle(node, writable=writing)
+
+    def control_write(self, handle: Handle, off: int, buf: bytes) -> int:
+        if not handle.writable or len(handle.data) > 65536:
+            raise OSError(errno.EINVAL, "bad write to .burn")
+        handle.data[off:off + len(buf)] = buf
+        return len(buf)
+
+    def control_flush(self, handle: Handle) -> None:
+        """close() of a written ``.burn`` requests the burn.  Flush, unlike
+        release, is synchronous with close(), so a request is counted (and a
+        bad one refused with EINVAL) before close() returns."""
+        if handle.node.name != names.BURN_FILE or not handle.writable or handle.options:
+            return
+        try:
+            options = parse_burn_options(handle.data.decode("utf-8"))
+        except UnicodeDecodeError:
+            handle.error = ".burn must contain UTF-8 text"
+        except UsageError as exc:
+            handle.error = str(exc)
+        if handle.error:
+            self._refuse(handle.error)
+            raise UsageError(handle.error)
+        handle.options = options
+        self.burner.request(options)
+        self.publish()
+
+    def control_release(self, handle: Handle) -> None:
+        return None
+
+    def _refuse(self, message: str) -> None:
+        from .burn import BurnResult
+
+        log.warning("burn request refused: %s", message)
+        self.burner.last = BurnResult(False, f"burn request refused: {message}",
+                                      request=self.burner.requests)
+        self.publish()
+
+    # -- running --------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Answer FUSE requests and burn on request until unmounted, then
+        burn what is still staged (if configured) and return."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.burner.run)
+            nursery.start_soon(self._publish_while_burning)
+            await pyfuse3.main()
+            log.info("unmounted")
+            await self.burner.wait_idle()
+            if self.options.burn_on_unmount and self.burner.has_staged():
+                log.info("burning what is staged before exiting")
+                await self.burner.burn(BurnOptions())
+            nursery.cancel_scope.cancel()
+        self.publish()
+
+    async def _publish_while_burning(self) -> None:
+        """Progress in the status file, for ``cdfs umount`` to show after the
+        mount is gone."""
+        while True:
+            await trio.sleep(0.5)
+            if self.burner.busy:
+                self.publish()
+
+    def close(self) -> None:
+        self.reader.close()
+        self.upper.close()
+        os.close(self._lock_fd)
+
+
+def fuse_options(mountpoint: Path, debug: bool) -> set[str]:
+    opts = set(pyfuse3.default_options)
+    opts.add(f"fsname={names.FSNAME}")
+    opts.add("subtype=cdfs")
+    # The kernel checks permissions against the modes cdfs reports.
+    opts.add("default_permissions")
+    if debug:
+        opts.add("debug")
+    return opts
+
+
+def run(daemon: Daemon, ready_fd: int | None = None) -> int:
+    """Mount, serve until unmounted, and clean up.  ``ready_fd`` gets one
+    line (``ok`` or an error) once the mount is up, for the parent of a
+    background mount."""
+    mp = daemon.options.mountpoint
+    pyfuse3.init(Operations(daemon.view), str(mp), fuse_options(mp, daemon.options.debug))
+    if ready_fd is not None:
+        os.write(ready_fd, b"ok\n")
+        os.close(ready_fd)
+    try:
+        trio.run(daemon.serve)
+    except BaseException:
+        log.exception("daemon stopped by an error")
+        pyfuse3.close(unmount=True)
+        daemon.close()
+        return 1
+    pyfuse3.close(unmount=False)
+    daemon.close()
+    last = daemon.burner.last
+    return 0 if last is None or last.ok else 1
+
+
+def daemonize(log_path: Path) -> int | None:
+    """Fork into the background like sshfs.  Returns the write end of the
+    readiness pipe in the child; the parent waits for it and exits."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(wfd)
+        with os.fdopen(rfd, "rb") as r:
+            msg = r.read().decode(errors="replace").strip()
+        if msg == "ok":
+            sys.exit(0)
+        sys.stderr.write(f"cdfs: {msg or 'the daemon exited before mounting'}\n")
+        sys.exit(1)
+    os.close(rfd)
+    os.setsid()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    null = os.open(os.devnull, os.O_RDWR)
+    out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(null)
+    os.close(out)
+    return wfd

@@ -1,0 +1,35 @@
+"""Reserved names and fixed identifiers: the one place they are defined.
+
+Control files live at the mount root; their names can never be staged.
+Extended attribute names and the layout of a recorder's staging area are
+here too, so that the daemon, the CLI and the tests agree on them.
+"""
+
+from __future__ import annotations
+
+BURN_FILE = b".burn"
+"""Touch or write ``key=value`` lines into it to start a burn."""
+
+STATUS_FILE = b".status"
+"""Read-only, human-readable status of the recorder and the last burn."""
+
+CONTROL_FILES = (BURN_FILE, STATUS_FILE)
+
+STATE_XATTR = b"user.cdfs.state"
+"""Per file: ``disc`` (only on the disc) or ``staged`` (waits to be burned)."""
+
+STATUS_XATTR = b"user.cdfs.status"
+"""On the mount root: the status as JSON (what ``cdfs status --json`` shows)."""
+
+# Layout of one recorder's staging area (under the XDG data directory).
+STAGING_TREE = "staged"
+"""The writable upper tree: new files and directories, mirrored by path."""
+SNAPSHOT_DIR = "snapshot"
+"""Hard links to what the running burn masters; gone when the burn ends."""
+JOURNAL_FILE = "burn-journal.json"
+"""Written before recording; lets a restarted daemon finish or undo a burn."""
+STATUS_FILE_NAME = "status.json"
+"""The last status the daemon published (kept after unmount)."""
+LOCK_FILE = "lock"
+
+FSNAME = "cdfs"

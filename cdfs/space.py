@@ -1,0 +1,160 @@
+"""Space accounting: what a next session needs and what the disc has left.
+
+Owns the one estimate of a session's size that ``df``, the ENOSPC checks on
+writes and the burn's capacity check all use, so that a burn that ``df``
+said would fit does fit.  The estimate is an upper bound: file data rounded
+up to sectors plus a generous allowance for the three directory trees (ISO
+9660, Joliet, Rock Ridge continuation areas) and the path tables.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+
+from .discread import DiscEntry, walk
+from .errors import NoSpaceError
+from .media import SESSION_PADDING, DiscInfo
+from .staging import Upper
+from .units import SECTOR_SIZE, Sectors, sectors_for
+
+# Directory records are at most 255 bytes and never cross a sector, so one
+# entry costs at most 255 bytes in the ISO tree and 255 in the Joliet tree;
+# Rock Ridge fields that overflow the record go to continuation areas
+# (NM of a 255-byte name, PX, TF, SL).  1,024 bytes covers all of it.
+ENTRY_BYTES = 1024
+DIR_SECTORS = 4  # ISO + Joliet extents, a CE sector, rounding
+SYMLINK_SECTORS = 2  # long targets spill into continuation areas
+FIXED_SECTORS = 16 + 8  # system area + volume descriptors + terminator
+PATH_TABLE_ENTRY = 8 + 128  # header + longest Joliet name
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What a session holds, in the terms the estimate needs."""
+
+    entries: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    data: int = 0
+    """Sectors of file data new in this session."""
+
+
+def meta_sectors(entries: int, dirs: int, symlinks: int) -> Sectors:
+    """An upper bound of the sectors a session's metadata takes."""
+    tables = 4 * (sectors_for((dirs + 1) * PATH_TABLE_ENTRY) + 1)
+    return Sectors(
+        FIXED_SECTORS
+        + tables
+        + sectors_for(entries * ENTRY_BYTES)
+        + (dirs + 1) * DIR_SECTORS
+        + symlinks * SYMLINK_SECTORS
+    )
+
+
+def session_sectors(counts: Counts) -> Sectors:
+    """Upper bound of a whole session: data, metadata and padding."""
+    meta = meta_sectors(counts.entries, counts.dirs, counts.symlinks)
+    return Sectors(counts.data + meta + SESSION_PADDING)
+
+
+def room(info: DiscInfo) -> Sectors:
+    """Sectors a next session may take.  A disc that cannot take one more
+    (closed, full) is measured as a blank disc of its type: the staging area
+    stays usable for the next disc."""
+    if info.writable:
+        return Sectors(info.free + SESSION_PADDING)
+    blank = info.media.capacity - SESSION_PADDING - info.media.run_out
+    return Sectors(blank + SESSION_PADDING)
+
+
+def disc_counts(root: DiscEntry | None) -> Counts:
+    entries = dirs = links = 0
+    if root is not None:
+        for _path, e in walk(root):
+            entries += 1
+            dirs += stat.S_ISDIR(e.mode)
+            links += stat.S_ISLNK(e.mode)
+    return Counts(entries, dirs, links, 0)
+
+
+def staged_counts(upper: Upper) -> Counts:
+    entries = dirs = links = data = 0
+    for _rel, dnames, fnames, fd in upper.walk():
+        entries += len(dnames) + len(fnames)
+        dirs += len(dnames)
+        for name in fnames:
+            st = os.lstat(name, dir_fd=fd)
+            if stat.S_ISLNK(st.st_mode):
+                links += 1
+            else:
+                data += sectors_for(st.st_size)
+    return Counts(entries, dirs, links, data)
+
+
+class Budget:
+    """Live accounting of the staged data against the room on the disc.
+
+    Counts staged and disc entries together (a new session lists every live
+    file); directories staged only to hold new names inside disc directories
+    are counted twice, which keeps the bound an upper one.
+    """
+
+    def __init__(self, info: DiscInfo) -> None:
+        self.info = info
+        self.room = room(info)
+        self.entries = self.dirs = self.symlinks = self.data = 0
+
+    def reset(self, info: DiscInfo, disc_root: DiscEntry | None, upper: Upper) -> None:
+        self.info = info
+        self.room = room(info)
+        d, s = disc_counts(disc_root), staged_counts(upper)
+        self.entries = d.entries + s.entries
+        self.dirs = d.dirs + s.dirs
+        self.symlinks = d.symlinks + s.symlinks
+        self.data = s.data
+
+    @property
+    def capacity(self) -> int:
+        return int(self.info.media.capacity)
+
+    def needed(self) -> int:
+        counts = Counts(self.entries, self.dirs, self.symlinks, self.data)
+        return int(session_sectors(counts))
+
+    def available(self) -> int:
+        return max(0, self.room - self.needed())
+
+    def _check(self, more: int) -> None:
+        free = self.available()
+        if more > free:
+            raise NoSpaceError(
+                f"not enough room on the disc: {more * SECTOR_SIZE} bytes more needed, "
+                f"{free * SECTOR_SIZE} bytes free")
+
+    def check_entries(self, n: int, *, is_dir: bool = False) -> None:
+        before = self.needed()
+        after = session_sectors(Counts(self.entries + n, self.dirs + (n if is_dir else 0),
+                                       self.symlinks, self.data))
+        self._check(after - before)
+
+    def add_entry(self, *, is_dir: bool = False, is_link: bool = False) -> None:
+        self.entries += 1
+        self.dirs += is_dir
+        self.symlinks += is_link
+
+    def remove_entry(self, st: os.stat_result) -> None:
+        self.entries -= 1
+        if stat.S_ISDIR(st.st_mode):
+            self.dirs -= 1
+        elif stat.S_ISLNK(st.st_mode):
+            self.symlinks -= 1
+        else:
+            self.data -= sectors_for(st.st_size)
+
+    def resize(self, old: int, new: int) -> None:
+        grow = sectors_for(max(new, 0)) - sectors_for(max(old, 0))
+        if grow > 0:
+            self._check(grow)
+        self.data += grow

@@ -1,0 +1,165 @@
+"""The staging tree on the local disk: the writable upper layer.
+
+Owns the directory where staged files wait (one per recorder, under the XDG
+data directory) and every system call on it.  Paths are relative byte
+strings (``b"photos/a.jpg"``; ``b""`` is the root) resolved against an
+``O_PATH`` descriptor of the tree, so that renames of the tree's parent and
+paths longer than PATH_MAX both keep working.  It knows nothing of discs,
+inodes or FUSE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+# A relative path longer than this is resolved component-wise, because the
+# kernel refuses any single path argument of PATH_MAX (4096) bytes or more.
+_MAX_REL = 3000
+
+_OPEN_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+class Upper:
+    """System calls on the staging tree, addressed by relative byte paths."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.root_fd = os.open(root, _OPEN_DIR)
+
+    def close(self) -> None:
+        os.close(self.root_fd)
+
+    @contextlib.contextmanager
+    def _at(self, rel: bytes) -> Iterator[tuple[int, bytes]]:
+        """Yield (directory fd, name) naming ``rel`` for the *at() calls."""
+        if not rel:
+            yield self.root_fd, b"."
+            return
+        if len(rel) < _MAX_REL:
+            yield self.root_fd, rel
+            return
+        parts = rel.split(b"/")
+        fd = os.dup(self.root_fd)
+        try:
+            chunk: list[bytes] = []
+            for part in parts[:-1]:
+                chunk.append(part)
+                if sum(len(c) + 1 for c in chunk) > _MAX_REL // 2:
+                    new = os.open(b"/".join(chunk), _OPEN_DIR, dir_fd=fd)
+                    os.close(fd)
+                    fd, chunk = new, []
+            yield fd, b"/".join([*chunk, parts[-1]])
+        finally:
+            os.close(fd)
+
+    def lstat(self, rel: bytes) -> os.stat_result | None:
+        """The entry's lstat, or None when it does not exist."""
+        try:
+            with self._at(rel) as (fd, name):
+                return os.lstat(name, dir_fd=fd)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def exists(self, rel: bytes) -> bool:
+        return self.lstat(rel) is not None
+
+    def open(self, rel: bytes, flags: int, mode: int = 0o600) -> int:
+        with self._at(rel) as (fd, name):
+            return os.open(name, flags | os.O_CLOEXEC | os.O_NOFOLLOW, mode, dir_fd=fd)
+
+    def mkdir(self, rel: bytes, mode: int) -> None:
+        with self._at(rel) as (fd, name):
+            os.mkdir(name, mode, dir_fd=fd)
+
+    def rmdir(self, rel: bytes) -> None:
+        with self._at(rel) as (fd, name):
+            os.rmdir(name, dir_fd=fd)
+
+    def unlink(self, rel: bytes) -> None:
+        with self._at(rel) as (fd, name):
+            os.unlink(name, dir_fd=fd)
+
+    def symlink(self, rel: bytes, target: bytes) -> None:
+        with self._at(rel) as (fd, name):
+            os.symlink(target, name, dir_fd=fd)
+
+    def readlink(self, rel: bytes) -> bytes:
+        with self._at(rel) as (fd, name):
+            return os.readlink(name, dir_fd=fd)
+
+    def rename(self, src: bytes, dst: bytes) -> None:
+        with self._at(src) as (sfd, sname), self._at(dst) as (dfd, dname):
+            os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+
+    def link(self, rel: bytes, dst_dir_fd: int, dst_name: bytes) -> None:
+        with self._at(rel) as (fd, name):
+            os.link(name, dst_name, src_dir_fd=fd, dst_dir_fd=dst_dir_fd,
+                    follow_symlinks=False)
+
+    def chmod(self, rel: bytes, mode: int) -> None:
+        with self._at(rel) as (fd, name):
+            os.chmod(name, stat.S_IMODE(mode), dir_fd=fd)
+
+    def chown(self, rel: bytes, uid: int, gid: int) -> None:
+        with self._at(rel) as (fd, name):
+            os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
+
+    def utime(self, rel: bytes, atime_ns: int, mtime_ns: int) -> None:
+        with self._at(rel) as (fd, name):
+            os.utime(name, ns=(atime_ns, mtime_ns), dir_fd=fd, follow_symlinks=False)
+
+    def truncate(self, rel: bytes, size: int) -> None:
+        fd = self.open(rel, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
+
+    def listdir(self, rel: bytes) -> list[tuple[bytes, bool]]:
+        """(name, is_dir) of each entry of the directory, unsorted."""
+        with self._at(rel) as (pfd, name):
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
+        try:
+            with os.scandir(fd) as it:
+                return [(os.fsencode(e.name), e.is_dir(follow_symlinks=False)) for e in it]
+        finally:
+            os.close(fd)
+
+    def copy_file(self, rel: bytes, tmp: bytes, *, with_data: bool) -> None:
+        """Copy a regular file (data, mode, owner, times) to ``tmp``."""
+        st = self.lstat(rel)
+        assert st is not None
+        src = self.open(rel, os.O_RDONLY)
+        try:
+            dst = self.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IMODE(st.st_mode))
+            try:
+                if with_data:
+                    with os.fdopen(src, "rb", closefd=False) as fin, \
+                            os.fdopen(dst, "wb", closefd=False) as fout:
+                        shutil.copyfileobj(fin, fout, 1 << 20)
+                os.fchmod(dst, stat.S_IMODE(st.st_mode))
+                with contextlib.suppress(PermissionError):
+                    os.fchown(dst, st.st_uid, st.st_gid)
+                os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(dst)
+        finally:
+            os.close(src)
+
+    def walk(self) -> Iterator[tuple[bytes, list[bytes], list[bytes], int]]:
+        """os.fwalk of the tree: (rel dir, dir names, other names, dir fd)."""
+        for top, dirs, files, fd in os.fwalk(b".", dir_fd=self.root_fd):
+            rel = b"" if top == b"." else top[2:]
+            dirs.sort()
+            yield rel, dirs, sorted(files), fd
+
+
+def join(parent: bytes, name: bytes) -> bytes:
+    """The relative path of ``name`` inside the relative directory ``parent``."""
+    return parent + b"/" + name if parent else name

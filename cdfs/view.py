@@ -1,0 +1,581 @@
+"""The merged view: what is on the disc, read-only, with the staging tree on top.
+
+This module says, here and only here, what the mount looks like as a file
+system: which inode a name has, what its attributes are, which operations
+the write-once rules allow, and how staged data is accounted against the
+disc's free space.  It speaks in domain terms (nodes, :class:`Attr`,
+:class:`~cdfs.errors.CdfsError` and ``OSError``); :mod:`cdfs.fs` turns that
+into FUSE replies.  Control files are delegated to a :class:`Controls`
+object owned by the daemon.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import logging
+import os
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from . import names
+from .discread import DiscEntry
+from .errors import CdfsError, NoSpaceError, WriteOnceError
+from .media import DiscInfo, DiscState
+from .space import Budget
+from .staging import Upper, join
+from .units import SECTOR_SIZE, sectors_for
+
+log = logging.getLogger(__name__)
+
+ROOT_INO = 1
+
+
+@dataclass(slots=True)
+class Attr:
+    """The attributes the view reports for one inode."""
+
+    ino: int
+    mode: int
+    nlink: int = 1
+    uid: int = 0
+    gid: int = 0
+    size: int = 0
+    blocks: int = 0
+    atime_ns: int = 0
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+
+
+class Node:
+    """One name in the merged tree, with a stable inode number.
+
+    A node is *staged* when its name exists in the upper tree and *on disc*
+    when the disc's last session has it (``disc``); a directory can be both.
+    """
+
+    __slots__ = ("disc", "ino", "kids", "name", "parent", "size", "writers")
+
+    def __init__(self, ino: int, parent: Node | None, name: bytes) -> None:
+        self.ino = ino
+        self.parent = parent
+        self.name = name
+        self.disc: DiscEntry | None = None
+        self.kids: dict[bytes, Node] = {}
+        self.size = -1  # staged file size while open, -1 when unknown
+        self.writers = 0
+
+    @property
+    def rel(self) -> bytes:
+        parts: list[bytes] = []
+        node: Node | None = self
+        while node is not None and node.parent is not None:
+            parts.append(node.name)
+            node = node.parent
+        return b"/".join(reversed(parts))
+
+
+class Controls(Protocol):
+    """The daemon side of the control files at the mount root."""
+
+    def control_attr(self, name: bytes, ino: int) -> Attr: ...
+
+    def control_open(self, name: bytes, flags: int) -> Handle: ...
+
+    def control_write(self, handle: Handle, off: int, buf: bytes) -> int: ...
+
+    def control_flush(self, handle: Handle) -> None: ...
+
+    def control_release(self, handle: Handle) -> None: ...
+
+    def status_json(self) -> bytes: ...
+
+
+@dataclass(eq=False)
+class Handle:
+    """An open file: a staged file's descriptor, a disc file, or a control file."""
+
+    node: Node
+    fd: int = -1
+    disc: DiscEntry | None = None
+    writable: bool = False
+    data: bytearray = field(default_factory=bytearray)
+    error: str = ""
+    options: object = None
+
+
+def _err(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
+
+
+class View:
+    """The merged tree, its inodes, and the write-once rules."""
+
+    def __init__(
+        self,
+        upper: Upper,
+        info: DiscInfo,
+        disc_root: DiscEntry | None,
+        reader: BinaryIO | None,
+        controls: Controls,
+    ) -> None:
+        self.upper = upper
+        self.controls = controls
+        self.reader = reader
+        self.root = Node(ROOT_INO, None, b"")
+        self.inodes: dict[int, Node] = {ROOT_INO: self.root}
+        self._next_ino = itertools.count(ROOT_INO + 1)
+        self.control_inos: dict[bytes, int] = {}
+        for cname in names.CONTROL_FILES:
+            node = Node(next(self._next_ino), self.root, cname)
+            self.inodes[node.ino] = node
+            self.control_inos[cname] = node.ino
+        self.info = info
+        self.budget = Budget(info)
+        self.uid, self.gid = os.getuid(), os.getgid()
+        self.mounted_ns = time.time_ns()
+        self.set_disc(info, disc_root)
+
+    # -- disc -----------------------------------------------------------
+
+    def set_disc(self, info: DiscInfo, disc_root: DiscEntry | None) -> None:
+        """Point every node at the disc's (new) last session."""
+        self.info = info
+        self.root.disc = disc_root
+        stack = [self.root]
+        while stack:
+            node = stack.pop()
+            for kid in node.kids.values():
+                pdisc = node.disc
+                kid.disc = pdisc.children.get(kid.name) if pdisc is not None else None
+                stack.append(kid)
+        self.budget.reset(info, disc_root, self.upper)
+
+    @property
+    def write_once(self) -> bool:
+        return self.info.media.write_once
+
+    # -- resolution -------------------------------------------------------
+
+    def node(self, ino: int) -> Node:
+        try:
+            return self.inodes[ino]
+        except KeyError:
+            raise _err(errno.ESTALE) from None
+
+    def is_control(self, node: Node) -> bool:
+        return node.parent is self.root and node.name in self.control_inos
+
+    def _new_node(self, parent: Node, name: bytes) -> Node:
+        node = Node(next(self._next_ino), parent, name)
+        parent.kids[name] = node
+        self.inodes[node.ino] = node
+        return node
+
+    def _detach(self, node: Node) -> None:
+        if node.parent is not None and node.parent.kids.get(node.name) is node:
+            del node.parent.kids[node.name]
+        node.parent = None
+        node.disc = None
+
+    def child(self, parent: Node, name: bytes) -> Node | None:
+        """The node called ``name`` in ``parent``, or None."""
+        if parent is self.root and name in self.control_inos:
+            return self.inodes[self.control_inos[name]]
+        disc = parent.disc.children.get(name) if parent.disc is not None else None
+        node = parent.kids.get(name)
+        if disc is None and self.upper.lstat(join(parent.rel, name)) is None:
+            if node is not None:
+                self._detach(node)
+            return None
+        if node is None:
+            node = self._new_node(parent, name)
+        node.disc = disc
+        return node
+
+    def lookup(self, parent: Node, name: bytes) -> Node:
+        if name == b".":
+            return parent
+        if name == b"..":
+            return parent.parent or self.root
+        node = self.child(parent, name)
+        if node is None:
+            raise _err(errno.ENOENT)
+        return node
+
+    def staged_stat(self, node: Node) -> os.stat_result | None:
+        if node is self.root:
+            return None
+        return self.upper.lstat(node.rel)
+
+    def on_disc(self, node: Node) -> bool:
+        return node.disc is not None or (node is self.root and self.root.disc is not None)
+
+    # -- attributes -------------------------------------------------------
+
+    def getattr(self, node: Node) -> Attr:
+        if self.is_control(node):
+            return self.controls.control_attr(node.name, node.ino)
+        st = self.staged_stat(node)
+        disc = node.disc
+        if st is not None and (disc is None or not stat.S_ISDIR(st.st_mode)):
+            return self._staged_attr(node, st)
+        if disc is not None:
+            attr = self._disc_attr(node.ino, disc)
+            if st is not None and st.st_mtime_ns > attr.mtime_ns:
+                attr.mtime_ns = attr.ctime_ns = st.st_mtime_ns
+            return attr
+        if node is self.root:
+            return Attr(ROOT_INO, stat.S_IFDIR | 0o755, 2, self.uid, self.gid,
+                        atime_ns=self.mounted_ns, mtime_ns=self.mounted_ns,
+                        ctime_ns=self.mounted_ns)
+        raise _err(errno.ENOENT)
+
+    def _staged_attr(self, node: Node, st: os.stat_result) -> Attr:
+        size = st.st_size
+        if stat.S_ISREG(st.st_mode) and node.size >= 0:
+            size = node.size
+        nlink = st.st_nlink if stat.S_ISDIR(st.st_mode) else 1
+        return Attr(node.ino, st.st_mode, nlink, st.st_uid, st.st_gid, size,
+                    st.st_blocks, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
+
+    @staticmethod
+    def _disc_attr(ino: int, e: DiscEntry) -> Attr:
+        return Attr(ino, e.mode, 1 if stat.S_ISDIR(e.mode) else e.nlink, e.uid, e.gid,
+                    e.size, -(-e.size // 512), e.atime_ns, e.mtime_ns, e.ctime_ns)
+
+    def state(self, node: Node) -> bytes:
+        """The value of ``user.cdfs.state``."""
+        if self.is_control(node):
+            return b"control"
+        st = self.staged_stat(node)
+        if node.disc is not None or node is self.root:
+            return b"disc"
+        return b"staged" if st is not None else b"disc"
+
+    # -- listing ----------------------------------------------------------
+
+    def listdir(self, node: Node) -> list[tuple[bytes, Attr]]:
+        """Every entry of a directory, sorted by name, with minimal attrs
+        (inode and type): readdir does not need more."""
+        if not self._is_dir(node):
+            raise _err(errno.ENOTDIR)
+        entries: dict[bytes, int] = {}
+        if node.disc is not None:
+            for name, e in node.disc.children.items():
+                entries[name] = e.mode
+        if node is self.root or self.staged_stat(node) is not None:
+            for name, is_dir in self.upper.listdir(node.rel):
+                entries[name] = stat.S_IFDIR if is_dir else stat.S_IFREG
+        if node is self.root:
+            for cname in names.CONTROL_FILES:
+                entries.pop(cname, None)
+        out = []
+        for name in sorted(entries):
+            kid = node.kids.get(name) or self._new_node(node, name)
+            kid.disc = node.disc.children.get(name) if node.disc is not None else None
+            out.append((name, Attr(kid.ino, entries[name])))
+        if node is self.root:
+            for cname in names.CONTROL_FILES:
+                out.append((cname, Attr(self.control_inos[cname], stat.S_IFREG)))
+        return out
+
+    def _is_dir(self, node: Node) -> bool:
+        if node is self.root:
+            return True
+        st = self.staged_stat(node)
+        if st is not None:
+            return stat.S_ISDIR(st.st_mode)
+        return node.disc is not None and stat.S_ISDIR(node.disc.mode)
+
+    def readlink(self, node: Node) -> bytes:
+        st = self.staged_stat(node)
+        if st is not None:
+            if not stat.S_ISLNK(st.st_mode):
+                raise _err(errno.EINVAL)
+            return self.upper.readlink(node.rel)
+        if node.disc is not None and stat.S_ISLNK(node.disc.mode):
+            return node.disc.target
+        raise _err(errno.EINVAL)
+
+    # -- rules ------------------------------------------------------------
+
+    def _check_mutable(self, node: Node, what: str) -> os.stat_result:
+        """The node's staged stat, or WriteOnceError for what is on the disc."""
+        if self.is_control(node):
+            raise _err(errno.EPERM)
+        st = self.staged_stat(node)
+        if node.disc is not None or node is self.root or st is None:
+            raise WriteOnceError(f"cannot {what} {node.rel.decode(errors='replace')!r}: "
+                                 "it is on the disc")
+        return st
+
+    def _check_new_name(self, parent: Node, name: bytes) -> None:
+        if not self._is_dir(parent):
+            raise _err(errno.ENOTDIR)
+        if parent is self.root and name in self.control_inos:
+            raise _err(errno.EEXIST)
+        if len(name) > 255:
+            raise _err(errno.ENAMETOOLONG)
+        try:
+            name.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CdfsError("file names must be valid UTF-8") from None
+        if self.child(parent, name) is not None:
+            raise _err(errno.EEXIST)
+
+    def _ensure_upper_dir(self, node: Node) -> None:
+        """Create the upper directories that hold staged children of ``node``
+        (containers for names added inside directories of the disc)."""
+        if node is self.root or self.staged_stat(node) is not None:
+            return
+        assert node.parent is not None
+        self._ensure_upper_dir(node.parent)
+        self.upper.mkdir(node.rel, 0o755)
+
+    def _own(self, rel: bytes, uid: int, gid: int) -> None:
+        if os.geteuid() == 0 and (uid, gid) != (0, 0):
+            self.upper.chown(rel, uid, gid)
+
+    # -- changes ----------------------------------------------------------
+
+    def create(self, parent: Node, name: bytes, mode: int, flags: int,
+               uid: int, gid: int) -> tuple[Node, Handle]:
+        self._check_new_name(parent, name)
+        self.budget.check_entries(1)
+        self._ensure_upper_dir(parent)
+        rel = join(parent.rel, name)
+        acc = flags & os.O_ACCMODE
+        fd = self.upper.open(rel, acc | os.O_CREAT | os.O_EXCL, stat.S_IMODE(mode))
+        os.fchmod(fd, stat.S_IMODE(mode))
+        self._own(rel, uid, gid)
+        self.budget.add_entry()
+        node = self._new_node(parent, name)
+        node.size = 0
+        node.writers += 1
+        return node, Handle(node, fd, writable=True)
+
+    def mkdir(self, parent: Node, name: bytes, mode: int, uid: int, gid: int) -> Node:
+        self._check_new_name(parent, name)
+        self.budget.check_entries(1, is_dir=True)
+        self._ensure_upper_dir(parent)
+        rel = join(parent.rel, name)
+        self.upper.mkdir(rel, 0o700)
+        self.upper.chmod(rel, stat.S_IMODE(mode))
+        self._own(rel, uid, gid)
+        self.budget.add_entry(is_dir=True)
+        return self._new_node(parent, name)
+
+    def symlink(self, parent: Node, name: bytes, target: bytes, uid: int, gid: int) -> Node:
+        self._check_new_name(parent, name)
+        self.budget.check_entries(1)
+        self._ensure_upper_dir(parent)
+        rel = join(parent.rel, name)
+        self.upper.symlink(rel, target)
+        self._own(rel, uid, gid)
+        self.budget.add_entry(is_link=True)
+        return self._new_node(parent, name)
+
+    def unlink(self, parent: Node, name: bytes) -> None:
+        node = self.lookup(parent, name)
+        st = self._check_mutable(node, "delete")
+        if stat.S_ISDIR(st.st_mode):
+            raise _err(errno.EISDIR)
+        self.upper.unlink(node.rel)
+        self.budget.remove_entry(st)
+        self._detach(node)
+
+    def rmdir(self, parent: Node, name: bytes) -> None:
+        node = self.lookup(parent, name)
+        st = self._check_mutable(node, "delete")
+        if not stat.S_ISDIR(st.st_mode):
+            raise _err(errno.ENOTDIR)
+        self.upper.rmdir(node.rel)
+        self.budget.remove_entry(st)
+        self._detach(node)
+
+    def rename(self, old_parent: Node, old: bytes, new_parent: Node, new: bytes,
+               noreplace: bool) -> None:
+        node = self.lookup(old_parent, old)
+        st = self._check_mutable(node, "rename")
+        if new_parent is self.root and new in self.control_inos:
+            raise _err(errno.EPERM)
+        if not self._is_dir(new_parent):
+            raise _err(errno.ENOTDIR)
+        try:
+            new.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CdfsError("file names must be valid UTF-8") from None
+        target = self.child(new_parent, new)
+        if target is node:
+            return
+        tst = None
+        if target is not None:
+            if noreplace:
+                raise _err(errno.EEXIST)
+            tst = self._check_mutable(target, "replace")
+        self._ensure_upper_dir(new_parent)
+        self.upper.rename(node.rel, join(new_parent.rel, new))
+        if target is not None and tst is not None:
+            self.budget.remove_entry(tst)
+            self._detach(target)
+        assert node.parent is not None
+        del node.parent.kids[node.name]
+        node.parent, node.name = new_parent, new
+        new_parent.kids[new] = node
+        node.disc = None
+        del st
+
+    def setattr(self, node: Node, *, size: int | None = None, mode: int | None = None,
+                uid: int | None = None, gid: int | None = None,
+                atime_ns: int | None = None, mtime_ns: int | None = None,
+                fh: Handle | None = None) -> Attr:
+        if self.is_control(node):
+            return self.getattr(node)
+        st = self._check_mutable(node, "change")
+        rel = node.rel
+        if size is not None:
+            if not stat.S_ISREG(st.st_mode):
+                raise _err(errno.EINVAL)
+            self._break_snapshot_link(node, st, keep_data=size > 0)
+            old = node.size if node.size >= 0 else st.st_size
+            self.budget.resize(old, size)
+            if fh is not None and fh.fd >= 0 and fh.writable:
+                os.ftruncate(fh.fd, size)
+            else:
+                self.upper.truncate(rel, size)
+            if node.size >= 0:
+                node.size = size
+        if mode is not None:
+            if stat.S_ISLNK(st.st_mode):
+                raise _err(errno.EPERM)
+            self.upper.chmod(rel, mode)
+        if uid is not None or gid is not None:
+            self.upper.chown(rel, -1 if uid is None else uid, -1 if gid is None else gid)
+        if atime_ns is not None or mtime_ns is not None:
+            cur = self.upper.lstat(rel) or st
+            self.upper.utime(rel, cur.st_atime_ns if atime_ns is None else atime_ns,
+                             cur.st_mtime_ns if mtime_ns is None else mtime_ns)
+        return self.getattr(node)
+
+    # -- open files -------------------------------------------------------
+
+    def open(self, node: Node, flags: int) -> Handle:
+        if self.is_control(node):
+            return self.controls.control_open(node.name, flags)
+        acc = flags & os.O_ACCMODE
+        wants_write = acc != os.O_RDONLY or bool(flags & os.O_TRUNC)
+        st = self.staged_stat(node)
+        if st is None or (node.disc is not None and stat.S_ISDIR(node.disc.mode)):
+            disc = node.disc
+            if disc is None:
+                raise _err(errno.ENOENT)
+            if wants_write:
+                raise WriteOnceError(
+                    f"cannot change {node.rel.decode(errors='replace')!r}: it is on the disc")
+            if stat.S_ISDIR(disc.mode):
+                raise _err(errno.EISDIR)
+            return Handle(node, disc=disc)
+        if not stat.S_ISREG(st.st_mode):
+            raise _err(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL)
+        if wants_write:
+            self._break_snapshot_link(node, st, keep_data=not flags & os.O_TRUNC)
+        if flags & os.O_TRUNC:
+            self.budget.resize(node.size if node.size >= 0 else st.st_size, 0)
+        keep = os.O_TRUNC if flags & os.O_TRUNC else 0
+        fd = self.upper.open(node.rel, acc | keep)
+        if node.size < 0 or flags & os.O_TRUNC:
+            node.size = os.fstat(fd).st_size
+        if wants_write:
+            node.writers += 1
+        return Handle(node, fd, writable=wants_write)
+
+    def _break_snapshot_link(self, node: Node, st: os.stat_result, *, keep_data: bool) -> None:
+        """A running burn holds a hard link to this file: give the staged
+        name a copy of its own, so the burn masters the old bytes unchanged."""
+        if st.st_nlink <= 1 or not stat.S_ISREG(st.st_mode):
+            return
+        rel = node.rel
+        tmp = join(node.parent.rel if node.parent else b"", b".cdfs-cow-%d" % node.ino)
+        self.upper.copy_file(rel, tmp, with_data=keep_data)
+        self.upper.rename(tmp, rel)
+        log.debug("copy-on-write of %r during a burn", rel)
+
+    def read(self, fh: Handle, off: int, size: int) -> bytes:
+        if fh.fd >= 0:
+            return os.pread(fh.fd, size, off)
+        if fh.disc is not None:
+            return self._read_disc(fh.disc, off, size)
+        return bytes(fh.data[off:off + size])
+
+    def _read_disc(self, e: DiscEntry, off: int, size: int) -> bytes:
+        out = bytearray()
+        end = min(off + size, e.size)
+        pos = 0
+        assert self.reader is not None
+        for lba, length in e.extents:
+            lo, hi = max(off, pos), min(end, pos + length)
+            if lo < hi:
+                self.reader.seek(lba * SECTOR_SIZE + (lo - pos))
+                out += self.reader.read(hi - lo)
+            pos += length
+            if pos >= end:
+                break
+        return bytes(out)
+
+    def write(self, fh: Handle, off: int, buf: bytes) -> int:
+        if self.is_control(fh.node):
+            return self.controls.control_write(fh, off, buf)
+        if fh.fd < 0 or not fh.writable:
+            raise _err(errno.EBADF)
+        node = fh.node
+        end = off + len(buf)
+        if end > node.size:
+            self.budget.resize(node.size, end)
+            node.size = end
+        return os.pwrite(fh.fd, buf, off)
+
+    def flush(self, fh: Handle) -> None:
+        if self.is_control(fh.node):
+            self.controls.control_flush(fh)
+
+    def release(self, fh: Handle) -> None:
+        if self.is_control(fh.node):
+            self.controls.control_release(fh)
+            return
+        if fh.fd >= 0:
+            os.close(fh.fd)
+        if fh.writable:
+            fh.node.writers -= 1
+        if fh.node.writers <= 0:
+            fh.node.writers = 0
+            fh.node.size = -1
+
+    def fsync(self, fh: Handle, datasync: bool) -> None:
+        if fh.fd >= 0:
+            (os.fdatasync if datasync else os.fsync)(fh.fd)
+
+    # -- burn support -----------------------------------------------------
+
+    def open_writer_paths(self) -> set[bytes]:
+        """Relative paths of staged files open for writing right now."""
+        return {n.rel for n in self.inodes.values() if n.writers > 0 and n.parent is not None}
+
+    def iter_nodes(self) -> Iterator[Node]:
+        return iter(list(self.inodes.values()))
+
+    def statfs_sectors(self) -> tuple[int, int]:
+        """(capacity, available) in sectors, as ``df`` shows them."""
+        return self.budget.capacity, self.budget.available()
+
+
+def enospc(need: int, free: int) -> NoSpaceError:
+    return NoSpaceError(
+        f"not enough room on the disc: {sectors_for(need) * SECTOR_SIZE} bytes more needed, "
+        f"{free * SECTOR_SIZE} bytes free")
+
+
+__all__ = ["ROOT_INO", "Attr", "Controls", "DiscState", "Handle", "Node", "View"]
