@@ -1,0 +1,641 @@
+"""Mastering: the next session as one ISO 9660 image (the stash file).
+
+This module owns turning the frozen tree of a session (:class:`MasterEntry`
+records) into an image whose first byte is sector ``start`` of the disc:
+ISO 9660 level 3 + Joliet + Rock Ridge 1.09, every extent absolute, files
+kept from earlier sessions pointing at their old extents (no data emitted for
+them), the session's own size in the volume descriptors and 150 sectors of
+padding.  It also owns the cheap upper bound of that size
+(:func:`estimate_sectors`).
+
+It does not decide what goes into a session (:mod:`cdfs.burn`), read discs
+(:mod:`cdfs.discread`), invent ISO/Joliet names (:mod:`cdfs.isonames`) or
+record anything (the recorders).
+
+pycdlib (pinned to 1.22.0) does the encoding.  It has no multisession support
+and stamps everything with "now", so :class:`_SessionIso` uses a few of its
+internals; every such use is in that one class, and the tests read sessions
+back with xorriso and isoinfo to guard the pin.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+import stat
+import struct
+import types
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import pycdlib
+from pycdlib import dates as pycdlib_dates
+from pycdlib import pycdlibexception
+from pycdlib import utils as pycdlib_utils
+
+from . import isonames
+from .errors import CdfsError, NotFoundError, UsageError
+from .media import SESSION_PADDING
+from .units import SECTOR_SIZE, Lba, Sectors, sectors_for
+
+log = logging.getLogger(__name__)
+
+volume_ids = isonames.volume_ids
+
+ProgressFn = Callable[[int, int], None]
+
+MAX_EXTENT = 0xFFFFF800
+"""Largest extent of one directory record; bigger files are split into
+several (ISO 9660 level 3 multi-extent), as pycdlib and xorriso do."""
+
+_VD_START = 16
+"""ECMA-119 6.2.1: the volume descriptors follow the 16-sector system area."""
+
+_RR_MOVED = "RR_MOVED"
+"""ISO name of the directory Rock Ridge relocates deep directories into."""
+_RR_MOVED_NAME = ".rr_moved"
+"""Its Rock Ridge name: hidden, as ``mkisofs -hide-rr-moved`` does."""
+
+
+class Kind(enum.Enum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+
+
+_TYPE_BITS = {Kind.FILE: stat.S_IFREG, Kind.DIR: stat.S_IFDIR, Kind.SYMLINK: stat.S_IFLNK}
+
+
+@dataclass(frozen=True)
+class MasterEntry:
+    """One entry of the session's tree (the root itself is not an entry)."""
+
+    path: tuple[bytes, ...]
+    kind: Kind
+    mode: int
+    """Permission bits (the 0o7777 part); the type comes from ``kind``."""
+    uid: int
+    gid: int
+    mtime_ns: int
+    atime_ns: int
+    size: int = 0
+    source: Path | None = None
+    """A new file: its data is read from here (exactly ``size`` bytes)."""
+    extents: tuple[tuple[int, int], ...] = ()
+    """A file kept from an earlier session: (absolute LBA, byte length)."""
+    target: bytes = b""
+    """Symlink target."""
+
+    @property
+    def st_mode(self) -> int:
+        return _TYPE_BITS[self.kind] | (self.mode & 0o7777)
+
+    @property
+    def lengths(self) -> tuple[int, ...]:
+        """Byte length of each directory record of a file (one per extent)."""
+        if self.source is None and self.extents:
+            return tuple(length for _lba, length in self.extents)
+        return tuple(_chunks(self.size))
+
+
+def _chunks(size: int) -> Iterator[int]:
+    yield min(size, MAX_EXTENT)
+    size -= MAX_EXTENT
+    while size > 0:
+        yield min(size, MAX_EXTENT)
+        size -= MAX_EXTENT
+
+
+# -- the plan: validated tree with its names ---------------------------------
+
+
+@dataclass
+class _Dir:
+    path: tuple[bytes, ...]
+    entry: MasterEntry | None
+    """None for the root."""
+    children: dict[bytes, MasterEntry] = field(default_factory=dict)
+    iso: dict[bytes, bytes] = field(default_factory=dict)
+    """Child name -> ISO 9660 identifier."""
+    joliet: dict[bytes, str] = field(default_factory=dict)
+    """Child name -> Joliet name (symlinks have none: Joliet cannot show them)."""
+
+
+def _check_entry(e: MasterEntry) -> None:
+    where = isonames.show_path(e.path)
+    if not e.path:
+        raise UsageError("an entry has an empty path (the root is not an entry)")
+    isonames.check_name(e.path[-1], e.path)
+    if not (0 <= e.uid < 2**32 and 0 <= e.gid < 2**32) or e.size < 0:
+        raise UsageError(f"invalid owner or size for {where!r}")
+    if e.kind is Kind.SYMLINK:
+        isonames.check_target(e.target, e.path)
+    if e.kind is not Kind.FILE:
+        return
+    if e.source is None and e.size and not e.extents:
+        raise UsageError(f"{where!r} has {e.size} bytes but neither a source nor extents")
+    if e.extents and sum(n for _lba, n in e.extents) != e.size:
+        raise UsageError(f"the extents of {where!r} do not add up to its size")
+    if any(lba < 0 or not 0 <= n < 2**32 for lba, n in e.extents):
+        raise UsageError(f"invalid extent for {where!r}")
+
+
+def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
+    """Group the entries by directory (parents first) and name their children."""
+    dirs: dict[tuple[bytes, ...], _Dir] = {(): _Dir((), None)}
+    for e in sorted(entries, key=lambda e: e.path):
+        _check_entry(e)
+        parent = dirs.get(e.path[:-1])
+        if parent is None:
+            raise UsageError(f"the directory of {isonames.show_path(e.path)!r} is not in the tree")
+        if e.path[-1] in parent.children:
+            raise UsageError(f"{isonames.show_path(e.path)!r} is listed twice")
+        parent.children[e.path[-1]] = e
+        if e.kind is Kind.DIR:
+            dirs[e.path] = _Dir(e.path, e)
+    for d in dirs.values():
+        kinds = [(n.decode(), e.kind is Kind.DIR) for n, e in d.children.items()]
+        iso = isonames.iso_names(kinds, reserved=(_RR_MOVED,) if not d.path else ())
+        d.iso = {n.encode(): ident for n, ident in iso.items()}
+        shown = [k for k in kinds if d.children[k[0].encode()].kind is not Kind.SYMLINK]
+        d.joliet = {n.encode(): j for n, j in isonames.joliet_names(shown).items()}
+    return dirs
+
+
+# -- size bound ---------------------------------------------------------------
+
+# Upper bounds of the pieces pycdlib writes, in bytes (ECMA-119 9.1, SUSP and
+# RRIP 1.09).  A directory record is at most 254 bytes (pycdlib moves what
+# does not fit into a continuation area) and never crosses a sector, so a
+# sector of directory records wastes less than one record.
+_DR_MAX = 256
+_JOLIET_DR_MAX = 33 + 2 * isonames.JOLIET_NAME_MAX + 1
+_ISO_DR_BASE = 33 + 32 + 1
+_SUSP_FIXED = 5 + 36 + 26 + 12 + 28  # RR, PX, TF, CL or PL, CE
+_PTR_MAX = 8 + 32
+_JOLIET_PTR_MAX = 8 + 2 * isonames.JOLIET_NAME_MAX
+_FIXED_SECTORS = _VD_START + 4 + 1 + 2
+"""System area, PVD, SVD, terminator, version descriptor, the Rock Ridge ER
+sector and two sectors of slack."""
+
+
+def _dir_sectors(record_bytes: int, record_max: int) -> int:
+    return max(1, -(-record_bytes // (SECTOR_SIZE - record_max)))
+
+
+def _table_sectors(table_bytes: int) -> int:
+    # pycdlib grows each path table two sectors at a time, LE and BE copies.
+    return 2 * 2 * (table_bytes // (2 * SECTOR_SIZE) + 1)
+
+
+def estimate_sectors(entries: Sequence[MasterEntry]) -> Sectors:
+    """An upper bound of the sectors :func:`master_session` writes for
+    ``entries`` (padding included), computed without pycdlib."""
+    iso_dir: dict[tuple[bytes, ...], int] = {(): 2 * _DR_MAX}
+    joliet_dir: dict[tuple[bytes, ...], int] = {(): 2 * _DR_MAX}
+    data = ce = relocated = 0
+    ptr, joliet_ptr = 10, 10
+    for e in entries:
+        parent, name = e.path[:-1], e.path[-1]
+        susp = _SUSP_FIXED + 10 + len(name) + (2 * len(e.target) + 16 if e.target else 0)
+        records = len(e.lengths) if e.kind is Kind.FILE else 1
+        if _ISO_DR_BASE + susp > _DR_MAX - 2:
+            ce += records * (susp + 28 * (1 + susp // 1024))
+        iso_dir[parent] = iso_dir.get(parent, 0) + records * _DR_MAX
+        joliet_dir[parent] = joliet_dir.get(parent, 0) + records * _JOLIET_DR_MAX
+        if e.kind is Kind.DIR:
+            iso_dir.setdefault(e.path, 0)
+            joliet_dir.setdefault(e.path, 0)
+            iso_dir[e.path] += 2 * _DR_MAX
+            joliet_dir[e.path] += 2 * _DR_MAX
+            ptr += _PTR_MAX
+            joliet_ptr += _JOLIET_PTR_MAX
+            relocated += len(e.path) % 8 == 0
+        elif e.kind is Kind.FILE and e.source is not None:
+            data += sectors_for(e.size)
+    if relocated:
+        iso_dir[(b"\0",)] = (relocated + 2) * _DR_MAX
+        iso_dir[()] += _DR_MAX
+        ptr += _PTR_MAX
+    meta = sum(_dir_sectors(n, _DR_MAX) for n in iso_dir.values())
+    meta += sum(_dir_sectors(n, _JOLIET_DR_MAX) for n in joliet_dir.values())
+    meta += _table_sectors(ptr) + _table_sectors(joliet_ptr) + 2 * -(-ce // SECTOR_SIZE) + 1
+    return Sectors(_FIXED_SECTORS + meta + data + SESSION_PADDING)
+
+
+# -- times --------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DATE_MIN = datetime(1900, 1, 1, tzinfo=UTC)
+_DATE_MAX = datetime(2155, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def _dr_date(ns: int) -> Any:
+    """A pycdlib directory record date (ECMA-119 9.1.5: years 1900-2155,
+    whole seconds, UTC), clamped to that range."""
+    lo = int((_DATE_MIN - _EPOCH).total_seconds()) * 10**9
+    hi = int((_DATE_MAX - _EPOCH).total_seconds()) * 10**9
+    t = _EPOCH + timedelta(seconds=min(max(ns, lo), hi) // 10**9)
+    return pycdlib_dates.DirectoryRecordDate.from_fields(
+        t.year - 1900, t.month, t.day, t.hour, t.minute, t.second, 0
+    )
+
+
+# -- I/O wrappers -------------------------------------------------------------
+
+
+class _SourceReader:
+    """The data of one new file: opened only while pycdlib copies it, and
+    checked to still hold ``size`` bytes (pycdlib would silently write a
+    short file)."""
+
+    mode = "rb"
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path, self.size = path, size
+        self._fp: BinaryIO | None = None
+        self._left = size
+
+    def _open(self) -> BinaryIO:
+        if self._fp is None:
+            try:
+                self._fp = open(self.path, "rb")  # noqa: SIM115 - closed by read/close
+            except FileNotFoundError:
+                raise NotFoundError(f"{self.path} vanished while it was mastered") from None
+            except OSError as e:
+                raise CdfsError(f"cannot read {self.path}: {e.strerror}") from e
+        return self._fp
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        pos = self._open().seek(offset, whence)
+        self._left = self.size - pos
+        return pos
+
+    def read(self, n: int) -> bytes:
+        data = self._open().read(n)
+        self._left -= len(data)
+        if len(data) < n:
+            raise CdfsError(f"{self.path} shrank while it was mastered")
+        if self._left <= 0:
+            self.close()
+        return data
+
+    def close(self) -> None:
+        if self._fp is not None:
+            self._fp.close()
+            self._fp = None
+
+
+class _SessionWriter:
+    """The output for pycdlib: it seeks to absolute disc offsets, the image
+    starts at sector ``start``.  Counts what is written for progress."""
+
+    mode = "wb"
+    _STEP = 1 << 20
+
+    def __init__(self, raw: BinaryIO, start: int, total: int, progress: ProgressFn | None):
+        self._raw, self._base = raw, start * SECTOR_SIZE
+        self._pos, self._raw_pos = self._base, 0
+        self._total, self._progress = total, progress
+        self.done = self._reported = 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 2:
+            self._raw_pos = self._raw.seek(0, 2)
+            offset += self._raw_pos + self._base
+        elif whence == 1:
+            offset += self._pos
+        self._pos = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._pos
+
+    def write(self, data: bytes) -> int:
+        rel = self._pos - self._base
+        if rel < 0:
+            raise CdfsError(f"mastering tried to write before the session (sector {rel // 2048})")
+        if rel != self._raw_pos:
+            self._raw.seek(rel)
+        n = self._raw.write(data)
+        self._pos += n
+        self._raw_pos = rel + n
+        self.done += n
+        if self._progress is not None and self.done - self._reported >= self._STEP:
+            self._reported = self.done
+            self._progress(min(self.done, self._total), self._total)
+        return n
+
+
+def _record_session_size(raw: BinaryIO, sectors: int) -> None:
+    """Store the session's own size as the Volume Space Size (ECMA-119 8.4.8,
+    BP 81-88, both byte orders) of every primary and supplementary volume
+    descriptor; pycdlib wrote the absolute end, which readers mis-size."""
+    for sector in range(_VD_START, _VD_START + 32):
+        raw.seek(sector * SECTOR_SIZE)
+        head = raw.read(6)
+        if head[1:6] != b"CD001" or head[0] == 255:
+            return
+        if head[0] in (1, 2):
+            raw.seek(sector * SECTOR_SIZE + 80)
+            raw.write(struct.pack("<I", sectors) + struct.pack(">I", sectors))
+
+
+# -- pycdlib, placed at an absolute sector ------------------------------------
+
+
+def _susp(rec: Any, name: str) -> Any:
+    """A Rock Ridge entry of a record, wherever pycdlib put it (record or CE)."""
+    rr = rec.rock_ridge
+    found = getattr(rr.dr_entries, name)
+    if found is None and rr.ce_entries is not None:
+        found = getattr(rr.ce_entries, name)
+    return found
+
+
+class _SessionIso(pycdlib.PyCdlib):
+    """pycdlib with what cdfs needs and pycdlib 1.22.0 lacks.  Every use of
+    pycdlib internals in cdfs is in this class:
+
+    - layout from sector ``start + 16`` instead of 16 (:meth:`_reshuffle_extents`);
+    - directory records without data (files kept from earlier sessions) and
+      Joliet records linked to the ISO record's data (:meth:`add_records`);
+    - Joliet's 64-character limit counted in characters, not UTF-8 bytes;
+    - times, owners and kept extents set on the records after adding
+      (:meth:`stamp`, :meth:`locate`).
+    """
+
+    def __init__(self, start: int) -> None:
+        super().__init__()
+        self.cdfs_start = start
+
+    def new_session(self, iso_id: str, joliet_id: str, rr_moved: str) -> None:
+        self.new(interchange_level=3, joliet=3, rock_ridge="1.09", app_ident_str="CDFS")
+        self.set_relocated_name(_RR_MOVED, rr_moved)
+        for vd, ident in ((self.pvd, iso_id), (self.joliet, joliet_id)):
+            vd.volume_identifier = pycdlib_utils.encode_space_pad(ident.encode(), 32, vd.encoding)
+        # Extents are absolute: the sectors before the session count too, so
+        # that pycdlib's own "extent beyond the ISO" check still holds.
+        self._finish_add(0, self.cdfs_start * SECTOR_SIZE)
+
+    @property
+    def end(self) -> int:
+        """Absolute sector after the session as laid out so far."""
+        return int(self.pvd.space_size)
+
+    @property
+    def joliet(self) -> Any:
+        assert self.joliet_vd is not None
+        return self.joliet_vd
+
+    @property
+    def rr_moved(self) -> Any:
+        """The directory deep directories were relocated into (if any)."""
+        return self._rr_moved_record
+
+    def dispose(self) -> None:
+        if self._initialized:
+            self.close()
+
+    def pad(self, sectors: int) -> None:
+        self._finish_add(0, sectors * SECTOR_SIZE)
+
+    def add_data(self, fp: _SourceReader, e: MasterEntry, iso_path: str) -> Any:
+        """A new file with data; returns its inode (for the Joliet record)."""
+        self.add_fp(
+            cast(BinaryIO, fp),
+            e.size,
+            iso_path=iso_path,
+            rr_name=e.path[-1].decode(),
+            file_mode=e.st_mode,
+        )
+        return self.inodes[-1]
+
+    def add_records(self, ino: Any, lengths: Sequence[int], mode: int = 0, **path: str) -> None:
+        """Directory records of one file, one per extent, pointing at ``ino``'s
+        data -- or at nothing when ``ino`` is None: pycdlib then neither lays
+        out nor writes data for them (empty files, kept files)."""
+        added, offset = 0, 0
+        for length in lengths:
+            added += self._add_hard_link_to_inode(
+                ino, length, mode, False, None, data_extent_offset_blocks=offset, **path
+            )
+            offset += length // SECTOR_SIZE
+        self._finish_add(0, added)
+
+    def _joliet_name_and_parent_from_path(self, joliet_path: bytes) -> tuple[bytes, Any]:
+        # pycdlib checks Joliet's 64-character limit on UTF-8 bytes, which
+        # rejects valid names in most scripts; isonames keeps names within
+        # 64 UCS-2 characters.
+        parts = pycdlib_utils.split_path(joliet_path)
+        name = parts.pop()
+        parent = self._find_joliet_record(b"/" + b"/".join(parts))
+        return name.decode("utf-8").encode("utf-16_be"), parent
+
+    def _reshuffle_extents(self) -> None:
+        # pycdlib lays the volume out from its module constant
+        # _VOLUME_DESCRIPTOR_SET_START_SECTOR (16).  Run pycdlib's own layout
+        # code with that constant moved to start + 16, through a private copy
+        # of the module's globals, so that no other pycdlib user (another
+        # thread reading a disc) sees the change.
+        base = pycdlib.PyCdlib._reshuffle_extents
+        if self.cdfs_start == 0:
+            base(self)
+            return
+        env = dict(
+            base.__globals__, _VOLUME_DESCRIPTOR_SET_START_SECTOR=_VD_START + self.cdfs_start
+        )
+        types.FunctionType(base.__code__, env, base.__name__)(self)
+
+    @staticmethod
+    def stamp(rec: Any, e: MasterEntry | None, rock_ridge: bool = True) -> None:
+        """Set the record's date (and its Rock Ridge owner, mode and times)
+        from ``e``; None (the root) keeps pycdlib's defaults."""
+        if e is None:
+            return
+        rec.date = _dr_date(e.mtime_ns)
+        if not rock_ridge or rec.rock_ridge is None:
+            return
+        px, tf = _susp(rec, "px_record"), _susp(rec, "tf_record")
+        px.posix_file_mode, px.posix_user_id, px.posix_group_id = e.st_mode, e.uid, e.gid
+        tf.access_time = _dr_date(e.atime_ns)
+        tf.modification_time = tf.attribute_change_time = rec.date
+
+    @staticmethod
+    def locate(recs: Sequence[Any], e: MasterEntry) -> None:
+        """Point the records of a kept file at its extents."""
+        for rec, (lba, length) in zip(recs, e.extents, strict=True):
+            rec.set_data_location(lba, lba)
+            rec.set_data_length(length)
+
+
+# -- building the session -----------------------------------------------------
+
+
+class _Builder:
+    """Adds a planned tree to a :class:`_SessionIso`, in the order pycdlib
+    needs to stay linear: each directory's children sorted by the name of the
+    tree being built, the ISO/Rock Ridge tree first, then Joliet."""
+
+    def __init__(self, iso: _SessionIso, plan: dict[tuple[bytes, ...], _Dir]) -> None:
+        self.iso, self.plan = iso, plan
+        self.readers: list[_SourceReader] = []
+        self.inodes: dict[tuple[bytes, ...], Any] = {}
+
+    def build(self) -> None:
+        iso_paths: dict[tuple[bytes, ...], str] = {(): ""}
+        joliet_paths: dict[tuple[bytes, ...], str] = {(): ""}
+        for d in self.plan.values():
+            self._add_iso_children(d, iso_paths)
+        for d in self.plan.values():
+            self._add_joliet_children(d, joliet_paths)
+        self._stamp_iso()
+        self._stamp_joliet()
+
+    def _add_iso_children(self, d: _Dir, paths: dict[tuple[bytes, ...], str]) -> None:
+        for name in sorted(d.children, key=d.iso.__getitem__):
+            e = d.children[name]
+            path = paths[d.path] + "/" + d.iso[name].decode()
+            if e.kind is Kind.DIR:
+                paths[e.path] = path
+                self.iso.add_directory(iso_path=path, rr_name=name.decode(), file_mode=e.st_mode)
+            elif e.kind is Kind.SYMLINK:
+                self.iso.add_symlink(
+                    symlink_path=path, rr_symlink_name=name.decode(), rr_path=e.target.decode()
+                )
+            elif e.source is not None and e.size > 0:
+                reader = _SourceReader(e.source, e.size)
+                self.readers.append(reader)
+                self.inodes[e.path] = self.iso.add_data(reader, e, path)
+            else:
+                self.iso.add_records(
+                    None, e.lengths, iso_new_path=path, rr_name=name.decode(), mode=e.st_mode
+                )
+
+    def _add_joliet_children(self, d: _Dir, paths: dict[tuple[bytes, ...], str]) -> None:
+        for name in sorted(d.joliet, key=d.joliet.__getitem__):
+            e = d.children[name]
+            path = paths[d.path] + "/" + d.joliet[name]
+            if e.kind is Kind.DIR:
+                paths[e.path] = path
+                self.iso.add_directory(joliet_path=path)
+            else:
+                self.iso.add_records(self.inodes.get(e.path), e.lengths, joliet_new_path=path)
+
+    def _stamp_iso(self) -> None:
+        root = self.iso.pvd.root_directory_record()
+        todo: list[tuple[tuple[bytes, ...], Any]] = [((), root)]
+        while todo:
+            path, rec = todo.pop()
+            d = self.plan[path]
+            self.iso.stamp(rec.children[0], d.entry)
+            self.iso.stamp(rec.children[1], self.plan[path[:-1]].entry if path else None)
+            for name, recs in _groups(rec.children[2:], lambda r: r.rock_ridge.name()):
+                if recs[0] is self.iso.rr_moved:
+                    continue
+                e = d.children[name]
+                real = recs[0].rock_ridge.cl_to_moved_dr
+                for r in (*recs, real) if real is not None else recs:
+                    self.iso.stamp(r, e)
+                if e.kind is Kind.DIR:
+                    todo.append((e.path, real if real is not None else recs[0]))
+                elif e.extents and e.source is None:
+                    self.iso.locate(recs, e)
+
+    def _stamp_joliet(self) -> None:
+        todo: list[tuple[tuple[bytes, ...], Any]] = [((), self.iso.joliet.root_directory_record())]
+        while todo:
+            path, rec = todo.pop()
+            d = self.plan[path]
+            self.iso.stamp(rec.children[0], d.entry, rock_ridge=False)
+            self.iso.stamp(rec.children[1], self.plan[path[:-1]].entry if path else None, False)
+            by_ident = {j.encode("utf-16_be"): n for n, j in d.joliet.items()}
+            for ident, recs in _groups(rec.children[2:], lambda r: r.file_identifier()):
+                e = d.children[by_ident[ident]]
+                for r in recs:
+                    self.iso.stamp(r, e, rock_ridge=False)
+                if e.kind is Kind.DIR:
+                    todo.append((e.path, recs[0]))
+                elif e.extents and e.source is None:
+                    self.iso.locate(recs, e)
+
+    def close(self) -> None:
+        for reader in self.readers:
+            reader.close()
+
+
+def _groups(recs: Sequence[Any], key: Callable[[Any], bytes]) -> Iterator[tuple[bytes, list[Any]]]:
+    """Records grouped by name: a multi-extent file has one record per extent."""
+    group: list[Any] = []
+    for rec in recs:
+        if group and key(rec) != key(group[0]):
+            yield key(group[0]), group
+            group = []
+        group.append(rec)
+    if group:
+        yield key(group[0]), group
+
+
+def _free_name(name: str, taken: Mapping[bytes, object]) -> str:
+    """``name``, or ``name~1``, ``name~2``... if a root entry has it."""
+    for n in itertools.count():
+        pick = f"{name}~{n}" if n else name
+        if pick.encode() not in taken:
+            return pick
+    raise AssertionError("unreachable")
+
+
+def master_session(
+    entries: Sequence[MasterEntry],
+    out: Path,
+    *,
+    start: Lba,
+    label: str,
+    progress: ProgressFn | None = None,
+) -> Sectors:
+    """Master ``entries`` as one session starting at sector ``start`` into
+    ``out`` (whose first byte is that sector).  Returns the sectors written,
+    padding included; raises UsageError for names or entries that cannot be
+    recorded."""
+    if start < 0:
+        raise UsageError(f"invalid session start {start}")
+    iso_id, joliet_id = volume_ids(label)
+    plan = _plan(entries)
+    iso = _SessionIso(start)
+    builder = _Builder(iso, plan)
+    try:
+        iso.new_session(iso_id, joliet_id, _free_name(_RR_MOVED_NAME, plan[()].children))
+        builder.build()
+        iso.pad(SESSION_PADDING)
+        sectors = Sectors(iso.end - start)
+        _write(iso, out, start, sectors, progress)
+    except pycdlibexception.PyCdlibException as e:
+        out.unlink(missing_ok=True)
+        raise CdfsError(f"mastering failed: {e}") from e
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    finally:
+        builder.close()
+        iso.dispose()
+    log.info("mastered %d entries at sector %d: %d sectors", len(entries), start, sectors)
+    return sectors
+
+
+def _write(
+    iso: _SessionIso, out: Path, start: int, sectors: int, progress: ProgressFn | None
+) -> None:
+    total = sectors * SECTOR_SIZE
+    with open(out, "w+b") as raw:
+        writer = _SessionWriter(raw, start, total, progress)
+        iso.write_fp(cast(BinaryIO, writer), blocksize=1 << 20)
+        _record_session_size(raw, sectors)
+        end = raw.seek(0, 2)
+    if end != total:
+        raise CdfsError(f"mastering wrote {end} bytes, expected {total}")
+    if progress is not None:
+        progress(total, total)
