@@ -260,12 +260,15 @@ def disc_info_from_toc(report: TocReport) -> DiscInfo:
     nwa = Lba(0) if state is DiscState.BLANK else report.nwa
     media = dataclasses.replace(nominal, alignment=Sectors(1))
     if state is DiscState.APPENDABLE and nwa is not None:
-        end = max((s.end for s in sessions), default=None)
-        if end is None:  # written but no readable table: count it all as used
+        if not sessions:  # written but no readable table: count it all as used
             wasted = (Session(Lba(0), Sectors(nwa)),)
-            end = nwa
-        gap = Sectors(max(0, nwa - end - media.run_out))
-        media = dataclasses.replace(media, first_gap=gap, later_gap=gap)
+        # The drive's NWA is the truth: express it as the gap after the end
+        # (an ISO's own size can overstate its track; clip it to the NWA).
+        sessions = tuple(Session(s.start, Sectors(min(s.length, nwa - s.start))) for s in sessions)
+        end = max((r.end for r in (*sessions, *wasted)), default=nwa)
+        run_out = Sectors(min(media.run_out, nwa - end))
+        gap = Sectors(nwa - end - run_out)
+        media = dataclasses.replace(media, first_gap=gap, later_gap=gap, run_out=run_out)
     elif state is DiscState.APPENDABLE:
         log.warning("the drive did not report a next writable address; treating the disc as full")
         state = DiscState.CLOSED
