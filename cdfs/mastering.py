@@ -348,8 +348,10 @@ def _record_session_size(raw: BinaryIO, sectors: int) -> None:
 # -- pycdlib, placed at an absolute sector ------------------------------------
 
 
-def _susp(rec: Any, name: str) -> Any:
-    """A Rock Ridge entry of a record, wherever pycdlib put it (record or CE)."""
+def susp_entry(rec: Any, name: str) -> Any:
+    """A Rock Ridge entry (``px_record``, ``tf_record``...) of a pycdlib
+    directory record, wherever pycdlib put it (the record or its continuation
+    area); None when absent.  Shared with :mod:`cdfs.discread`."""
     rr = rec.rock_ridge
     found = getattr(rr.dr_entries, name)
     if found is None and rr.ce_entries is not None:
@@ -460,7 +462,7 @@ class _SessionIso(pycdlib.PyCdlib):
         rec.date = _dr_date(e.mtime_ns)
         if not rock_ridge or rec.rock_ridge is None:
             return
-        px, tf = _susp(rec, "px_record"), _susp(rec, "tf_record")
+        px, tf = susp_entry(rec, "px_record"), susp_entry(rec, "tf_record")
         px.posix_file_mode, px.posix_user_id, px.posix_group_id = e.st_mode, e.uid, e.gid
         tf.access_time = _dr_date(e.atime_ns)
         tf.modification_time = tf.attribute_change_time = rec.date
