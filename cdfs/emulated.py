@@ -137,33 +137,19 @@ class _Toc:
     """Set (to the planned range) before data is written, cleared after."""
 
     def disc_info(self, image: Path) -> DiscInfo:
+        extra = {"backend": "emulated", "image": str(image)}
         return DiscInfo(
-            media=self.media,
-            state=self.state,
-            sessions=self.sessions,
-            wasted=self.wasted,
-            label=self.label,
-            identity=self.identity,
-            extra={"backend": "emulated", "image": str(image)},
+            self.media, self.state, self.sessions, self.wasted, self.label, self.identity, extra
         )
 
     def to_json(self) -> dict[str, Any]:
-        def ranges(rs: tuple[Session, ...]) -> list[list[int]]:
-            return [[r.start, r.length] for r in rs]
-
         rec = self.recording
-        return {
-            "format": _TOC_FORMAT,
-            "version": _TOC_VERSION,
-            "media": self.media.name,
-            "state": self.state.value,
-            "sessions": ranges(self.sessions),
-            "wasted": ranges(self.wasted),
-            "written": ranges(self.written),
-            "label": self.label,
-            "identity": self.identity,
-            "recording": None if rec is None else [rec.start, rec.length],
-        }
+        out: dict[str, Any] = {"format": _TOC_FORMAT, "version": _TOC_VERSION}
+        out.update(media=self.media.name, state=self.state.value, label=self.label)
+        out.update(identity=self.identity, recording=rec and [rec.start, rec.length])
+        for name in ("sessions", "wasted", "written"):
+            out[name] = [[r.start, r.length] for r in getattr(self, name)]
+        return out
 
     @classmethod
     def from_json(cls, raw: Any) -> _Toc:
@@ -247,14 +233,10 @@ def _write_toc_file(path: Path, toc: _Toc) -> None:
     ).encode()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -358,7 +340,7 @@ class EmulatedRecorder:
     def disc_info(self) -> DiscInfo:
         toc = self._read_toc()
         if toc.recording is not None:
-            with self._lock(wait=False) as locked:
+            with self._lock(raise_if_busy=False) as locked:
                 if locked:  # nobody is recording: the marker is left from a crash
                     toc = self._recover(self._read_toc())
         return toc.disc_info(self._path)
@@ -382,19 +364,22 @@ class EmulatedRecorder:
         image = Path(image)
         size = _image_size(image)
         session = Session(start, sectors_for(size))
-        with self._lock(wait=True):
+        with self._lock(raise_if_busy=True):
             toc = self._recover(self._read_toc())
             self._check_recordable(toc, session, size)
+            pacer = _Pacer(throttle_rate(toc.media, speed), self._faults.slow)
             if simulate:
-                self._copy(image, session, size, speed, progress, write=False)
+                self._copy(image, session, pacer, progress, write=False)
                 log.info("simulated recording of %s at %d on %s", image, start, self._path)
                 return session
             marked = dataclasses.replace(toc, recording=session)
             self._write_toc(marked)
             try:
-                self._copy(image, session, size, speed, progress, write=True)
+                self._copy(image, session, pacer, progress, write=True)
             except BaseException:
-                self._write_toc(self._abandoned(marked))
+                # If even this fails, the marker left behind is settled on next open.
+                with contextlib.suppress(RecorderError):
+                    self._write_toc(self._abandoned(marked))
                 raise
             self._write_toc(
                 dataclasses.replace(
@@ -411,7 +396,7 @@ class EmulatedRecorder:
         return session
 
     def erase(self, *, full: bool = False, progress: ProgressFn | None = None) -> None:
-        with self._lock(wait=True):
+        with self._lock(raise_if_busy=True):
             toc = self._read_toc()
             if toc.media.write_once:
                 raise WriteOnceError(
@@ -422,14 +407,15 @@ class EmulatedRecorder:
             self._write_toc(_Toc(toc.media, DiscState.BLANK, identity=_new_identity()))
             if full:
                 total = toc.media.capacity_bytes
-                if progress:
-                    progress(0, total)
-                with open(self._path, "r+b") as f:
-                    f.truncate(0)  # drops every block; truncating back keeps it sparse
-                    f.truncate(total)
-                    os.fsync(f.fileno())
-                if progress:
-                    progress(total, total)
+                _report(progress, 0, total)
+                try:
+                    with open(self._path, "r+b") as f:
+                        f.truncate(0)  # drops every block; truncating back keeps it sparse
+                        f.truncate(total)
+                        os.fsync(f.fileno())
+                except OSError as exc:
+                    raise RecorderError(f"cannot erase {self._path}: {exc.strerror}") from None
+                _report(progress, total, total)
         log.info("%s erased %s", "fully" if full else "quickly", self._path)
 
     def eject(self) -> None:
@@ -454,47 +440,39 @@ class EmulatedRecorder:
         self,
         image: Path,
         session: Session,
-        size: int,
-        speed: float | None,
+        pacer: _Pacer,
         progress: ProgressFn | None,
         *,
         write: bool,
     ) -> None:
         """Copy ``image`` to ``session.start`` in chunks, pacing and failing as
         configured; with ``write`` False only pretend (simulation)."""
-        pacer = _Pacer(throttle_rate(self._media, speed), self._faults.slow)
-        done = 0
-        if progress:
-            progress(0, size)
-        with image.open("rb") as src, self._open_for_writing(write) as fd:
+        size, done = image.stat().st_size, 0
+        _report(progress, 0, size)
+        with contextlib.ExitStack() as stack:
+            try:
+                src = stack.enter_context(image.open("rb"))
+                disc = stack.enter_context(open(self._path, "r+b", buffering=0)) if write else None
+            except OSError as exc:
+                raise RecorderError(f"cannot record {image}: {exc.strerror}") from None
             while done < size:
-                self._check_byte_faults(done)
-                want = min(CHUNK_SIZE, size - done, self._next_fault(done) - done)
+                want = min(CHUNK_SIZE, size - done, self._byte_faults(done) - done)
                 data = src.read(want)
                 if len(data) != want:
                     raise RecorderError(f"the image {image} changed size while recording")
-                if fd is not None:
+                if disc is not None:
                     pad = -len(data) % SECTOR_SIZE
                     lba = Lba(session.start + done // SECTOR_SIZE)
-                    self._write_sectors(fd, lba, data + b"\0" * pad)
+                    self._write_sectors(disc.fileno(), lba, data + b"\0" * pad)
                 done += want
                 pacer.wait(done, want)
-                if progress:
-                    progress(done, size)
-            if fd is not None:
-                os.fsync(fd)
+                _report(progress, done, size)
+            if disc is not None:
+                os.fsync(disc.fileno())
 
-    def _next_fault(self, done: int) -> int:
-        """The next byte count at which a fault fires (or infinity-ish)."""
-        limits = [
-            n
-            for n in (self._faults.fail_after_bytes, self._faults.remove_after_bytes)
-            if n is not None and n > done
-        ]
-        # Chunks end on a sector boundary unless a fault cuts them.
-        return min(limits, default=1 << 62)
-
-    def _check_byte_faults(self, done: int) -> None:
+    def _byte_faults(self, done: int) -> int:
+        """Raise the fault due after ``done`` image bytes; else return the
+        byte count where the next one fires, so that a chunk stops there."""
         f = self._faults
         if f.remove_after_bytes is not None and done >= f.remove_after_bytes:
             raise RecorderError(
@@ -505,6 +483,8 @@ class EmulatedRecorder:
             raise RecorderError(
                 f"the drive failed after {done} bytes had been recorded (injected fault)"
             )
+        limits = [n for n in (f.fail_after_bytes, f.remove_after_bytes) if n is not None]
+        return min(limits, default=1 << 62)
 
     def _write_sectors(self, fd: int, lba: Lba, data: bytes) -> None:
         """Write whole sectors at ``lba``: the one door data goes through.
@@ -517,10 +497,7 @@ class EmulatedRecorder:
             raise RecorderError("internal error: a write must cover whole sectors")
         count = len(data) // SECTOR_SIZE
         if lba < 0 or lba + count > self._media.capacity:
-            raise RecorderError(
-                f"write of sectors {lba}-{lba + count - 1} past the end of the disc"
-                f" ({self._media.capacity} sectors)"
-            )
+            raise RecorderError(f"write of sectors {lba}+{count} past the end of the disc")
         if self._media.write_once:
             again = _first_overlap(self._written, lba, count)
             if again is not None:
@@ -537,22 +514,17 @@ class EmulatedRecorder:
     def _pwrite(self, fd: int, lba: Lba, data: bytes) -> None:
         view = memoryview(data)
         offset = lba * SECTOR_SIZE
-        while view:
-            n = os.pwrite(fd, view, offset)
-            view, offset = view[n:], offset + n
+        try:
+            while view:
+                n = os.pwrite(fd, view, offset)
+                view, offset = view[n:], offset + n
+        except OSError as exc:
+            lost = Lba(offset // SECTOR_SIZE)
+            raise RecorderError(
+                f"cannot write sector {lost} of {self._path}: {exc.strerror}"
+            ) from None
         if data:
             self._written = _add_range(self._written, Session(lba, sectors_for(len(data))))
-
-    @contextlib.contextmanager
-    def _open_for_writing(self, write: bool) -> Iterator[int | None]:
-        if not write:
-            yield None
-            return
-        fd = os.open(self._path, os.O_WRONLY)
-        try:
-            yield fd
-        finally:
-            os.close(fd)
 
     def _abandoned(self, toc: _Toc) -> _Toc:
         """``toc`` after the recording it marks was cut off: on write-once
@@ -573,21 +545,22 @@ class EmulatedRecorder:
         """Settle a recording marker left by a crash (caller holds the lock)."""
         if toc.recording is None:
             return toc
+        rec, lost = toc.recording, "is lost" if toc.media.write_once else "can be rewritten"
         log.warning(
-            "%s: a recording of %d sectors at %d was interrupted; %s",
+            "%s: a recording was interrupted; sectors %d+%d %s",
             self._path,
-            toc.recording.length,
-            toc.recording.start,
-            "that range is lost" if toc.media.write_once else "the disc is unchanged",
+            rec.start,
+            rec.length,
+            lost,
         )
         toc = self._abandoned(toc)
         self._write_toc(toc)
         return toc
 
     @contextlib.contextmanager
-    def _lock(self, *, wait: bool) -> Iterator[bool]:
-        """Hold the drive (an flock on the image); yields False if busy and
-        ``wait`` is False, raises BurnInProgressError if busy and ``wait``."""
+    def _lock(self, *, raise_if_busy: bool) -> Iterator[bool]:
+        """Hold the drive (an flock on the image, so other processes see it
+        too); when another holder has it, yield False or raise."""
         try:
             fd = os.open(self._path, os.O_RDONLY)
         except FileNotFoundError:
@@ -596,7 +569,7 @@ class EmulatedRecorder:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                if wait:
+                if raise_if_busy:
                     raise BurnInProgressError(
                         f"the emulated drive {self._path} is busy recording or erasing"
                     ) from None
@@ -629,8 +602,21 @@ class EmulatedRecorder:
         return toc
 
     def _write_toc(self, toc: _Toc) -> None:
-        _write_toc_file(self._toc_path, toc)
+        try:
+            _write_toc_file(self._toc_path, toc)
+        except OSError as exc:
+            raise RecorderError(f"cannot update {self._toc_path}: {exc.strerror}") from None
         self._written = toc.written
+
+
+def _report(progress: ProgressFn | None, done: int, total: int) -> None:
+    """Call a progress callback; a broken one must not cut a burn short."""
+    if progress is None:
+        return
+    try:
+        progress(done, total)
+    except Exception:
+        log.exception("progress callback failed")
 
 
 def _image_size(image: Path) -> int:

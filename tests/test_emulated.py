@@ -414,6 +414,15 @@ def test_recording_is_paced_at_the_requested_speed(
     assert clock.slept == pytest.approx(expected, rel=1e-6)
 
 
+def test_a_bad_speed_is_refused_before_anything_is_written(
+    blank_cdr: EmulatedRecorder, small_iso: Path
+) -> None:
+    before = read_toc(blank_cdr.path)
+    with pytest.raises(UsageError, match="speed must be positive"):
+        blank_cdr.record(small_iso, Lba(0), speed=0)
+    assert read_toc(blank_cdr.path) == before
+
+
 def test_unthrottled_recording_never_sleeps(
     tmp_path: Path, no_env_faults: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

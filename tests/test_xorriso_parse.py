@@ -514,8 +514,8 @@ def test_real_toc_output_parses(tmp_path: Path) -> None:
     assert report.status == "appendable"
     assert len(report.sessions) == 1 and report.sessions[0].volume_id == "REAL"
     assert report.sessions[0].size == iso.stat().st_size // SECTOR_SIZE
-    ms = parse_msinfo(xorriso("-as", "cdrecord", f"dev=stdio:{iso}", "--grow_overwriteable_iso",
-                              "-msinfo"))  # fmt: skip
+    msinfo = ["-as", "cdrecord", f"dev=stdio:{iso}", "--grow_overwriteable_iso", "-msinfo"]
+    ms = parse_msinfo(xorriso(*msinfo))
     assert ms is not None and report.nwa == ms[1]
 
 
