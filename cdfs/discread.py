@@ -289,8 +289,9 @@ class _Converter:
                 perm = stat.S_IMODE(px.posix_file_mode)
                 uid, gid, nlink = px.posix_user_id, px.posix_group_id, px.posix_file_links
             if tf is not None:
-                mtime = _date_ns(tf.modification_time) or date
-                atime = _date_ns(tf.access_time) or mtime
+                # RRIP 4.1.6: bit 1 is MODIFY, bit 2 ACCESS; pycdlib swaps the names.
+                mtime = _date_ns(tf.access_time) or date
+                atime = _date_ns(tf.modification_time) or mtime
                 ctime = _date_ns(tf.attribute_change_time) or mtime
         mode = {Kind.DIR: stat.S_IFDIR, Kind.FILE: stat.S_IFREG, Kind.SYMLINK: stat.S_IFLNK}[kind]
         return mode | perm, uid, gid, nlink, mtime, atime, ctime

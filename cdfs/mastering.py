@@ -464,8 +464,10 @@ class _SessionIso(pycdlib.PyCdlib):
             return
         px, tf = susp_entry(rec, "px_record"), susp_entry(rec, "tf_record")
         px.posix_file_mode, px.posix_user_id, px.posix_group_id = e.st_mode, e.uid, e.gid
-        tf.access_time = _dr_date(e.atime_ns)
-        tf.modification_time = tf.attribute_change_time = rec.date
+        # RRIP 4.1.6: TF flag bit 1 is MODIFY and bit 2 ACCESS; pycdlib names
+        # the fields for those bits the other way round.
+        tf.access_time = tf.attribute_change_time = rec.date
+        tf.modification_time = _dr_date(e.atime_ns)
 
     @staticmethod
     def locate(recs: Sequence[Any], e: MasterEntry) -> None:
