@@ -264,7 +264,9 @@ def disc_info_from_toc(report: TocReport) -> DiscInfo:
             wasted = (Session(Lba(0), Sectors(nwa)),)
         # The drive's NWA is the truth: express it as the gap after the end
         # (an ISO's own size can overstate its track; clip it to the NWA).
-        sessions = tuple(Session(s.start, Sectors(min(s.length, nwa - s.start))) for s in sessions)
+        sessions = tuple(
+            Session(s.start, Sectors(max(0, min(s.length, nwa - s.start)))) for s in sessions
+        )
         end = max((r.end for r in (*sessions, *wasted)), default=nwa)
         run_out = Sectors(min(media.run_out, nwa - end))
         gap = Sectors(nwa - end - run_out)
