@@ -295,7 +295,7 @@ class _SessionWriter:
     starts at sector ``start``.  Counts what is written for progress."""
 
     mode = "wb"
-    _STEP = 1 << 20
+    _STEP = 1 << 18
 
     def __init__(self, raw: BinaryIO, start: int, total: int, progress: ProgressFn | None):
         self._raw, self._base = raw, start * SECTOR_SIZE
