@@ -201,7 +201,8 @@ def test_volume_descriptor_records_own_size(mastered: Mastered) -> None:
 
 
 ISOINFO_LINE = re.compile(
-    rb"^(\S{10})\s+\d+\s+(\d+)\s+(\d+)\s+(\d+)\s+\w{3}\s+\d+\s+\d{4}\s+\[\s*(\d+)\s+\d+\]\s\s(.*?) ?$"
+    rb"^(\S{10})\s+\d+\s+(\d+)\s+(\d+)\s+(\d+)\s+"  # mode, links, uid, gid, size
+    rb"\w{3}\s+\d+\s+\d{4}\s+\[\s*(\d+)\s+\d+\]\s\s(.*?) ?$"  # date, [lba flags], name
 )
 
 
@@ -356,9 +357,7 @@ def test_second_session_keeps_files_at_their_extents(tmp_path: Path) -> None:
     new = tmp_path / "new"
     new.mkdir()
     (new / "fresh.txt").write_bytes(b"new in session 2\n" * 100)
-    fresh = [
-        replace(e, path=(b"dir", *e.path)) for e in entries_from(new)
-    ]  # dir/fresh.txt
+    fresh = [replace(e, path=(b"dir", *e.path)) for e in entries_from(new)]  # dir/fresh.txt
     start = n1 + 11_400
     s2 = tmp_path / "s2.iso"
     n2 = master_session(carried + fresh, s2, start=Lba(start), label="two")
@@ -535,7 +534,9 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(tree=trees(), start=st.sampled_from([0, 0, 12_345]))
 def test_estimate_is_an_upper_bound(
     tree: list[MasterEntry], start: int, source: Path, tmp_path: Path
