@@ -1,0 +1,156 @@
+"""Fixtures: isolated XDG homes, emulated discs, and real FUSE mounts.
+
+Every mount runs ``cdfs mount -f`` in a subprocess and is always torn down:
+lazy unmount first, then terminate, then kill.  Every external command runs
+with a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CMD_TIMEOUT = 120
+
+
+def run(cmd: list[str], *, check: bool = True, timeout: float = CMD_TIMEOUT,
+        env: dict[str, str] | None = None, cwd: Path | None = None,
+        input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command with a timeout, capturing text output."""
+    res = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=cwd,
+                         input=input.decode() if input is not None else None, text=True,
+                         check=False)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> dict[str, str]:
+    """An environment whose XDG directories live under tmp_path."""
+    env = dict(os.environ)
+    for var, sub in (("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache"),
+                     ("XDG_STATE_HOME", "state"), ("XDG_CONFIG_HOME", "config")):
+        env[var] = str(tmp_path / "home" / sub)
+    env.pop("CDFS_DRIVE", None)
+    env.pop("CDFS_EMULATED_FAULTS", None)
+    return env
+
+
+def cdfs(args: list[str], env: dict[str, str], *, check: bool = True,
+         timeout: float = CMD_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "cdfs", *args], env=env, check=check, timeout=timeout)
+
+
+@pytest.fixture
+def make_disc(tmp_path: Path, home: dict[str, str]) -> Any:
+    def make(media: str = "cd-r80", name: str = "disc.iso") -> Path:
+        path = tmp_path / name
+        cdfs(["media", "create", str(path), "--type", media], home)
+        return path
+    return make
+
+
+@dataclass
+class Mount:
+    path: Path
+    disc: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+    extra: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        assert self.log is not None
+        logf = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cdfs", "mount", "-f", "--drive", str(self.disc),
+             *self.extra, str(self.path)],
+            env=self.env, stdout=logf, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(self.path):
+            if self.proc.poll() is not None:
+                raise AssertionError(f"cdfs mount exited:\n{self.log.read_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"cdfs mount did not come up:\n{self.log.read_text()}")
+            time.sleep(0.05)
+
+    def stop(self, *, check: bool = True) -> int | None:
+        """Unmount (burning on unmount as configured) and wait for the daemon."""
+        if self.proc is None:
+            return None
+        if os.path.ismount(self.path):
+            run(["fusermount3", "-u", str(self.path)], check=check, timeout=60)
+        try:
+            code = self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        if os.path.ismount(self.path):
+            subprocess.run(["fusermount3", "-u", "-z", str(self.path)], timeout=30,
+                           check=False, capture_output=True)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(os.getxattr(self.path, "user.cdfs.status"))
+        return data
+
+    def burn(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return cdfs(["burn", "--wait", "--quiet", *args, str(self.path)], self.env,
+                    check=check, timeout=300)
+
+    def staged(self) -> Path:
+        return Path(self.status()["staging_dir"]) / "staged"
+
+
+@pytest.fixture
+def mount(tmp_path: Path, home: dict[str, str], make_disc: Any) -> Iterator[Any]:
+    """A factory of real mounts; all are torn down after the test."""
+    mounts: list[Mount] = []
+
+    def start(disc: Path | None = None, *extra: str, name: str = "mnt") -> Mount:
+        mp = tmp_path / name
+        mp.mkdir(exist_ok=True)
+        m = Mount(mp, disc or make_disc(), home, log=tmp_path / f"{name}.log",
+                  extra=list(extra))
+        mounts.append(m)
+        m.start()
+        return m
+
+    yield start
+    for m in mounts:
+        m.kill()
+
+
+def xorriso_listing(disc: Path, start: int | None = None) -> str:
+    cmd = ["xorriso", "-indev", f"stdio:{disc}"]
+    if start is not None:
+        cmd = ["xorriso", "-load", "sbsector", str(start), "-indev", f"stdio:{disc}"]
+    return run([*cmd, "-find", "/", "-exec", "lsdl"]).stdout
+
+
+def xorriso_extract(disc: Path, dest: Path, start: int | None = None) -> None:
+    cmd = ["xorriso", "-osirrox", "on"]
+    if start is not None:
+        cmd += ["-load", "sbsector", str(start)]
+    run([*cmd, "-indev", f"stdio:{disc}", "-extract", "/", str(dest)])
