@@ -92,9 +92,10 @@ class Daemon:
     # -- status -----------------------------------------------------------
 
     def staged_totals(self) -> tuple[int, int]:
-        """(files, bytes) staged, cached for a second: status is polled."""
+        """(files, bytes) staged; cached for a second while a burn runs and
+        the status is polled."""
         when, files, size = self._staged_cache
-        if time.monotonic() - when < 1.0:
+        if self.burner.busy and time.monotonic() - when < 1.0:
             return files, size
         files = size = 0
         for _rel, _dirs, fnames, fd in self.upper.walk():
@@ -162,6 +163,18 @@ class Daemon:
         if not handle.writable or len(handle.data) > 65536:
             raise OSError(errno.EINVAL, "bad write to .burn")
         handle.data[off:off + len(buf)] = buf
+        # Check complete lines now: shells ignore errors of close(), so a bad
+        # request must fail the write itself.
+        complete = bytes(handle.data[: handle.data.rfind(b"\n") + 1])
+        try:
+            parse_burn_options(complete.decode("utf-8"))
+        except UnicodeDecodeError:
+            handle.error = ".burn must contain UTF-8 text"
+        except UsageError as exc:
+            handle.error = str(exc)
+        if handle.error:
+            self._refuse(handle.error)
+            raise UsageError(handle.error)
         return len(buf)
 
     def control_flush(self, handle: Handle) -> None:

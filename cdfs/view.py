@@ -207,8 +207,6 @@ class View:
         return node
 
     def staged_stat(self, node: Node) -> os.stat_result | None:
-        if node is self.root:
-            return None
         return self.upper.lstat(node.rel)
 
     def on_disc(self, node: Node) -> bool:
@@ -221,6 +219,11 @@ class View:
             return self.controls.control_attr(node.name, node.ino)
         st = self.staged_stat(node)
         disc = node.disc
+        if node is self.root:
+            # The root's attributes are the staging tree's root's: they are
+            # not burned, and cp -a or rsync may set them.
+            assert st is not None
+            return self._staged_attr(node, st)
         if st is not None and (disc is None or not stat.S_ISDIR(st.st_mode)):
             return self._staged_attr(node, st)
         if disc is not None:
@@ -228,10 +231,6 @@ class View:
             if st is not None and st.st_mtime_ns > attr.mtime_ns:
                 attr.mtime_ns = attr.ctime_ns = st.st_mtime_ns
             return attr
-        if node is self.root:
-            return Attr(ROOT_INO, stat.S_IFDIR | 0o755, 2, self.uid, self.gid,
-                        atime_ns=self.mounted_ns, mtime_ns=self.mounted_ns,
-                        ctime_ns=self.mounted_ns)
         raise _err(errno.ENOENT)
 
     def _staged_attr(self, node: Node, st: os.stat_result) -> Attr:
@@ -252,35 +251,37 @@ class View:
         if self.is_control(node):
             return b"control"
         st = self.staged_stat(node)
-        if node.disc is not None or node is self.root:
+        if node is self.root:
+            return b"disc" if node.disc is not None else b"staged"
+        if node.disc is not None:
             return b"disc"
         return b"staged" if st is not None else b"disc"
 
     # -- listing ----------------------------------------------------------
 
     def listdir(self, node: Node) -> list[tuple[bytes, Attr]]:
-        """Every entry of a directory, sorted by name, with minimal attrs
-        (inode and type): readdir does not need more."""
+        """Every entry of a directory but the control files, sorted by name,
+        with full attributes:
+        pyfuse3 answers with READDIRPLUS, so the kernel caches them."""
         if not self._is_dir(node):
             raise _err(errno.ENOTDIR)
-        entries: dict[bytes, int] = {}
+        names_: set[bytes] = set()
         if node.disc is not None:
-            for name, e in node.disc.children.items():
-                entries[name] = e.mode
-        if node is self.root or self.staged_stat(node) is not None:
-            for name, is_dir in self.upper.listdir(node.rel):
-                entries[name] = stat.S_IFDIR if is_dir else stat.S_IFREG
+            names_.update(node.disc.children)
+        if self.staged_stat(node) is not None:
+            names_.update(name for name, _is_dir in self.upper.listdir(node.rel))
         if node is self.root:
-            for cname in names.CONTROL_FILES:
-                entries.pop(cname, None)
+            names_.difference_update(names.CONTROL_FILES)
         out = []
-        for name in sorted(entries):
+        for name in sorted(names_):
             kid = node.kids.get(name) or self._new_node(node, name)
             kid.disc = node.disc.children.get(name) if node.disc is not None else None
-            out.append((name, Attr(kid.ino, entries[name])))
-        if node is self.root:
-            for cname in names.CONTROL_FILES:
-                out.append((cname, Attr(self.control_inos[cname], stat.S_IFREG)))
+            try:
+                out.append((name, self.getattr(kid)))
+            except FileNotFoundError:
+                continue
+        # The control files answer lookups but are not listed, so that
+        # cp -a, rsync and file managers copying the disc leave them out.
         return out
 
     def _is_dir(self, node: Node) -> bool:
@@ -308,7 +309,9 @@ class View:
         if self.is_control(node):
             raise _err(errno.EPERM)
         st = self.staged_stat(node)
-        if node.disc is not None or node is self.root or st is None:
+        if node is self.root and st is not None:
+            return st
+        if node.disc is not None or st is None:
             raise WriteOnceError(f"cannot {what} {node.rel.decode(errors='replace')!r}: "
                                  "it is on the disc")
         return st

@@ -28,7 +28,7 @@ def run(cmd: list[str], *, check: bool = True, timeout: float = CMD_TIMEOUT,
     """Run a command with a timeout, capturing text output."""
     res = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=cwd,
                          input=input.decode() if input is not None else None, text=True,
-                         check=False)
+                         errors="replace", check=False)
     if check and res.returncode != 0:
         raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
     return res

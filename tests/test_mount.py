@@ -67,6 +67,12 @@ def files_only(tree: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in tree.items() if v[0] != "dir"}
 
 
+def extracted(tree: dict[str, Any]) -> dict[str, Any]:
+    """xorriso -extract does not restore the mtime of symlinks: compare
+    their targets only (the mount's own view checks their times)."""
+    return {k: (v if v[0] != "link" else (*v[:2], 0)) for k, v in files_only(tree).items()}
+
+
 def errno_of(fn: Any, *args: Any) -> int:
     try:
         fn(*args)
@@ -96,18 +102,19 @@ def test_copy_in_burn_and_read_back(tmp_path: Path, mount: Any) -> None:
     # Independent readers see the same tree, bytes and mtimes.
     out = tmp_path / "out"
     xorriso_extract(m.disc, out)
-    assert files_only(tree_of(out)) == files_only(tree_of(src))
+    assert extracted(tree_of(out)) == extracted(tree_of(src))
     listing = xorriso_listing(m.disc)
     for name in NAMES:
-        assert name in listing
+        if "'" not in name:  # xorriso quotes those
+            assert name in listing
     iso_rr = run(["isoinfo", "-i", str(m.disc), "-R", "-l"]).stdout
     assert "日本語のファイル名.txt" in iso_rr and "deep.bin" in iso_rr
-    joliet = run(["isoinfo", "-i", str(m.disc), "-J", "-l"]).stdout
-    assert "plain.txt" in joliet
+    joliet = run(["isoinfo", "-i", str(m.disc), "-J", "-l"]).stdout  # no UTF-8 output
+    assert "plain.txt" in joliet and "with space and 'quotes'.txt" in joliet
     tar = run(["bsdtar", "tf", str(m.disc)]).stdout.splitlines()
     assert "a/b/c/d/deep.bin" in tar and "Ünïcödé façade.txt" in tar
-    seven = run(["7z", "l", str(m.disc)]).stdout
-    assert "deep.bin" in seven
+    seven = run(["7z", "l", str(m.disc)]).stdout  # 7z reads the Joliet tree
+    assert "deep.bin" in seven and "日本語のファイル名.txt" in seven
     info = json.loads(cdfs(["media", "info", "--json", str(m.disc)], m.env).stdout)
     assert info["state"] == "appendable" and len(info["sessions"]) == 1
 
@@ -145,7 +152,7 @@ def test_real_programs(tmp_path: Path, mount: Any) -> None:
     assert tree_of(mp) == before
     out = tmp_path / "out"
     xorriso_extract(m.disc, out)
-    assert files_only(tree_of(out)) == files_only(before)
+    assert extracted(tree_of(out)) == extracted(before)
 
 
 def test_write_once_rules(tmp_path: Path, mount: Any) -> None:
@@ -189,7 +196,7 @@ def test_refused_file_types(mount: Any) -> None:
         assert errno_of(s.bind, str(mp / "sock")) == errno.EPERM
     finally:
         s.close()
-    assert sorted(os.listdir(mp)) == [".burn", ".status", "f"]
+    assert sorted(os.listdir(mp)) == ["f"]  # control files are not listed
 
 
 def test_df_and_enospc(mount: Any, make_disc: Any) -> None:
