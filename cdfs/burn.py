@@ -153,11 +153,19 @@ def _key(st: os.stat_result, kind: Kind) -> tuple[int, ...]:
 
 
 def _disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry) -> MasterEntry:
-    kind = Kind.DIR if stat.S_ISDIR(e.mode) else Kind.SYMLINK if stat.S_ISLNK(e.mode) \
-        else Kind.FILE
-    return MasterEntry(path=path, kind=kind, mode=stat.S_IMODE(e.mode), uid=e.uid, gid=e.gid,
-                       mtime_ns=e.mtime_ns, atime_ns=e.atime_ns, size=e.size,
-                       extents=e.extents if kind is Kind.FILE else (), target=e.target)
+    kind = Kind.DIR if stat.S_ISDIR(e.mode) else Kind.SYMLINK if stat.S_ISLNK(e.mode) else Kind.FILE
+    return MasterEntry(
+        path=path,
+        kind=kind,
+        mode=stat.S_IMODE(e.mode),
+        uid=e.uid,
+        gid=e.gid,
+        mtime_ns=e.mtime_ns,
+        atime_ns=e.atime_ns,
+        size=e.size,
+        extents=e.extents if kind is Kind.FILE else (),
+        target=e.target,
+    )
 
 
 def take_snapshot(view: View, snap_dir: Path) -> Snapshot:
@@ -184,8 +192,9 @@ def take_snapshot(view: View, snap_dir: Path) -> Snapshot:
                 if rpath in busy:
                     continue
                 st = os.lstat(name, dir_fd=fd)
-                entry = _staged_entry(path, st, name, fd, snap_fd, len(snap.items), snap_dir,
-                                      tree.get(path))
+                entry = _staged_entry(
+                    path, st, name, fd, snap_fd, len(snap.items), snap_dir, tree.get(path)
+                )
                 if entry is None:
                     continue
                 tree[path] = entry
@@ -200,31 +209,49 @@ def take_snapshot(view: View, snap_dir: Path) -> Snapshot:
         entries=len(tree),
         dirs=sum(e.kind is Kind.DIR for e in tree.values()),
         symlinks=sum(e.kind is Kind.SYMLINK for e in tree.values()),
-        data=sum(sectors_for(e.size) for e in tree.values()
-                 if e.kind is Kind.FILE and e.source is not None),
+        data=sum(
+            sectors_for(e.size)
+            for e in tree.values()
+            if e.kind is Kind.FILE and e.source is not None
+        ),
     )
     return snap
 
 
-def _staged_entry(path: tuple[bytes, ...], st: os.stat_result, name: bytes, fd: int,
-                  snap_fd: int, n: int, snap_dir: Path,
-                  disc: MasterEntry | None) -> MasterEntry | None:
-    common = dict(path=path, mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid,
-                  mtime_ns=st.st_mtime_ns, atime_ns=st.st_atime_ns)
+def _staged_entry(
+    path: tuple[bytes, ...],
+    st: os.stat_result,
+    name: bytes,
+    fd: int,
+    snap_fd: int,
+    n: int,
+    snap_dir: Path,
+    disc: MasterEntry | None,
+) -> MasterEntry | None:
+    def entry(kind: Kind, **more: Any) -> MasterEntry:
+        return MasterEntry(
+            path=path,
+            kind=kind,
+            mode=stat.S_IMODE(st.st_mode),
+            uid=st.st_uid,
+            gid=st.st_gid,
+            mtime_ns=st.st_mtime_ns,
+            atime_ns=st.st_atime_ns,
+            **more,
+        )
+
     if stat.S_ISDIR(st.st_mode):
         if disc is not None and disc.kind is Kind.DIR:
             # A container for new names inside a directory of the disc: the
             # directory keeps its burned attributes, with the newer mtime.
             return replace(disc, mtime_ns=max(disc.mtime_ns, st.st_mtime_ns))
-        return MasterEntry(kind=Kind.DIR, **common)  # type: ignore[arg-type]
+        return entry(Kind.DIR)
     if stat.S_ISLNK(st.st_mode):
-        target = os.readlink(name, dir_fd=fd)
-        return MasterEntry(kind=Kind.SYMLINK, target=target, **common)  # type: ignore[arg-type]
+        return entry(Kind.SYMLINK, target=os.readlink(name, dir_fd=fd))
     if stat.S_ISREG(st.st_mode):
         link = str(n).encode()
         os.link(name, link, src_dir_fd=fd, dst_dir_fd=snap_fd, follow_symlinks=False)
-        return MasterEntry(kind=Kind.FILE, size=st.st_size,  # type: ignore[arg-type]
-                           source=snap_dir / link.decode(), **common)
+        return entry(Kind.FILE, size=st.st_size, source=snap_dir / link.decode())
     log.warning("ignoring staged special file %r", name)
     return None
 
@@ -238,8 +265,9 @@ def drop_burned(view: View, snap: Snapshot) -> None:
         st = upper.lstat(item.rel)
         if st is not None and _key(st, item.kind) == item.key:
             upper.unlink(item.rel)
-    dirs = sorted((i for i in snap.items if i.kind is Kind.DIR),
-                  key=lambda i: i.rel.count(b"/"), reverse=True)
+    dirs = sorted(
+        (i for i in snap.items if i.kind is Kind.DIR), key=lambda i: i.rel.count(b"/"), reverse=True
+    )
     for item in dirs:
         st = upper.lstat(item.rel)
         if st is not None and _key(st, item.kind) == item.key:
@@ -267,8 +295,9 @@ def _drop_empty_containers(view: View) -> None:
                 view.upper.rmdir(rel)
 
 
-def verify_session(recorder: Recorder, stash: Path, start: Lba,
-                   progress: Callable[[int, int], None]) -> None:
+def verify_session(
+    recorder: Recorder, stash: Path, start: Lba, progress: Callable[[int, int], None]
+) -> None:
     """Compare every byte of the recorded session with the stash."""
     total = stash.stat().st_size
     done = 0
@@ -283,8 +312,8 @@ def verify_session(recorder: Recorder, stash: Path, start: Lba,
                 bad = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), len(b))
                 sector = start + (done + bad) // SECTOR_SIZE
                 raise VerificationError(
-                    f"verification failed: sector {sector} on the disc differs from the "
-                    "stash file")
+                    f"verification failed: sector {sector} on the disc differs from the stash file"
+                )
             done += len(a)
             progress(done, total)
 
@@ -292,8 +321,10 @@ def verify_session(recorder: Recorder, stash: Path, start: Lba,
 def check_capacity(info: DiscInfo, need: int) -> None:
     """Refuse a burn to a disc that is closed, full, or too small."""
     mb = -(-need * SECTOR_SIZE // 1_000_000)
-    plain = ("The disc in the drive is not writable or it is full: insert a blank "
-             f"writable disc, or one with at least {mb} MB free")
+    plain = (
+        "The disc in the drive is not writable or it is full: insert a blank "
+        f"writable disc, or one with at least {mb} MB free"
+    )
     if not info.writable or info.nwa is None:
         raise NotWritableError(plain)
     have = room(info)
@@ -314,14 +345,21 @@ def check_stash_space(stash_dir: Path, need_bytes: int) -> None:
     if free < need_bytes:
         raise NoSpaceError(
             f"not enough free disk space for the stash file in {stash_dir}: "
-            f"{need_bytes // 1_000_000} MB needed, {free // 1_000_000} MB available")
+            f"{need_bytes // 1_000_000} MB needed, {free // 1_000_000} MB available"
+        )
 
 
 class Burner:
     """Runs burns one at a time in the daemon, and remembers the last one."""
 
-    def __init__(self, view: View, recorder: Recorder, staging_dir: Path,
-                 stash_dir: Path, on_change: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        view: View,
+        recorder: Recorder,
+        staging_dir: Path,
+        stash_dir: Path,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
         self.view = view
         self.recorder = recorder
         self.staging_dir = staging_dir
@@ -403,26 +441,37 @@ class Burner:
             prog.enter("mastering", snap.bytes)
             self.on_change()
             sectors = await trio.to_thread.run_sync(
-                lambda: master_session(snap.entries, stash, start=start, label=label,
-                                       progress=prog.update))
+                lambda: master_session(
+                    snap.entries, stash, start=start, label=label, progress=prog.update
+                )
+            )
             try:
                 prog.enter("recording", sectors * SECTOR_SIZE)
                 self.on_change()
                 with trio.CancelScope(shield=True):
                     session = await trio.to_thread.run_sync(
-                        lambda: self.recorder.record(stash, start, progress=prog.update))
+                        lambda: self.recorder.record(stash, start, progress=prog.update)
+                    )
                     prog.enter("verifying", sectors * SECTOR_SIZE)
                     self.on_change()
                     await trio.to_thread.run_sync(
-                        lambda: verify_session(self.recorder, stash, start, prog.update))
+                        lambda: verify_session(self.recorder, stash, start, prog.update)
+                    )
                     drop_burned(self.view, snap)
                     await self._reload()
             finally:
                 with contextlib.suppress(OSError):
                     stash.unlink()
-            return BurnResult(True, f"burned {snap.files} files ({snap.bytes} bytes) as "
-                              f"session {len(self.view.info.sessions)}", label, snap.files,
-                              snap.bytes, session.start, session.length)
+            return BurnResult(
+                True,
+                f"burned {snap.files} files ({snap.bytes} bytes) as "
+                f"session {len(self.view.info.sessions)}",
+                label,
+                snap.files,
+                snap.bytes,
+                session.start,
+                session.length,
+            )
         finally:
             shutil.rmtree(snap_dir, ignore_errors=True)
 

@@ -55,8 +55,9 @@ def request_burn(mountpoint: Path, lines: Sequence[str]) -> int:
     return int(read_status(mountpoint)["requests"])
 
 
-def wait_for_burn(poll: Callable[[], dict[str, Any] | None], ticket: int,
-                  show: bool) -> dict[str, Any]:
+def wait_for_burn(
+    poll: Callable[[], dict[str, Any] | None], ticket: int, show: bool
+) -> dict[str, Any]:
     """Poll the status until a burn covering request ``ticket`` ended."""
     from tqdm import tqdm
 
@@ -68,8 +69,11 @@ def wait_for_burn(poll: Callable[[], dict[str, Any] | None], ticket: int,
             if s is None:
                 raise NotMountedError("the cdfs daemon went away before the burn finished")
             last = s.get("last_burn") or {}
-            if last.get("request", 0) >= ticket and s["burn"]["phase"] in ("done", "failed",
-                                                                           "idle"):
+            if last.get("request", 0) >= ticket and s["burn"]["phase"] in (
+                "done",
+                "failed",
+                "idle",
+            ):
                 return dict(last)
             burn = s["burn"]
             if show and burn["phase"] not in ("idle", "done", "failed"):
@@ -77,8 +81,14 @@ def wait_for_burn(poll: Callable[[], dict[str, Any] | None], ticket: int,
                     if bar is not None:
                         bar.close()
                     phase = burn["phase"]
-                    bar = tqdm(total=max(burn["bytes_total"], 1), desc=f"{phase:>9}",
-                               unit="B", unit_scale=True, leave=True, file=sys.stderr)
+                    bar = tqdm(
+                        total=max(burn["bytes_total"], 1),
+                        desc=f"{phase:>9}",
+                        unit="B",
+                        unit_scale=True,
+                        leave=True,
+                        file=sys.stderr,
+                    )
                 if bar is not None:
                     bar.total = max(burn["bytes_total"], 1)
                     bar.n = burn["bytes_done"]
@@ -130,8 +140,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
         raise UsageError(f"{mp} is already a mount point")
     recorder = open_recorder(resolve_drive(args.drive))
     stash = Path(args.stash_dir) if args.stash_dir else paths.default_stash_dir()
-    options = MountOptions(mp, stash, burn_on_unmount=not args.no_burn_on_unmount,
-                           debug=args.debug)
+    options = MountOptions(mp, stash, burn_on_unmount=not args.no_burn_on_unmount, debug=args.debug)
     ready = None if args.foreground else daemonize(paths.log_file(recorder.ident))
     try:
         daemon = Daemon(recorder, options)
@@ -153,8 +162,9 @@ def cmd_umount(args: argparse.Namespace) -> int:
     s = read_status(mp)
     pid, status_file = int(s["pid"]), Path(s["staging_dir"]) / names.STATUS_FILE_NAME
     before = (s.get("last_burn") or {}).get("finished")
-    res = subprocess.run(["fusermount3", "-u", str(mp)], capture_output=True, text=True,
-                         timeout=60, check=False)
+    res = subprocess.run(
+        ["fusermount3", "-u", str(mp)], capture_output=True, text=True, timeout=60, check=False
+    )
     if res.returncode:
         raise CdfsError(f"cannot unmount {mp}: {res.stderr.strip()}")
 
@@ -239,8 +249,10 @@ def cmd_media_create(args: argparse.Namespace) -> int:
 
     rec = create_media(Path(args.path), media_type(args.type))
     info = rec.disc_info()
-    print(f"created blank {info.media.title} at {args.path} "
-          f"({human_bytes(info.capacity * SECTOR_SIZE)})")
+    print(
+        f"created blank {info.media.title} at {args.path} "
+        f"({human_bytes(info.capacity * SECTOR_SIZE)})"
+    )
     return 0
 
 
@@ -270,62 +282,90 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cdfs",
         description="Burn discs like Windows XP did: mount the recorder, copy files in, "
-                    "touch .burn.",
+        "touch .burn.",
         epilog="Without --drive, cdfs uses $CDFS_DRIVE or an emulated CD-R under "
-               "~/.local/share/cdfs (created blank on first use).")
+        "~/.local/share/cdfs (created blank on first use).",
+    )
     p.add_argument("--version", action="version", version=f"cdfs {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    m = sub.add_parser("mount", help="mount a recorder as a file system",
-                       description="Mount a recorder: the disc's files read-only, with a "
-                                   "writable staging area on top.  Runs in the background "
-                                   "unless -f is given.")
+    m = sub.add_parser(
+        "mount",
+        help="mount a recorder as a file system",
+        description="Mount a recorder: the disc's files read-only, with a "
+        "writable staging area on top.  Runs in the background "
+        "unless -f is given.",
+    )
     m.add_argument("mountpoint", metavar="MOUNTPOINT")
-    m.add_argument("--drive", metavar="DISC_OR_DEVICE",
-                   help="emulated disc image (see 'cdfs media create') or device such as "
-                        "/dev/sr0")
+    m.add_argument(
+        "--drive",
+        metavar="DISC_OR_DEVICE",
+        help="emulated disc image (see 'cdfs media create') or device such as /dev/sr0",
+    )
     m.add_argument("-f", "--foreground", action="store_true", help="stay in the foreground")
-    m.add_argument("--stash-dir", metavar="DIR",
-                   help="where the stash file (the mastered image) is written "
-                        "(default ~/.cache/cdfs)")
-    m.add_argument("--no-burn-on-unmount", action="store_true",
-                   help="keep staged files staged when unmounting instead of burning them")
+    m.add_argument(
+        "--stash-dir",
+        metavar="DIR",
+        help="where the stash file (the mastered image) is written (default ~/.cache/cdfs)",
+    )
+    m.add_argument(
+        "--no-burn-on-unmount",
+        action="store_true",
+        help="keep staged files staged when unmounting instead of burning them",
+    )
     m.add_argument("--debug", action="store_true", help="log every FUSE request")
     m.set_defaults(func=cmd_mount)
 
-    u = sub.add_parser("umount", help="unmount, after burning what is staged",
-                       description="Unmount; returns when the burn that unmounting starts "
-                                   "has finished.  Exit status 1 if that burn failed.")
+    u = sub.add_parser(
+        "umount",
+        help="unmount, after burning what is staged",
+        description="Unmount; returns when the burn that unmounting starts "
+        "has finished.  Exit status 1 if that burn failed.",
+    )
     u.add_argument("mountpoint", metavar="MOUNTPOINT")
     u.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     u.set_defaults(func=cmd_umount)
 
-    b = sub.add_parser("burn", help="burn the staged files as a new session",
-                       description="Start a burn of everything staged (like touching "
-                                   "MOUNTPOINT/.burn).")
+    b = sub.add_parser(
+        "burn",
+        help="burn the staged files as a new session",
+        description="Start a burn of everything staged (like touching MOUNTPOINT/.burn).",
+    )
     b.add_argument("mountpoint", metavar="MOUNTPOINT")
     b.add_argument("--label", metavar="NAME", help="disc name (default: today's date)")
-    b.add_argument("--wait", action="store_true",
-                   help="show progress; exit 0 only if the burn succeeded")
+    b.add_argument(
+        "--wait", action="store_true", help="show progress; exit 0 only if the burn succeeded"
+    )
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar with --wait")
     b.set_defaults(func=cmd_burn)
 
-    s = sub.add_parser("status", help="show the disc, the staging area and the burn",
-                       description="Show disc type, state, capacity, used and free space, "
-                                   "staged files, the running burn and the last result.")
+    s = sub.add_parser(
+        "status",
+        help="show the disc, the staging area and the burn",
+        description="Show disc type, state, capacity, used and free space, "
+        "staged files, the running burn and the last result.",
+    )
     s.add_argument("mountpoint", metavar="MOUNTPOINT")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_status)
 
     md = sub.add_parser("media", help="emulated discs: create, inspect")
     msub = md.add_subparsers(dest="media_command", required=True, metavar="ACTION")
-    mc = msub.add_parser("create", help="make a blank emulated disc",
-                         description="Make a blank emulated disc: a sparse image of "
-                                     "2048-byte sectors with its table of contents beside it.")
+    mc = msub.add_parser(
+        "create",
+        help="make a blank emulated disc",
+        description="Make a blank emulated disc: a sparse image of "
+        "2048-byte sectors with its table of contents beside it.",
+    )
     mc.add_argument("path", metavar="PATH")
-    mc.add_argument("--type", required=True, choices=sorted(MEDIA_TYPES), metavar="TYPE",
-                    help="one of: " + ", ".join(MEDIA_TYPES))
+    mc.add_argument(
+        "--type",
+        required=True,
+        choices=sorted(MEDIA_TYPES),
+        metavar="TYPE",
+        help="one of: " + ", ".join(MEDIA_TYPES),
+    )
     mc.set_defaults(func=cmd_media_create)
     mi = msub.add_parser("info", help="show a disc's type, state, sessions and space")
     mi.add_argument("path", metavar="PATH", help="emulated disc image or device")
@@ -336,8 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+    )
     try:
         code: int = args.func(args)
         return code
@@ -346,5 +388,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-
-

@@ -30,8 +30,8 @@ from .burn import Burner, BurnOptions, parse_burn_options
 from .errors import CdfsError, UsageError
 from .fs import Operations
 from .recorder import Recorder
-from .status import render_text
 from .staging import Upper
+from .status import render_text
 from .units import SECTOR_SIZE
 from .view import Attr, Handle, View
 
@@ -49,8 +49,9 @@ class MountOptions:
 class Daemon:
     """One mounted recorder: the owner of the control files and the status."""
 
-    def __init__(self, recorder: Recorder, options: MountOptions,
-                 staging_dir: Path | None = None) -> None:
+    def __init__(
+        self, recorder: Recorder, options: MountOptions, staging_dir: Path | None = None
+    ) -> None:
         self.recorder = recorder
         self.options = options
         self.staging_dir = staging_dir or paths.staging_area(recorder.ident)
@@ -62,8 +63,9 @@ class Daemon:
         self.reader = recorder.open_reader()
         root = discread.read_tree(self.reader, info)
         self.view = View(self.upper, info, root, self.reader, self)
-        self.burner = Burner(self.view, recorder, self.staging_dir, options.stash_dir,
-                             on_change=self.publish)
+        self.burner = Burner(
+            self.view, recorder, self.staging_dir, options.stash_dir, on_change=self.publish
+        )
         self.burner.last = self._load_last()
         self._staged_cache: tuple[float, int, int] = (0.0, 0, 0)
         self.publish()
@@ -75,8 +77,9 @@ class Daemon:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise CdfsError(f"{self.recorder.description} is already mounted by another "
-                            "cdfs daemon") from None
+            raise CdfsError(
+                f"{self.recorder.description} is already mounted by another cdfs daemon"
+            ) from None
         return fd
 
     def _load_last(self) -> Any:
@@ -162,7 +165,7 @@ class Daemon:
     def control_write(self, handle: Handle, off: int, buf: bytes) -> int:
         if not handle.writable or len(handle.data) > 65536:
             raise OSError(errno.EINVAL, "bad write to .burn")
-        handle.data[off:off + len(buf)] = buf
+        handle.data[off : off + len(buf)] = buf
         # Check complete lines now: shells ignore errors of close(), so a bad
         # request must fail the write itself.
         complete = bytes(handle.data[: handle.data.rfind(b"\n") + 1])
@@ -203,8 +206,9 @@ class Daemon:
         from .burn import BurnResult
 
         log.warning("burn request refused: %s", message)
-        self.burner.last = BurnResult(False, f"burn request refused: {message}",
-                                      request=self.burner.requests)
+        self.burner.last = BurnResult(
+            False, f"burn request refused: {message}", request=self.burner.requests
+        )
         self.publish()
 
     # -- running --------------------------------------------------------------

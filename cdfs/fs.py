@@ -12,7 +12,7 @@ import errno
 import functools
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import pyfuse3
@@ -32,7 +32,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _errors(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Map domain errors to FUSEError; log and answer EIO for bugs."""
 
     @functools.wraps(fn)
@@ -55,8 +55,8 @@ def _errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 
 def entry(attr: Attr) -> pyfuse3.EntryAttributes:
     e = pyfuse3.EntryAttributes()
-    e.st_ino = attr.ino  # type: ignore[assignment]
-    e.st_mode = attr.mode  # type: ignore[assignment]
+    e.st_ino = attr.ino
+    e.st_mode = attr.mode
     e.st_nlink = attr.nlink
     e.st_uid = attr.uid
     e.st_gid = attr.gid
@@ -160,8 +160,7 @@ class Operations(pyfuse3.Operations):
     @_errors
     async def mkdir(self, parent_inode: Any, name: Any, mode: Any, ctx: Any) -> Any:
         view = self.view
-        node = view.mkdir(view.node(parent_inode), bytes(name), mode & ~ctx.umask,
-                          ctx.uid, ctx.gid)
+        node = view.mkdir(view.node(parent_inode), bytes(name), mode & ~ctx.umask, ctx.uid, ctx.gid)
         return entry(view.getattr(node))
 
     @_errors
@@ -173,20 +172,30 @@ class Operations(pyfuse3.Operations):
         self.view.unlink(self.view.node(parent_inode), bytes(name))
 
     @_errors
-    async def rename(self, parent_inode_old: Any, name_old: Any, parent_inode_new: Any,
-                     name_new: Any, flags: Any, ctx: Any) -> None:
+    async def rename(
+        self,
+        parent_inode_old: Any,
+        name_old: Any,
+        parent_inode_new: Any,
+        name_new: Any,
+        flags: Any,
+        ctx: Any,
+    ) -> None:
         if flags & pyfuse3.RENAME_EXCHANGE:
             raise pyfuse3.FUSEError(errno.EINVAL)
         view = self.view
-        view.rename(view.node(parent_inode_old), bytes(name_old),
-                    view.node(parent_inode_new), bytes(name_new),
-                    noreplace=bool(flags & pyfuse3.RENAME_NOREPLACE))
+        view.rename(
+            view.node(parent_inode_old),
+            bytes(name_old),
+            view.node(parent_inode_new),
+            bytes(name_new),
+            noreplace=bool(flags & pyfuse3.RENAME_NOREPLACE),
+        )
 
     @_errors
     async def symlink(self, parent_inode: Any, name: Any, target: Any, ctx: Any) -> Any:
         view = self.view
-        node = view.symlink(view.node(parent_inode), bytes(name), bytes(target),
-                            ctx.uid, ctx.gid)
+        node = view.symlink(view.node(parent_inode), bytes(name), bytes(target), ctx.uid, ctx.gid)
         return entry(view.getattr(node))
 
     @_errors
@@ -203,30 +212,32 @@ class Operations(pyfuse3.Operations):
             # Device nodes, FIFOs and sockets cannot be burned meaningfully.
             raise pyfuse3.FUSEError(errno.EPERM)
         view = self.view
-        node, handle = view.create(view.node(parent_inode), bytes(name),
-                                   mode & ~ctx.umask, os.O_WRONLY, ctx.uid, ctx.gid)
+        node, handle = view.create(
+            view.node(parent_inode), bytes(name), mode & ~ctx.umask, os.O_WRONLY, ctx.uid, ctx.gid
+        )
         view.release(handle)
         return entry(view.getattr(node))
 
     # -- files ------------------------------------------------------------
 
     @_errors
-    async def create(self, parent_inode: Any, name: Any, mode: Any, flags: Any,
-                     ctx: Any) -> Any:
+    async def create(self, parent_inode: Any, name: Any, mode: Any, flags: Any, ctx: Any) -> Any:
         view = self.view
         parent = view.node(parent_inode)
         if parent is view.root and bytes(name) in view.control_inos:
             node = view.lookup(parent, bytes(name))
             handle = view.open(node, flags)
         else:
-            node, handle = view.create(parent, bytes(name), mode & ~ctx.umask, flags,
-                                       ctx.uid, ctx.gid)
+            node, handle = view.create(
+                parent, bytes(name), mode & ~ctx.umask, flags, ctx.uid, ctx.gid
+            )
         return self._file_info(handle), entry(view.getattr(node))
 
     def _file_info(self, handle: Handle) -> pyfuse3.FileInfo:
         direct = handle.fd < 0 and handle.disc is None
-        return pyfuse3.FileInfo(fh=self._fh(handle), direct_io=direct,  # type: ignore[arg-type]
-                                keep_cache=handle.disc is not None)
+        return pyfuse3.FileInfo(
+            fh=self._fh(handle), direct_io=direct, keep_cache=handle.disc is not None
+        )
 
     @_errors
     async def open(self, inode: Any, flags: Any, ctx: Any) -> Any:

@@ -131,12 +131,14 @@ class Budget:
         if more > free:
             raise NoSpaceError(
                 f"not enough room on the disc: {more * SECTOR_SIZE} bytes more needed, "
-                f"{free * SECTOR_SIZE} bytes free")
+                f"{free * SECTOR_SIZE} bytes free"
+            )
 
     def check_entries(self, n: int, *, is_dir: bool = False) -> None:
         before = self.needed()
-        after = session_sectors(Counts(self.entries + n, self.dirs + (n if is_dir else 0),
-                                       self.symlinks, self.data))
+        after = session_sectors(
+            Counts(self.entries + n, self.dirs + (n if is_dir else 0), self.symlinks, self.data)
+        )
         self._check(after - before)
 
     def add_entry(self, *, is_dir: bool = False, is_link: bool = False) -> None:

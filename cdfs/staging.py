@@ -99,8 +99,7 @@ class Upper:
 
     def link(self, rel: bytes, dst_dir_fd: int, dst_name: bytes) -> None:
         with self._at(rel) as (fd, name):
-            os.link(name, dst_name, src_dir_fd=fd, dst_dir_fd=dst_dir_fd,
-                    follow_symlinks=False)
+            os.link(name, dst_name, src_dir_fd=fd, dst_dir_fd=dst_dir_fd, follow_symlinks=False)
 
     def chmod(self, rel: bytes, mode: int) -> None:
         with self._at(rel) as (fd, name):
@@ -140,8 +139,10 @@ class Upper:
             dst = self.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IMODE(st.st_mode))
             try:
                 if with_data:
-                    with os.fdopen(src, "rb", closefd=False) as fin, \
-                            os.fdopen(dst, "wb", closefd=False) as fout:
+                    with (
+                        os.fdopen(src, "rb", closefd=False) as fin,
+                        os.fdopen(dst, "wb", closefd=False) as fout,
+                    ):
                         shutil.copyfileobj(fin, fout, 1 << 20)
                 os.fchmod(dst, stat.S_IMODE(st.st_mode))
                 with contextlib.suppress(PermissionError):

@@ -54,8 +54,7 @@ def render_text(s: dict[str, Any]) -> str:
         f"Capacity:     {human_bytes(s.get('capacity_bytes', 0))}",
         f"Used:         {human_bytes(s.get('used_bytes', 0))}",
         f"Free:         {human_bytes(s.get('free_bytes', 0))}",
-        f"Staged:       {s.get('staged_files', 0)} files, "
-        f"{human_bytes(s.get('staged_bytes', 0))}",
+        f"Staged:       {s.get('staged_files', 0)} files, {human_bytes(s.get('staged_bytes', 0))}",
         f"Still fits:   {human_bytes(s.get('available_bytes', 0))}",
         f"Burn:         {burn_line(s.get('burn', {}))}",
         f"Last burn:    {last_line(s.get('last_burn'))}",

@@ -238,13 +238,33 @@ class View:
         if stat.S_ISREG(st.st_mode) and node.size >= 0:
             size = node.size
         nlink = st.st_nlink if stat.S_ISDIR(st.st_mode) else 1
-        return Attr(node.ino, st.st_mode, nlink, st.st_uid, st.st_gid, size,
-                    st.st_blocks, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
+        return Attr(
+            node.ino,
+            st.st_mode,
+            nlink,
+            st.st_uid,
+            st.st_gid,
+            size,
+            st.st_blocks,
+            st.st_atime_ns,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+        )
 
     @staticmethod
     def _disc_attr(ino: int, e: DiscEntry) -> Attr:
-        return Attr(ino, e.mode, 1 if stat.S_ISDIR(e.mode) else e.nlink, e.uid, e.gid,
-                    e.size, -(-e.size // 512), e.atime_ns, e.mtime_ns, e.ctime_ns)
+        return Attr(
+            ino,
+            e.mode,
+            1 if stat.S_ISDIR(e.mode) else e.nlink,
+            e.uid,
+            e.gid,
+            e.size,
+            -(-e.size // 512),
+            e.atime_ns,
+            e.mtime_ns,
+            e.ctime_ns,
+        )
 
     def state(self, node: Node) -> bytes:
         """The value of ``user.cdfs.state``."""
@@ -312,8 +332,9 @@ class View:
         if node is self.root and st is not None:
             return st
         if node.disc is not None or st is None:
-            raise WriteOnceError(f"cannot {what} {node.rel.decode(errors='replace')!r}: "
-                                 "it is on the disc")
+            raise WriteOnceError(
+                f"cannot {what} {node.rel.decode(errors='replace')!r}: it is on the disc"
+            )
         return st
 
     def _check_new_name(self, parent: Node, name: bytes) -> None:
@@ -345,8 +366,9 @@ class View:
 
     # -- changes ----------------------------------------------------------
 
-    def create(self, parent: Node, name: bytes, mode: int, flags: int,
-               uid: int, gid: int) -> tuple[Node, Handle]:
+    def create(
+        self, parent: Node, name: bytes, mode: int, flags: int, uid: int, gid: int
+    ) -> tuple[Node, Handle]:
         self._check_new_name(parent, name)
         self.budget.check_entries(1)
         self._ensure_upper_dir(parent)
@@ -400,8 +422,9 @@ class View:
         self.budget.remove_entry(st)
         self._detach(node)
 
-    def rename(self, old_parent: Node, old: bytes, new_parent: Node, new: bytes,
-               noreplace: bool) -> None:
+    def rename(
+        self, old_parent: Node, old: bytes, new_parent: Node, new: bytes, noreplace: bool
+    ) -> None:
         node = self.lookup(old_parent, old)
         st = self._check_mutable(node, "rename")
         if new_parent is self.root and new in self.control_inos:
@@ -432,10 +455,18 @@ class View:
         node.disc = None
         del st
 
-    def setattr(self, node: Node, *, size: int | None = None, mode: int | None = None,
-                uid: int | None = None, gid: int | None = None,
-                atime_ns: int | None = None, mtime_ns: int | None = None,
-                fh: Handle | None = None) -> Attr:
+    def setattr(
+        self,
+        node: Node,
+        *,
+        size: int | None = None,
+        mode: int | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        atime_ns: int | None = None,
+        mtime_ns: int | None = None,
+        fh: Handle | None = None,
+    ) -> Attr:
         if self.is_control(node):
             return self.getattr(node)
         st = self._check_mutable(node, "change")
@@ -460,8 +491,11 @@ class View:
             self.upper.chown(rel, -1 if uid is None else uid, -1 if gid is None else gid)
         if atime_ns is not None or mtime_ns is not None:
             cur = self.upper.lstat(rel) or st
-            self.upper.utime(rel, cur.st_atime_ns if atime_ns is None else atime_ns,
-                             cur.st_mtime_ns if mtime_ns is None else mtime_ns)
+            self.upper.utime(
+                rel,
+                cur.st_atime_ns if atime_ns is None else atime_ns,
+                cur.st_mtime_ns if mtime_ns is None else mtime_ns,
+            )
         return self.getattr(node)
 
     # -- open files -------------------------------------------------------
@@ -478,7 +512,8 @@ class View:
                 raise _err(errno.ENOENT)
             if wants_write:
                 raise WriteOnceError(
-                    f"cannot change {node.rel.decode(errors='replace')!r}: it is on the disc")
+                    f"cannot change {node.rel.decode(errors='replace')!r}: it is on the disc"
+                )
             if stat.S_ISDIR(disc.mode):
                 raise _err(errno.EISDIR)
             return Handle(node, disc=disc)
@@ -512,7 +547,7 @@ class View:
             return os.pread(fh.fd, size, off)
         if fh.disc is not None:
             return self._read_disc(fh.disc, off, size)
-        return bytes(fh.data[off:off + size])
+        return bytes(fh.data[off : off + size])
 
     def _read_disc(self, e: DiscEntry, off: int, size: int) -> bytes:
         out = bytearray()
@@ -578,7 +613,8 @@ class View:
 def enospc(need: int, free: int) -> NoSpaceError:
     return NoSpaceError(
         f"not enough room on the disc: {sectors_for(need) * SECTOR_SIZE} bytes more needed, "
-        f"{free * SECTOR_SIZE} bytes free")
+        f"{free * SECTOR_SIZE} bytes free"
+    )
 
 
 __all__ = ["ROOT_INO", "Attr", "Controls", "DiscState", "Handle", "Node", "View"]

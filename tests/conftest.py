@@ -22,13 +22,27 @@ import pytest
 CMD_TIMEOUT = 120
 
 
-def run(cmd: list[str], *, check: bool = True, timeout: float = CMD_TIMEOUT,
-        env: dict[str, str] | None = None, cwd: Path | None = None,
-        input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str],
+    *,
+    check: bool = True,
+    timeout: float = CMD_TIMEOUT,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    input: bytes | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run a command with a timeout, capturing text output."""
-    res = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=cwd,
-                         input=input.decode() if input is not None else None, text=True,
-                         errors="replace", check=False)
+    res = subprocess.run(
+        cmd,
+        capture_output=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
+        input=input.decode() if input is not None else None,
+        text=True,
+        errors="replace",
+        check=False,
+    )
     if check and res.returncode != 0:
         raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
     return res
@@ -38,16 +52,21 @@ def run(cmd: list[str], *, check: bool = True, timeout: float = CMD_TIMEOUT,
 def home(tmp_path: Path) -> dict[str, str]:
     """An environment whose XDG directories live under tmp_path."""
     env = dict(os.environ)
-    for var, sub in (("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache"),
-                     ("XDG_STATE_HOME", "state"), ("XDG_CONFIG_HOME", "config")):
+    for var, sub in (
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_CACHE_HOME", "cache"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_CONFIG_HOME", "config"),
+    ):
         env[var] = str(tmp_path / "home" / sub)
     env.pop("CDFS_DRIVE", None)
     env.pop("CDFS_EMULATED_FAULTS", None)
     return env
 
 
-def cdfs(args: list[str], env: dict[str, str], *, check: bool = True,
-         timeout: float = CMD_TIMEOUT) -> subprocess.CompletedProcess[str]:
+def cdfs(
+    args: list[str], env: dict[str, str], *, check: bool = True, timeout: float = CMD_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
     return run([sys.executable, "-m", "cdfs", *args], env=env, check=check, timeout=timeout)
 
 
@@ -57,6 +76,7 @@ def make_disc(tmp_path: Path, home: dict[str, str]) -> Any:
         path = tmp_path / name
         cdfs(["media", "create", str(path), "--type", media], home)
         return path
+
     return make
 
 
@@ -73,9 +93,21 @@ class Mount:
         assert self.log is not None
         logf = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cdfs", "mount", "-f", "--drive", str(self.disc),
-             *self.extra, str(self.path)],
-            env=self.env, stdout=logf, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "cdfs",
+                "mount",
+                "-f",
+                "--drive",
+                str(self.disc),
+                *self.extra,
+                str(self.path),
+            ],
+            env=self.env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 30
         while not os.path.ismount(self.path):
             if self.proc.poll() is not None:
@@ -100,8 +132,12 @@ class Mount:
 
     def kill(self) -> None:
         if os.path.ismount(self.path):
-            subprocess.run(["fusermount3", "-u", "-z", str(self.path)], timeout=30,
-                           check=False, capture_output=True)
+            subprocess.run(
+                ["fusermount3", "-u", "-z", str(self.path)],
+                timeout=30,
+                check=False,
+                capture_output=True,
+            )
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -116,8 +152,9 @@ class Mount:
         return data
 
     def burn(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return cdfs(["burn", "--wait", "--quiet", *args, str(self.path)], self.env,
-                    check=check, timeout=300)
+        return cdfs(
+            ["burn", "--wait", "--quiet", *args, str(self.path)], self.env, check=check, timeout=300
+        )
 
     def staged(self) -> Path:
         return Path(self.status()["staging_dir"]) / "staged"
@@ -131,8 +168,7 @@ def mount(tmp_path: Path, home: dict[str, str], make_disc: Any) -> Iterator[Any]
     def start(disc: Path | None = None, *extra: str, name: str = "mnt") -> Mount:
         mp = tmp_path / name
         mp.mkdir(exist_ok=True)
-        m = Mount(mp, disc or make_disc(), home, log=tmp_path / f"{name}.log",
-                  extra=list(extra))
+        m = Mount(mp, disc or make_disc(), home, log=tmp_path / f"{name}.log", extra=list(extra))
         mounts.append(m)
         m.start()
         return m

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import cdfs, run, xorriso_extract, xorriso_listing
 
 NAMES = [
@@ -41,8 +40,7 @@ def make_tree(root: Path) -> None:
     big = root / "big.bin"
     big.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
     for i, path in enumerate(sorted(root.rglob("*"), reverse=True)):
-        os.utime(path, (1_600_000_000 + i * 3600, 1_500_000_000 + i * 7919),
-                 follow_symlinks=False)
+        os.utime(path, (1_600_000_000 + i * 3600, 1_500_000_000 + i * 7919), follow_symlinks=False)
 
 
 def tree_of(root: Path, *, with_times: bool = True) -> dict[str, Any]:
@@ -129,8 +127,9 @@ def test_real_programs(tmp_path: Path, mount: Any) -> None:
     run(["rsync", "-a", f"{src}/", f"{mp}/r/"])
     assert files_only(tree_of(mp / "r")) == files_only(tree_of(src))
     run(["mv", str(mp / "r" / "a"), str(mp / "moved")])
-    assert (mp / "moved" / "b" / "c" / "d" / "deep.bin").read_bytes() == \
-        (src / "a" / "b" / "c" / "d" / "deep.bin").read_bytes()
+    assert (mp / "moved" / "b" / "c" / "d" / "deep.bin").read_bytes() == (
+        src / "a" / "b" / "c" / "d" / "deep.bin"
+    ).read_bytes()
     run(["rm", "-r", str(mp / "r" / "emptydir"), str(mp / "r" / "big.bin")])
     assert not (mp / "r" / "big.bin").exists()
     run(["sh", "-c", f"echo hello > '{mp}/note.txt' && echo world >> '{mp}/note.txt'"])
@@ -225,8 +224,14 @@ def test_status_file_and_command(mount: Any) -> None:
     mp = m.path
     (mp / "a.txt").write_bytes(b"a" * 5000)
     text = (mp / ".status").read_text()
-    for word in ("CD-R 80 min", "blank", "Capacity", "Free", "Staged:       1 files",
-                 "Last burn:    none yet"):
+    for word in (
+        "CD-R 80 min",
+        "blank",
+        "Capacity",
+        "Free",
+        "Staged:       1 files",
+        "Last burn:    none yet",
+    ):
         assert word in text, text
     s = json.loads(cdfs(["status", "--json", str(mp)], m.env).stdout)
     assert s["media"] == "cd-r80" and s["state"] == "blank"
@@ -281,8 +286,7 @@ def test_staging_kept_across_remounts(mount: Any, make_disc: Any) -> None:
     assert "wait.txt" in xorriso_listing(disc)
 
 
-def test_background_mount_and_umount(tmp_path: Path, home: dict[str, str],
-                                     make_disc: Any) -> None:
+def test_background_mount_and_umount(tmp_path: Path, home: dict[str, str], make_disc: Any) -> None:
     disc = make_disc()
     mp = tmp_path / "bg"
     mp.mkdir()
@@ -295,8 +299,9 @@ def test_background_mount_and_umount(tmp_path: Path, home: dict[str, str],
         assert not os.path.ismount(mp)
         assert "bg.txt" in xorriso_listing(disc)
     finally:
-        subprocess.run(["fusermount3", "-u", "-z", str(mp)], capture_output=True, timeout=30,
-                       check=False)
+        subprocess.run(
+            ["fusermount3", "-u", "-z", str(mp)], capture_output=True, timeout=30, check=False
+        )
 
 
 def test_default_drive_is_created(tmp_path: Path, home: dict[str, str]) -> None:
@@ -309,19 +314,18 @@ def test_default_drive_is_created(tmp_path: Path, home: dict[str, str]) -> None:
         assert Path(home["XDG_DATA_HOME"], "cdfs", "default-disc.iso").exists()
         cdfs(["umount", str(mp)], home, timeout=120)
     finally:
-        subprocess.run(["fusermount3", "-u", "-z", str(mp)], capture_output=True, timeout=30,
-                       check=False)
+        subprocess.run(
+            ["fusermount3", "-u", "-z", str(mp)], capture_output=True, timeout=30, check=False
+        )
 
 
 def test_errors_are_one_line(tmp_path: Path, home: dict[str, str]) -> None:
-    res = cdfs(["mount", "--drive", str(tmp_path / "nope.iso"), str(tmp_path)], home,
-               check=False)
+    res = cdfs(["mount", "--drive", str(tmp_path / "nope.iso"), str(tmp_path)], home, check=False)
     assert res.returncode != 0 and "Traceback" not in res.stderr
     assert "nope.iso" in res.stderr
     res = cdfs(["status", str(tmp_path)], home, check=False)
     assert res.returncode != 0 and "not a cdfs mount" in res.stderr
-    res = cdfs(["media", "create", str(tmp_path / "d.iso"), "--type", "floppy"], home,
-               check=False)
+    res = cdfs(["media", "create", str(tmp_path / "d.iso"), "--type", "floppy"], home, check=False)
     assert res.returncode == 2 and "Traceback" not in res.stderr
 
 
