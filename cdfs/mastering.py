@@ -348,10 +348,10 @@ def _record_session_size(raw: BinaryIO, sectors: int) -> None:
 # -- pycdlib, placed at an absolute sector ------------------------------------
 
 
-def susp_entry(rec: Any, name: str) -> Any:
+def _susp(rec: Any, name: str) -> Any:
     """A Rock Ridge entry (``px_record``, ``tf_record``...) of a pycdlib
     directory record, wherever pycdlib put it (the record or its continuation
-    area); None when absent.  Shared with :mod:`cdfs.discread`."""
+    area)."""
     rr = rec.rock_ridge
     found = getattr(rr.dr_entries, name)
     if found is None and rr.ce_entries is not None:
@@ -462,7 +462,7 @@ class _SessionIso(pycdlib.PyCdlib):
         rec.date = _dr_date(e.mtime_ns)
         if not rock_ridge or rec.rock_ridge is None:
             return
-        px, tf = susp_entry(rec, "px_record"), susp_entry(rec, "tf_record")
+        px, tf = _susp(rec, "px_record"), _susp(rec, "tf_record")
         px.posix_file_mode, px.posix_user_id, px.posix_group_id = e.st_mode, e.uid, e.gid
         # RRIP 4.1.6: TF flag bit 1 is MODIFY and bit 2 ACCESS; pycdlib names
         # the fields for those bits the other way round.
