@@ -27,6 +27,7 @@ from cdfs.units import SECTOR_SIZE, Lba, Sectors
 TIMEOUT = 120
 MTIME = 1_234_567_890
 ATIME = 1_300_000_000
+TYPE_BITS = {Kind.DIR: stat.S_IFDIR, Kind.FILE: stat.S_IFREG, Kind.SYMLINK: stat.S_IFLNK}
 NAMES = ["日本語.txt", "Ελληνικά", "Ünïcode name.TXT", "plain.txt", "noext", "Mixed Case.Doc"]
 
 
@@ -58,8 +59,7 @@ def make_source(root: Path, *, deep: bool = True, symlinks: bool = True) -> None
 
 def source_tree(root: Path) -> dict[tuple[bytes, ...], os.stat_result]:
     return {
-        tuple(os.fsencode(x) for x in p.relative_to(root).parts): p.lstat()
-        for p in root.rglob("*")
+        tuple(os.fsencode(x) for x in p.relative_to(root).parts): p.lstat() for p in root.rglob("*")
     }
 
 
@@ -83,12 +83,7 @@ def check_against(
             assert set(got) == set(want)
         for path, e in got.items():
             st = want[path] if names else None
-            kind = Kind.DIR if e.kind is Kind.DIR else e.kind
-            assert stat.S_IFMT(e.mode) == {
-                Kind.DIR: stat.S_IFDIR,
-                Kind.FILE: stat.S_IFREG,
-                Kind.SYMLINK: stat.S_IFLNK,
-            }[kind]
+            assert stat.S_IFMT(e.mode) == TYPE_BITS[e.kind], path
             if e.kind is Kind.FILE:
                 data = read_extents(fp, e)
                 assert len(data) == e.size
