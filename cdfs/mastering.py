@@ -26,6 +26,7 @@ import logging
 import stat
 import struct
 import types
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -99,15 +100,11 @@ class MasterEntry:
         """Byte length of each directory record of a file (one per extent)."""
         if self.source is None and self.extents:
             return tuple(length for _lba, length in self.extents)
-        return tuple(_chunks(self.size))
+        return _chunks(self.size)
 
 
-def _chunks(size: int) -> Iterator[int]:
-    yield min(size, MAX_EXTENT)
-    size -= MAX_EXTENT
-    while size > 0:
-        yield min(size, MAX_EXTENT)
-        size -= MAX_EXTENT
+def _chunks(size: int) -> tuple[int, ...]:
+    return tuple(min(MAX_EXTENT, size - at) for at in range(0, size, MAX_EXTENT)) or (0,)
 
 
 # -- the plan: validated tree with its names ---------------------------------
@@ -195,8 +192,8 @@ def _table_sectors(table_bytes: int) -> int:
 def estimate_sectors(entries: Sequence[MasterEntry]) -> Sectors:
     """An upper bound of the sectors :func:`master_session` writes for
     ``entries`` (padding included), computed without pycdlib."""
-    iso_dir: dict[tuple[bytes, ...], int] = {(): 2 * _DR_MAX}
-    joliet_dir: dict[tuple[bytes, ...], int] = {(): 2 * _DR_MAX}
+    iso_dir: defaultdict[tuple[bytes, ...], int] = defaultdict(int, {(): 2 * _DR_MAX})
+    joliet_dir: defaultdict[tuple[bytes, ...], int] = defaultdict(int, {(): 2 * _DR_MAX})
     data = ce = relocated = 0
     ptr, joliet_ptr = 10, 10
     for e in entries:
@@ -205,11 +202,9 @@ def estimate_sectors(entries: Sequence[MasterEntry]) -> Sectors:
         records = len(e.lengths) if e.kind is Kind.FILE else 1
         if _ISO_DR_BASE + susp > _DR_MAX - 2:
             ce += records * (susp + 28 * (1 + susp // 1024))
-        iso_dir[parent] = iso_dir.get(parent, 0) + records * _DR_MAX
-        joliet_dir[parent] = joliet_dir.get(parent, 0) + records * _JOLIET_DR_MAX
+        iso_dir[parent] += records * _DR_MAX
+        joliet_dir[parent] += records * _JOLIET_DR_MAX
         if e.kind is Kind.DIR:
-            iso_dir.setdefault(e.path, 0)
-            joliet_dir.setdefault(e.path, 0)
             iso_dir[e.path] += 2 * _DR_MAX
             joliet_dir[e.path] += 2 * _DR_MAX
             ptr += _PTR_MAX
@@ -230,16 +225,13 @@ def estimate_sectors(entries: Sequence[MasterEntry]) -> Sectors:
 # -- times --------------------------------------------------------------------
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DATE_MIN = datetime(1900, 1, 1, tzinfo=UTC)
-_DATE_MAX = datetime(2155, 12, 31, 23, 59, 59, tzinfo=UTC)
+_DATE_RANGE = (-2_208_988_800, 5_869_584_000 - 1)
+"""ECMA-119 9.1.5 dates: 1900-01-01 to 2155-12-31, in seconds since the epoch."""
 
 
 def _dr_date(ns: int) -> Any:
-    """A pycdlib directory record date (ECMA-119 9.1.5: years 1900-2155,
-    whole seconds, UTC), clamped to that range."""
-    lo = int((_DATE_MIN - _EPOCH).total_seconds()) * 10**9
-    hi = int((_DATE_MAX - _EPOCH).total_seconds()) * 10**9
-    t = _EPOCH + timedelta(seconds=min(max(ns, lo), hi) // 10**9)
+    """A pycdlib directory record date (whole seconds, UTC), clamped."""
+    t = _EPOCH + timedelta(seconds=min(max(ns // 10**9, _DATE_RANGE[0]), _DATE_RANGE[1]))
     return pycdlib_dates.DirectoryRecordDate.from_fields(
         t.year - 1900, t.month, t.day, t.hour, t.minute, t.second, 0
     )
@@ -406,15 +398,10 @@ class _SessionIso(pycdlib.PyCdlib):
     def pad(self, sectors: int) -> None:
         self._finish_add(0, sectors * SECTOR_SIZE)
 
-    def add_data(self, fp: _SourceReader, e: MasterEntry, iso_path: str) -> Any:
+    def add_data(self, fp: _SourceReader, e: MasterEntry, path: str) -> Any:
         """A new file with data; returns its inode (for the Joliet record)."""
-        self.add_fp(
-            cast(BinaryIO, fp),
-            e.size,
-            iso_path=iso_path,
-            rr_name=e.path[-1].decode(),
-            file_mode=e.st_mode,
-        )
+        name, data = e.path[-1].decode(), cast(BinaryIO, fp)
+        self.add_fp(data, e.size, iso_path=path, rr_name=name, file_mode=e.st_mode)
         return self.inodes[-1]
 
     def add_records(self, ino: Any, lengths: Sequence[int], mode: int = 0, **path: str) -> None:
@@ -497,8 +484,8 @@ class _Builder:
             self._add_iso_children(d, iso_paths)
         for d in self.plan.values():
             self._add_joliet_children(d, joliet_paths)
-        self._stamp_iso()
-        self._stamp_joliet()
+        self._stamp(self.iso.pvd.root_directory_record(), joliet=False)
+        self._stamp(self.iso.joliet.root_directory_record(), joliet=True)
 
     def _add_iso_children(self, d: _Dir, paths: dict[tuple[bytes, ...], str]) -> None:
         for name in sorted(d.children, key=d.iso.__getitem__):
@@ -530,40 +517,26 @@ class _Builder:
             else:
                 self.iso.add_records(self.inodes.get(e.path), e.lengths, joliet_new_path=path)
 
-    def _stamp_iso(self) -> None:
-        root = self.iso.pvd.root_directory_record()
+    def _stamp(self, root: Any, *, joliet: bool) -> None:
+        """Times, owners and kept extents on every record of one tree."""
         todo: list[tuple[tuple[bytes, ...], Any]] = [((), root)]
         while todo:
             path, rec = todo.pop()
             d = self.plan[path]
-            self.iso.stamp(rec.children[0], d.entry)
-            self.iso.stamp(rec.children[1], self.plan[path[:-1]].entry if path else None)
-            for name, recs in _groups(rec.children[2:], lambda r: r.rock_ridge.name()):
+            self.iso.stamp(rec.children[0], d.entry, not joliet)
+            self.iso.stamp(
+                rec.children[1], self.plan[path[:-1]].entry if path else None, not joliet
+            )
+            names = {j.encode("utf-16_be"): n for n, j in d.joliet.items()} if joliet else {}
+            for ident, recs in _groups(rec.children[2:], joliet):
                 if recs[0] is self.iso.rr_moved:
                     continue
-                e = d.children[name]
-                real = recs[0].rock_ridge.cl_to_moved_dr
-                for r in (*recs, real) if real is not None else recs:
-                    self.iso.stamp(r, e)
+                e = d.children[names.get(ident, ident)]
+                real = None if joliet else recs[0].rock_ridge.cl_to_moved_dr
+                for r in recs if real is None else (*recs, real):
+                    self.iso.stamp(r, e, not joliet)
                 if e.kind is Kind.DIR:
-                    todo.append((e.path, real if real is not None else recs[0]))
-                elif e.extents and e.source is None:
-                    self.iso.locate(recs, e)
-
-    def _stamp_joliet(self) -> None:
-        todo: list[tuple[tuple[bytes, ...], Any]] = [((), self.iso.joliet.root_directory_record())]
-        while todo:
-            path, rec = todo.pop()
-            d = self.plan[path]
-            self.iso.stamp(rec.children[0], d.entry, rock_ridge=False)
-            self.iso.stamp(rec.children[1], self.plan[path[:-1]].entry if path else None, False)
-            by_ident = {j.encode("utf-16_be"): n for n, j in d.joliet.items()}
-            for ident, recs in _groups(rec.children[2:], lambda r: r.file_identifier()):
-                e = d.children[by_ident[ident]]
-                for r in recs:
-                    self.iso.stamp(r, e, rock_ridge=False)
-                if e.kind is Kind.DIR:
-                    todo.append((e.path, recs[0]))
+                    todo.append((e.path, recs[0] if real is None else real))
                 elif e.extents and e.source is None:
                     self.iso.locate(recs, e)
 
@@ -572,25 +545,26 @@ class _Builder:
             reader.close()
 
 
-def _groups(recs: Sequence[Any], key: Callable[[Any], bytes]) -> Iterator[tuple[bytes, list[Any]]]:
-    """Records grouped by name: a multi-extent file has one record per extent."""
+def _groups(recs: Sequence[Any], joliet: bool) -> Iterator[tuple[bytes, list[Any]]]:
+    """Records grouped by name (the Rock Ridge name, or the Joliet identifier):
+    a multi-extent file has one record per extent."""
     group: list[Any] = []
+    last = b""
     for rec in recs:
-        if group and key(rec) != key(group[0]):
-            yield key(group[0]), group
+        name: bytes = rec.file_identifier() if joliet else rec.rock_ridge.name()
+        if group and name != last:
+            yield last, group
             group = []
         group.append(rec)
+        last = name
     if group:
-        yield key(group[0]), group
+        yield last, group
 
 
 def _free_name(name: str, taken: Mapping[bytes, object]) -> str:
     """``name``, or ``name~1``, ``name~2``... if a root entry has it."""
-    for n in itertools.count():
-        pick = f"{name}~{n}" if n else name
-        if pick.encode() not in taken:
-            return pick
-    raise AssertionError("unreachable")
+    picks = (f"{name}~{n}" if n else name for n in itertools.count())
+    return next(p for p in picks if p.encode() not in taken)
 
 
 def master_session(
@@ -617,11 +591,10 @@ def master_session(
         iso.pad(SESSION_PADDING)
         sectors = Sectors(iso.end - start)
         _write(iso, out, start, sectors, progress)
-    except pycdlibexception.PyCdlibException as e:
+    except BaseException as e:
         out.unlink(missing_ok=True)
-        raise CdfsError(f"mastering failed: {e}") from e
-    except BaseException:
-        out.unlink(missing_ok=True)
+        if isinstance(e, pycdlibexception.PyCdlibException):
+            raise CdfsError(f"mastering failed: {e}") from e
         raise
     finally:
         builder.close()
