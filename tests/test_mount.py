@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import cdfs, run, xorriso_extract, xorriso_listing
 
 NAMES = [
