@@ -10,7 +10,7 @@ APT_PACKAGES := fuse3 libfuse3-dev pkg-config gcc xorriso genisoimage libarchive
 	p7zip-full rsync attr
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint deps venv bench clean
+.PHONY: demo test lint deps venv bench man clean
 
 demo: deps venv
 	./scripts/demo
@@ -40,6 +40,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
+
+# The man page is generated from the same parser as --help.
+man: venv
+	$(VENV)/bin/argparse-manpage --module cdfs.cli --function build_parser \
+		--project-name cdfs --prog cdfs --version 0.1.0 \
+		--description "burn discs like Windows XP did: the recorder as a file system" \
+		--include man/cdfs.include --manual-title "cdfs manual" --output man/cdfs.1
 
 bench: deps venv
 	$(PY) -m bench
