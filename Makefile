@@ -19,8 +19,8 @@ test: deps venv lint
 	$(PY) -m pytest -q
 
 lint: venv
-	$(VENV)/bin/ruff check cdfs tests bench scripts
-	$(VENV)/bin/ruff format --check cdfs tests bench
+	$(VENV)/bin/ruff check cdfs tests
+	$(VENV)/bin/ruff format --check cdfs tests
 	$(VENV)/bin/mypy
 
 deps:
