@@ -435,7 +435,6 @@ class Burner:
             check_capacity(info, need)
             assert info.nwa is not None
             start = info.nwa
-            self.stash_dir.mkdir(parents=True, exist_ok=True)
             check_stash_space(self.stash_dir, need * SECTOR_SIZE)
             stash = self.stash_dir / f"cdfs-stash-{self.recorder.ident}.iso"
             prog.enter("mastering", snap.bytes)

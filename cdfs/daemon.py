@@ -26,7 +26,7 @@ import pyfuse3
 import trio
 
 from . import discread, names, paths
-from .burn import Burner, BurnOptions, parse_burn_options
+from .burn import Burner, BurnOptions, BurnResult, parse_burn_options
 from .errors import CdfsError, UsageError
 from .fs import Operations
 from .recorder import Recorder
@@ -68,6 +68,7 @@ class Daemon:
         )
         self.burner.last = self._load_last()
         self._staged_cache: tuple[float, int, int] = (0.0, 0, 0)
+        self.final_burn: BurnResult | None = None
         self.publish()
 
     def _lock(self) -> int:
@@ -82,9 +83,7 @@ class Daemon:
             ) from None
         return fd
 
-    def _load_last(self) -> Any:
-        from .burn import BurnResult
-
+    def _load_last(self) -> BurnResult | None:
         try:
             data = json.loads((self.staging_dir / names.STATUS_FILE_NAME).read_text())
             last = data.get("last_burn")
@@ -203,8 +202,6 @@ class Daemon:
         return None
 
     def _refuse(self, message: str) -> None:
-        from .burn import BurnResult
-
         log.warning("burn request refused: %s", message)
         self.burner.last = BurnResult(
             False, f"burn request refused: {message}", request=self.burner.requests
@@ -224,7 +221,7 @@ class Daemon:
             await self.burner.wait_idle()
             if self.options.burn_on_unmount and self.burner.has_staged():
                 log.info("burning what is staged before exiting")
-                await self.burner.burn(BurnOptions())
+                self.final_burn = await self.burner.burn(BurnOptions())
             nursery.cancel_scope.cancel()
         self.publish()
 
@@ -271,8 +268,8 @@ def run(daemon: Daemon, ready_fd: int | None = None) -> int:
         return 1
     pyfuse3.close(unmount=False)
     daemon.close()
-    last = daemon.burner.last
-    return 0 if last is None or last.ok else 1
+    final = daemon.final_burn
+    return 0 if final is None or final.ok else 1
 
 
 def daemonize(log_path: Path) -> int | None:

@@ -273,9 +273,9 @@ class View:
         st = self.staged_stat(node)
         if node is self.root:
             return b"disc" if node.disc is not None else b"staged"
-        if node.disc is not None:
+        if st is None or (stat.S_ISDIR(st.st_mode) and node.disc is not None):
             return b"disc"
-        return b"staged" if st is not None else b"disc"
+        return b"staged"
 
     # -- listing ----------------------------------------------------------
 
@@ -330,6 +330,10 @@ class View:
             raise _err(errno.EPERM)
         st = self.staged_stat(node)
         if node is self.root and st is not None:
+            return st
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            # Staged, even where it shadows a burned file (changed while
+            # that file was being burned): the change is still the user's.
             return st
         if node.disc is not None or st is None:
             raise WriteOnceError(
