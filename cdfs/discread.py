@@ -53,7 +53,6 @@ _MAX_CE = 64
 # ECMA-119 9.1.6 file flags
 _F_DIR, _F_ASSOCIATED, _F_MULTI_EXTENT = 0x02, 0x04, 0x80
 
-_TYPE_BITS = {Kind.FILE: stat.S_IFREG, Kind.DIR: stat.S_IFDIR, Kind.SYMLINK: stat.S_IFLNK}
 _DEFAULT_PERMS = {Kind.FILE: 0o444, Kind.DIR: 0o555, Kind.SYMLINK: 0o777}
 
 
@@ -424,13 +423,13 @@ class _Builder:
         rock, date = rec.rock, rec.date or 0
         perms = _DEFAULT_PERMS[kind]
         if rock is None:
-            return _TYPE_BITS[kind] | perms, 0, 0, 1, date, date, date
+            return kind.type_bits | perms, 0, 0, 1, date, date, date
         if rock.mode is not None:
             perms = stat.S_IMODE(rock.mode)
         mtime = rock.times.get(1) or date
         atime = rock.times.get(2) or mtime
         ctime = rock.times.get(3) or mtime
-        return _TYPE_BITS[kind] | perms, rock.uid, rock.gid, rock.nlink, mtime, atime, ctime
+        return kind.type_bits | perms, rock.uid, rock.gid, rock.nlink, mtime, atime, ctime
 
     def _dir(self, name: bytes, rec: _Record, kids: dict[bytes, DiscEntry]) -> DiscEntry:
         mode, uid, gid, _links, mtime, atime, ctime = self._attrs(rec, Kind.DIR)

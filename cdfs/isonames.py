@@ -7,7 +7,10 @@ mappings are deterministic and collision-free within a directory, so that
 mastering never hands pycdlib a name it would reject (a failed add leaves a
 pycdlib object unusable).
 
-It does not touch pycdlib or the disc; :mod:`cdfs.mastering` uses it.
+It also owns the upper bound of the room the records carrying those names
+take (:class:`MetadataBound`, the metadata part of
+:func:`cdfs.mastering.estimate_sectors`).  It does not touch pycdlib or the
+disc; :mod:`cdfs.mastering` uses it.
 
 Rules, from ECMA-119 (ISO 9660) 7.5/7.6 and the Joliet specification:
 
@@ -25,9 +28,12 @@ Rules, from ECMA-119 (ISO 9660) 7.5/7.6 and the Joliet specification:
 from __future__ import annotations
 
 import unicodedata
+from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from .errors import UsageError
+from .units import SECTOR_SIZE
 
 RR_NAME_MAX = 255
 """Longest Rock Ridge name in bytes (what ``statfs`` reports as name max)."""
@@ -85,14 +91,18 @@ def check_target(target: bytes, path: tuple[bytes, ...]) -> str:
 # -- ISO 9660 ----------------------------------------------------------------
 
 
+_ASCII_D = str.maketrans({chr(c): "_" for c in range(128) if chr(c) not in _D_CHARS})
+
+
 def _d_string(text: str) -> str:
     """``text`` in d-characters: accents dropped, upper case, others as ``_``."""
+    if text.isascii():
+        return text.upper().translate(_ASCII_D)
     out = []
     for ch in unicodedata.normalize("NFKD", text):
-        if unicodedata.combining(ch):
-            continue
-        up = ch.upper()
-        out.append(up if up in _D_CHARS else "_")
+        if not unicodedata.combining(ch):
+            up = ch.upper()
+            out.append(up if up in _D_CHARS else "_")
     return "".join(out)
 
 
@@ -104,17 +114,25 @@ def _split_ext(text: str) -> tuple[str, str]:
     return stem, ext
 
 
-def _iso_candidate(name: str, is_dir: bool, suffix: str = "") -> str:
-    """The ISO identifier wanted for ``name``, without version; ``suffix`` is
-    inserted before the extension to resolve a collision."""
+@dataclass(frozen=True)
+class _Parts:
+    """A name taken apart for fitting: stem, extension, length limit."""
+
+    stem: str
+    ext: str
+    limit: int
+
+    def fit(self, suffix: str = "") -> str:
+        """The name within its limit, ``suffix`` inserted before the extension."""
+        tail = suffix + ("." + self.ext if self.ext else "")
+        return self.stem[: self.limit - len(tail)] + tail
+
+
+def _iso_parts(name: str, is_dir: bool) -> _Parts:
     if is_dir:
-        stem = _d_string(name) or "_"
-        return stem[: ISO_DIR_MAX - len(suffix)] + suffix
+        return _Parts(_d_string(name) or "_", "", ISO_DIR_MAX)
     stem, ext = _split_ext(name)
-    ext_d = _d_string(ext)[:_ISO_EXT_MAX]
-    room = ISO_FILE_MAX - len(suffix) - (len(ext_d) + 1 if ext_d else 0)
-    stem_d = (_d_string(stem) or "_")[:room]
-    return stem_d + suffix + ("." + ext_d if ext_d else "")
+    return _Parts(_d_string(stem) or "_", _d_string(ext)[:_ISO_EXT_MAX], ISO_FILE_MAX)
 
 
 def iso_names(
@@ -128,14 +146,8 @@ def iso_names(
     are checked on that form, shared by files and directories.
     """
     items = sorted(children)
-    wanted = {name: _iso_candidate(name, is_dir) for name, is_dir in items}
-    chosen = _resolve(
-        items,
-        wanted,
-        lambda name, is_dir, n: _iso_candidate(name, is_dir, f"_{n}"),
-        key=str,
-        taken=set(reserved),
-    )
+    parts = {name: _iso_parts(name, is_dir) for name, is_dir in items}
+    chosen = _resolve(items, parts, "_", key=str, taken=set(reserved))
     return {
         name: (chosen[name] if is_dir else _iso_file_ident(chosen[name])).encode("ascii")
         for name, is_dir in items
@@ -155,13 +167,12 @@ def _joliet_chars(text: str) -> str:
     )
 
 
-def _joliet_candidate(name: str, suffix: str = "") -> str:
+def _joliet_parts(name: str) -> _Parts:
     clean = _joliet_chars(name)
     stem, ext = _split_ext(clean)
     if len(ext) > _JOLIET_EXT_MAX:
         stem, ext = clean, ""
-    tail = suffix + ("." + ext if ext else "")
-    return stem[: JOLIET_NAME_MAX - len(tail)] + tail
+    return _Parts(stem, ext, JOLIET_NAME_MAX)
 
 
 def _joliet_key(name: str) -> str:
@@ -176,34 +187,34 @@ def joliet_names(children: Iterable[tuple[str, bool]]) -> dict[str, str]:
     before the extension.  Collisions are checked as Windows sees names:
     ignoring case and trailing dots and spaces."""
     items = sorted(children)
-    wanted = {name: _joliet_candidate(name) for name, _ in items}
-    return _resolve(
-        items,
-        wanted,
-        lambda name, _d, n: _joliet_candidate(name, f"~{n}"),
-        key=_joliet_key,
-        taken=set(),
-    )
+    parts = {name: _joliet_parts(name) for name, _ in items}
+    return _resolve(items, parts, "~", key=_joliet_key, taken=set())
 
 
 def _resolve(
     items: list[tuple[str, bool]],
-    wanted: dict[str, str],
-    variant: Callable[[str, bool, int], str],
+    parts: dict[str, _Parts],
+    sep: str,
     key: Callable[[str], str],
     taken: set[str],
 ) -> dict[str, str]:
     """Give each name its wanted form unless an earlier name (in sorted order)
-    or ``taken`` has it; else the first numbered variant that neither anyone
-    took nor anyone wants."""
+    or ``taken`` has it; else the first numbered variant (``sep`` and a
+    number before the extension) that neither anyone took nor anyone wants."""
+    wanted = {name: p.fit() for name, p in parts.items()}
     reserved = {key(w) for w in wanted.values()}
+    # Names that want the same form share their variants, so numbering for
+    # them resumes where it stopped: linear even for thousands of collisions.
+    counters: dict[str, int] = {}
     out: dict[str, str] = {}
-    for name, is_dir in items:
-        pick = wanted[name]
-        n = 0
-        while key(pick) in taken or (n and key(pick) in reserved):
-            n += 1
-            pick = variant(name, is_dir, n)
+    for name, _is_dir in items:
+        pick = base = wanted[name]
+        if key(pick) in taken:
+            n = counters.get(key(base), 0)
+            while key(pick) in taken or key(pick) in reserved:
+                n += 1
+                pick = parts[name].fit(f"{sep}{n}")
+            counters[key(base)] = n
         taken.add(key(pick))
         out[name] = pick
     return out
@@ -226,3 +237,70 @@ def volume_ids(label: str) -> tuple[str, str]:
     iso = _d_string(text).strip("_")[:ISO_VOLUME_ID_MAX] or _ISO_VOLUME_ID_FALLBACK
     joliet = _joliet_chars(text)[:JOLIET_VOLUME_ID_MAX].rstrip()
     return iso, joliet
+
+
+# -- the room the records of these names take ---------------------------------
+
+# Upper bounds in bytes of what pycdlib writes (ECMA-119 9.1 and 9.4, SUSP,
+# RRIP 1.09).  A directory record is at most 254 bytes (pycdlib moves what
+# does not fit into a continuation area) and never crosses a sector, so a
+# sector of directory records wastes less than one record.
+_DR_MAX = 256
+_JOLIET_DR_MAX = 33 + 2 * JOLIET_NAME_MAX + 1
+_ISO_DR_BASE = 33 + 32 + 1
+_SUSP_FIXED = 5 + 36 + 26 + 12 + 28  # RR, PX, TF, CL or PL, CE
+_CE_MAX = 28
+_PTR_MAX = 8 + 32
+_JOLIET_PTR_MAX = 8 + 2 * JOLIET_NAME_MAX
+_FIXED_SECTORS = 16 + 4 + 1 + 2
+"""System area, PVD, SVD, terminator, version descriptor, the Rock Ridge ER
+sector and two sectors of slack."""
+
+
+class MetadataBound:
+    """An upper bound of the sectors a session's metadata takes (everything
+    but file data and padding), added up entry by entry: the directory
+    records of the ISO 9660/Rock Ridge and Joliet trees, their path tables,
+    Rock Ridge continuation areas and relocation, and the descriptors."""
+
+    def __init__(self) -> None:
+        self.iso: defaultdict[tuple[bytes, ...], int] = defaultdict(int, {(): 2 * _DR_MAX})
+        self.joliet: defaultdict[tuple[bytes, ...], int] = defaultdict(int, {(): 2 * _DR_MAX})
+        self.ce = self.relocated = 0
+        self.ptr = self.joliet_ptr = 10
+
+    def add(self, path: tuple[bytes, ...], *, is_dir: bool, records: int, target: bytes) -> None:
+        """One entry; a multi-extent file has one record per extent."""
+        susp = _SUSP_FIXED + 10 + len(path[-1]) + (2 * len(target) + 16 if target else 0)
+        if _ISO_DR_BASE + susp > _DR_MAX - 2:
+            self.ce += records * (susp + _CE_MAX * (1 + susp // 1024))
+        self.iso[path[:-1]] += records * _DR_MAX
+        self.joliet[path[:-1]] += records * _JOLIET_DR_MAX
+        if is_dir:
+            self.iso[path] += 2 * _DR_MAX
+            self.joliet[path] += 2 * _DR_MAX
+            self.ptr += _PTR_MAX
+            self.joliet_ptr += _JOLIET_PTR_MAX
+            # Rock Ridge relocates every eighth level into one directory.
+            self.relocated += len(path) % 8 == 0
+
+    def sectors(self) -> int:
+        iso, ptr = dict(self.iso), self.ptr
+        if self.relocated:
+            iso[(b"\0",)] = (self.relocated + 2) * _DR_MAX
+            iso[()] += _DR_MAX
+            ptr += _PTR_MAX
+        meta = sum(_dir_sectors(n, _DR_MAX) for n in iso.values())
+        meta += sum(_dir_sectors(n, _JOLIET_DR_MAX) for n in self.joliet.values())
+        # First fit never leaves two continuation blocks both half empty.
+        meta += 2 * -(-self.ce // SECTOR_SIZE) + 1
+        return _FIXED_SECTORS + meta + _table_sectors(ptr) + _table_sectors(self.joliet_ptr)
+
+
+def _dir_sectors(record_bytes: int, record_max: int) -> int:
+    return max(1, -(-record_bytes // (SECTOR_SIZE - record_max)))
+
+
+def _table_sectors(table_bytes: int) -> int:
+    # pycdlib grows each path table two sectors at a time, LE and BE copies.
+    return 2 * 2 * (table_bytes // (2 * SECTOR_SIZE) + 1)

@@ -21,12 +21,13 @@ back with xorriso and isoinfo to guard the pin.
 from __future__ import annotations
 
 import enum
+import gc
 import itertools
 import logging
 import stat
 import struct
+import threading
 import types
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -67,8 +68,10 @@ class Kind(enum.Enum):
     DIR = "dir"
     SYMLINK = "symlink"
 
-
-_TYPE_BITS = {Kind.FILE: stat.S_IFREG, Kind.DIR: stat.S_IFDIR, Kind.SYMLINK: stat.S_IFLNK}
+    @property
+    def type_bits(self) -> int:
+        """The S_IFMT part of an st_mode of this kind."""
+        return {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}[self.value]
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class MasterEntry:
 
     @property
     def st_mode(self) -> int:
-        return _TYPE_BITS[self.kind] | (self.mode & 0o7777)
+        return self.kind.type_bits | (self.mode & 0o7777)
 
     @property
     def lengths(self) -> tuple[int, ...]:
@@ -165,61 +168,18 @@ def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
 
 # -- size bound ---------------------------------------------------------------
 
-# Upper bounds of the pieces pycdlib writes, in bytes (ECMA-119 9.1, SUSP and
-# RRIP 1.09).  A directory record is at most 254 bytes (pycdlib moves what
-# does not fit into a continuation area) and never crosses a sector, so a
-# sector of directory records wastes less than one record.
-_DR_MAX = 256
-_JOLIET_DR_MAX = 33 + 2 * isonames.JOLIET_NAME_MAX + 1
-_ISO_DR_BASE = 33 + 32 + 1
-_SUSP_FIXED = 5 + 36 + 26 + 12 + 28  # RR, PX, TF, CL or PL, CE
-_PTR_MAX = 8 + 32
-_JOLIET_PTR_MAX = 8 + 2 * isonames.JOLIET_NAME_MAX
-_FIXED_SECTORS = _VD_START + 4 + 1 + 2
-"""System area, PVD, SVD, terminator, version descriptor, the Rock Ridge ER
-sector and two sectors of slack."""
-
-
-def _dir_sectors(record_bytes: int, record_max: int) -> int:
-    return max(1, -(-record_bytes // (SECTOR_SIZE - record_max)))
-
-
-def _table_sectors(table_bytes: int) -> int:
-    # pycdlib grows each path table two sectors at a time, LE and BE copies.
-    return 2 * 2 * (table_bytes // (2 * SECTOR_SIZE) + 1)
-
 
 def estimate_sectors(entries: Sequence[MasterEntry]) -> Sectors:
     """An upper bound of the sectors :func:`master_session` writes for
     ``entries`` (padding included), computed without pycdlib."""
-    iso_dir: defaultdict[tuple[bytes, ...], int] = defaultdict(int, {(): 2 * _DR_MAX})
-    joliet_dir: defaultdict[tuple[bytes, ...], int] = defaultdict(int, {(): 2 * _DR_MAX})
-    data = ce = relocated = 0
-    ptr, joliet_ptr = 10, 10
+    meta = isonames.MetadataBound()
+    data = 0
     for e in entries:
-        parent, name = e.path[:-1], e.path[-1]
-        susp = _SUSP_FIXED + 10 + len(name) + (2 * len(e.target) + 16 if e.target else 0)
         records = len(e.lengths) if e.kind is Kind.FILE else 1
-        if _ISO_DR_BASE + susp > _DR_MAX - 2:
-            ce += records * (susp + 28 * (1 + susp // 1024))
-        iso_dir[parent] += records * _DR_MAX
-        joliet_dir[parent] += records * _JOLIET_DR_MAX
-        if e.kind is Kind.DIR:
-            iso_dir[e.path] += 2 * _DR_MAX
-            joliet_dir[e.path] += 2 * _DR_MAX
-            ptr += _PTR_MAX
-            joliet_ptr += _JOLIET_PTR_MAX
-            relocated += len(e.path) % 8 == 0
-        elif e.kind is Kind.FILE and e.source is not None:
+        meta.add(e.path, is_dir=e.kind is Kind.DIR, records=records, target=e.target)
+        if e.kind is Kind.FILE and e.source is not None:
             data += sectors_for(e.size)
-    if relocated:
-        iso_dir[(b"\0",)] = (relocated + 2) * _DR_MAX
-        iso_dir[()] += _DR_MAX
-        ptr += _PTR_MAX
-    meta = sum(_dir_sectors(n, _DR_MAX) for n in iso_dir.values())
-    meta += sum(_dir_sectors(n, _JOLIET_DR_MAX) for n in joliet_dir.values())
-    meta += _table_sectors(ptr) + _table_sectors(joliet_ptr) + 2 * -(-ce // SECTOR_SIZE) + 1
-    return Sectors(_FIXED_SECTORS + meta + data + SESSION_PADDING)
+    return Sectors(meta.sectors() + data + SESSION_PADDING)
 
 
 # -- times --------------------------------------------------------------------
@@ -370,7 +330,8 @@ class _SessionIso(pycdlib.PyCdlib):
     def new_session(self, iso_id: str, joliet_id: str, rr_moved: str) -> None:
         self.new(interchange_level=3, joliet=3, rock_ridge="1.09", app_ident_str="CDFS")
         self.set_relocated_name(_RR_MOVED, rr_moved)
-        for vd, ident in ((self.pvd, iso_id), (self.joliet, joliet_id)):
+        for vd, ident in ((self.pvd, iso_id), (self.joliet_vd, joliet_id)):
+            assert vd is not None
             vd.volume_identifier = pycdlib_utils.encode_space_pad(ident.encode(), 32, vd.encoding)
         # Extents are absolute: the sectors before the session count too, so
         # that pycdlib's own "extent beyond the ISO" check still holds.
@@ -380,11 +341,6 @@ class _SessionIso(pycdlib.PyCdlib):
     def end(self) -> int:
         """Absolute sector after the session as laid out so far."""
         return int(self.pvd.space_size)
-
-    @property
-    def joliet(self) -> Any:
-        assert self.joliet_vd is not None
-        return self.joliet_vd
 
     @property
     def rr_moved(self) -> Any:
@@ -485,7 +441,8 @@ class _Builder:
         for d in self.plan.values():
             self._add_joliet_children(d, joliet_paths)
         self._stamp(self.iso.pvd.root_directory_record(), joliet=False)
-        self._stamp(self.iso.joliet.root_directory_record(), joliet=True)
+        assert self.iso.joliet_vd is not None
+        self._stamp(self.iso.joliet_vd.root_directory_record(), joliet=True)
 
     def _add_iso_children(self, d: _Dir, paths: dict[tuple[bytes, ...], str]) -> None:
         for name in sorted(d.children, key=d.iso.__getitem__):
@@ -561,6 +518,38 @@ def _groups(recs: Sequence[Any], joliet: bool) -> Iterator[tuple[bytes, list[Any
         yield last, group
 
 
+class _GcPause:
+    """Pauses the cyclic garbage collector while sessions are mastered.
+
+    pycdlib builds a large cyclic object graph (records point at their
+    parents), and the collector rescanning it while it grows made mastering
+    superlinear: 50,000 entries took 12.5 s, 4.4 s without it.  Reference
+    counting still frees everything else meanwhile; nested and concurrent
+    masterings share one pause, and the last one collects what they left."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._was_enabled = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._holders == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._holders += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0 and self._was_enabled:
+                gc.enable()
+                gc.collect()  # the pycdlib graph just dropped is cyclic garbage
+
+
+_gc_paused = _GcPause()
+
+
 def _free_name(name: str, taken: Mapping[bytes, object]) -> str:
     """``name``, or ``name~1``, ``name~2``... if a root entry has it."""
     picks = (f"{name}~{n}" if n else name for n in itertools.count())
@@ -585,20 +574,21 @@ def master_session(
     plan = _plan(entries)
     iso = _SessionIso(start)
     builder = _Builder(iso, plan)
-    try:
-        iso.new_session(iso_id, joliet_id, _free_name(_RR_MOVED_NAME, plan[()].children))
-        builder.build()
-        iso.pad(SESSION_PADDING)
-        sectors = Sectors(iso.end - start)
-        _write(iso, out, start, sectors, progress)
-    except BaseException as e:
-        out.unlink(missing_ok=True)
-        if isinstance(e, pycdlibexception.PyCdlibException):
-            raise CdfsError(f"mastering failed: {e}") from e
-        raise
-    finally:
-        builder.close()
-        iso.dispose()
+    with _gc_paused:
+        try:
+            iso.new_session(iso_id, joliet_id, _free_name(_RR_MOVED_NAME, plan[()].children))
+            builder.build()
+            iso.pad(SESSION_PADDING)
+            sectors = Sectors(iso.end - start)
+            _write(iso, out, start, sectors, progress)
+        except BaseException as e:
+            out.unlink(missing_ok=True)
+            if isinstance(e, pycdlibexception.PyCdlibException):
+                raise CdfsError(f"mastering failed: {e}") from e
+            raise
+        finally:
+            builder.close()
+            iso.dispose()
     log.info("mastered %d entries at sector %d: %d sectors", len(entries), start, sectors)
     return sectors
 
