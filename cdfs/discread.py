@@ -209,6 +209,8 @@ class _Session:
                 ids.append(body[4 : 4 + body[0]])
             if sig in (b"PX", b"RR") or (ids and ids[-1] in _RRIP_IDS):
                 self.rock_ridge = True
+        if self.rock_ridge:  # the root's own attributes are in its "." record
+            self.root = self._parse_record(first[:n], skip=0)
 
     def _susp(self, area: bytes) -> Iterator[tuple[bytes, bytes]]:
         """(signature, body) of each SUSP entry of a system use area,
@@ -253,13 +255,13 @@ class _Session:
             rock.target = _sl_target(b"".join(link))
         return rock
 
-    def _parse_record(self, rec: bytes, *, rock: bool = True) -> _Record:
+    def _parse_record(self, rec: bytes, *, rock: bool = True, skip: int | None = None) -> _Record:
         n = rec[0]
         if n < 34 or n > len(rec) or 33 + rec[32] > n:
             raise InvalidImageError(f"a directory record in the session at {self.start} is damaged")
         ext_attr, lba, size = rec[1], *struct.unpack_from("<I4xI", rec, 2)
         ident = rec[33 : 33 + rec[32]]
-        su_start = 33 + rec[32] + (1 - rec[32] % 2) + self.skip
+        su_start = 33 + rec[32] + (1 - rec[32] % 2) + (self.skip if skip is None else skip)
         parsed = self._rock(rec[su_start:n]) if rock and self.rock_ridge else None
         return _Record(ident, rec[25], lba + ext_attr, size, _dr_date(rec[18:25]), parsed)
 

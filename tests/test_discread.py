@@ -119,6 +119,8 @@ def test_genisoimage_rock_ridge_and_joliet(src: Path, tmp_path: Path) -> None:
     image = tmp_path / "rj.iso"
     run(["genisoimage", "-quiet", "-J", "-R", "-o", str(image), str(src)])
     tree = check_against(src, image)
+    assert tree.mode == stat.S_IFDIR | stat.S_IMODE(src.stat().st_mode)  # from the root's "."
+    assert tree.mtime_ns // 10**9 == MTIME
     assert tree.children[b"sub"].children[b"private.txt"].mode == stat.S_IFREG | 0o600
     deep = tree
     for i in range(10):

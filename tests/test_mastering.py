@@ -9,11 +9,13 @@ checked over random trees with hypothesis.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import stat
 import struct
 import subprocess
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -580,3 +582,46 @@ def test_session_volume_size_field(tmp_path: Path) -> None:
             assert struct.unpack_from(">I", vd, 84)[0] == n
             root_lba = struct.unpack_from("<I", vd, 156 + 2)[0]
             assert 5000 + 16 < root_lba < 5000 + n
+
+
+def test_colliding_names_stay_fast() -> None:
+    """Thousands of names that all shorten to the same ISO name."""
+    children = [
+        (f"a very long common prefix for all of these {i:05}.txt", False) for i in range(5000)
+    ]
+    t0 = time.perf_counter()
+    iso = isonames.iso_names(children)
+    joliet = isonames.joliet_names([(n + "x" * 40, d) for n, d in children])
+    assert time.perf_counter() - t0 < 5
+    assert len(set(iso.values())) == len(set(joliet.values())) == 5000
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_garbage_collector_state_is_restored(enabled: bool, tmp_path: Path) -> None:
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        master_session([_file((b"f",))], tmp_path / "s.iso", start=Lba(0), label="gc")
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+@pytest.mark.soak
+def test_new_file_over_4gib_is_multi_extent(tmp_path: Path) -> None:
+    size = 4 * 2**30 + 3 * SECTOR_SIZE + 5
+    src = tmp_path / "big"
+    with src.open("wb") as f:
+        f.truncate(size - 3)
+        f.seek(size - 3)
+        f.write(b"END")
+    image = tmp_path / "big.iso"
+    n = master_session([_file((b"big",), size=size, source=src)], image, start=Lba(0), label="b")
+    assert image.stat().st_size == n * SECTOR_SIZE
+    assert lsdl(image)["/big"][3] == size
+    with image.open("rb") as f:
+        big = discread.read_session(f, Lba(0)).children[b"big"]
+        assert [n for _lba, n in big.extents] == [MAX_EXTENT, size - MAX_EXTENT]
+        lba, length = big.extents[-1]
+        f.seek(lba * SECTOR_SIZE + length - 3)
+        assert f.read(3) == b"END"
