@@ -320,7 +320,8 @@ class _SessionIso(pycdlib.PyCdlib):
       Joliet records linked to the ISO record's data (:meth:`add_records`);
     - Joliet's 64-character limit counted in characters, not UTF-8 bytes;
     - times, owners and kept extents set on the records after adding
-      (:meth:`stamp`, :meth:`locate`).
+      (:meth:`stamp`, :meth:`locate`);
+    - a Joliet volume id of its own (pycdlib writes the ISO one in both).
     """
 
     def __init__(self, start: int) -> None:
