@@ -404,10 +404,9 @@ class _Builder:
     @staticmethod
     def _is_rr_moved(frame: _Frame) -> bool:
         """At the root: the directory Rock Ridge relocated deep directories
-        into, hidden when it holds nothing else."""
-        if frame.kids or frame.rec.rock is None:
-            return False
-        return frame.relocated > 0 or frame.name.lower() in (b"rr_moved", b".rr_moved")
+        into, hidden when it holds nothing else (whatever its name: a user's
+        empty directory called rr_moved stays visible)."""
+        return not frame.kids and frame.relocated > 0
 
     def _name(self, rec: _Record) -> bytes:
         if rec.rock is not None and rec.rock.name:

@@ -228,6 +228,7 @@ def test_round_trip_of_cdfs_sessions(tmp_path: Path) -> None:
         MasterEntry((*deep, long.encode()), Kind.FILE, 0o640, 1234, 5678, 315_532_800 * 10**9,
                     2_200_000_000 * 10**9, 10_000, data),
         MasterEntry((b"empty",), Kind.FILE, 0o600, 1, 2, 3 * 10**9, 4 * 10**9),
+        MasterEntry((b"rr_moved",), Kind.DIR, 0o700, 0, 0, 0, 0),  # a user's, stays visible
         MasterEntry((b"sym",), Kind.SYMLINK, 0o777, 7, 8, 2**31 * 10**9, 2**31 * 10**9,
                     target=b"../x/./y"),
     ]  # fmt: skip
