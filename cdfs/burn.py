@@ -29,6 +29,7 @@ from .mastering import Kind, MasterEntry, master_session, volume_ids
 from .media import DiscInfo
 from .recorder import Recorder
 from .space import Counts, room, session_sectors
+from .staging import is_reserved
 from .units import SECTOR_SIZE, Lba, sectors_for
 from .view import View
 
@@ -184,26 +185,42 @@ def take_snapshot(view: View, snap_dir: Path) -> Snapshot:
         for path, e in discread.walk(view.root.disc):
             tree[path] = _disc_entry(path, e)
     snap = Snapshot(entries=[])
+    whiteouts: set[tuple[bytes, ...]] = set()
+    staged: set[tuple[bytes, ...]] = set()
+
+    def hidden(path: tuple[bytes, ...]) -> bool:
+        return any(path[:i] in whiteouts for i in range(1, len(path) + 1))
+
     try:
         for rel, dnames, fnames, fd in view.upper.walk():
             prefix = tuple(rel.split(b"/")) if rel else ()
+            # Whiteouts first: a directory replacing a deleted one must not
+            # inherit the deleted one's burned attributes.
+            for name in fnames:
+                if name.startswith(names.WHITEOUT_PREFIX):
+                    whiteouts.add((*prefix, name[len(names.WHITEOUT_PREFIX) :]))
+                    st = os.lstat(name, dir_fd=fd)
+                    rpath = rel + b"/" + name if rel else name
+                    snap.items.append(_Item(rpath, Kind.FILE, _key(st, Kind.FILE)))
             for name in dnames + fnames:
                 path, rpath = (*prefix, name), (rel + b"/" + name if rel else name)
-                if rpath in busy:
+                if rpath in busy or is_reserved(name):
                     continue
                 st = os.lstat(name, dir_fd=fd)
-                entry = _staged_entry(
-                    path, st, name, fd, snap_fd, len(snap.items), snap_dir, tree.get(path)
-                )
+                disc = None if hidden(path) else tree.get(path)
+                entry = _staged_entry(path, st, name, fd, snap_fd, len(snap.items), snap_dir, disc)
                 if entry is None:
                     continue
                 tree[path] = entry
+                staged.add(path)
                 snap.items.append(_Item(rpath, entry.kind, _key(st, entry.kind)))
                 if entry.kind is Kind.FILE:
                     snap.files += 1
                     snap.bytes += entry.size
     finally:
         os.close(snap_fd)
+    if whiteouts:
+        tree = {p: e for p, e in tree.items() if p in staged or not hidden(p)}
     snap.entries = [tree[p] for p in sorted(tree)]
     snap.counts = Counts(
         entries=len(tree),
@@ -256,7 +273,7 @@ def _staged_entry(
     return None
 
 
-def drop_burned(view: View, snap: Snapshot) -> None:
+def drop_burned(view: View, snap: Snapshot, disc: discread.DiscEntry | None) -> None:
     """Remove from staging what the snapshot burned and nobody changed since."""
     upper = view.upper
     for item in snap.items:
@@ -273,13 +290,12 @@ def drop_burned(view: View, snap: Snapshot) -> None:
         if st is not None and _key(st, item.kind) == item.key:
             with contextlib.suppress(OSError):  # not empty: something new waits inside
                 upper.rmdir(item.rel)
-    _drop_empty_containers(view)
+    _drop_empty_containers(view, disc)
 
 
-def _drop_empty_containers(view: View) -> None:
-    """Upper directories that only held names inside disc directories and
-    are empty now."""
-    disc = view.root.disc
+def _drop_empty_containers(view: View, disc: discread.DiscEntry | None) -> None:
+    """Upper directories that only held names inside directories of the
+    (new) disc tree and are empty now."""
     if disc is None:
         return
     empties: list[bytes] = []
@@ -456,8 +472,11 @@ class Burner:
                     await trio.to_thread.run_sync(
                         lambda: verify_session(self.recorder, stash, start, prog.update)
                     )
-                    drop_burned(self.view, snap)
-                    await self._reload()
+                    info, root = await self._read_disc()
+                    # One step, with no FUSE request in between: the burned
+                    # files leave staging as the new session appears.
+                    drop_burned(self.view, snap, root)
+                    self.view.set_disc(info, root)
             finally:
                 with contextlib.suppress(OSError):
                     stash.unlink()
@@ -474,9 +493,9 @@ class Burner:
         finally:
             shutil.rmtree(snap_dir, ignore_errors=True)
 
-    async def _reload(self) -> None:
-        """Show the new last session and what is still staged."""
+    async def _read_disc(self) -> tuple[DiscInfo, discread.DiscEntry | None]:
+        """The disc's table of contents and the tree of its last session."""
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
         with self.recorder.open_reader() as fp:
             root = await trio.to_thread.run_sync(lambda: discread.read_tree(fp, info))
-        self.view.set_disc(info, root)
+        return info, root

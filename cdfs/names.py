@@ -32,4 +32,16 @@ STATUS_FILE_NAME = "status.json"
 """The last status the daemon published (kept after unmount)."""
 LOCK_FILE = "lock"
 
+RESERVED_PREFIX = b".cdfs."
+"""Names in the staging tree that start with this are cdfs's bookkeeping;
+users cannot create them."""
+WHITEOUT_PREFIX = b".cdfs.wh."
+"""``.cdfs.wh.NAME`` in a staged directory: NAME on the (rewritable) disc is
+deleted in the next session."""
+OPAQUE_MARKER = b".cdfs.opaque"
+"""In a staged directory: it replaces a deleted disc directory of the same
+name, whose contents stay hidden."""
+COW_PREFIX = b".cdfs.cow."
+"""Transient copies made when a file frozen by a running burn is changed."""
+
 FSNAME = "cdfs"

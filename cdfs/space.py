@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .discread import DiscEntry, walk
 from .errors import NoSpaceError
 from .media import SESSION_PADDING, DiscInfo
-from .staging import Upper
+from .staging import Upper, is_reserved
 from .units import SECTOR_SIZE, Sectors, sectors_for
 
 # Directory records are at most 255 bytes and never cross a sector, so one
@@ -82,6 +82,7 @@ def disc_counts(root: DiscEntry | None) -> Counts:
 def staged_counts(upper: Upper) -> Counts:
     entries = dirs = links = data = 0
     for _rel, dnames, fnames, fd in upper.walk():
+        fnames = [n for n in fnames if not is_reserved(n)]
         entries += len(dnames) + len(fnames)
         dirs += len(dnames)
         for name in fnames:
@@ -145,6 +146,11 @@ class Budget:
         self.entries += 1
         self.dirs += is_dir
         self.symlinks += is_link
+
+    def drop_disc_entry(self, *, is_dir: bool) -> None:
+        """An entry of the disc will be left out of the next session."""
+        self.entries -= 1
+        self.dirs -= is_dir
 
     def remove_entry(self, st: os.stat_result) -> None:
         self.entries -= 1

@@ -17,6 +17,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import names
+
 # A relative path longer than this is resolved component-wise, because the
 # kernel refuses any single path argument of PATH_MAX (4096) bytes or more.
 _MAX_REL = 3000
@@ -159,6 +161,45 @@ class Upper:
             rel = b"" if top == b"." else top[2:]
             dirs.sort()
             yield rel, dirs, sorted(files), fd
+
+    # -- bookkeeping markers (see names.py) --------------------------------
+
+    def is_whiteout(self, parent: bytes, name: bytes) -> bool:
+        return self.lstat(join(parent, names.WHITEOUT_PREFIX + name)) is not None
+
+    def add_whiteout(self, parent: bytes, name: bytes) -> None:
+        fd = self.open(join(parent, names.WHITEOUT_PREFIX + name), os.O_WRONLY | os.O_CREAT)
+        os.close(fd)
+
+    def clear_whiteout(self, parent: bytes, name: bytes) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.unlink(join(parent, names.WHITEOUT_PREFIX + name))
+
+    def is_opaque(self, rel: bytes) -> bool:
+        return self.lstat(join(rel, names.OPAQUE_MARKER)) is not None
+
+    def set_opaque(self, rel: bytes) -> None:
+        os.close(self.open(join(rel, names.OPAQUE_MARKER), os.O_WRONLY | os.O_CREAT))
+
+    def remove_tree(self, rel: bytes) -> None:
+        """Remove a staged directory and everything in it."""
+        with self._at(rel) as (pfd, name):
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
+        try:
+            with os.scandir(fd) as it:
+                entries = [(os.fsencode(e.name), e.is_dir(follow_symlinks=False)) for e in it]
+        finally:
+            os.close(fd)
+        for name_, is_dir in entries:
+            if is_dir:
+                self.remove_tree(join(rel, name_))
+            else:
+                self.unlink(join(rel, name_))
+        self.rmdir(rel)
+
+
+def is_reserved(name: bytes) -> bool:
+    return name.startswith(names.RESERVED_PREFIX)
 
 
 def join(parent: bytes, name: bytes) -> bytes:

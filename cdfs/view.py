@@ -18,93 +18,20 @@ import os
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from . import names
 from .discread import DiscEntry
 from .errors import CdfsError, NoSpaceError, WriteOnceError
-from .media import DiscInfo, DiscState
+from .media import DiscInfo
+from .nodes import Attr, Controls, Handle, Node
 from .space import Budget
-from .staging import Upper, join
+from .staging import Upper, is_reserved, join
 from .units import SECTOR_SIZE, sectors_for
 
 log = logging.getLogger(__name__)
 
 ROOT_INO = 1
-
-
-@dataclass(slots=True)
-class Attr:
-    """The attributes the view reports for one inode."""
-
-    ino: int
-    mode: int
-    nlink: int = 1
-    uid: int = 0
-    gid: int = 0
-    size: int = 0
-    blocks: int = 0
-    atime_ns: int = 0
-    mtime_ns: int = 0
-    ctime_ns: int = 0
-
-
-class Node:
-    """One name in the merged tree, with a stable inode number.
-
-    A node is *staged* when its name exists in the upper tree and *on disc*
-    when the disc's last session has it (``disc``); a directory can be both.
-    """
-
-    __slots__ = ("disc", "ino", "kids", "name", "parent", "size", "writers")
-
-    def __init__(self, ino: int, parent: Node | None, name: bytes) -> None:
-        self.ino = ino
-        self.parent = parent
-        self.name = name
-        self.disc: DiscEntry | None = None
-        self.kids: dict[bytes, Node] = {}
-        self.size = -1  # staged file size while open, -1 when unknown
-        self.writers = 0
-
-    @property
-    def rel(self) -> bytes:
-        parts: list[bytes] = []
-        node: Node | None = self
-        while node is not None and node.parent is not None:
-            parts.append(node.name)
-            node = node.parent
-        return b"/".join(reversed(parts))
-
-
-class Controls(Protocol):
-    """The daemon side of the control files at the mount root."""
-
-    def control_attr(self, name: bytes, ino: int) -> Attr: ...
-
-    def control_open(self, name: bytes, flags: int) -> Handle: ...
-
-    def control_write(self, handle: Handle, off: int, buf: bytes) -> int: ...
-
-    def control_flush(self, handle: Handle) -> None: ...
-
-    def control_release(self, handle: Handle) -> None: ...
-
-    def status_json(self) -> bytes: ...
-
-
-@dataclass(eq=False)
-class Handle:
-    """An open file: a staged file's descriptor, a disc file, or a control file."""
-
-    node: Node
-    fd: int = -1
-    disc: DiscEntry | None = None
-    writable: bool = False
-    data: bytearray = field(default_factory=bytearray)
-    error: str = ""
-    options: object = None
 
 
 def _err(code: int) -> OSError:
@@ -149,14 +76,24 @@ class View:
         while stack:
             node = stack.pop()
             for kid in node.kids.values():
-                pdisc = node.disc
-                kid.disc = pdisc.children.get(kid.name) if pdisc is not None else None
+                kid.disc = self._disc_child(node, kid.name)
                 stack.append(kid)
         self.budget.reset(info, disc_root, self.upper)
 
     @property
-    def write_once(self) -> bool:
-        return self.info.media.write_once
+    def rewritable(self) -> bool:
+        return self.info.media.rewritable
+
+    def _disc_child(self, parent: Node, name: bytes) -> DiscEntry | None:
+        """The disc's entry ``name`` in ``parent`` unless a staged deletion
+        (a whiteout, rewritable discs only) hides it."""
+        pdisc = parent.disc
+        if pdisc is None:
+            return None
+        entry = pdisc.children.get(name)
+        if entry is not None and self.rewritable and self.upper.is_whiteout(parent.rel, name):
+            return None
+        return entry
 
     # -- resolution -------------------------------------------------------
 
@@ -185,7 +122,9 @@ class View:
         """The node called ``name`` in ``parent``, or None."""
         if parent is self.root and name in self.control_inos:
             return self.inodes[self.control_inos[name]]
-        disc = parent.disc.children.get(name) if parent.disc is not None else None
+        if is_reserved(name):
+            return None
+        disc = self._disc_child(parent, name)
         node = parent.kids.get(name)
         if disc is None and self.upper.lstat(join(parent.rel, name)) is None:
             if node is not None:
@@ -285,17 +224,11 @@ class View:
         pyfuse3 answers with READDIRPLUS, so the kernel caches them."""
         if not self._is_dir(node):
             raise _err(errno.ENOTDIR)
-        names_: set[bytes] = set()
-        if node.disc is not None:
-            names_.update(node.disc.children)
-        if self.staged_stat(node) is not None:
-            names_.update(name for name, _is_dir in self.upper.listdir(node.rel))
-        if node is self.root:
-            names_.difference_update(names.CONTROL_FILES)
+        names_ = self._names(node)
         out = []
         for name in sorted(names_):
             kid = node.kids.get(name) or self._new_node(node, name)
-            kid.disc = node.disc.children.get(name) if node.disc is not None else None
+            kid.disc = self._disc_child(node, name)
             try:
                 out.append((name, self.getattr(kid)))
             except FileNotFoundError:
@@ -303,6 +236,22 @@ class View:
         # The control files answer lookups but are not listed, so that
         # cp -a, rsync and file managers copying the disc leave them out.
         return out
+
+    def _names(self, node: Node) -> set[bytes]:
+        """Names in a directory: the disc's (less deleted ones) and the
+        staged ones, without bookkeeping and control files."""
+        disc: set[bytes] = set(node.disc.children) if node.disc is not None else set()
+        staged: set[bytes] = set()
+        if self.staged_stat(node) is not None:
+            for name, _is_dir in self.upper.listdir(node.rel):
+                if name.startswith(names.WHITEOUT_PREFIX):
+                    disc.discard(name[len(names.WHITEOUT_PREFIX) :])
+                elif not is_reserved(name):
+                    staged.add(name)
+        found = disc | staged
+        if node is self.root:
+            found.difference_update(names.CONTROL_FILES)
+        return found
 
     def _is_dir(self, node: Node) -> bool:
         if node is self.root:
@@ -324,23 +273,6 @@ class View:
 
     # -- rules ------------------------------------------------------------
 
-    def _check_mutable(self, node: Node, what: str) -> os.stat_result:
-        """The node's staged stat, or WriteOnceError for what is on the disc."""
-        if self.is_control(node):
-            raise _err(errno.EPERM)
-        st = self.staged_stat(node)
-        if node is self.root and st is not None:
-            return st
-        if st is not None and not stat.S_ISDIR(st.st_mode):
-            # Staged, even where it shadows a burned file (changed while
-            # that file was being burned): the change is still the user's.
-            return st
-        if node.disc is not None or st is None:
-            raise WriteOnceError(
-                f"cannot {what} {node.rel.decode(errors='replace')!r}: it is on the disc"
-            )
-        return st
-
     def _check_new_name(self, parent: Node, name: bytes) -> None:
         if not self._is_dir(parent):
             raise _err(errno.ENOTDIR)
@@ -348,10 +280,7 @@ class View:
             raise _err(errno.EEXIST)
         if len(name) > 255:
             raise _err(errno.ENAMETOOLONG)
-        try:
-            name.decode("utf-8")
-        except UnicodeDecodeError:
-            raise CdfsError("file names must be valid UTF-8") from None
+        self._check_name(name)
         if self.child(parent, name) is not None:
             raise _err(errno.EEXIST)
 
@@ -408,56 +337,133 @@ class View:
         self.budget.add_entry(is_link=True)
         return self._new_node(parent, name)
 
+    def _refuse_on_disc(self, node: Node, what: str) -> WriteOnceError:
+        return WriteOnceError(
+            f"cannot {what} {node.rel.decode(errors='replace')!r}: it is on the disc"
+        )
+
+    def _delete_from_disc(self, parent: Node, node: Node) -> None:
+        """Stage the deletion of what the disc has at ``node`` (rewritable
+        discs): a whiteout hides it, and the next session leaves it out."""
+        assert node.disc is not None
+        self._ensure_upper_dir(parent)
+        self.upper.add_whiteout(parent.rel, node.name)
+        self.budget.drop_disc_entry(is_dir=stat.S_ISDIR(node.disc.mode))
+
     def unlink(self, parent: Node, name: bytes) -> None:
         node = self.lookup(parent, name)
-        st = self._check_mutable(node, "delete")
-        if stat.S_ISDIR(st.st_mode):
+        if self.is_control(node):
+            raise _err(errno.EPERM)
+        st = self.staged_stat(node)
+        if (st is not None and stat.S_ISDIR(st.st_mode)) or (
+            st is None and node.disc is not None and stat.S_ISDIR(node.disc.mode)
+        ):
             raise _err(errno.EISDIR)
-        self.upper.unlink(node.rel)
-        self.budget.remove_entry(st)
-        self._detach(node)
+        if node.disc is not None and not self.rewritable and st is None:
+            raise self._refuse_on_disc(node, "delete")
+        if st is not None:
+            self.upper.unlink(node.rel)
+            self.budget.remove_entry(st)
+        if node.disc is not None and self.rewritable:
+            self._delete_from_disc(parent, node)
+        self.child(parent, name)
 
     def rmdir(self, parent: Node, name: bytes) -> None:
         node = self.lookup(parent, name)
-        st = self._check_mutable(node, "delete")
-        if not stat.S_ISDIR(st.st_mode):
+        if self.is_control(node) or node is self.root:
+            raise _err(errno.EPERM)
+        if not self._is_dir(node):
             raise _err(errno.ENOTDIR)
-        self.upper.rmdir(node.rel)
-        self.budget.remove_entry(st)
-        self._detach(node)
+        if node.disc is not None and not self.rewritable:
+            raise self._refuse_on_disc(node, "delete")
+        if self._names(node):
+            raise _err(errno.ENOTEMPTY)
+        st = self.staged_stat(node)
+        if st is not None:
+            self.upper.remove_tree(node.rel)  # may hold whiteouts only
+            self.budget.remove_entry(st)
+        if node.disc is not None:
+            self._delete_from_disc(parent, node)
+        self.child(parent, name)
 
     def rename(
         self, old_parent: Node, old: bytes, new_parent: Node, new: bytes, noreplace: bool
     ) -> None:
         node = self.lookup(old_parent, old)
-        st = self._check_mutable(node, "rename")
-        if new_parent is self.root and new in self.control_inos:
+        if self.is_control(node) or (new_parent is self.root and new in self.control_inos):
             raise _err(errno.EPERM)
+        st = self.staged_stat(node)
+        if st is None or (node.disc is not None and stat.S_ISDIR(st.st_mode)):
+            if not self.rewritable:
+                raise self._refuse_on_disc(node, "rename")
+            # What is on a rewritable disc is moved by copying and deleting:
+            # EXDEV makes mv and file managers do exactly that.
+            raise _err(errno.EXDEV)
         if not self._is_dir(new_parent):
             raise _err(errno.ENOTDIR)
-        try:
-            new.decode("utf-8")
-        except UnicodeDecodeError:
-            raise CdfsError("file names must be valid UTF-8") from None
+        self._check_name(new)
         target = self.child(new_parent, new)
         if target is node:
             return
-        tst = None
+        ancestor: Node | None = new_parent
+        while ancestor is not None:
+            if ancestor is node:
+                raise _err(errno.EINVAL)  # into itself
+            ancestor = ancestor.parent
         if target is not None:
             if noreplace:
                 raise _err(errno.EEXIST)
-            tst = self._check_mutable(target, "replace")
+            self._clear_target(new_parent, target, is_dir=stat.S_ISDIR(st.st_mode))
         self._ensure_upper_dir(new_parent)
         self.upper.rename(node.rel, join(new_parent.rel, new))
-        if target is not None and tst is not None:
-            self.budget.remove_entry(tst)
-            self._detach(target)
+        had_disc = node.disc is not None
         assert node.parent is not None
         del node.parent.kids[node.name]
         node.parent, node.name = new_parent, new
         new_parent.kids[new] = node
-        node.disc = None
-        del st
+        node.disc = self._disc_child(new_parent, new)
+        if had_disc and self.rewritable:
+            # It replaced a disc file at the old name: that one stays deleted.
+            gone = self.child(old_parent, old)
+            if gone is not None and gone.disc is not None:
+                self._delete_from_disc(old_parent, gone)
+        self.child(old_parent, old)
+
+    def _clear_target(self, parent: Node, target: Node, *, is_dir: bool) -> None:
+        """Make room for a rename onto ``target`` as rename(2) would."""
+        target_dir = self._is_dir(target)
+        if target_dir and not is_dir:
+            raise _err(errno.EISDIR)
+        if is_dir and not target_dir:
+            raise _err(errno.ENOTDIR)
+        if target_dir and self._names(target):
+            raise _err(errno.ENOTEMPTY)
+        tst = self.staged_stat(target)
+        if (
+            target.disc is not None
+            and not self.rewritable
+            and (tst is None or stat.S_ISDIR(tst.st_mode))
+        ):
+            raise self._refuse_on_disc(target, "replace")
+        if tst is not None:
+            if stat.S_ISDIR(tst.st_mode):
+                self.upper.remove_tree(target.rel)
+            else:
+                self.upper.unlink(target.rel)
+            self.budget.remove_entry(tst)
+        if target.disc is not None and self.rewritable:
+            self._delete_from_disc(parent, target)
+        self._detach(target)
+
+    def _check_name(self, name: bytes) -> None:
+        if is_reserved(name):
+            raise CdfsError(
+                f"names starting with {names.RESERVED_PREFIX.decode()!r} are reserved for cdfs"
+            )
+        try:
+            name.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CdfsError("file names must be valid UTF-8") from None
 
     def setattr(
         self,
@@ -473,7 +479,15 @@ class View:
     ) -> Attr:
         if self.is_control(node):
             return self.getattr(node)
-        st = self._check_mutable(node, "change")
+        st = self.staged_stat(node)
+        if node is not self.root and (
+            st is None or (node.disc is not None and stat.S_ISDIR(st.st_mode))
+        ):
+            disc = node.disc
+            if disc is None or not self.rewritable or not stat.S_ISREG(disc.mode):
+                raise self._refuse_on_disc(node, "change")
+            st = self._copy_up(node, keep_data=size != 0)
+        assert st is not None
         rel = node.rel
         if size is not None:
             if not stat.S_ISREG(st.st_mode):
@@ -510,8 +524,16 @@ class View:
         acc = flags & os.O_ACCMODE
         wants_write = acc != os.O_RDONLY or bool(flags & os.O_TRUNC)
         st = self.staged_stat(node)
-        if st is None or (node.disc is not None and stat.S_ISDIR(node.disc.mode)):
-            disc = node.disc
+        disc = node.disc
+        if (
+            st is None
+            and wants_write
+            and disc is not None
+            and self.rewritable
+            and stat.S_ISREG(disc.mode)
+        ):
+            st = self._copy_up(node, keep_data=not flags & os.O_TRUNC)
+        if st is None or (disc is not None and stat.S_ISDIR(disc.mode)):
             if disc is None:
                 raise _err(errno.ENOENT)
             if wants_write:
@@ -535,13 +557,40 @@ class View:
             node.writers += 1
         return Handle(node, fd, writable=wants_write)
 
+    def _copy_up(self, node: Node, *, keep_data: bool) -> os.stat_result:
+        """Stage a replacement of a file of a rewritable disc: a staged copy
+        with its bytes (unless about to be truncated) and attributes."""
+        e, parent = node.disc, node.parent
+        assert e is not None and parent is not None
+        size = e.size if keep_data else 0
+        self.budget.resize(0, size)  # ENOSPC before copying anything
+        self._ensure_upper_dir(parent)
+        rel = node.rel
+        fd = self.upper.open(rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IMODE(e.mode))
+        try:
+            for off in range(0, size, 1 << 20):
+                os.write(fd, self._read_disc(e, off, 1 << 20))
+            os.fchmod(fd, stat.S_IMODE(e.mode))
+            if os.geteuid() == 0:
+                os.fchown(fd, e.uid, e.gid)
+            os.utime(fd, ns=(e.atime_ns, e.mtime_ns))
+        except BaseException:
+            self.upper.unlink(rel)
+            self.budget.resize(size, 0)
+            raise
+        finally:
+            os.close(fd)
+        st = self.upper.lstat(rel)
+        assert st is not None
+        return st
+
     def _break_snapshot_link(self, node: Node, st: os.stat_result, *, keep_data: bool) -> None:
         """A running burn holds a hard link to this file: give the staged
         name a copy of its own, so the burn masters the old bytes unchanged."""
         if st.st_nlink <= 1 or not stat.S_ISREG(st.st_mode):
             return
         rel = node.rel
-        tmp = join(node.parent.rel if node.parent else b"", b".cdfs-cow-%d" % node.ino)
+        tmp = join(node.parent.rel if node.parent else b"", names.COW_PREFIX + b"%d" % node.ino)
         self.upper.copy_file(rel, tmp, with_data=keep_data)
         self.upper.rename(tmp, rel)
         log.debug("copy-on-write of %r during a burn", rel)
@@ -621,4 +670,4 @@ def enospc(need: int, free: int) -> NoSpaceError:
     )
 
 
-__all__ = ["ROOT_INO", "Attr", "Controls", "DiscState", "Handle", "Node", "View"]
+__all__ = ["ROOT_INO", "Attr", "Controls", "Handle", "Node", "View"]
