@@ -6,7 +6,9 @@ ISO 9660 level 3 + Joliet + Rock Ridge 1.09, every extent absolute, files
 kept from earlier sessions pointing at their old extents (no data emitted for
 them), the session's own size in the volume descriptors and 150 sectors of
 padding.  It also owns the cheap upper bound of that size
-(:func:`estimate_sectors`).
+(:func:`estimate_sectors`), and the rewrite of a whole disc as one session:
+with ``copy_from``, kept files are copied from the old disc into the new
+session instead of being pointed at (:class:`_ExtentReader`).
 
 It does not decide what goes into a session (:mod:`cdfs.burn`), read discs
 (:mod:`cdfs.discread`), invent ISO/Joliet names (:mod:`cdfs.isonames`) or
@@ -20,6 +22,7 @@ back with xorriso and isoinfo to guard the pin.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import gc
 import itertools
@@ -99,11 +102,21 @@ class MasterEntry:
         return self.kind.type_bits | (self.mode & 0o7777)
 
     @property
+    def kept(self) -> bool:
+        """A file kept from an earlier session (its data is on the disc)."""
+        return self.kind is Kind.FILE and self.source is None and bool(self.extents)
+
+    @property
     def lengths(self) -> tuple[int, ...]:
         """Byte length of each directory record of a file (one per extent)."""
-        if self.source is None and self.extents:
+        if self.kept:
             return tuple(length for _lba, length in self.extents)
         return _chunks(self.size)
+
+    def lengths_in(self, *, copied: bool) -> tuple[int, ...]:
+        """:attr:`lengths` in a session that copies kept files (``copied``):
+        their data is then laid out anew, in extents of at most MAX_EXTENT."""
+        return _chunks(self.size) if copied and self.kept else self.lengths
 
 
 def _chunks(size: int) -> tuple[int, ...]:
@@ -169,15 +182,16 @@ def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
 # -- size bound ---------------------------------------------------------------
 
 
-def estimate_sectors(entries: Sequence[MasterEntry]) -> Sectors:
+def estimate_sectors(entries: Sequence[MasterEntry], *, copied: bool = False) -> Sectors:
     """An upper bound of the sectors :func:`master_session` writes for
-    ``entries`` (padding included), computed without pycdlib."""
+    ``entries`` (padding included), computed without pycdlib.  ``copied``:
+    for a session mastered with ``copy_from``, whose kept files are data too."""
     meta = isonames.MetadataBound()
     data = 0
     for e in entries:
-        records = len(e.lengths) if e.kind is Kind.FILE else 1
+        records = len(e.lengths_in(copied=copied)) if e.kind is Kind.FILE else 1
         meta.add(e.path, is_dir=e.kind is Kind.DIR, records=records, target=e.target)
-        if e.kind is Kind.FILE and e.source is not None:
+        if e.kind is Kind.FILE and (e.source is not None or (copied and e.kept)):
             data += sectors_for(e.size)
     return Sectors(meta.sectors() + data + SESSION_PADDING)
 
@@ -240,6 +254,56 @@ class _SourceReader:
         if self._fp is not None:
             self._fp.close()
             self._fp = None
+
+
+class _ExtentReader:
+    """The data of one kept file, read from the old disc extent by extent
+    while pycdlib copies it into a rewritten session.  ``disc`` is shared by
+    all kept files, so every read seeks first; nothing is held in memory
+    beyond the chunk pycdlib asks for."""
+
+    mode = "rb"
+
+    def __init__(self, disc: BinaryIO, e: MasterEntry) -> None:
+        self._disc, self._entry = disc, e
+        self.size = e.size
+        self._pos = 0
+        self._starts = list(itertools.accumulate((n for _lba, n in e.extents), initial=0))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 1:
+            offset += self._pos
+        elif whence == 2:
+            offset += self.size
+        self._pos = offset
+        return offset
+
+    def read(self, n: int) -> bytes:
+        parts: list[bytes] = []
+        want = min(n, self.size - self._pos)
+        while want > 0:
+            i = bisect.bisect_right(self._starts, self._pos) - 1
+            lba, length = self._entry.extents[i]
+            inner = self._pos - self._starts[i]
+            step = min(want, length - inner)
+            self._disc.seek(lba * SECTOR_SIZE + inner)
+            data = self._disc.read(step)
+            if len(data) != step:
+                where = isonames.show_path(self._entry.path)
+                raise CdfsError(
+                    f"cannot copy {where!r} from the disc: sector"
+                    f" {lba + (inner + len(data)) // SECTOR_SIZE} could not be read"
+                )
+            parts.append(data)
+            self._pos += step
+            want -= step
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def close(self) -> None:
+        """Nothing to close: ``disc`` belongs to the caller."""
+
+
+_Reader = _SourceReader | _ExtentReader
 
 
 class _SessionWriter:
@@ -355,7 +419,7 @@ class _SessionIso(pycdlib.PyCdlib):
     def pad(self, sectors: int) -> None:
         self._finish_add(0, sectors * SECTOR_SIZE)
 
-    def add_data(self, fp: _SourceReader, e: MasterEntry, path: str) -> Any:
+    def add_data(self, fp: _Reader, e: MasterEntry, path: str) -> Any:
         """A new file with data; returns its inode (for the Joliet record)."""
         name, data = e.path[-1].decode(), cast(BinaryIO, fp)
         self.add_fp(data, e.size, iso_path=path, rr_name=name, file_mode=e.st_mode)
@@ -427,11 +491,17 @@ class _SessionIso(pycdlib.PyCdlib):
 class _Builder:
     """Adds a planned tree to a :class:`_SessionIso`, in the order pycdlib
     needs to stay linear: each directory's children sorted by the name of the
-    tree being built, the ISO/Rock Ridge tree first, then Joliet."""
+    tree being built, the ISO/Rock Ridge tree first, then Joliet.  With
+    ``copy_from``, kept files are added as data read from that disc."""
 
-    def __init__(self, iso: _SessionIso, plan: dict[tuple[bytes, ...], _Dir]) -> None:
-        self.iso, self.plan = iso, plan
-        self.readers: list[_SourceReader] = []
+    def __init__(
+        self,
+        iso: _SessionIso,
+        plan: dict[tuple[bytes, ...], _Dir],
+        copy_from: BinaryIO | None = None,
+    ) -> None:
+        self.iso, self.plan, self.copy_from = iso, plan, copy_from
+        self.readers: list[_Reader] = []
         self.inodes: dict[tuple[bytes, ...], Any] = {}
 
     def build(self) -> None:
@@ -456,14 +526,24 @@ class _Builder:
                 self.iso.add_symlink(
                     symlink_path=path, rr_symlink_name=name.decode(), rr_path=e.target.decode()
                 )
-            elif e.source is not None and e.size > 0:
-                reader = _SourceReader(e.source, e.size)
+            elif (reader := self._reader(e)) is not None:
                 self.readers.append(reader)
                 self.inodes[e.path] = self.iso.add_data(reader, e, path)
             else:
+                lengths = e.lengths_in(copied=self.copy_from is not None)
                 self.iso.add_records(
-                    None, e.lengths, iso_new_path=path, rr_name=name.decode(), mode=e.st_mode
+                    None, lengths, iso_new_path=path, rr_name=name.decode(), mode=e.st_mode
                 )
+
+    def _reader(self, e: MasterEntry) -> _Reader | None:
+        """Where a file's data comes from, if the session holds it."""
+        if e.size == 0:
+            return None
+        if e.source is not None:
+            return _SourceReader(e.source, e.size)
+        if self.copy_from is not None:
+            return _ExtentReader(self.copy_from, e)
+        return None
 
     def _add_joliet_children(self, d: _Dir, paths: dict[tuple[bytes, ...], str]) -> None:
         for name in sorted(d.joliet, key=d.joliet.__getitem__):
@@ -473,7 +553,8 @@ class _Builder:
                 paths[e.path] = path
                 self.iso.add_directory(joliet_path=path)
             else:
-                self.iso.add_records(self.inodes.get(e.path), e.lengths, joliet_new_path=path)
+                lengths = e.lengths_in(copied=self.copy_from is not None)
+                self.iso.add_records(self.inodes.get(e.path), lengths, joliet_new_path=path)
 
     def _stamp(self, root: Any, *, joliet: bool) -> None:
         """Times, owners and kept extents on every record of one tree."""
@@ -495,7 +576,7 @@ class _Builder:
                     self.iso.stamp(r, e, not joliet)
                 if e.kind is Kind.DIR:
                     todo.append((e.path, recs[0] if real is None else real))
-                elif e.extents and e.source is None:
+                elif e.kept and self.copy_from is None:
                     self.iso.locate(recs, e)
 
     def close(self) -> None:
@@ -564,17 +645,24 @@ def master_session(
     start: Lba,
     label: str,
     progress: ProgressFn | None = None,
+    copy_from: BinaryIO | None = None,
 ) -> Sectors:
     """Master ``entries`` as one session starting at sector ``start`` into
     ``out`` (whose first byte is that sector).  Returns the sectors written,
     padding included; raises UsageError for names or entries that cannot be
-    recorded."""
+    recorded.
+
+    Files kept from earlier sessions (entries with ``extents``) are pointed
+    at where they are, unless ``copy_from`` is given: a seekable reader of
+    the old disc (byte ``lba * 2048`` is sector ``lba``), from which their
+    data is then copied into the new session, so that it no longer depends
+    on the old one (``cdfs burn --rewrite`` before a disc is blanked)."""
     if start < 0:
         raise UsageError(f"invalid session start {start}")
     iso_id, joliet_id = volume_ids(label)
     plan = _plan(entries)
     iso = _SessionIso(start)
-    builder = _Builder(iso, plan)
+    builder = _Builder(iso, plan, copy_from)
     with _gc_paused:
         try:
             iso.new_session(iso_id, joliet_id, _free_name(_RR_MOVED_NAME, plan[()].children))
