@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import logging
 import os
 import shutil
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,17 @@ from typing import Any
 import trio
 
 from . import discread, names
-from .errors import CdfsError, NoSpaceError, NotWritableError, UsageError, VerificationError
+from .errors import (
+    CdfsError,
+    DiscChangedError,
+    NoSpaceError,
+    NotWritableError,
+    VerificationError,
+    WriteOnceError,
+)
 from .mastering import Kind, MasterEntry, master_session, volume_ids
 from .media import DiscInfo
+from .options import BurnOptions, ClosePolicy, should_close
 from .recorder import Recorder
 from .space import Counts, room, session_sectors
 from .staging import is_reserved
@@ -35,44 +44,7 @@ from .view import View
 
 log = logging.getLogger(__name__)
 
-PHASES = ("idle", "checking", "mastering", "recording", "verifying", "done", "failed")
-
-
-@dataclass(frozen=True)
-class BurnOptions:
-    """What one burn should do; unset fields fall back to the defaults."""
-
-    label: str | None = None
-
-    def merged(self, other: BurnOptions) -> BurnOptions:
-        return BurnOptions(label=other.label if other.label is not None else self.label)
-
-
-BURN_KEYS = ("label",)
-
-
-def parse_burn_options(text: str) -> BurnOptions:
-    """Parse the ``key=value`` lines written into ``.burn``.
-
-    Blank lines and ``#`` comments are ignored; an unknown key or a malformed
-    line is refused, never ignored.
-    """
-    values: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        key = key.strip().lower()
-        if not sep:
-            raise UsageError(f"bad line in .burn: {line!r} (expected key=value)")
-        if key not in BURN_KEYS:
-            raise UsageError(f"unknown key in .burn: {key!r} (known: {', '.join(BURN_KEYS)})")
-        values[key] = value.strip()
-    label = values.get("label")
-    if label is not None:
-        volume_ids(label)  # refuses an unusable label now, before any burn
-    return BurnOptions(label=label)
+PHASES = ("idle", "checking", "mastering", "recording", "verifying", "erasing", "done", "failed")
 
 
 def default_label(now: _dt.datetime | None = None) -> str:
@@ -349,6 +321,16 @@ def check_capacity(info: DiscInfo, need: int) -> None:
         raise NoSpaceError(f"{plain} (the staged files need {over} MB more than is free)")
 
 
+def check_same_disc(known: DiscInfo, now: DiscInfo) -> None:
+    """Refuse to burn onto a disc other than the one the mount shows."""
+    if known.identity and now.identity != known.identity:
+        raise DiscChangedError(
+            "the disc in the drive is not the one this mount shows (it was swapped, or "
+            "written by another program): nothing was burned and the staged files are kept; "
+            "unmount and mount again to stage onto the disc now in the drive"
+        )
+
+
 def check_stash_space(stash_dir: Path, need_bytes: int) -> None:
     try:
         stash_dir.mkdir(parents=True, exist_ok=True)
@@ -375,7 +357,9 @@ class Burner:
         staging_dir: Path,
         stash_dir: Path,
         on_change: Callable[[], None] = lambda: None,
+        close_policy: ClosePolicy = ClosePolicy.NEVER,
     ) -> None:
+        self.close_policy = close_policy
         self.view = view
         self.recorder = recorder
         self.staging_dir = staging_dir
@@ -385,6 +369,7 @@ class Burner:
         self.requests = 0
         self.on_change = on_change
         self._pending: BurnOptions | None = None
+        self._erase: bool | None = None
         self._wake = trio.Event()
         self._idle = trio.Event()
         self._idle.set()
@@ -402,14 +387,26 @@ class Burner:
         self._idle = trio.Event()
         return self.requests
 
+    def request_erase(self, full: bool) -> int:
+        """Queue an erase of the (rewritable) disc; runs before queued burns."""
+        self.requests += 1
+        self._erase = full
+        self._wake.set()
+        self._idle = trio.Event()
+        return self.requests
+
     async def run(self) -> None:
-        """Serve burn requests until cancelled."""
+        """Serve erase and burn requests until cancelled."""
         while True:
             await self._wake.wait()
             self._wake = trio.Event()
-            options, self._pending = self._pending or BurnOptions(), None
-            await self.burn(options)
-            if self._pending is None:
+            if self._erase is not None:
+                full, self._erase = self._erase, None
+                await self._job(functools.partial(self._erase_disc, full), "erase")
+            if self._pending is not None:
+                options, self._pending = self._pending, None
+                await self.burn(options)
+            if self._pending is None and self._erase is None:
                 self._idle.set()
 
     async def wait_idle(self) -> None:
@@ -419,21 +416,42 @@ class Burner:
         return any(True for _ in self.view.upper.listdir(b""))
 
     async def burn(self, options: BurnOptions) -> BurnResult:
+        return await self._job(lambda: self._burn(options), "burn")
+
+    async def _job(self, job: Callable[[], Awaitable[BurnResult]], what: str) -> BurnResult:
+        """Run one burn or erase, turning every failure into its result."""
         covers = self.requests
         try:
-            result = await self._burn(options)
+            result = await job()
         except CdfsError as exc:
             result = BurnResult(False, str(exc))
         except Exception as exc:
-            log.exception("burn failed unexpectedly")
+            log.exception("%s failed unexpectedly", what)
             result = BurnResult(False, f"internal error: {exc!r}")
         result.request = covers
         result.finished = _dt.datetime.now().isoformat(timespec="seconds")
         self.progress.enter("done" if result.ok else "failed")
         self.last = result
-        log.info("burn %s: %s", "succeeded" if result.ok else "failed", result.message)
+        log.info("%s %s: %s", what, "succeeded" if result.ok else "failed", result.message)
         self.on_change()
         return result
+
+    async def _erase_disc(self, full: bool) -> BurnResult:
+        prog = self.progress
+        prog.enter("erasing", self.view.info.capacity * SECTOR_SIZE)
+        self.on_change()
+        info = await trio.to_thread.run_sync(self.recorder.disc_info)
+        check_same_disc(self.view.info, info)
+        if info.media.write_once:
+            raise WriteOnceError(f"a {info.media.title} cannot be erased: it is write-once")
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(
+                lambda: self.recorder.erase(full=full, progress=prog.update)
+            )
+            info, root = await self._read_disc()
+            self.view.set_disc(info, root)
+        kind = "full" if full else "quick"
+        return BurnResult(True, f"erased the disc ({kind} erase); staged files are kept")
 
     async def _burn(self, options: BurnOptions) -> BurnResult:
         prog = self.progress
@@ -442,6 +460,7 @@ class Burner:
         label = options.label or default_label()
         volume_ids(label)
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
+        check_same_disc(self.view.info, info)
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
         snap = take_snapshot(self.view, snap_dir)
         try:
@@ -460,12 +479,15 @@ class Burner:
                     snap.entries, stash, start=start, label=label, progress=prog.update
                 )
             )
+            close = should_close(info, start, sectors, self.close_policy, options.close)
             try:
                 prog.enter("recording", sectors * SECTOR_SIZE)
                 self.on_change()
                 with trio.CancelScope(shield=True):
                     session = await trio.to_thread.run_sync(
-                        lambda: self.recorder.record(stash, start, progress=prog.update)
+                        lambda: self.recorder.record(
+                            stash, start, close=close, progress=prog.update
+                        )
                     )
                     prog.enter("verifying", sectors * SECTOR_SIZE)
                     self.on_change()
@@ -480,10 +502,11 @@ class Burner:
             finally:
                 with contextlib.suppress(OSError):
                     stash.unlink()
+            closed = "; the disc is now closed" if close else ""
             return BurnResult(
                 True,
                 f"burned {snap.files} files ({snap.bytes} bytes) as "
-                f"session {len(self.view.info.sessions)}",
+                f"session {len(self.view.info.sessions)}{closed}",
                 label,
                 snap.files,
                 snap.bytes,

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, names, paths
-from .errors import CdfsError, NotFoundError, NotMountedError, UsageError
+from .errors import CdfsError, NotFoundError, NotMountedError, UsageError, WriteOnceError
 from .media import MEDIA_TYPES, DiscInfo, media_type
+from .options import ClosePolicy
 from .status import human_bytes, render_text
 from .units import SECTOR_SIZE
 
@@ -140,7 +141,13 @@ def cmd_mount(args: argparse.Namespace) -> int:
         raise UsageError(f"{mp} is already a mount point")
     recorder = open_recorder(resolve_drive(args.drive))
     stash = Path(args.stash_dir) if args.stash_dir else paths.default_stash_dir()
-    options = MountOptions(mp, stash, burn_on_unmount=not args.no_burn_on_unmount, debug=args.debug)
+    options = MountOptions(
+        mp,
+        stash,
+        burn_on_unmount=not args.no_burn_on_unmount,
+        close_policy=ClosePolicy(args.close_policy),
+        debug=args.debug,
+    )
     ready = None if args.foreground else daemonize(paths.log_file(recorder.ident))
     try:
         daemon = Daemon(recorder, options)
@@ -207,6 +214,8 @@ def cmd_umount(args: argparse.Namespace) -> int:
 def cmd_burn(args: argparse.Namespace) -> int:
     mp = Path(args.mountpoint).resolve()
     lines = [f"label={args.label}"] if args.label is not None else []
+    if args.close:
+        lines.append("close=yes")
     ticket = request_burn(mp, lines)
     if not args.wait:
         print(f"cdfs: burn requested (request {ticket}); see {mp / '.status'}")
@@ -228,6 +237,68 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(s, indent=2))
     else:
         sys.stdout.write(render_text(s))
+    return 0
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before destroying data; without a terminal, only --yes will do."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question} Refusing without --yes (no terminal to ask).")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise UsageError("nothing was erased")
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    target = Path(args.target)
+    mode = "full" if args.full else "quick"
+    if os.path.ismount(target):
+        mp = target.resolve()
+        s = read_status(mp)
+        confirm(f"Erase everything on the {s['media_title']} in {s['drive']} ({mode})?", args.yes)
+        try:
+            os.setxattr(mp, names.ERASE_XATTR.decode(), mode.encode())
+        except OSError:
+            last = read_status(mp).get("last_burn") or {}
+            raise UsageError(last.get("message") or "the erase was refused") from None
+        ticket = int(read_status(mp)["requests"])
+
+        def poll() -> dict[str, Any] | None:
+            try:
+                return read_status(mp)
+            except NotMountedError:
+                return None
+
+        return report_burn(wait_for_burn(poll, ticket, show=not args.quiet))
+    from tqdm import tqdm
+
+    from .recorder import open_recorder
+
+    recorder = open_recorder(str(target))
+    info = recorder.disc_info()
+    if info.media.write_once:
+        raise WriteOnceError(f"a {info.media.title} cannot be erased: it is write-once")
+    confirm(
+        f"Erase everything on the {info.media.title} in {recorder.description} ({mode})?", args.yes
+    )
+    with tqdm(
+        total=info.capacity * SECTOR_SIZE,
+        desc="erasing",
+        unit="B",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=args.quiet,
+    ) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = max(total, 1)
+            bar.n = done
+            bar.refresh()
+
+        recorder.erase(full=args.full, progress=progress)
+    print(f"cdfs: erased the disc ({mode} erase)")
     return 0
 
 
@@ -314,6 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep staged files staged when unmounting instead of burning them",
     )
+    m.add_argument(
+        "--close-policy",
+        choices=[p.value for p in ClosePolicy],
+        default=ClosePolicy.NEVER.value,
+        help="when burns close the disc: never (default), auto (when 2%% or less would "
+        "remain, or no further session could fit), always",
+    )
     m.add_argument("--debug", action="store_true", help="log every FUSE request")
     m.set_defaults(func=cmd_mount)
 
@@ -337,6 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--wait", action="store_true", help="show progress; exit 0 only if the burn succeeded"
     )
+    b.add_argument(
+        "--close",
+        action="store_true",
+        help="close the disc after this session: nothing can be added afterwards",
+    )
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar with --wait")
     b.set_defaults(func=cmd_burn)
 
@@ -349,6 +432,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("mountpoint", metavar="MOUNTPOINT")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_status)
+
+    e = sub.add_parser(
+        "erase",
+        help="blank a rewritable disc",
+        description="Blank a rewritable disc (CD-RW, DVD-RW, DVD+RW, BD-RE): quick erases the "
+        "table of contents so the data is unreachable, --full every sector.  TARGET is a "
+        "cdfs mount point (staged files are kept) or a disc image or device.",
+    )
+    e.add_argument("target", metavar="TARGET")
+    e.add_argument("--full", action="store_true", help="erase every sector (slow)")
+    e.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=cmd_erase)
 
     md = sub.add_parser("media", help="emulated discs: create, inspect")
     msub = md.add_subparsers(dest="media_command", required=True, metavar="ACTION")

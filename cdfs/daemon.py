@@ -26,9 +26,10 @@ import pyfuse3
 import trio
 
 from . import discread, names, paths
-from .burn import Burner, BurnOptions, BurnResult, parse_burn_options
-from .errors import CdfsError, UsageError
+from .burn import Burner, BurnResult
+from .errors import CdfsError, UsageError, WriteOnceError
 from .fs import Operations
+from .options import BurnOptions, ClosePolicy, parse_burn_options
 from .recorder import Recorder
 from .staging import Upper
 from .status import render_text
@@ -43,6 +44,7 @@ class MountOptions:
     mountpoint: Path
     stash_dir: Path
     burn_on_unmount: bool = True
+    close_policy: ClosePolicy = ClosePolicy.NEVER
     debug: bool = False
 
 
@@ -64,7 +66,12 @@ class Daemon:
         root = discread.read_tree(self.reader, info)
         self.view = View(self.upper, info, root, self.reader, self)
         self.burner = Burner(
-            self.view, recorder, self.staging_dir, options.stash_dir, on_change=self.publish
+            self.view,
+            recorder,
+            self.staging_dir,
+            options.stash_dir,
+            on_change=self.publish,
+            close_policy=options.close_policy,
         )
         self.burner.last = self._load_last()
         self._staged_cache: tuple[float, int, int] = (0.0, 0, 0)
@@ -200,6 +207,18 @@ class Daemon:
 
     def control_release(self, handle: Handle) -> None:
         return None
+
+    def control_setxattr(self, name: bytes, value: bytes) -> None:
+        """``user.cdfs.erase`` = ``quick`` or ``full`` on the root."""
+        mode = value.strip().decode(errors="replace").lower()
+        if mode not in ("quick", "full"):
+            raise UsageError(f"erase must be quick or full, not {mode!r}")
+        if not self.view.info.media.rewritable:
+            message = f"a {self.view.info.media.title} cannot be erased: it is write-once"
+            self._refuse(message)
+            raise WriteOnceError(message)
+        self.burner.request_erase(full=mode == "full")
+        self.publish()
 
     def _refuse(self, message: str) -> None:
         log.warning("burn request refused: %s", message)

@@ -53,6 +53,13 @@ class WriteOnceError(CdfsError):
     exit_code = 5
 
 
+class DiscChangedError(CdfsError):
+    """The disc in the drive is not the one the staging area was built on."""
+
+    errno = _errno.ESTALE
+    exit_code = 5
+
+
 class NotWritableError(CdfsError):
     """The disc is closed, full, pressed, or missing."""
 

@@ -300,6 +300,9 @@ class Operations(pyfuse3.Operations):
 
     @_errors
     async def setxattr(self, inode: Any, name: Any, value: Any, ctx: Any) -> None:
+        if inode == pyfuse3.ROOT_INODE and bytes(name) == names.ERASE_XATTR:
+            self.view.controls.control_setxattr(bytes(name), bytes(value))
+            return
         raise pyfuse3.FUSEError(errno.ENOTSUP)
 
     @_errors

@@ -18,6 +18,9 @@ CONTROL_FILES = (BURN_FILE, STATUS_FILE)
 STATE_XATTR = b"user.cdfs.state"
 """Per file: ``disc`` (only on the disc) or ``staged`` (waits to be burned)."""
 
+ERASE_XATTR = b"user.cdfs.erase"
+"""Set on the mount root to ``quick`` or ``full`` to erase a rewritable disc."""
+
 STATUS_XATTR = b"user.cdfs.status"
 """On the mount root: the status as JSON (what ``cdfs status --json`` shows)."""
 

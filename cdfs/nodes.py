@@ -71,6 +71,8 @@ class Controls(Protocol):
 
     def status_json(self) -> bytes: ...
 
+    def control_setxattr(self, name: bytes, value: bytes) -> None: ...
+
 
 @dataclass(eq=False)
 class Handle:

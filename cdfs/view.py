@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from . import names
 from .discread import DiscEntry
-from .errors import CdfsError, NoSpaceError, WriteOnceError
+from .errors import NoSpaceError, UsageError, WriteOnceError
 from .media import DiscInfo
 from .nodes import Attr, Controls, Handle, Node
 from .space import Budget
@@ -457,13 +457,13 @@ class View:
 
     def _check_name(self, name: bytes) -> None:
         if is_reserved(name):
-            raise CdfsError(
+            raise UsageError(
                 f"names starting with {names.RESERVED_PREFIX.decode()!r} are reserved for cdfs"
             )
         try:
             name.decode("utf-8")
         except UnicodeDecodeError:
-            raise CdfsError("file names must be valid UTF-8") from None
+            raise UsageError("file names must be valid UTF-8") from None
 
     def setattr(
         self,

@@ -1,0 +1,76 @@
+"""Closing discs, and burns that cannot go on the disc."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from conftest import cdfs
+
+PLAIN = "The disc in the drive is not writable or it is full: insert a blank writable disc"
+
+
+def test_close_per_burn_then_refuse_with_staging_kept(mount: Any, make_disc: Any) -> None:
+    disc = make_disc("cd-r80")
+    m = mount(disc)
+    (m.path / "a.txt").write_text("a")
+    res = m.burn("--close")
+    assert "closed" in res.stdout
+    info = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
+    assert info["state"] == "closed"
+    # A closed disc mounts read-only as far as its files go; staging still works.
+    (m.path / "b.txt").write_text("b")
+    res = m.burn(check=False)
+    assert res.returncode == 1 and PLAIN in res.stderr
+    assert "at least 1 MB free" in res.stderr
+    assert (m.path / "b.txt").read_text() == "b"
+    assert os.getxattr(m.path / "b.txt", "user.cdfs.state") == b"staged"
+    assert "closed" in (m.path / ".status").read_text()
+
+
+def test_close_in_burn_file(mount: Any, make_disc: Any) -> None:
+    disc = make_disc("dvd+r")
+    m = mount(disc)
+    (m.path / "a.txt").write_text("a")
+    with open(m.path / ".burn", "w") as f:
+        f.write("close=yes\nlabel=Final\n")
+    for _ in range(300):
+        last = m.status()["last_burn"]
+        if last:
+            break
+        import time
+
+        time.sleep(0.1)
+    assert last and last["ok"], last
+    info = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
+    assert info["state"] == "closed"
+
+
+def test_close_policy_auto_closes_a_nearly_full_disc(mount: Any, make_disc: Any) -> None:
+    disc = make_disc("cd-r74")
+    m = mount(disc, "--close-policy", "auto")
+    (m.path / "small.txt").write_text("small")
+    m.burn()
+    info = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
+    assert info["state"] == "appendable"  # lots of room left: stays open
+    # Fill to within 2 % of the capacity: auto closes.
+    free = m.status()["available_bytes"]
+    with open(m.path / "big.bin", "wb") as f:
+        f.truncate(free - 5_000_000)
+    m.burn()
+    info = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
+    assert info["state"] == "closed"
+
+
+def test_burn_too_big_for_the_disc_is_refused_before_writing(mount: Any, make_disc: Any) -> None:
+    disc = make_disc("cd-r74")
+    m = mount(disc, "--no-burn-on-unmount")
+    (m.path / "first.txt").write_text("first")
+    m.burn()
+    with open(m.path / "big.bin", "wb") as f:
+        f.truncate(m.status()["available_bytes"] - 1_000_000)
+    # Another session eats the 6,900-sector gap: what fitted as staged data
+    # must still be checked at burn time against the real next address.
+    res = m.burn(check=False)
+    assert res.returncode == 0, res.stderr

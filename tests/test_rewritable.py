@@ -1,0 +1,104 @@
+"""Rewritable discs: files on the disc may be deleted, renamed and replaced
+(staged, burned as a new session); erasing blanks the disc."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import cdfs, run, xorriso_extract
+
+
+def last_start(disc: Path, env: dict[str, str]) -> int:
+    info = json.loads(cdfs(["media", "info", "--json", str(disc)], env).stdout)
+    return int(info["sessions"][-1]["start"])
+
+
+@pytest.mark.parametrize("media", ["cd-rw80", "dvd+rw", "bd-re"])
+def test_delete_rename_replace_on_disc(
+    tmp_path: Path, mount: Any, make_disc: Any, media: str
+) -> None:
+    disc = make_disc(media)
+    m = mount(disc)
+    mp = m.path
+    (mp / "keep.txt").write_text("keep\n")
+    (mp / "gone.txt").write_text("delete me\n")
+    (mp / "old.txt").write_text("old contents\n")
+    (mp / "moved.txt").write_text("move me\n")
+    (mp / "dir" / "sub").mkdir(parents=True)
+    (mp / "dir" / "sub" / "f").write_text("in a dir\n")
+    (mp / "emptydir").mkdir()
+    m.burn()
+    # Deleting, renaming, replacing what is on the disc is allowed and staged.
+    os.unlink(mp / "gone.txt")
+    assert not (mp / "gone.txt").exists()
+    run(["mv", str(mp / "moved.txt"), str(mp / "renamed.txt")])
+    (mp / "old.txt").write_text("new contents\n")
+    assert os.getxattr(mp / "old.txt", "user.cdfs.state") == b"staged"
+    run(["sed", "-i", "s/keep/kept/", str(mp / "keep.txt")])
+    run(["rm", "-r", str(mp / "dir")])
+    os.rmdir(mp / "emptydir")
+    (mp / "emptydir").write_text("now a file\n")
+    os.chmod(mp / "renamed.txt", 0o600)
+    assert sorted(os.listdir(mp)) == ["emptydir", "keep.txt", "old.txt", "renamed.txt"]
+    before = {p: (mp / p).read_bytes() for p in os.listdir(mp)}
+    m.burn()
+    assert sorted(os.listdir(mp)) == sorted(before)
+    assert {p: (mp / p).read_bytes() for p in os.listdir(mp)} == before
+    assert list(m.staged().iterdir()) == []
+    out = tmp_path / "out"
+    xorriso_extract(disc, out, last_start(disc, m.env))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert (out / "renamed.txt").stat().st_mode & 0o777 == 0o600
+
+
+def test_erase_through_the_mount_keeps_staged_files(mount: Any, make_disc: Any) -> None:
+    disc = make_disc("cd-rw80")
+    m = mount(disc)
+    mp = m.path
+    (mp / "burned.txt").write_text("burned\n")
+    m.burn()
+    (mp / "waiting.txt").write_text("staged\n")
+    res = cdfs(["erase", "--yes", "--quiet", str(mp)], m.env, timeout=120)
+    assert "erased" in res.stdout
+    assert sorted(os.listdir(mp)) == ["waiting.txt"]
+    info = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
+    assert info["state"] == "blank"
+    m.burn()
+    assert sorted(os.listdir(mp)) == ["waiting.txt"]
+    assert os.getxattr(mp / "waiting.txt", "user.cdfs.state") == b"disc"
+
+
+def test_erase_refused_on_write_once_and_without_yes(
+    tmp_path: Path, mount: Any, make_disc: Any, home: dict[str, str]
+) -> None:
+    m = mount(make_disc("cd-r80"))
+    res = cdfs(["erase", "--yes", str(m.path)], m.env, check=False)
+    assert res.returncode != 0 and "cannot be erased" in res.stderr
+    rw = make_disc("cd-rw74", name="rw.iso")
+    res = cdfs(["erase", str(rw)], home, check=False)  # no terminal, no --yes
+    assert res.returncode != 0 and "--yes" in res.stderr
+    res = cdfs(["erase", "--full", "--yes", "-q", str(rw)], home, timeout=300)
+    assert "full erase" in res.stdout
+
+
+def test_write_once_still_refuses_on_cd_r(mount: Any) -> None:
+    m = mount()
+    (m.path / "f").write_text("x")
+    m.burn()
+    for fn, args in ((os.unlink, (m.path / "f",)), (os.rename, (m.path / "f", m.path / "g"))):
+        with pytest.raises(OSError) as exc:
+            fn(*args)
+        assert exc.value.errno == errno.EPERM
+
+
+def test_reserved_names_are_refused(mount: Any) -> None:
+    m = mount(None)
+    with pytest.raises(OSError) as exc:
+        (m.path / ".cdfs.wh.x").write_text("no")
+    assert exc.value.errno == errno.EINVAL
