@@ -25,3 +25,8 @@ def sectors_for(nbytes: int) -> Sectors:
 def to_bytes(count: int) -> int:
     """Bytes in ``count`` sectors."""
     return count * SECTOR_SIZE
+
+
+ISO_DATE_RANGE = (-2_208_988_800, 5_869_584_000 - 1)
+"""Seconds since the epoch that ISO 9660 dates can hold (ECMA-119 9.1.5):
+1900-01-01 00:00:00 to 2155-12-31 23:59:59 UTC."""

@@ -27,7 +27,7 @@ from .media import DiscInfo
 from .nodes import Attr, Controls, Handle, Node
 from .space import Budget
 from .staging import Upper, is_reserved, join
-from .units import SECTOR_SIZE, sectors_for
+from .units import ISO_DATE_RANGE, SECTOR_SIZE, sectors_for
 
 log = logging.getLogger(__name__)
 
@@ -508,6 +508,9 @@ class View:
         if uid is not None or gid is not None:
             self.upper.chown(rel, -1 if uid is None else uid, -1 if gid is None else gid)
         if atime_ns is not None or mtime_ns is not None:
+            for ns in (atime_ns, mtime_ns):
+                if ns is not None and not ISO_DATE_RANGE[0] <= ns // 10**9 <= ISO_DATE_RANGE[1]:
+                    raise UsageError("discs store dates from 1900 to 2155 only")
             cur = self.upper.lstat(rel) or st
             self.upper.utime(
                 rel,

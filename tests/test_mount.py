@@ -143,6 +143,8 @@ def test_real_programs(tmp_path: Path, mount: Any) -> None:
     assert (mp / "note.txt").read_text() == "saved by an editor\n"
     os.truncate(mp / "note.txt", 5)
     assert (mp / "note.txt").read_text() == "saved"
+    for bad in (-3_000_000_000, 6_000_000_000):  # before 1900, after 2155
+        assert errno_of(os.utime, mp / "note.txt", (bad, bad)) == errno.EINVAL
     os.chmod(mp / "note.txt", 0o600)
     assert stat.S_IMODE((mp / "note.txt").stat().st_mode) == 0o600
     os.utime(mp / "note.txt", ns=(1_000_000_000_000_000_000, 1_234_567_890_000_000_000))
