@@ -13,33 +13,35 @@ import contextlib
 import datetime as _dt
 import functools
 import logging
-import os
 import shutil
-import stat
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from . import discread, names
+from . import discread, journal, names
+from .checks import (
+    check_capacity,
+    check_same_disc,
+    check_stash_space,
+    verify_quick,
+    verify_session,
+)
+from .config import Settings
 from .errors import (
     CdfsError,
-    DiscChangedError,
-    NoSpaceError,
-    NotWritableError,
-    VerificationError,
     WriteOnceError,
 )
-from .mastering import Kind, MasterEntry, master_session, volume_ids
-from .media import DiscInfo
-from .options import BurnOptions, ClosePolicy, should_close
+from .mastering import master_session, volume_ids
+from .media import SPEED_1X, DiscInfo, Session
+from .options import BurnOptions, Resolved, should_close
 from .recorder import Recorder
-from .space import Counts, room, session_sectors
-from .staging import is_reserved
-from .units import SECTOR_SIZE, Lba, sectors_for
+from .snapshot import Snapshot, drop_burned, take_snapshot
+from .space import session_sectors
+from .units import SECTOR_SIZE, Lba
 from .view import View
 
 log = logging.getLogger(__name__)
@@ -62,8 +64,11 @@ class Progress:
     started: float = 0.0
     phase_started: float = 0.0
 
-    def enter(self, phase: str, total: int = 0) -> None:
-        self.phase, self.done, self.total = phase, 0, total
+    one_x: int = 0
+    """Bytes per second of 1x while recording, for the x-factor."""
+
+    def enter(self, phase: str, total: int = 0, one_x: int = 0) -> None:
+        self.phase, self.done, self.total, self.one_x = phase, 0, total, one_x
         self.phase_started = time.monotonic()
         if phase == "checking":
             self.started = time.time()
@@ -83,6 +88,7 @@ class Progress:
             "bytes_total": self.total,
             "bytes_per_second": round(rate),
             "seconds_remaining": round(remaining, 1) if remaining is not None else None,
+            "x_factor": round(rate / self.one_x, 1) if self.one_x else None,
         }
 
 
@@ -103,250 +109,6 @@ class BurnResult:
         return dict(self.__dict__)
 
 
-@dataclass
-class _Item:
-    rel: bytes
-    kind: Kind
-    key: tuple[int, ...]
-
-
-@dataclass
-class Snapshot:
-    entries: list[MasterEntry]
-    items: list[_Item] = field(default_factory=list)
-    files: int = 0
-    bytes: int = 0
-    counts: Counts = field(default_factory=Counts)
-
-
-def _key(st: os.stat_result, kind: Kind) -> tuple[int, ...]:
-    if kind is Kind.DIR:
-        return (st.st_ino, st.st_mode, st.st_uid, st.st_gid)
-    return (st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns)
-
-
-def _disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry) -> MasterEntry:
-    kind = Kind.DIR if stat.S_ISDIR(e.mode) else Kind.SYMLINK if stat.S_ISLNK(e.mode) else Kind.FILE
-    return MasterEntry(
-        path=path,
-        kind=kind,
-        mode=stat.S_IMODE(e.mode),
-        uid=e.uid,
-        gid=e.gid,
-        mtime_ns=e.mtime_ns,
-        atime_ns=e.atime_ns,
-        size=e.size,
-        extents=e.extents if kind is Kind.FILE else (),
-        target=e.target,
-    )
-
-
-def take_snapshot(view: View, snap_dir: Path) -> Snapshot:
-    """Freeze what is staged: hard links of staged files into ``snap_dir``
-    plus the whole tree of the next session.  Runs in the event loop, so no
-    FUSE request changes the staging tree meanwhile; files open for writing
-    are left for the next burn, and later writes to a frozen file go to a
-    copy of it (:meth:`View._break_snapshot_link`)."""
-    if snap_dir.exists():
-        shutil.rmtree(snap_dir)
-    snap_dir.mkdir(parents=True)
-    snap_fd = os.open(snap_dir, os.O_PATH | os.O_DIRECTORY)
-    busy = view.open_writer_paths()
-    tree: dict[tuple[bytes, ...], MasterEntry] = {}
-    if view.root.disc is not None:
-        for path, e in discread.walk(view.root.disc):
-            tree[path] = _disc_entry(path, e)
-    snap = Snapshot(entries=[])
-    whiteouts: set[tuple[bytes, ...]] = set()
-    staged: set[tuple[bytes, ...]] = set()
-
-    def hidden(path: tuple[bytes, ...]) -> bool:
-        return any(path[:i] in whiteouts for i in range(1, len(path) + 1))
-
-    try:
-        for rel, dnames, fnames, fd in view.upper.walk():
-            prefix = tuple(rel.split(b"/")) if rel else ()
-            # Whiteouts first: a directory replacing a deleted one must not
-            # inherit the deleted one's burned attributes.
-            for name in fnames:
-                if name.startswith(names.WHITEOUT_PREFIX):
-                    whiteouts.add((*prefix, name[len(names.WHITEOUT_PREFIX) :]))
-                    st = os.lstat(name, dir_fd=fd)
-                    rpath = rel + b"/" + name if rel else name
-                    snap.items.append(_Item(rpath, Kind.FILE, _key(st, Kind.FILE)))
-            for name in dnames + fnames:
-                path, rpath = (*prefix, name), (rel + b"/" + name if rel else name)
-                if rpath in busy or is_reserved(name):
-                    continue
-                st = os.lstat(name, dir_fd=fd)
-                disc = None if hidden(path) else tree.get(path)
-                entry = _staged_entry(path, st, name, fd, snap_fd, len(snap.items), snap_dir, disc)
-                if entry is None:
-                    continue
-                tree[path] = entry
-                staged.add(path)
-                snap.items.append(_Item(rpath, entry.kind, _key(st, entry.kind)))
-                if entry.kind is Kind.FILE:
-                    snap.files += 1
-                    snap.bytes += entry.size
-    finally:
-        os.close(snap_fd)
-    if whiteouts:
-        tree = {p: e for p, e in tree.items() if p in staged or not hidden(p)}
-    snap.entries = [tree[p] for p in sorted(tree)]
-    snap.counts = Counts(
-        entries=len(tree),
-        dirs=sum(e.kind is Kind.DIR for e in tree.values()),
-        symlinks=sum(e.kind is Kind.SYMLINK for e in tree.values()),
-        data=sum(
-            sectors_for(e.size)
-            for e in tree.values()
-            if e.kind is Kind.FILE and e.source is not None
-        ),
-    )
-    return snap
-
-
-def _staged_entry(
-    path: tuple[bytes, ...],
-    st: os.stat_result,
-    name: bytes,
-    fd: int,
-    snap_fd: int,
-    n: int,
-    snap_dir: Path,
-    disc: MasterEntry | None,
-) -> MasterEntry | None:
-    def entry(kind: Kind, **more: Any) -> MasterEntry:
-        return MasterEntry(
-            path=path,
-            kind=kind,
-            mode=stat.S_IMODE(st.st_mode),
-            uid=st.st_uid,
-            gid=st.st_gid,
-            mtime_ns=st.st_mtime_ns,
-            atime_ns=st.st_atime_ns,
-            **more,
-        )
-
-    if stat.S_ISDIR(st.st_mode):
-        if disc is not None and disc.kind is Kind.DIR:
-            # A container for new names inside a directory of the disc: the
-            # directory keeps its burned attributes, with the newer mtime.
-            return replace(disc, mtime_ns=max(disc.mtime_ns, st.st_mtime_ns))
-        return entry(Kind.DIR)
-    if stat.S_ISLNK(st.st_mode):
-        return entry(Kind.SYMLINK, target=os.readlink(name, dir_fd=fd))
-    if stat.S_ISREG(st.st_mode):
-        link = str(n).encode()
-        os.link(name, link, src_dir_fd=fd, dst_dir_fd=snap_fd, follow_symlinks=False)
-        return entry(Kind.FILE, size=st.st_size, source=snap_dir / link.decode())
-    log.warning("ignoring staged special file %r", name)
-    return None
-
-
-def drop_burned(view: View, snap: Snapshot, disc: discread.DiscEntry | None) -> None:
-    """Remove from staging what the snapshot burned and nobody changed since."""
-    upper = view.upper
-    for item in snap.items:
-        if item.kind is Kind.DIR:
-            continue
-        st = upper.lstat(item.rel)
-        if st is not None and _key(st, item.kind) == item.key:
-            upper.unlink(item.rel)
-    dirs = sorted(
-        (i for i in snap.items if i.kind is Kind.DIR), key=lambda i: i.rel.count(b"/"), reverse=True
-    )
-    for item in dirs:
-        st = upper.lstat(item.rel)
-        if st is not None and _key(st, item.kind) == item.key:
-            with contextlib.suppress(OSError):  # not empty: something new waits inside
-                upper.rmdir(item.rel)
-    _drop_empty_containers(view, disc)
-
-
-def _drop_empty_containers(view: View, disc: discread.DiscEntry | None) -> None:
-    """Upper directories that only held names inside directories of the
-    (new) disc tree and are empty now."""
-    if disc is None:
-        return
-    empties: list[bytes] = []
-    for rel, dnames, fnames, _fd in view.upper.walk():
-        if not dnames and not fnames and rel:
-            empties.append(rel)
-    for rel in sorted(empties, key=lambda r: r.count(b"/"), reverse=True):
-        entry: discread.DiscEntry | None = disc
-        for part in rel.split(b"/"):
-            entry = entry.children.get(part) if entry is not None else None
-        if entry is not None and stat.S_ISDIR(entry.mode):
-            with contextlib.suppress(OSError):
-                view.upper.rmdir(rel)
-
-
-def verify_session(
-    recorder: Recorder, stash: Path, start: Lba, progress: Callable[[int, int], None]
-) -> None:
-    """Compare every byte of the recorded session with the stash."""
-    total = stash.stat().st_size
-    done = 0
-    with stash.open("rb") as want, recorder.open_reader() as disc:
-        disc.seek(start * SECTOR_SIZE)
-        while True:
-            a = want.read(1 << 20)
-            if not a:
-                break
-            b = disc.read(len(a))
-            if a != b:
-                bad = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), len(b))
-                sector = start + (done + bad) // SECTOR_SIZE
-                raise VerificationError(
-                    f"verification failed: sector {sector} on the disc differs from the stash file"
-                )
-            done += len(a)
-            progress(done, total)
-
-
-def check_capacity(info: DiscInfo, need: int) -> None:
-    """Refuse a burn to a disc that is closed, full, or too small."""
-    mb = -(-need * SECTOR_SIZE // 1_000_000)
-    plain = (
-        "The disc in the drive is not writable or it is full: insert a blank "
-        f"writable disc, or one with at least {mb} MB free"
-    )
-    if not info.writable or info.nwa is None:
-        raise NotWritableError(plain)
-    have = room(info)
-    if need > have:
-        over = -(-(need - have) * SECTOR_SIZE // 1_000_000)
-        raise NoSpaceError(f"{plain} (the staged files need {over} MB more than is free)")
-
-
-def check_same_disc(known: DiscInfo, now: DiscInfo) -> None:
-    """Refuse to burn onto a disc other than the one the mount shows."""
-    if known.identity and now.identity != known.identity:
-        raise DiscChangedError(
-            "the disc in the drive is not the one this mount shows (it was swapped, or "
-            "written by another program): nothing was burned and the staged files are kept; "
-            "unmount and mount again to stage onto the disc now in the drive"
-        )
-
-
-def check_stash_space(stash_dir: Path, need_bytes: int) -> None:
-    try:
-        stash_dir.mkdir(parents=True, exist_ok=True)
-        probe = stash_dir / ".cdfs-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise CdfsError(f"cannot write the stash file in {stash_dir}: {exc.strerror}") from None
-    free = shutil.disk_usage(stash_dir).free
-    if free < need_bytes:
-        raise NoSpaceError(
-            f"not enough free disk space for the stash file in {stash_dir}: "
-            f"{need_bytes // 1_000_000} MB needed, {free // 1_000_000} MB available"
-        )
-
-
 class Burner:
     """Runs burns one at a time in the daemon, and remembers the last one."""
 
@@ -357,9 +119,9 @@ class Burner:
         staging_dir: Path,
         stash_dir: Path,
         on_change: Callable[[], None] = lambda: None,
-        close_policy: ClosePolicy = ClosePolicy.NEVER,
+        settings: Settings | None = None,
     ) -> None:
-        self.close_policy = close_policy
+        self.settings = settings or Settings()
         self.view = view
         self.recorder = recorder
         self.staging_dir = staging_dir
@@ -457,7 +219,8 @@ class Burner:
         prog = self.progress
         prog.enter("checking")
         self.on_change()
-        label = options.label or default_label()
+        opts = options.resolve(self.settings)
+        label = opts.label or default_label()
         volume_ids(label)
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
         check_same_disc(self.view.info, info)
@@ -472,49 +235,110 @@ class Burner:
             start = info.nwa
             check_stash_space(self.stash_dir, need * SECTOR_SIZE)
             stash = self.stash_dir / f"cdfs-stash-{self.recorder.ident}.iso"
-            prog.enter("mastering", snap.bytes)
-            self.on_change()
-            sectors = await trio.to_thread.run_sync(
-                lambda: master_session(
-                    snap.entries, stash, start=start, label=label, progress=prog.update
-                )
-            )
-            close = should_close(info, start, sectors, self.close_policy, options.close)
             try:
-                prog.enter("recording", sectors * SECTOR_SIZE)
+                prog.enter("mastering", snap.bytes)
                 self.on_change()
-                with trio.CancelScope(shield=True):
-                    session = await trio.to_thread.run_sync(
-                        lambda: self.recorder.record(
-                            stash, start, close=close, progress=prog.update
-                        )
+                sectors = await trio.to_thread.run_sync(
+                    lambda: master_session(
+                        snap.entries, stash, start=start, label=label, progress=prog.update
                     )
-                    prog.enter("verifying", sectors * SECTOR_SIZE)
-                    self.on_change()
-                    await trio.to_thread.run_sync(
-                        lambda: verify_session(self.recorder, stash, start, prog.update)
-                    )
-                    info, root = await self._read_disc()
-                    # One step, with no FUSE request in between: the burned
-                    # files leave staging as the new session appears.
-                    drop_burned(self.view, snap, root)
-                    self.view.set_disc(info, root)
+                )
+                close = should_close(info, start, sectors, opts.close_policy, opts.close)
+                session = await self._record(stash, start, sectors, snap, label, close, opts)
             finally:
                 with contextlib.suppress(OSError):
                     stash.unlink()
-            closed = "; the disc is now closed" if close else ""
+        finally:
+            shutil.rmtree(snap_dir, ignore_errors=True)
+        if opts.simulate:
             return BurnResult(
                 True,
-                f"burned {snap.files} files ({snap.bytes} bytes) as "
-                f"session {len(self.view.info.sessions)}{closed}",
+                f"simulated: {snap.files} files ({snap.bytes} bytes) would have been burned; "
+                "nothing was written and the files stay staged",
                 label,
                 snap.files,
                 snap.bytes,
-                session.start,
-                session.length,
             )
-        finally:
-            shutil.rmtree(snap_dir, ignore_errors=True)
+        closed = "; the disc is now closed" if close else ""
+        ejected = "; the disc was ejected" if opts.eject else ""
+        return BurnResult(
+            True,
+            f"burned {snap.files} files ({snap.bytes} bytes) as "
+            f"session {len(self.view.info.sessions)}{closed}{ejected}",
+            label,
+            snap.files,
+            snap.bytes,
+            session.start,
+            session.length,
+        )
+
+    async def _record(
+        self,
+        stash: Path,
+        start: Lba,
+        sectors: int,
+        snap: Snapshot,
+        label: str,
+        close: bool,
+        opts: Resolved,
+    ) -> Session:
+        """Record, verify and drop what was burned.  Shielded: once the
+        recording starts, nothing cancels it half-way."""
+        prog = self.progress
+        one_x = SPEED_1X[self.view.info.media.family]
+        journal_path = self.staging_dir / names.JOURNAL_FILE
+        if not opts.simulate:
+            journal.write(
+                journal_path,
+                journal.Journal(
+                    start,
+                    sectors,
+                    label,
+                    snap.files,
+                    snap.bytes,
+                    _dt.datetime.now().isoformat(timespec="seconds"),
+                    tuple(snap.items),
+                ),
+            )
+        with trio.CancelScope(shield=True):
+            prog.enter("recording", sectors * SECTOR_SIZE, one_x=one_x)
+            self.on_change()
+            try:
+                session = await trio.to_thread.run_sync(
+                    lambda: self.recorder.record(
+                        stash,
+                        start,
+                        close=close,
+                        speed=opts.speed,
+                        simulate=opts.simulate,
+                        progress=prog.update,
+                    )
+                )
+            except BaseException:
+                journal.clear(journal_path)
+                raise
+            if opts.simulate:
+                return session
+            if opts.verify != "none":
+                prog.enter("verifying", sectors * SECTOR_SIZE)
+                self.on_change()
+                if opts.verify == "full":
+                    await trio.to_thread.run_sync(
+                        lambda: verify_session(self.recorder, stash, start, prog.update)
+                    )
+                else:
+                    await trio.to_thread.run_sync(
+                        lambda: verify_quick(self.recorder, stash, start, snap.entries, prog.update)
+                    )
+            info, root = await self._read_disc()
+            # One step, with no FUSE request in between: the burned files
+            # leave staging as the new session appears.
+            drop_burned(self.view, snap.items, root)
+            self.view.set_disc(info, root)
+            journal.clear(journal_path)
+            if opts.eject:
+                await trio.to_thread.run_sync(self.recorder.eject)
+        return session
 
     async def _read_disc(self) -> tuple[DiscInfo, discread.DiscEntry | None]:
         """The disc's table of contents and the tree of its last session."""
@@ -522,3 +346,46 @@ class Burner:
         with self.recorder.open_reader() as fp:
             root = await trio.to_thread.run_sync(lambda: discread.read_tree(fp, info))
         return info, root
+
+
+def recover(view: View, staging_dir: Path) -> BurnResult | None:
+    """After a daemon was killed mid-burn: finish or forget that burn.
+
+    If its session is on the disc, drop its files from staging as the burn
+    would have; otherwise the files simply stay staged (on write-once media
+    the recorder has already marked the interrupted range as used).
+    """
+    path = staging_dir / names.JOURNAL_FILE
+    j = journal.read(path)
+    if j is None:
+        return None
+    info = view.info
+    if any(s.start == j.start for s in info.sessions):
+        drop_burned(view, j.entries, view.root.disc)
+        view.set_disc(info, view.root.disc)
+        result = BurnResult(
+            True,
+            f"the burn started at {j.started} had recorded its session when cdfs stopped: "
+            f"its {j.files} files are on the disc and left the staging area",
+            j.label,
+            j.files,
+            j.bytes,
+            j.start,
+            j.sectors,
+        )
+    else:
+        lost = (
+            "; the space it began to use on the disc is lost, as on any write-once disc"
+            if info.media.write_once
+            else ""
+        )
+        result = BurnResult(
+            False,
+            f"the burn started at {j.started} was interrupted before its session was "
+            f"recorded: nothing was lost, its files are still staged{lost}",
+            j.label,
+        )
+    result.finished = _dt.datetime.now().isoformat(timespec="seconds")
+    journal.clear(path)
+    log.warning("recovered an interrupted burn: %s", result.message)
+    return result

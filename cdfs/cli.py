@@ -15,10 +15,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__, names, paths
+from . import __version__, config, names, paths
 from .errors import CdfsError, NotFoundError, NotMountedError, UsageError, WriteOnceError
 from .media import MEDIA_TYPES, DiscInfo, media_type
 from .options import ClosePolicy
@@ -111,10 +112,11 @@ def report_burn(last: dict[str, Any]) -> int:
 # -- recorder resolution -----------------------------------------------------
 
 
-def resolve_drive(spec: str | None) -> str:
-    """The drive to use: the option, else $CDFS_DRIVE, else the default
-    emulated disc (created blank, as a cd-r80, on first use)."""
-    spec = spec or os.environ.get("CDFS_DRIVE")
+def resolve_drive(spec: str | None, configured: str = "") -> str:
+    """The drive to use: the option, else $CDFS_DRIVE, else the configured
+    drive, else the default emulated disc (created blank, as a cd-r80, on
+    first use)."""
+    spec = spec or os.environ.get("CDFS_DRIVE") or configured
     if spec:
         return spec
     disc = paths.default_disc()
@@ -139,15 +141,15 @@ def cmd_mount(args: argparse.Namespace) -> int:
         raise NotFoundError(f"mount point {mp} is not a directory")
     if os.path.ismount(mp):
         raise UsageError(f"{mp} is already a mount point")
-    recorder = open_recorder(resolve_drive(args.drive))
-    stash = Path(args.stash_dir) if args.stash_dir else paths.default_stash_dir()
-    options = MountOptions(
-        mp,
-        stash,
-        burn_on_unmount=not args.no_burn_on_unmount,
-        close_policy=ClosePolicy(args.close_policy),
-        debug=args.debug,
-    )
+    settings, _origin = config.load()
+    recorder = open_recorder(resolve_drive(args.drive, settings.drive))
+    stash_dir = args.stash_dir or settings.stash_dir
+    stash = Path(stash_dir).expanduser() if stash_dir else paths.default_stash_dir()
+    if args.no_burn_on_unmount:
+        settings = replace(settings, burn_on_unmount=False)
+    if args.close_policy:
+        settings = replace(settings, close_policy=args.close_policy)
+    options = MountOptions(mp, stash, settings=settings, debug=args.debug)
     ready = None if args.foreground else daemonize(paths.log_file(recorder.ident))
     try:
         daemon = Daemon(recorder, options)
@@ -216,6 +218,14 @@ def cmd_burn(args: argparse.Namespace) -> int:
     lines = [f"label={args.label}"] if args.label is not None else []
     if args.close:
         lines.append("close=yes")
+    if args.speed is not None:
+        lines.append(f"speed={args.speed}")
+    if args.simulate:
+        lines.append("simulate=yes")
+    if args.verify is not None:
+        lines.append(f"verify={args.verify}")
+    if args.eject is not None:
+        lines.append(f"eject={'yes' if args.eject else 'no'}")
     ticket = request_burn(mp, lines)
     if not args.wait:
         print(f"cdfs: burn requested (request {ticket}); see {mp / '.status'}")
@@ -228,6 +238,24 @@ def cmd_burn(args: argparse.Namespace) -> int:
             return None
 
     return report_burn(wait_for_burn(poll, ticket, show=not args.quiet))
+
+
+def cmd_config_get(args: argparse.Namespace) -> int:
+    settings, origin = config.load()
+    if args.key:
+        config.check(args.key, getattr(settings, args.key.replace("-", "_"), ""))
+        print(config.show(getattr(settings, args.key.replace("-", "_"))))
+        return 0
+    for key in config.KEYS:
+        where = f"  # {origin[key]}" if key in origin else "  # default"
+        print(f"{key} = {config.show(getattr(settings, key))}{where}")
+    return 0
+
+
+def cmd_config_set(args: argparse.Namespace) -> int:
+    value = config.set_value(args.key, args.value)
+    print(f"{args.key.replace('-', '_')} = {config.show(value)}  # {config.user_config()}")
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -388,9 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--close-policy",
         choices=[p.value for p in ClosePolicy],
-        default=ClosePolicy.NEVER.value,
-        help="when burns close the disc: never (default), auto (when 2%% or less would "
-        "remain, or no further session could fit), always",
+        help="when burns close the disc: never (the default setting), auto (when 2%% or "
+        "less would remain, or no further session could fit), always",
     )
     m.add_argument("--debug", action="store_true", help="log every FUSE request")
     m.set_defaults(func=cmd_mount)
@@ -420,6 +447,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="close the disc after this session: nothing can be added afterwards",
     )
+    b.add_argument("--speed", metavar="N", help="write speed as an x-factor, or max")
+    b.add_argument("--simulate", action="store_true", help="a dummy burn: do everything but write")
+    b.add_argument(
+        "--verify",
+        choices=config.VERIFY_MODES,
+        help="after recording compare none, quick (a sample and the tree) or full "
+        "(every byte; the default setting)",
+    )
+    b.add_argument(
+        "--eject",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="eject the disc after recording (default: the eject setting)",
+    )
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar with --wait")
     b.set_defaults(func=cmd_burn)
 
@@ -445,6 +486,25 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_erase)
+
+    c = sub.add_parser(
+        "config",
+        help="show or change settings",
+        description="Settings are read from /etc/cdfs/config.toml, then "
+        "~/.config/cdfs/config.toml (which 'set' writes).  Keys: "
+        + ", ".join(
+            f"{k} ({config.show(getattr(config.Settings(), k)) or 'empty'})" for k in config.KEYS
+        )
+        + ".",
+    )
+    csub = c.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    cg = csub.add_parser("get", help="show one setting, or all with where each comes from")
+    cg.add_argument("key", nargs="?", metavar="KEY")
+    cg.set_defaults(func=cmd_config_get)
+    cs = csub.add_parser("set", help="change a setting in the user's config file")
+    cs.add_argument("key", metavar="KEY")
+    cs.add_argument("value", metavar="VALUE")
+    cs.set_defaults(func=cmd_config_set)
 
     md = sub.add_parser("media", help="emulated discs: create, inspect")
     msub = md.add_subparsers(dest="media_command", required=True, metavar="ACTION")

@@ -26,10 +26,11 @@ import pyfuse3
 import trio
 
 from . import discread, names, paths
-from .burn import Burner, BurnResult
+from .burn import Burner, BurnResult, recover
+from .config import Settings
 from .errors import CdfsError, UsageError, WriteOnceError
 from .fs import Operations
-from .options import BurnOptions, ClosePolicy, parse_burn_options
+from .options import BurnOptions, parse_burn_options
 from .recorder import Recorder
 from .staging import Upper
 from .status import render_text
@@ -43,8 +44,7 @@ log = logging.getLogger(__name__)
 class MountOptions:
     mountpoint: Path
     stash_dir: Path
-    burn_on_unmount: bool = True
-    close_policy: ClosePolicy = ClosePolicy.NEVER
+    settings: Settings = Settings()
     debug: bool = False
 
 
@@ -71,9 +71,9 @@ class Daemon:
             self.staging_dir,
             options.stash_dir,
             on_change=self.publish,
-            close_policy=options.close_policy,
+            settings=options.settings,
         )
-        self.burner.last = self._load_last()
+        self.burner.last = recover(self.view, self.staging_dir) or self._load_last()
         self._staged_cache: tuple[float, int, int] = (0.0, 0, 0)
         self.final_burn: BurnResult | None = None
         self.publish()
@@ -238,7 +238,7 @@ class Daemon:
             await pyfuse3.main()
             log.info("unmounted")
             await self.burner.wait_idle()
-            if self.options.burn_on_unmount and self.burner.has_staged():
+            if self.options.settings.burn_on_unmount and self.burner.has_staged():
                 log.info("burning what is staged before exiting")
                 self.final_burn = await self.burner.burn(BurnOptions())
             nursery.cancel_scope.cancel()

@@ -89,6 +89,9 @@ class Faults:
     bad_sector: Lba | None = None
     slow: float | None = None
     remove_after_bytes: int | None = None
+    corrupt_at_byte: int | None = None
+    """Silently record a wrong byte at this offset of the image (a bad
+    sector the drive did not notice): only verification can catch it."""
 
     @classmethod
     def from_json(cls, text: str) -> Faults:
@@ -460,6 +463,10 @@ class EmulatedRecorder:
                 data = src.read(want)
                 if len(data) != want:
                     raise RecorderError(f"the image {image} changed size while recording")
+                corrupt = self._faults.corrupt_at_byte
+                if corrupt is not None and done <= corrupt < done + len(data):
+                    i = corrupt - done
+                    data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
                 if disc is not None:
                     pad = -len(data) % SECTOR_SIZE
                     lba = Lba(session.start + done // SECTOR_SIZE)

@@ -1,8 +1,9 @@
 """Burn options: what one burn should do, and the close policy.
 
 Owns parsing of the ``key=value`` lines written into ``.burn`` (the same
-keys as the ``cdfs burn`` flags), and the rule that decides whether a burn
-closes the disc.  Pure functions and records; no I/O.
+names as the ``cdfs burn`` flags), how they override the settings of
+:mod:`cdfs.config`, and the rule that decides whether a burn closes the
+disc.  Pure functions and records; no I/O.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import dataclasses
 import enum
 from dataclasses import dataclass
 
+from . import config
+from .config import Settings
 from .errors import UsageError
 from .isonames import volume_ids
 from .media import DiscInfo, DiscState, Session
@@ -32,37 +35,62 @@ MIN_SESSION = Sectors(300)
 """The smallest session worth keeping a disc open for: padding plus a
 directory tree and a little data."""
 
-_TRUE = ("yes", "true", "1", "on")
-_FALSE = ("no", "false", "0", "off")
+
+@dataclass(frozen=True)
+class Resolved:
+    """The effective choices of one burn: options over settings."""
+
+    label: str | None
+    close: bool | None
+    close_policy: ClosePolicy
+    rewrite: bool
+    speed: float | None
+    simulate: bool
+    verify: str
+    eject: bool
 
 
 @dataclass(frozen=True)
 class BurnOptions:
-    """What one burn should do; ``None`` fields fall back to the defaults."""
+    """What one burn should do; ``None`` fields fall back to the settings."""
 
     label: str | None = None
     close: bool | None = None
-    rewrite: bool = False
+    rewrite: bool | None = None
+    speed: float | None = None
+    """x-factor; ``None`` means the configured speed."""
+    max_speed: bool = False
+    """``speed=max`` given explicitly: unthrottled whatever the settings say."""
+    simulate: bool | None = None
+    verify: str | None = None
+    eject: bool | None = None
 
     def merged(self, later: BurnOptions) -> BurnOptions:
         """Options of two queued requests, the later one winning per field."""
         values = {}
         for f in dataclasses.fields(self):
             mine, theirs = getattr(self, f.name), getattr(later, f.name)
-            values[f.name] = theirs if theirs not in (None, False) else mine
+            values[f.name] = mine if theirs is None or theirs is False else theirs
         return BurnOptions(**values)
 
+    def resolve(self, settings: Settings) -> Resolved:
+        if self.max_speed:
+            speed = None
+        else:
+            speed = self.speed if self.speed is not None else settings.speed
+        return Resolved(
+            label=self.label,
+            close=self.close,
+            close_policy=ClosePolicy(settings.close_policy),
+            rewrite=bool(self.rewrite),
+            speed=speed,
+            simulate=settings.simulate if self.simulate is None else self.simulate,
+            verify=settings.verify if self.verify is None else self.verify,
+            eject=settings.eject if self.eject is None else self.eject,
+        )
 
-def parse_bool(key: str, value: str) -> bool:
-    low = value.strip().lower()
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise UsageError(f"{key} must be yes or no, not {value!r}")
 
-
-BURN_KEYS = ("label", "close", "rewrite")
+BURN_KEYS = ("label", "close", "rewrite", "speed", "simulate", "verify", "eject")
 
 
 def parse_burn_options(text: str) -> BurnOptions:
@@ -83,12 +111,27 @@ def parse_burn_options(text: str) -> BurnOptions:
         if key not in BURN_KEYS:
             raise UsageError(f"unknown key in .burn: {key!r} (known: {', '.join(BURN_KEYS)})")
         values[key] = value.strip()
+    return options_from(values)
+
+
+def options_from(values: dict[str, str]) -> BurnOptions:
+    """Validated burn options from textual values (``.burn`` lines)."""
     label = values.get("label")
     if label is not None:
         volume_ids(label)  # refuses an unusable label now, before any burn
-    close = parse_bool("close", values["close"]) if "close" in values else None
-    rewrite = parse_bool("rewrite", values["rewrite"]) if "rewrite" in values else False
-    return BurnOptions(label=label, close=close, rewrite=rewrite)
+    flags: dict[str, bool | None] = {
+        key: config.parse_bool(key, values[key]) if key in values else None
+        for key in ("close", "rewrite", "simulate", "eject")
+    }
+    speed = config.check("speed", values["speed"]) if "speed" in values else None
+    verify = config.check("verify", values["verify"]) if "verify" in values else None
+    return BurnOptions(
+        label=label,
+        speed=speed,
+        max_speed="speed" in values and speed is None,
+        verify=verify,
+        **flags,
+    )
 
 
 def should_close(

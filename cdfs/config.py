@@ -1,0 +1,185 @@
+"""Settings: the Recording tab of the Windows recorder, as TOML.
+
+Owns the known keys, their types, defaults and validation, and where they
+are read from: ``/etc/cdfs/config.toml`` (system-wide), then
+``$XDG_CONFIG_HOME/cdfs/config.toml`` (per user), the later winning.
+Unknown keys and bad values are refused with a clear message, never
+ignored.  Per-burn overrides (``cdfs burn`` flags, ``.burn`` lines) are
+applied on top by :mod:`cdfs.options`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from . import paths
+from .errors import ConfigError
+
+SYSTEM_CONFIG = Path("/etc/cdfs/config.toml")
+
+CLOSE_POLICIES = ("never", "auto", "always")
+VERIFY_MODES = ("none", "quick", "full")
+
+
+def user_config() -> Path:
+    return paths.config_dir() / "config.toml"
+
+
+def parse_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("yes", "true", "on", "1"):
+            return True
+        if low in ("no", "false", "off", "0"):
+            return False
+    raise ConfigError(f"{key} must be yes or no, not {value!r}")
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def check(key: str, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in options:
+            raise ConfigError(f"{key} must be one of {', '.join(options)}, not {value!r}")
+        return text
+
+    return check
+
+
+def _speed(key: str, value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("max", "")):
+        return None
+    try:
+        speed = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{key} must be a number (an x-factor such as 4) or max, not {value!r}"
+        ) from None
+    if not 0 < speed <= 100:
+        raise ConfigError(f"{key} must be between 0 and 100 (an x-factor), not {value!r}")
+    return speed
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be text, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective settings; every field is a documented key."""
+
+    drive: str = ""
+    """The drive recording is enabled on (one at a time): an emulated disc
+    image or a device such as /dev/sr0; empty for the default emulated disc."""
+    stash_dir: str = ""
+    """Where the stash file is written; empty for ~/.cache/cdfs."""
+    speed: float | None = None
+    """Write speed as an x-factor; None (``max``) for the fastest."""
+    eject: bool = False
+    """Eject the disc after recording."""
+    close_policy: str = "never"
+    """When a burn closes the disc: never, auto or always."""
+    verify: str = "full"
+    """After recording, compare none, quick (a sample and the tree) or full."""
+    simulate: bool = False
+    """Do everything but write (a dummy burn)."""
+    burn_on_unmount: bool = True
+    """Burn what is staged when the mount is unmounted."""
+
+
+CHECKERS: dict[str, Callable[[str, Any], Any]] = {
+    "drive": _text,
+    "stash_dir": _text,
+    "speed": _speed,
+    "eject": parse_bool,
+    "close_policy": _choice(CLOSE_POLICIES),
+    "verify": _choice(VERIFY_MODES),
+    "simulate": parse_bool,
+    "burn_on_unmount": parse_bool,
+}
+
+KEYS = tuple(f.name for f in fields(Settings))
+
+
+def check(key: str, value: Any) -> Any:
+    """The validated value of ``key``; ConfigError for unknown keys."""
+    key = key.replace("-", "_")
+    if key not in CHECKERS:
+        raise ConfigError(f"unknown setting {key!r}; known settings: {', '.join(KEYS)}")
+    return CHECKERS[key](key, value)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except PermissionError:
+        raise ConfigError(f"cannot read {path}: permission denied") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    for key in data:
+        if key.replace("-", "_") not in CHECKERS:
+            raise ConfigError(f"{path}: unknown setting {key!r}; known settings: {', '.join(KEYS)}")
+    return data
+
+
+def load(files: tuple[Path, ...] | None = None) -> tuple[Settings, dict[str, Path]]:
+    """The effective settings and, per key, the file that set it."""
+    files = files if files is not None else (SYSTEM_CONFIG, user_config())
+    settings = Settings()
+    origin: dict[str, Path] = {}
+    for path in files:
+        for key, value in _read(path).items():
+            try:
+                checked = check(key, value)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+            settings = replace(settings, **{key.replace("-", "_"): checked})
+            origin[key.replace("-", "_")] = path
+    return settings, origin
+
+
+def set_value(key: str, value: str, path: Path | None = None) -> Any:
+    """Validate and store ``key = value`` in the user's configuration file
+    (written whole to a temporary file, then renamed over the old one)."""
+    path = path or user_config()
+    checked = check(key, value)
+    key = key.replace("-", "_")
+    data = _read(path)
+    data.pop(key.replace("_", "-"), None)
+    if checked is None:
+        data.pop(key, None)
+    else:
+        data[key] = checked
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(tomli_w.dumps(data))
+    os.replace(tmp, path)
+    return checked
+
+
+def show(value: Any) -> str:
+    """A setting as users type it."""
+    if value is None:
+        return "max"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def as_dict(settings: Settings) -> Mapping[str, Any]:
+    return {k: getattr(settings, k) for k in KEYS}

@@ -1,0 +1,203 @@
+"""Snapshots of the staging area: what a burn masters, and what it may
+drop from staging once recorded.
+
+Owns freezing the staged tree (hard links of staged files, so later writes
+go to copies and never into a burn), building the complete tree of the next
+session (disc entries kept at their extents, deletions applied, staged
+entries on top), and removing afterwards exactly what was burned and left
+unchanged since.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import discread, names
+from .journal import Entry
+from .mastering import Kind, MasterEntry
+from .space import Counts
+from .staging import is_reserved
+from .units import sectors_for
+from .view import View
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Snapshot:
+    entries: list[MasterEntry]
+    items: list[Entry] = field(default_factory=list)
+    files: int = 0
+    bytes: int = 0
+    counts: Counts = field(default_factory=Counts)
+
+
+def _key(st: os.stat_result, kind: Kind) -> tuple[int, ...]:
+    if kind is Kind.DIR:
+        return (st.st_ino, st.st_mode, st.st_uid, st.st_gid)
+    return (st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns)
+
+
+def _disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry) -> MasterEntry:
+    kind = Kind.DIR if stat.S_ISDIR(e.mode) else Kind.SYMLINK if stat.S_ISLNK(e.mode) else Kind.FILE
+    return MasterEntry(
+        path=path,
+        kind=kind,
+        mode=stat.S_IMODE(e.mode),
+        uid=e.uid,
+        gid=e.gid,
+        mtime_ns=e.mtime_ns,
+        atime_ns=e.atime_ns,
+        size=e.size,
+        extents=e.extents if kind is Kind.FILE else (),
+        target=e.target,
+    )
+
+
+def take_snapshot(view: View, snap_dir: Path) -> Snapshot:
+    """Freeze what is staged: hard links of staged files into ``snap_dir``
+    plus the whole tree of the next session.  Runs in the event loop, so no
+    FUSE request changes the staging tree meanwhile; files open for writing
+    are left for the next burn, and later writes to a frozen file go to a
+    copy of it (:meth:`View._break_snapshot_link`)."""
+    if snap_dir.exists():
+        shutil.rmtree(snap_dir)
+    snap_dir.mkdir(parents=True)
+    snap_fd = os.open(snap_dir, os.O_PATH | os.O_DIRECTORY)
+    busy = view.open_writer_paths()
+    tree: dict[tuple[bytes, ...], MasterEntry] = {}
+    if view.root.disc is not None:
+        for path, e in discread.walk(view.root.disc):
+            tree[path] = _disc_entry(path, e)
+    snap = Snapshot(entries=[])
+    whiteouts: set[tuple[bytes, ...]] = set()
+    staged: set[tuple[bytes, ...]] = set()
+
+    def hidden(path: tuple[bytes, ...]) -> bool:
+        return any(path[:i] in whiteouts for i in range(1, len(path) + 1))
+
+    try:
+        for rel, dnames, fnames, fd in view.upper.walk():
+            prefix = tuple(rel.split(b"/")) if rel else ()
+            # Whiteouts first: a directory replacing a deleted one must not
+            # inherit the deleted one's burned attributes.
+            for name in fnames:
+                if name.startswith(names.WHITEOUT_PREFIX):
+                    whiteouts.add((*prefix, name[len(names.WHITEOUT_PREFIX) :]))
+                    st = os.lstat(name, dir_fd=fd)
+                    rpath = rel + b"/" + name if rel else name
+                    snap.items.append(Entry(rpath, Kind.FILE.value, _key(st, Kind.FILE)))
+            for name in dnames + fnames:
+                path, rpath = (*prefix, name), (rel + b"/" + name if rel else name)
+                if rpath in busy or is_reserved(name):
+                    continue
+                st = os.lstat(name, dir_fd=fd)
+                disc = None if hidden(path) else tree.get(path)
+                entry = _staged_entry(path, st, name, fd, snap_fd, len(snap.items), snap_dir, disc)
+                if entry is None:
+                    continue
+                tree[path] = entry
+                staged.add(path)
+                snap.items.append(Entry(rpath, entry.kind.value, _key(st, entry.kind)))
+                if entry.kind is Kind.FILE:
+                    snap.files += 1
+                    snap.bytes += entry.size
+    finally:
+        os.close(snap_fd)
+    if whiteouts:
+        tree = {p: e for p, e in tree.items() if p in staged or not hidden(p)}
+    snap.entries = [tree[p] for p in sorted(tree)]
+    snap.counts = Counts(
+        entries=len(tree),
+        dirs=sum(e.kind is Kind.DIR for e in tree.values()),
+        symlinks=sum(e.kind is Kind.SYMLINK for e in tree.values()),
+        data=sum(
+            sectors_for(e.size)
+            for e in tree.values()
+            if e.kind is Kind.FILE and e.source is not None
+        ),
+    )
+    return snap
+
+
+def _staged_entry(
+    path: tuple[bytes, ...],
+    st: os.stat_result,
+    name: bytes,
+    fd: int,
+    snap_fd: int,
+    n: int,
+    snap_dir: Path,
+    disc: MasterEntry | None,
+) -> MasterEntry | None:
+    def entry(kind: Kind, **more: Any) -> MasterEntry:
+        return MasterEntry(
+            path=path,
+            kind=kind,
+            mode=stat.S_IMODE(st.st_mode),
+            uid=st.st_uid,
+            gid=st.st_gid,
+            mtime_ns=st.st_mtime_ns,
+            atime_ns=st.st_atime_ns,
+            **more,
+        )
+
+    if stat.S_ISDIR(st.st_mode):
+        if disc is not None and disc.kind is Kind.DIR:
+            # A container for new names inside a directory of the disc: the
+            # directory keeps its burned attributes, with the newer mtime.
+            return replace(disc, mtime_ns=max(disc.mtime_ns, st.st_mtime_ns))
+        return entry(Kind.DIR)
+    if stat.S_ISLNK(st.st_mode):
+        return entry(Kind.SYMLINK, target=os.readlink(name, dir_fd=fd))
+    if stat.S_ISREG(st.st_mode):
+        link = str(n).encode()
+        os.link(name, link, src_dir_fd=fd, dst_dir_fd=snap_fd, follow_symlinks=False)
+        return entry(Kind.FILE, size=st.st_size, source=snap_dir / link.decode())
+    log.warning("ignoring staged special file %r", name)
+    return None
+
+
+def drop_burned(view: View, entries: Sequence[Entry], disc: discread.DiscEntry | None) -> None:
+    """Remove from staging what a burn recorded and nobody changed since."""
+    upper = view.upper
+    for item in entries:
+        if item.kind == Kind.DIR.value:
+            continue
+        st = upper.lstat(item.rel)
+        if st is not None and _key(st, Kind(item.kind)) == item.key:
+            upper.unlink(item.rel)
+    dirs = sorted(
+        (i for i in entries if i.kind == Kind.DIR.value),
+        key=lambda i: i.rel.count(b"/"),
+        reverse=True,
+    )
+    for item in dirs:
+        st = upper.lstat(item.rel)
+        if st is not None and _key(st, Kind.DIR) == item.key:
+            with contextlib.suppress(OSError):  # not empty: something new waits inside
+                upper.rmdir(item.rel)
+    _drop_empty_containers(view, disc)
+
+
+def _drop_empty_containers(view: View, disc: discread.DiscEntry | None) -> None:
+    """Upper directories that only held names inside directories of the
+    (new) disc tree and are empty now, deepest first."""
+    if disc is None:
+        return
+    dirs = [rel for rel, _d, _f, _fd in view.upper.walk() if rel]
+    for rel in sorted(dirs, key=lambda r: r.count(b"/"), reverse=True):
+        entry: discread.DiscEntry | None = disc
+        for part in rel.split(b"/"):
+            entry = entry.children.get(part) if entry is not None else None
+        if entry is not None and stat.S_ISDIR(entry.mode):
+            with contextlib.suppress(OSError):  # not empty
+                view.upper.rmdir(rel)
