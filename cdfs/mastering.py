@@ -384,7 +384,8 @@ class _SessionIso(pycdlib.PyCdlib):
       Joliet records linked to the ISO record's data (:meth:`add_records`);
     - Joliet's 64-character limit counted in characters, not UTF-8 bytes;
     - times, owners and kept extents set on the records after adding
-      (:meth:`stamp`, :meth:`locate`);
+      (:meth:`stamp`, :meth:`locate`), relocation placeholders emptied
+      (:meth:`empty_placeholder`);
     - a Joliet volume id of its own (pycdlib writes the ISO one in both).
     """
 
@@ -476,6 +477,14 @@ class _SessionIso(pycdlib.PyCdlib):
         # the fields for those bits the other way round.
         tf.access_time = tf.attribute_change_time = rec.date
         tf.modification_time = _dr_date(e.atime_ns)
+
+    @staticmethod
+    def empty_placeholder(rec: Any) -> None:
+        """Make the file record that stands for a relocated directory (the
+        one with the Rock Ridge CL entry) empty, as mkisofs writes it.
+        pycdlib gives it one sector at sector 0; ``genisoimage -M`` then takes
+        it for a file with data and fails to append to the disc."""
+        rec.set_data_length(0)
 
     @staticmethod
     def locate(recs: Sequence[Any], e: MasterEntry) -> None:
@@ -574,6 +583,8 @@ class _Builder:
                 real = None if joliet else recs[0].rock_ridge.cl_to_moved_dr
                 for r in recs if real is None else (*recs, real):
                     self.iso.stamp(r, e, not joliet)
+                if real is not None:
+                    self.iso.empty_placeholder(recs[0])
                 if e.kind is Kind.DIR:
                     todo.append((e.path, recs[0] if real is None else real))
                 elif e.kept and self.copy_from is None:

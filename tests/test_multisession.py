@@ -499,6 +499,38 @@ def test_other_tools_append_to_a_cdfs_disc(
     assert cdfs_tree(disc, start4) == want
 
 
+DEEP = "/".join(f"level {i}" for i in range(12))
+"""Deeper than ISO 9660's 8 levels: Rock Ridge relocates it (RRIP 4.1.5)."""
+
+
+def without_relocation(tree: Tree) -> Tree:
+    """``tree`` without the directories that only held relocated ones
+    (readers that follow the relocation leave them empty)."""
+    moved = {"rr_moved", ".rr_moved"}
+    return {p: v for p, v in tree.items() if p.split("/")[0] not in moved}
+
+
+@pytest.mark.parametrize("tool", ["xorriso", "genisoimage"])
+def test_other_tools_append_to_a_cdfs_disc_with_deep_directories(
+    tool: str, tmp_path: Path, mount: Any, make_disc: Any, home: dict[str, str]
+) -> None:
+    disc = make_disc("cd-r80")
+    m = mount(disc, "--no-burn-on-unmount")
+    deep = {f"{DEEP}/bottom.txt": b"at the bottom\n", "top.txt": b"top\n"}
+    write_files(m.path, deep)
+    m.burn()
+    assert m.stop() == 0
+    extra = tmp_path / "extra"
+    write_files(extra, {"added.txt": b"added\n"})
+    tool_session(tool, disc, extra, tmp_path / "s2.iso")
+    want = files_of({**deep, "added.txt": b"added\n"})
+    start = sessions_of(disc, home)[-1][0]
+    assert without_relocation(xorriso_tree(disc, start, tmp_path / "x")) == want
+    assert without_relocation(cdfs_tree(disc, start)) == want
+    m2 = mount(disc, "--no-burn-on-unmount", name="mnt2")
+    assert without_relocation(local_tree(m2.path)) == want
+
+
 # -- rewriting a whole disc into one session (copy_from) -------------------------------
 
 
