@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "timings are perturbed, so BENCHMARKS.md is not written unless --output is given",
     )
     p.add_argument(
+        "--rev",
+        metavar="REV",
+        help="measure cdfs as committed at REV (exported into the work dir with git archive), "
+        "not the working tree that others may be editing",
+    )
+    p.add_argument(
         "--cdfs-path",
         type=Path,
         metavar="DIR",
@@ -82,6 +89,34 @@ def preflight(work: Path, quick: bool) -> None:
         log.warning("not root: caches cannot be dropped, cold numbers will be warm")
 
 
+def _git(*args: str) -> str:
+    res = subprocess.run(
+        ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False
+    )
+    if res.returncode:
+        sys.exit(f"bench: git {' '.join(args)} failed: {res.stderr.strip()}")
+    return res.stdout.strip()
+
+
+def which_cdfs(args: argparse.Namespace, work: Path) -> tuple[Path | None, str]:
+    """Where the measured cdfs is imported from, and how BENCHMARKS.md names it."""
+    if args.cdfs_path is not None:
+        return args.cdfs_path.resolve(), f"cdfs package in {args.cdfs_path}"
+    if args.rev is not None:
+        commit = _git("rev-parse", "--short", args.rev)
+        dest = work / f"cdfs-{commit}"
+        remove(dest)
+        dest.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", commit, "cdfs"], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+        return dest, f"commit {commit}"
+    commit = _git("rev-parse", "--short", "HEAD")
+    dirty = _git("status", "--porcelain", "--", "cdfs")
+    return None, f"working tree at commit {commit}" + (" with local changes" if dirty else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -93,12 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"bench: unknown benchmark {unknown[0]!r}; known: {', '.join(BENCHMARKS)}")
     work = ((args.workdir or REPO.parent) / "cdfs-bench").resolve()
     preflight(work, args.quick)
+    cdfs_path, cdfs_desc = which_cdfs(args, work)
     config = Config(
         workdir=work,
         runs=args.runs or (2 if args.quick else 5),
         quick=args.quick,
         profile_dir=args.profile.resolve() if args.profile else None,
-        cdfs_path=args.cdfs_path.resolve() if args.cdfs_path else None,
+        cdfs_path=cdfs_path,
         keep=args.keep,
     )
     bench = Bench(config)
@@ -110,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             log.info("== %s", name)
             BENCHMARKS[name](bench)
             if output is not None:
-                report.write(output, bench.results, work, config.runs)
+                report.write(output, bench.results, work, cdfs_desc)
     finally:
         if not config.keep:
             remove(work)

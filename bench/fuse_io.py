@@ -23,6 +23,7 @@ from .common import (
     drop_caches,
     make_tree,
     remove,
+    run,
     step,
     throughput,
     timed,
@@ -78,20 +79,18 @@ def bench_write(bench: Bench) -> None:
             )
 
 
-def _file_offset(disc: Path, name: bytes) -> tuple[int, int]:
-    """(byte offset, size) of a root file's data in an emulated disc image."""
-    from cdfs import discread
-    from cdfs.emulated import EmulatedRecorder
-    from cdfs.units import SECTOR_SIZE
-
-    rec = EmulatedRecorder(disc)
-    with rec.open_reader() as fp:
-        root = discread.read_tree(fp, rec.disc_info())
-    assert root is not None
-    e = root.children[name]
-    (lba, length), *rest = e.extents
-    assert not rest and length == e.size
-    return lba * SECTOR_SIZE, e.size
+def _file_offset(disc: Path, name: str) -> tuple[int, int]:
+    """(byte offset, size) of a file's data in a one-session disc image, as
+    xorriso (an independent reader) reports it."""
+    out = run(
+        ["xorriso", "-indev", f"stdio:{disc}", "-find", f"/{name}", "-exec", "report_lba"],
+        stdout=subprocess.PIPE,
+    ).stdout.decode()
+    for line in out.splitlines():
+        if line.startswith("File data lba:"):
+            _xt, lba, _blocks, size, _path = (f.strip() for f in line.split(":", 1)[1].split(","))
+            return int(lba) * 2048, int(size)
+    raise RuntimeError(f"xorriso does not show /{name} in {disc}:\n{out}")
 
 
 def bench_read(bench: Bench) -> None:
@@ -105,7 +104,7 @@ def bench_read(bench: Bench) -> None:
         with step("burning the file to read"):
             subprocess.run(["cp", src / "big" / "big0.bin", m.path / "big.bin"], check=True)
             m.burn()
-        offset, length = _file_offset(disc, b"big.bin")
+        offset, length = _file_offset(disc, "big.bin")
         assert length == size
         native = ["dd", f"if={disc}", "of=/dev/null", "bs=1M", "status=none"]
         native += [f"skip={offset}", f"count={size}", "iflag=skip_bytes,count_bytes"]
