@@ -49,6 +49,8 @@ FULL = re.compile(
 
 Tree = dict[str, tuple[str, bytes]]
 """Relative path -> ("file", data) | ("link", target) | ("dir", b"")."""
+Meta = dict[str, tuple[int, int]]
+"""Relative path of a regular file -> (permission bits, mtime in seconds)."""
 
 
 def run(cmd: list[str] | list[bytes], *, timeout: float = TIMEOUT) -> bytes:
@@ -79,18 +81,32 @@ def local_tree(root: Path) -> Tree:
     return out
 
 
+def local_meta(root: Path) -> Meta:
+    out: Meta = {}
+    for p in root.rglob("*"):
+        st = p.lstat()
+        if stat.S_ISREG(st.st_mode):
+            out[str(p.relative_to(root))] = (stat.S_IMODE(st.st_mode), int(st.st_mtime))
+    return out
+
+
 def shape(tree: Tree) -> dict[str, tuple[str, int | bytes]]:
     """A tree without file contents: kinds, sizes and symlink targets."""
     return {p: (k, len(v) if k == "file" else v) for p, (k, v) in tree.items()}
 
 
-def xorriso_tree(disc: Path, start: int, dest: Path) -> Tree:
+def xorriso_extract(disc: Path, start: int, dest: Path) -> tuple[Tree, Meta]:
+    """The session at ``start`` as ``xorriso -extract`` restores it."""
     run(["xorriso", "-osirrox", "on", "-load", "sbsector", str(start),
          "-indev", f"stdio:{disc}", "-extract", "/", str(dest)])  # fmt: skip
     try:
-        return local_tree(dest)
+        return local_tree(dest), local_meta(dest)
     finally:
         shutil.rmtree(dest)
+
+
+def xorriso_tree(disc: Path, start: int, dest: Path) -> Tree:
+    return xorriso_extract(disc, start, dest)[0]
 
 
 ISOINFO_LINE = re.compile(
@@ -151,17 +167,23 @@ def read_extents(fp: BinaryIO, e: discread.DiscEntry) -> bytes:
     return b"".join(parts)
 
 
-def cdfs_tree(disc: Path, start: int) -> Tree:
+def cdfs_read(disc: Path, start: int) -> tuple[Tree, Meta]:
     """The session at ``start`` as cdfs's own reader sees it."""
     out: Tree = {}
+    meta: Meta = {}
     with disc.open("rb") as fp:
         for path, e in discread.walk(discread.read_session(fp, Lba(start))):
             rel = os.fsdecode(b"/".join(path))
             if e.kind is Kind.FILE:
                 out[rel] = ("file", read_extents(fp, e))
+                meta[rel] = (stat.S_IMODE(e.mode), e.mtime_ns // 10**9)
             else:
                 out[rel] = ("link", e.target) if e.kind is Kind.SYMLINK else ("dir", b"")
-    return out
+    return out, meta
+
+
+def cdfs_tree(disc: Path, start: int) -> Tree:
+    return cdfs_read(disc, start)[0]
 
 
 def sessions_of(disc: Path, env: dict[str, str]) -> list[tuple[int, int]]:
@@ -202,6 +224,8 @@ class History:
     env: dict[str, str]
     work: Path
     states: list[Tree] = field(default_factory=list)
+    metas: list[Meta] = field(default_factory=list)
+    """Per session, if known: modes and mtimes of its files."""
     lbas: list[dict[str, int]] = field(default_factory=list)
     """Per session: where isoinfo saw each file when it was new (must not move)."""
 
@@ -213,7 +237,12 @@ class History:
         for j, ((start, _length), want) in enumerate(zip(sessions, self.states, strict=True)):
             where = f"session {j + 1} at {start}"
             dest = self.work / f"x-{len(sessions)}-{j}"
-            assert xorriso_tree(self.disc, start, dest) == want, where
+            extracted, meta = xorriso_extract(self.disc, start, dest)
+            assert extracted == want, where
+            ours, our_meta = cdfs_read(self.disc, start)
+            assert ours == want, where
+            if j < len(self.metas):
+                assert meta == our_meta == self.metas[j], where
             listing = isoinfo_listing(self.disc, start)
             assert isoinfo_shape(listing) == shape(want), where
             lbas = {p: e.lba for p, e in listing.items() if e.kind == "file" and e.size}
@@ -224,7 +253,6 @@ class History:
                         if kind == "file":
                             assert isoinfo_read(self.disc, start, p) == data, (where, p)
             assert lbas == self.lbas[j], f"{where}: files moved"
-            assert cdfs_tree(self.disc, start) == want, where
         for (s0, n0), (s1, _n1) in itertools.pairwise(sessions):
             assert s1 >= s0 + n0, f"session at {s1} overlaps the one at {s0}"
         return sessions
@@ -257,7 +285,10 @@ def stage_session(root: Path, k: int) -> None:
         os.symlink("docs/readme.txt", root / "link")
     d = root / f"s{k:02d}"
     d.mkdir()
-    (d / f"data {k}.bin").write_bytes(rng.randbytes(1000 * k + 17))
+    data = d / f"data {k}.bin"
+    data.write_bytes(rng.randbytes(1000 * k + 17))
+    data.chmod((0o644, 0o600, 0o640, 0o755)[k % 4])
+    os.utime(data, (1_500_000_000, 1_000_000_000 + k * 86_400))
     (root / "docs" / f"Ünïcödé note {k}.txt").write_bytes(f"note {k}\n".encode() * k)
 
 
@@ -281,8 +312,10 @@ def test_ten_sessions_each_read_back_after_every_burn(
         m.burn()
         want = local_tree(ref)
         assert local_tree(m.path) == want, f"mount after burn {k}"
+        assert local_meta(m.path) == local_meta(ref), f"mount after burn {k}"
         assert os.getxattr(m.path / f"s{k:02d}", "user.cdfs.state") == b"disc"
         h.states.append(want)
+        h.metas.append(local_meta(ref))
         sessions = h.check()
         h.check_sizes()
         assert len(sessions) == k
@@ -516,14 +549,16 @@ def test_other_tools_append_to_a_cdfs_disc_with_deep_directories(
 ) -> None:
     disc = make_disc("cd-r80")
     m = mount(disc, "--no-burn-on-unmount")
-    deep = {f"{DEEP}/bottom.txt": b"at the bottom\n", "top.txt": b"top\n"}
+    deep = {f"{DEEP}/bottom.txt": b"at the bottom\n", "top.txt": b"top\n", "empty": b""}
     write_files(m.path, deep)
+    os.symlink("top.txt", m.path / DEEP / "link")
     m.burn()
     assert m.stop() == 0
     extra = tmp_path / "extra"
     write_files(extra, {"added.txt": b"added\n"})
     tool_session(tool, disc, extra, tmp_path / "s2.iso")
     want = files_of({**deep, "added.txt": b"added\n"})
+    want[f"{DEEP}/link"] = ("link", b"top.txt")
     start = sessions_of(disc, home)[-1][0]
     assert without_relocation(xorriso_tree(disc, start, tmp_path / "x")) == want
     assert without_relocation(cdfs_tree(disc, start)) == want
