@@ -13,6 +13,7 @@ import contextlib
 import datetime as _dt
 import functools
 import logging
+import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ from .checks import (
     check_capacity,
     check_same_disc,
     check_stash_space,
+    expected_tree,
     verify_quick,
     verify_session,
 )
@@ -47,6 +49,19 @@ from .view import View
 log = logging.getLogger(__name__)
 
 PHASES = ("idle", "checking", "mastering", "recording", "verifying", "erasing", "done", "failed")
+
+
+FAULT_PAUSE_ENV = "CDFS_FAULT_PAUSE"
+"""Fault knob for tests: ``PHASE`` or ``PHASE:SECONDS`` makes burns wait
+when they enter that phase, so a test can kill the daemon at a known point."""
+
+
+async def _fault_pause(phase: str) -> None:
+    knob = os.environ.get(FAULT_PAUSE_ENV, "")
+    name, _, seconds = knob.partition(":")
+    if name == phase:
+        log.warning("fault knob: pausing in %s", phase)
+        await trio.sleep(float(seconds or 60))
 
 
 def default_label(now: _dt.datetime | None = None) -> str:
@@ -219,6 +234,7 @@ class Burner:
         prog = self.progress
         prog.enter("checking")
         self.on_change()
+        await _fault_pause("checking")
         opts = options.resolve(self.settings)
         label = opts.label or default_label()
         volume_ids(label)
@@ -238,6 +254,7 @@ class Burner:
             try:
                 prog.enter("mastering", snap.bytes)
                 self.on_change()
+                await _fault_pause("mastering")
                 sectors = await trio.to_thread.run_sync(
                     lambda: master_session(
                         snap.entries, stash, start=start, label=label, progress=prog.update
@@ -322,13 +339,20 @@ class Burner:
             if opts.verify != "none":
                 prog.enter("verifying", sectors * SECTOR_SIZE)
                 self.on_change()
+                await _fault_pause("verifying")
                 if opts.verify == "full":
                     await trio.to_thread.run_sync(
                         lambda: verify_session(self.recorder, stash, start, prog.update)
                     )
                 else:
                     await trio.to_thread.run_sync(
-                        lambda: verify_quick(self.recorder, stash, start, snap.entries, prog.update)
+                        lambda: verify_quick(
+                            self.recorder,
+                            stash,
+                            start,
+                            expected_tree((e.path, e.kind, e.size) for e in snap.entries),
+                            prog.update,
+                        )
                     )
             info, root = await self._read_disc()
             # One step, with no FUSE request in between: the burned files

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import random
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from . import discread
@@ -23,7 +23,7 @@ from .errors import (
     NotWritableError,
     VerificationError,
 )
-from .mastering import Kind, MasterEntry
+from .mastering import Kind
 from .media import DiscInfo
 from .recorder import Recorder
 from .space import room
@@ -96,11 +96,18 @@ def check_stash_space(stash_dir: Path, need_bytes: int) -> None:
         )
 
 
+def expected_tree(
+    entries: Iterable[tuple[tuple[bytes, ...], Kind, int]],
+) -> dict[tuple[bytes, ...], tuple[Kind, int]]:
+    """What quick verification expects to read back: path -> (kind, size)."""
+    return {path: (kind, size) for path, kind, size in entries}
+
+
 def verify_quick(
     recorder: Recorder,
     stash: Path,
     start: Lba,
-    entries: Sequence[MasterEntry],
+    expected: Mapping[tuple[bytes, ...], tuple[Kind, int]],
     progress: ProgressFn,
     samples: int = 64,
 ) -> None:
@@ -116,13 +123,12 @@ def verify_quick(
                 f"verification failed: the new session cannot be read back ({exc})"
             ) from None
         got = {path: (e.kind, e.size) for path, e in discread.walk(root)}
-        for e in entries:
-            kind, size = got.get(e.path, (None, -1))
-            if kind is not e.kind or (kind is Kind.FILE and size != e.size):
-                name = b"/".join(e.path).decode(errors="replace")
+        for path, (want_kind, want_size) in expected.items():
+            kind, size = got.get(path, (None, -1))
+            if kind is not want_kind or (kind is Kind.FILE and size != want_size):
+                name = b"/".join(path).decode(errors="replace")
                 raise VerificationError(
-                    f"verification failed: {name!r} is missing or different in the "
-                    "recorded session"
+                    f"verification failed: {name!r} is missing or different in the recorded session"
                 )
         piece = 64 * 1024
         offsets = {0, max(0, total - piece)}

@@ -258,6 +258,58 @@ def cmd_config_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_burn_image(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .daemon import lock_recorder
+    from .image import burn_image
+    from .options import options_from
+    from .recorder import open_recorder
+
+    settings, _origin = config.load()
+    recorder = open_recorder(resolve_drive(args.drive, settings.drive))
+    values = {"close": "yes"} if args.close else {}
+    for key in ("speed", "verify"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    if args.simulate:
+        values["simulate"] = "yes"
+    if args.eject is not None:
+        values["eject"] = "yes" if args.eject else "no"
+    opts = options_from(values).resolve(settings)
+    lock = lock_recorder(paths.staging_area(recorder.ident), recorder.description)
+    bars: list[Any] = []
+
+    def phase(name: str, total: int) -> Callable[[int, int], None]:
+        for bar in bars:
+            bar.close()
+        bar = tqdm(
+            total=max(total, 1),
+            desc=f"{name:>9}",
+            unit="B",
+            unit_scale=True,
+            file=sys.stderr,
+            disable=args.quiet,
+        )
+        bars.append(bar)
+
+        def update(done: int, total: int) -> None:
+            bar.total = max(total, 1)
+            bar.n = done
+            bar.refresh()
+
+        return update
+
+    try:
+        message = burn_image(recorder, Path(args.image), opts, phase)
+    finally:
+        for bar in bars:
+            bar.close()
+        os.close(lock)
+    print(f"cdfs: {message}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     mp = Path(args.mountpoint).resolve()
     s = read_status(mp)
@@ -486,6 +538,28 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_erase)
+
+    bi = sub.add_parser(
+        "burn-image",
+        help="burn an existing ISO image onto a blank disc",
+        description="Record an ISO 9660 image as it is onto a blank disc (the XP ISO "
+        "Burner), with the same checks, progress and verification as a burn.  The drive "
+        "must not be mounted by cdfs meanwhile.",
+    )
+    bi.add_argument("image", metavar="FILE.iso")
+    bi.add_argument("--drive", metavar="DISC_OR_DEVICE", help="as for cdfs mount")
+    bi.add_argument("--speed", metavar="N", help="write speed as an x-factor, or max")
+    bi.add_argument("--close", action="store_true", help="close the disc afterwards")
+    bi.add_argument("--simulate", action="store_true", help="do everything but write")
+    bi.add_argument("--verify", choices=config.VERIFY_MODES, help="none, quick or full")
+    bi.add_argument(
+        "--eject",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="eject the disc after recording",
+    )
+    bi.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    bi.set_defaults(func=cmd_burn_image)
 
     c = sub.add_parser(
         "config",

@@ -28,7 +28,7 @@ import trio
 from . import discread, names, paths
 from .burn import Burner, BurnResult, recover
 from .config import Settings
-from .errors import CdfsError, UsageError, WriteOnceError
+from .errors import BurnInProgressError, UsageError, WriteOnceError
 from .fs import Operations
 from .options import BurnOptions, parse_burn_options
 from .recorder import Recorder
@@ -48,6 +48,21 @@ class MountOptions:
     debug: bool = False
 
 
+def lock_recorder(staging_dir: Path, description: str) -> int:
+    """One user of a recorder at a time: a second mount, or burning an image
+    while it is mounted, would fight over the disc and the staging area."""
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(staging_dir / names.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise BurnInProgressError(
+            f"{description} is in use by a cdfs mount: unmount it first"
+        ) from None
+    return fd
+
+
 class Daemon:
     """One mounted recorder: the owner of the control files and the status."""
 
@@ -58,7 +73,7 @@ class Daemon:
         self.options = options
         self.staging_dir = staging_dir or paths.staging_area(recorder.ident)
         self.staging_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = self._lock()
+        self._lock_fd = lock_recorder(self.staging_dir, recorder.description)
         shutil.rmtree(self.staging_dir / names.SNAPSHOT_DIR, ignore_errors=True)
         self.upper = Upper(self.staging_dir / names.STAGING_TREE)
         info = recorder.disc_info()
@@ -77,18 +92,6 @@ class Daemon:
         self._staged_cache: tuple[float, int, int] = (0.0, 0, 0)
         self.final_burn: BurnResult | None = None
         self.publish()
-
-    def _lock(self) -> int:
-        """One daemon per recorder: a second mount would fight over staging."""
-        fd = os.open(self.staging_dir / names.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise CdfsError(
-                f"{self.recorder.description} is already mounted by another cdfs daemon"
-            ) from None
-        return fd
 
     def _load_last(self) -> BurnResult | None:
         try:

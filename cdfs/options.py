@@ -59,7 +59,7 @@ class BurnOptions:
     rewrite: bool | None = None
     speed: float | None = None
     """x-factor; ``None`` means the configured speed."""
-    max_speed: bool = False
+    max_speed: bool | None = None
     """``speed=max`` given explicitly: unthrottled whatever the settings say."""
     simulate: bool | None = None
     verify: str | None = None
@@ -70,7 +70,7 @@ class BurnOptions:
         values = {}
         for f in dataclasses.fields(self):
             mine, theirs = getattr(self, f.name), getattr(later, f.name)
-            values[f.name] = mine if theirs is None or theirs is False else theirs
+            values[f.name] = mine if theirs is None else theirs
         return BurnOptions(**values)
 
     def resolve(self, settings: Settings) -> Resolved:
@@ -128,7 +128,7 @@ def options_from(values: dict[str, str]) -> BurnOptions:
     return BurnOptions(
         label=label,
         speed=speed,
-        max_speed="speed" in values and speed is None,
+        max_speed=True if "speed" in values and speed is None else None,
         verify=verify,
         **flags,
     )
