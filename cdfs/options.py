@@ -74,10 +74,8 @@ class BurnOptions:
         return BurnOptions(**values)
 
     def resolve(self, settings: Settings) -> Resolved:
-        if self.max_speed:
-            speed = None
-        else:
-            speed = self.speed if self.speed is not None else settings.speed
+        configured = self.speed if self.speed is not None else settings.speed
+        speed = None if self.max_speed else configured
         return Resolved(
             label=self.label,
             close=self.close,
