@@ -1,0 +1,358 @@
+"""Appending one small file to a disc that already holds 50,000 files.
+
+The disc's first session (50,000 files of 1 KiB in directories of 100,
+mastered by ``xorriso -as mkisofs -R -J``) is recorded on an emulated CD-R;
+each run works on a fresh copy of it and adds one small file as session 2:
+
+- ``append-master``: cdfs as its burn job does it, in a process of its own:
+  read the last session's tree (:func:`cdfs.discread.read_tree`), list it
+  again with one new file (kept files by their extents), and
+  :func:`cdfs.mastering.master_session` at the next writable address;
+- ``append-record``: the same plus recording on the emulated recorder and
+  reading the session back for verification;
+- ``append-mount``: the whole user path: write the file into a cdfs mount and
+  ``cdfs burn --wait`` (snapshot, checks, mastering, recording,
+  verification, the new tree read back);
+- baseline, in the same run, alternating with cdfs: ``xorriso -as mkisofs -R
+  -J -C last_start,nwa -M DISC -o out.iso NEWDIR`` with the same new file
+  (reads the old tree, writes the new session; no recording).
+
+:func:`bench_append` returns the result rows (``python -m bench append``
+calls it); ``python -m bench.append`` runs it alone, prints a table and
+writes ``bench/results/append.json``.  The measured step runs as
+``python bench/append.py child ...`` (this file as a script: it then imports
+nothing from ``bench``, so ``PYTHONPATH`` alone picks the cdfs measured).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .common import Bench, Result
+
+FILES = 50_000
+QUICK_FILES = 5_000
+MEDIA = "cd-r80"
+NEW_NAME = "appended.txt"
+NEW_DATA = b"one small file appended as the next session\n"
+SCRIPT = Path(__file__).resolve()
+RESULTS = SCRIPT.parent / "results" / "append.json"
+
+
+# -- the measured step, in a process of its own --------------------------------------
+
+
+def _child_append(disc: Path, new: Path, stash: Path) -> dict[str, float]:
+    """What the burn job does for the append, timed step by step."""
+    from cdfs import discread
+    from cdfs.emulated import EmulatedRecorder, Faults
+    from cdfs.mastering import Kind, MasterEntry, master_session
+    from cdfs.units import SECTOR_SIZE
+
+    t0 = time.perf_counter()
+    rec = EmulatedRecorder(disc, faults=Faults())
+    info = rec.disc_info()
+    assert info.nwa is not None
+    with rec.open_reader() as fp:
+        root = discread.read_tree(fp, info)
+    assert root is not None
+    entries = [
+        MasterEntry(
+            path=path,
+            kind=e.kind,
+            mode=stat.S_IMODE(e.mode),
+            uid=e.uid,
+            gid=e.gid,
+            mtime_ns=e.mtime_ns,
+            atime_ns=e.atime_ns,
+            size=e.size if e.kind is Kind.FILE else 0,
+            extents=e.extents if e.kind is Kind.FILE else (),
+            target=e.target,
+        )
+        for path, e in discread.walk(root)
+    ]
+    st = new.stat()
+    entries.append(
+        MasterEntry(
+            path=(new.name.encode(),),
+            kind=Kind.FILE,
+            mode=0o644,
+            uid=st.st_uid,
+            gid=st.st_gid,
+            mtime_ns=st.st_mtime_ns,
+            atime_ns=st.st_atime_ns,
+            size=st.st_size,
+            source=new,
+        )
+    )
+    t1 = time.perf_counter()
+    sectors = master_session(entries, stash, start=info.nwa, label="APPEND")
+    t2 = time.perf_counter()
+    rec.record(stash, info.nwa)
+    with stash.open("rb") as want, rec.open_reader() as got:
+        got.seek(info.nwa * SECTOR_SIZE)
+        while chunk := want.read(1 << 20):
+            if got.read(len(chunk)) != chunk:
+                raise RuntimeError("the recorded session differs from the stash")
+    t3 = time.perf_counter()
+    return {
+        "read_s": t1 - t0,
+        "master_s": t2 - t1,
+        "record_verify_s": t3 - t2,
+        "entries": len(entries),
+        "sectors": sectors,
+    }
+
+
+def _child_record(disc: Path, image: Path) -> dict[str, float]:
+    """Record ``image`` at the disc's next writable address (setup, untimed)."""
+    from cdfs.emulated import EmulatedRecorder, Faults
+
+    rec = EmulatedRecorder(disc, faults=Faults())
+    nwa = rec.disc_info().nwa
+    assert nwa is not None
+    session = rec.record(image, nwa)
+    return {"start": session.start, "length": session.length}
+
+
+def _msinfo(disc: Path) -> tuple[int, int]:
+    from cdfs.emulated import EmulatedRecorder, Faults
+
+    info = EmulatedRecorder(disc, faults=Faults()).disc_info()
+    last = info.last_session
+    assert last is not None and info.nwa is not None
+    return last.start, info.nwa
+
+
+def _child(argv: list[str]) -> int:
+    what, *args = argv
+    if what == "append":
+        out: Any = _child_append(Path(args[0]), Path(args[1]), Path(args[2]))
+    elif what == "record":
+        out = _child_record(Path(args[0]), Path(args[1]))
+    elif what == "msinfo":
+        out = _msinfo(Path(args[0]))
+    else:
+        raise SystemExit(f"unknown child command {what!r}")
+    print(json.dumps(out))
+    return 0
+
+
+# -- the benchmark ------------------------------------------------------------------
+
+
+def _child_cmd(bench: Bench, *args: str | os.PathLike[str]) -> Any:
+    from .common import run
+
+    env = bench.env(bench.work / "home-append")
+    res = run(
+        [sys.executable, SCRIPT, "child", *args], env=env, stdout=subprocess.PIPE, cwd=bench.work
+    )
+    return json.loads(res.stdout)
+
+
+def _copy_disc(src: Path, dest: Path) -> None:
+    """A fresh copy of the disc and its table of contents (sparse)."""
+    for suffix in ("", ".toc"):
+        target = Path(str(dest) + suffix)
+        target.unlink(missing_ok=True)
+        subprocess.run(
+            ["cp", "--sparse=always", f"{src}{suffix}", str(target)], check=True, timeout=600
+        )
+
+
+def _base_disc(bench: Bench, files: int) -> Path:
+    """An emulated CD-R whose one session holds ``files`` small files."""
+    from .common import KIB, TreeSpec, make_tree, run, step
+
+    src = make_tree(bench, f"append{files}", TreeSpec(files=files, size=KIB, per_dir=100))
+    home = bench.work / "home-append"
+    disc = bench.make_disc(bench.work / "append-base.iso", MEDIA, home)
+    image = bench.work / "append-s1.iso"
+    with step(f"first session: {files:,} files"):
+        run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-o", image, src])
+        _child_cmd(bench, "record", disc, image)
+    image.unlink()
+    return disc
+
+
+def _xorriso_append(disc: Path, newdir: Path, out: Path, msinfo: tuple[int, int]) -> float:
+    from .common import measured
+
+    cmd = ["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-C", f"{msinfo[0]},{msinfo[1]}"]
+    return measured([*cmd, "-M", str(disc), "-o", str(out), str(newdir)]).seconds
+
+
+def _mount_append(bench: Bench, disc: Path) -> tuple[float, float]:
+    """(seconds from writing the file to ``cdfs burn --wait`` returning,
+    seconds the mount took to come up)."""
+    from .common import Mount, remove
+
+    home = bench.scratch("home-append-mount")
+    mp = bench.work / "append-mnt"
+    remove(mp)
+    t0 = time.perf_counter()
+    with Mount(bench, disc, mp, home) as m:
+        up = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        (mp / NEW_NAME).write_bytes(NEW_DATA)
+        last = m.burn()
+        took = time.perf_counter() - t1
+        if not last.get("ok") or (mp / NEW_NAME).read_bytes() != NEW_DATA:
+            raise RuntimeError(f"the append through the mount failed: {last}")
+    return took, up
+
+
+def bench_append(bench: Bench) -> list[Result]:
+    """Measure the append (see the module doc); returns the rows it added."""
+    from .common import Result, Target, remove
+
+    files = QUICK_FILES if bench.config.quick else FILES
+    base = _base_disc(bench, files)
+    disc, out, stash = (bench.work / n for n in ("append.iso", "append-x.iso", "append-stash.iso"))
+    newdir = bench.scratch("append-new")
+    (newdir / NEW_NAME).write_bytes(NEW_DATA)
+    ours: list[dict[str, float]] = []
+    theirs: list[float] = []
+    mounts: list[tuple[float, float]] = []
+    for i in range(bench.runs):
+        # Alternate who goes first, so that neither always finds warm caches.
+        for who in ("xorriso", "cdfs") if i % 2 == 0 else ("cdfs", "xorriso"):
+            _copy_disc(base, disc)
+            remove(out)
+            remove(stash)
+            os.sync()
+            if who == "xorriso":
+                msinfo = tuple(_child_cmd(bench, "msinfo", disc))
+                theirs.append(_xorriso_append(disc, newdir, out, (msinfo[0], msinfo[1])))
+            else:
+                t0 = time.perf_counter()
+                stats = _child_cmd(bench, "append", disc, newdir / NEW_NAME, stash)
+                stats["wall_s"] = time.perf_counter() - t0
+                ours.append(stats)
+        _copy_disc(base, disc)
+        mounts.append(_mount_append(bench, disc))
+    for path in (disc, Path(f"{disc}.toc"), base, Path(f"{base}.toc"), out, stash):
+        remove(path)
+
+    def med(xs: list[float]) -> float:
+        return sorted(xs)[len(xs) // 2]
+
+    what = f"appending one small file to a disc of {files:,} files"
+    baseline = "xorriso -as mkisofs -R -J -C -M (no recording)"
+    sizes = f"session 2: {int(ours[0]['sectors'])} sectors for {int(ours[0]['entries']):,} entries"
+    rows = [
+        Result(
+            key="append-master",
+            what=f"{what}: read the last session and master the next (master_session)",
+            unit="s",
+            cdfs=[s["read_s"] + s["master_s"] for s in ours],
+            baseline=theirs,
+            baseline_name=baseline,
+            target=Target("<=", 10.0, on="value"),
+            cache="warm",
+            notes=[
+                f"read {med([s['read_s'] for s in ours]):.2f} s, master"
+                f" {med([s['master_s'] for s in ours]):.2f} s; {sizes}; whole process"
+                f" incl. Python start-up {med([s['wall_s'] for s in ours]):.2f} s"
+            ],
+        ),
+        Result(
+            key="append-record",
+            what=f"{what}: read, master, record on the emulated CD-R, verify",
+            unit="s",
+            cdfs=[s["read_s"] + s["master_s"] + s["record_verify_s"] for s in ours],
+            baseline=theirs,
+            baseline_name=baseline,
+            target=Target("<=", 10.0, on="value"),
+            cache="warm",
+        ),
+        Result(
+            key="append-mount",
+            what=f"{what}: write it into a cdfs mount, `cdfs burn --wait`",
+            unit="s",
+            cdfs=[took for took, _up in mounts],
+            baseline=theirs,
+            baseline_name=baseline,
+            target=Target("<=", 10.0, on="value"),
+            cache="warm",
+            notes=[
+                f"the mount came up in {med([up for _t, up in mounts]):.2f} s (reading the"
+                f" {files:,}-file tree; not counted); `burn --wait` polls every 0.2 s"
+            ],
+        ),
+    ]
+    for r in rows:
+        bench.add(r)
+    write_results(rows, files)
+    return rows
+
+
+def write_results(rows: list[Result], files: int) -> Path:
+    """``bench/results/append.json``: the rows with their medians and ratios."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "benchmark": "append",
+        "files_on_disc": files,
+        "media": MEDIA,
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "rows": [
+            {**r.as_json(), "median": r.median, "baseline_median": r.base_median, "ratio": r.ratio}
+            for r in rows
+        ],
+    }
+    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+    return RESULTS
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.append [--quick] [--runs N] [--workdir DIR]``."""
+    import argparse
+    import logging
+
+    from . import report
+    from .common import REPO, Bench, Config, remove
+
+    p = argparse.ArgumentParser(prog="python -m bench.append", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help=f"{QUICK_FILES:,} files, 2 runs")
+    p.add_argument("--runs", type=int, help="runs per measurement (default 5, 2 with --quick)")
+    p.add_argument("--workdir", type=Path, help="data goes into DIR/cdfs-bench-append")
+    p.add_argument("--cdfs-path", type=Path, help="measure the cdfs package found in DIR")
+    p.add_argument("--keep", action="store_true", help="keep the work dir afterwards")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    work = ((args.workdir or REPO.parent) / "cdfs-bench-append").resolve()
+    for tool in ("xorriso", "fusermount3", "cp"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"bench: {tool} is missing (make deps installs it)")
+    config = Config(
+        workdir=work,
+        runs=args.runs or (2 if args.quick else 5),
+        quick=args.quick,
+        cdfs_path=args.cdfs_path.resolve() if args.cdfs_path else None,
+        keep=args.keep,
+    )
+    bench = Bench(config)
+    try:
+        rows = bench_append(bench)
+    finally:
+        if not args.keep:
+            remove(work)
+    print("\n".join(report.table(rows)))
+    print(f"\nwritten to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "child":
+        sys.exit(_child(sys.argv[2:]))
+    sys.exit(main())
