@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +35,18 @@ from .checks import (
 from .config import Settings
 from .errors import (
     CdfsError,
+    NoSpaceError,
+    NotWritableError,
+    RecorderError,
     WriteOnceError,
 )
-from .mastering import master_session, volume_ids
-from .media import SPEED_1X, DiscInfo, Session
+from .mastering import Kind, master_session, volume_ids
+from .media import SPEED_1X, DiscInfo, DiscState, Session
 from .options import BurnOptions, Resolved, should_close
 from .recorder import Recorder
 from .snapshot import Snapshot, drop_burned, take_snapshot
 from .space import session_sectors
-from .units import SECTOR_SIZE, Lba
+from .units import SECTOR_SIZE, Lba, sectors_for
 from .view import View
 
 log = logging.getLogger(__name__)
@@ -243,10 +246,20 @@ class Burner:
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
         snap = take_snapshot(self.view, snap_dir)
         try:
-            if not snap.items:
+            if not snap.items and not opts.rewrite:
                 return BurnResult(True, "nothing to burn: the staging area is empty", label)
+            if opts.rewrite:
+                return await self._rewrite(info, snap, label, opts)
             need = session_sectors(snap.counts)
-            check_capacity(info, need)
+            try:
+                check_capacity(info, need)
+            except (NoSpaceError, NotWritableError) as exc:
+                if info.media.rewritable:
+                    raise type(exc)(
+                        f"{exc}; or rewrite the whole disc as one session with "
+                        "'cdfs burn --rewrite'"
+                    ) from None
+                raise
             assert info.nwa is not None
             start = info.nwa
             check_stash_space(self.stash_dir, need * SECTOR_SIZE)
@@ -304,19 +317,8 @@ class Burner:
         prog = self.progress
         one_x = SPEED_1X[self.view.info.media.family]
         journal_path = self.staging_dir / names.JOURNAL_FILE
-        if not opts.simulate:
-            journal.write(
-                journal_path,
-                journal.Journal(
-                    start,
-                    sectors,
-                    label,
-                    snap.files,
-                    snap.bytes,
-                    _dt.datetime.now().isoformat(timespec="seconds"),
-                    tuple(snap.items),
-                ),
-            )
+        if not opts.simulate and not journal_path.exists():
+            self._write_journal(start, sectors, snap, label)
         with trio.CancelScope(shield=True):
             prog.enter("recording", sectors * SECTOR_SIZE, one_x=one_x)
             self.on_change()
@@ -364,6 +366,101 @@ class Burner:
                 await trio.to_thread.run_sync(self.recorder.eject)
         return session
 
+    def _write_journal(
+        self, start: Lba, sectors: int, snap: Snapshot, label: str, stash: Path | None = None
+    ) -> None:
+        journal.write(
+            self.staging_dir / names.JOURNAL_FILE,
+            journal.Journal(
+                start,
+                sectors,
+                label,
+                snap.files,
+                snap.bytes,
+                _dt.datetime.now().isoformat(timespec="seconds"),
+                tuple(snap.items),
+                str(stash) if stash else "",
+            ),
+        )
+
+    async def _rewrite(
+        self, info: DiscInfo, snap: Snapshot, label: str, opts: Resolved
+    ) -> BurnResult:
+        """Rewrite a rewritable disc as one session: master everything live
+        (reading what is on the disc into the stash) before blanking it, so
+        that a failure afterwards loses nothing."""
+        if info.media.write_once:
+            raise WriteOnceError(
+                f"--rewrite needs a rewritable disc; a {info.media.title} can only be added to"
+            )
+        files = [e for e in snap.entries if e.kind is Kind.FILE]
+        size = sum(e.size for e in files)
+        counts = replace(snap.counts, data=sum(sectors_for(e.size) for e in files))
+        need = session_sectors(counts)
+        blank = DiscInfo(info.media, DiscState.BLANK)
+        check_capacity(blank, need)
+        check_stash_space(self.stash_dir, need * SECTOR_SIZE)
+        stash = self.stash_dir / f"cdfs-rewrite-{self.recorder.ident}.iso"
+        prog = self.progress
+        prog.enter("mastering", size)
+        self.on_change()
+
+        def master() -> int:
+            with self.recorder.open_reader() as disc:
+                return master_session(
+                    snap.entries,
+                    stash,
+                    start=Lba(0),
+                    label=label,
+                    progress=prog.update,
+                    copy_from=disc,
+                )
+
+        try:
+            sectors = await trio.to_thread.run_sync(master)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                stash.unlink()
+            raise
+        close = should_close(blank, Lba(0), sectors, opts.close_policy, opts.close)
+        if opts.simulate:
+            stash.unlink()
+            return BurnResult(
+                True,
+                f"simulated: the disc would have been rewritten as one "
+                f"session of {len(files)} files ({size} bytes); nothing was "
+                "written",
+                label,
+                len(files),
+                size,
+            )
+        self._write_journal(Lba(0), sectors, snap, label, stash)
+        with trio.CancelScope(shield=True):
+            prog.enter("erasing", info.capacity * SECTOR_SIZE)
+            self.on_change()
+            try:
+                await trio.to_thread.run_sync(
+                    lambda: self.recorder.erase(full=False, progress=prog.update)
+                )
+                session = await self._record(stash, Lba(0), sectors, snap, label, close, opts)
+            except CdfsError as exc:
+                journal.clear(self.staging_dir / names.JOURNAL_FILE)
+                raise RecorderError(
+                    f"{exc}. The disc was erased for the rewrite: everything that was on it "
+                    f"and the staged files are in {stash}; burn that onto a blank disc with "
+                    f"'cdfs burn-image {stash}'. The staged files are kept."
+                ) from None
+        stash.unlink()
+        return BurnResult(
+            True,
+            f"rewrote the disc as one session: {len(files)} files ({size} bytes)",
+            label,
+            len(files),
+            size,
+            session.start,
+            session.length,
+        )
+
     async def _read_disc(self) -> tuple[DiscInfo, discread.DiscEntry | None]:
         """The disc's table of contents and the tree of its last session."""
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
@@ -403,10 +500,16 @@ def recover(view: View, staging_dir: Path) -> BurnResult | None:
             if info.media.write_once
             else ""
         )
+        erased = (
+            f"; the disc had been erased for a rewrite: everything is in {j.stash}, burn it "
+            f"with 'cdfs burn-image {j.stash}'"
+            if j.stash
+            else ""
+        )
         result = BurnResult(
             False,
             f"the burn started at {j.started} was interrupted before its session was "
-            f"recorded: nothing was lost, its files are still staged{lost}",
+            f"recorded: nothing was lost, its files are still staged{lost}{erased}",
             j.label,
         )
     result.finished = _dt.datetime.now().isoformat(timespec="seconds")

@@ -218,6 +218,8 @@ def cmd_burn(args: argparse.Namespace) -> int:
     lines = [f"label={args.label}"] if args.label is not None else []
     if args.close:
         lines.append("close=yes")
+    if args.rewrite:
+        lines.append("rewrite=yes")
     if args.speed is not None:
         lines.append(f"speed={args.speed}")
     if args.simulate:
@@ -498,6 +500,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--close",
         action="store_true",
         help="close the disc after this session: nothing can be added afterwards",
+    )
+    b.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="rewritable discs: erase and write everything (disc and staged) as one session, "
+        "when a new session no longer fits",
     )
     b.add_argument("--speed", metavar="N", help="write speed as an x-factor, or max")
     b.add_argument("--simulate", action="store_true", help="a dummy burn: do everything but write")

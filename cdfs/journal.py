@@ -36,6 +36,8 @@ class Journal:
     bytes: int
     started: str
     entries: tuple[Entry, ...]
+    stash: str = ""
+    """Set for a rewrite: the stash holds the whole disc while it is blank."""
 
 
 def write(path: Path, journal: Journal) -> None:
@@ -47,6 +49,7 @@ def write(path: Path, journal: Journal) -> None:
         "bytes": journal.bytes,
         "started": journal.started,
         "entries": [[e.rel.hex(), e.kind, list(e.key)] for e in journal.entries],
+        "stash": journal.stash,
     }
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w") as f:
@@ -70,12 +73,15 @@ def read(path: Path) -> Journal | None:
                 Entry(bytes.fromhex(rel), str(kind), tuple(int(k) for k in key))
                 for rel, kind, key in data["entries"]
             ),
+            stash=str(data.get("stash", "")),
         )
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise MediaError(f"the burn journal {path} is damaged ({exc}); move it away to "
-                         "mount, the staged files are untouched") from None
+        raise MediaError(
+            f"the burn journal {path} is damaged ({exc}); move it away to "
+            "mount, the staged files are untouched"
+        ) from None
 
 
 def clear(path: Path) -> None:

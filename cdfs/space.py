@@ -13,6 +13,7 @@ import os
 import stat
 from dataclasses import dataclass
 
+from . import names
 from .discread import DiscEntry, walk
 from .errors import NoSpaceError
 from .media import SESSION_PADDING, DiscInfo
@@ -69,14 +70,51 @@ def room(info: DiscInfo) -> Sectors:
     return Sectors(blank + SESSION_PADDING)
 
 
+def blank_room(info: DiscInfo) -> Sectors:
+    """Sectors one session may take on a blank disc of this type."""
+    return Sectors(info.media.capacity - info.media.run_out)
+
+
 def disc_counts(root: DiscEntry | None) -> Counts:
-    entries = dirs = links = 0
+    """Entries of a disc tree; ``data`` is the sectors its files take."""
+    entries = dirs = links = data = 0
     if root is not None:
         for _path, e in walk(root):
             entries += 1
             dirs += stat.S_ISDIR(e.mode)
             links += stat.S_ISLNK(e.mode)
-    return Counts(entries, dirs, links, 0)
+            data += sectors_for(e.size) if stat.S_ISREG(e.mode) else 0
+    return Counts(entries, dirs, links, data)
+
+
+def deleted_counts(root: DiscEntry | None, upper: Upper) -> Counts:
+    """What staged deletions (whiteouts) take away from the disc's tree."""
+    total = Counts()
+    if root is None:
+        return total
+    for rel, _dnames, fnames, _fd in upper.walk():
+        for name in fnames:
+            if not name.startswith(names.WHITEOUT_PREFIX):
+                continue
+            entry: DiscEntry | None = root
+            for part in [*(rel.split(b"/") if rel else []), name[len(names.WHITEOUT_PREFIX) :]]:
+                entry = entry.children.get(part) if entry is not None else None
+            if entry is None:
+                continue
+            gone = disc_counts(entry)
+            own = Counts(
+                1,
+                int(stat.S_ISDIR(entry.mode)),
+                int(stat.S_ISLNK(entry.mode)),
+                sectors_for(entry.size) if stat.S_ISREG(entry.mode) else 0,
+            )
+            total = Counts(
+                total.entries + gone.entries + own.entries,
+                total.dirs + gone.dirs + own.dirs,
+                total.symlinks + gone.symlinks + own.symlinks,
+                total.data + gone.data + own.data,
+            )
+    return total
 
 
 def staged_counts(upper: Upper) -> Counts:
@@ -106,15 +144,19 @@ class Budget:
         self.info = info
         self.room = room(info)
         self.entries = self.dirs = self.symlinks = self.data = 0
+        self.disc_data = 0
+        """Sectors of file data on the disc that a rewrite would copy."""
 
     def reset(self, info: DiscInfo, disc_root: DiscEntry | None, upper: Upper) -> None:
         self.info = info
         self.room = room(info)
         d, s = disc_counts(disc_root), staged_counts(upper)
-        self.entries = d.entries + s.entries
-        self.dirs = d.dirs + s.dirs
-        self.symlinks = d.symlinks + s.symlinks
+        gone = deleted_counts(disc_root, upper) if info.media.rewritable else Counts()
+        self.entries = d.entries - gone.entries + s.entries
+        self.dirs = d.dirs - gone.dirs + s.dirs
+        self.symlinks = d.symlinks - gone.symlinks + s.symlinks
         self.data = s.data
+        self.disc_data = d.data - gone.data
 
     @property
     def capacity(self) -> int:
@@ -125,7 +167,13 @@ class Budget:
         return int(session_sectors(counts))
 
     def available(self) -> int:
-        return max(0, self.room - self.needed())
+        """Sectors still free for staging.  On a rewritable disc, what a
+        rewrite (everything as one session on the blanked disc) could hold
+        counts too: ``cdfs burn --rewrite`` is the way to burn it."""
+        limit: int = self.room
+        if self.info.media.rewritable:
+            limit = max(limit, blank_room(self.info) - self.disc_data)
+        return max(0, limit - self.needed())
 
     def _check(self, more: int) -> None:
         free = self.available()
@@ -147,10 +195,11 @@ class Budget:
         self.dirs += is_dir
         self.symlinks += is_link
 
-    def drop_disc_entry(self, *, is_dir: bool) -> None:
+    def drop_disc_entry(self, *, is_dir: bool, size: int = 0) -> None:
         """An entry of the disc will be left out of the next session."""
         self.entries -= 1
         self.dirs -= is_dir
+        self.disc_data -= sectors_for(size)
 
     def remove_entry(self, st: os.stat_result) -> None:
         self.entries -= 1

@@ -348,7 +348,10 @@ class View:
         assert node.disc is not None
         self._ensure_upper_dir(parent)
         self.upper.add_whiteout(parent.rel, node.name)
-        self.budget.drop_disc_entry(is_dir=stat.S_ISDIR(node.disc.mode))
+        self.budget.drop_disc_entry(
+            is_dir=stat.S_ISDIR(node.disc.mode),
+            size=node.disc.size if stat.S_ISREG(node.disc.mode) else 0,
+        )
 
     def unlink(self, parent: Node, name: bytes) -> None:
         node = self.lookup(parent, name)

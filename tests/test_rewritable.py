@@ -102,3 +102,60 @@ def test_reserved_names_are_refused(mount: Any) -> None:
     with pytest.raises(OSError) as exc:
         (m.path / ".cdfs.wh.x").write_text("no")
     assert exc.value.errno == errno.EINVAL
+
+
+def _fill(path: Path, size: int) -> None:
+    with open(path, "wb") as f:
+        f.write(os.urandom(1 << 20))
+        f.truncate(size)
+
+
+def test_rewrite_when_a_session_no_longer_fits(tmp_path: Path, mount: Any, make_disc: Any) -> None:
+    disc = make_disc("cd-rw74")
+    m = mount(disc, "--no-burn-on-unmount")
+    mp = m.path
+    _fill(mp / "a.bin", 300_000_000)
+    (mp / "keep.txt").write_text("keep\n")
+    m.burn()
+    os.unlink(mp / "a.bin")  # deleting does not reclaim space on the disc
+    _fill(mp / "b.bin", 360_000_000)
+    res = m.burn(check=False)
+    assert res.returncode == 1 and "cdfs burn --rewrite" in res.stderr
+    res = m.burn("--rewrite")
+    assert "rewrote the disc as one session" in res.stdout
+    info = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
+    assert [s["start"] for s in info["sessions"]] == [0]
+    assert sorted(os.listdir(mp)) == ["b.bin", "keep.txt"]
+    assert (mp / "keep.txt").read_text() == "keep\n"
+    listing = run(["xorriso", "-indev", f"stdio:{disc}", "-find", "/", "-exec", "lsdl"]).stdout
+    assert "b.bin" in listing and "keep.txt" in listing and "a.bin" not in listing
+
+
+def test_rewrite_fault_midway_loses_nothing(
+    tmp_path: Path, mount: Any, make_disc: Any, home: dict[str, str]
+) -> None:
+    disc = make_disc("dvd+rw")
+    m = mount(disc, "--no-burn-on-unmount")
+    mp = m.path
+    old = os.urandom(2_000_000)
+    (mp / "old.bin").write_bytes(old)
+    m.burn()
+    m.stop()
+    home["CDFS_EMULATED_FAULTS"] = json.dumps({"fail_after_bytes": 1_000_000})
+    m = mount(disc, "--no-burn-on-unmount", name="mnt2")
+    new = os.urandom(1_500_000)
+    (m.path / "new.bin").write_bytes(new)
+    res = m.burn("--rewrite", check=False)
+    assert res.returncode == 1
+    assert "The disc was erased for the rewrite" in res.stderr
+    stash = res.stderr.split("are in ")[1].split(";")[0]
+    assert (m.path / "new.bin").read_bytes() == new  # staged files kept
+    m.stop()
+    del home["CDFS_EMULATED_FAULTS"]
+    # The stash holds everything: burned as an image, the disc is whole again.
+    cdfs(["erase", "--yes", "-q", str(disc)], home)
+    cdfs(["burn-image", "--drive", str(disc), "-q", stash], home)
+    out = tmp_path / "out"
+    xorriso_extract(disc, out)
+    assert (out / "old.bin").read_bytes() == old
+    assert (out / "new.bin").read_bytes() == new
