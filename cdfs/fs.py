@@ -215,7 +215,7 @@ class Operations(pyfuse3.Operations):
         node, handle = view.create(
             view.node(parent_inode), bytes(name), mode & ~ctx.umask, os.O_WRONLY, ctx.uid, ctx.gid
         )
-        view.release(handle)
+        view.files.release(handle)
         return entry(view.getattr(node))
 
     # -- files ------------------------------------------------------------
@@ -226,7 +226,7 @@ class Operations(pyfuse3.Operations):
         parent = view.node(parent_inode)
         if parent is view.root and bytes(name) in view.control_inos:
             node = view.lookup(parent, bytes(name))
-            handle = view.open(node, flags)
+            handle = view.files.open(node, flags)
         else:
             node, handle = view.create(
                 parent, bytes(name), mode & ~ctx.umask, flags, ctx.uid, ctx.gid
@@ -242,29 +242,29 @@ class Operations(pyfuse3.Operations):
     @_errors
     async def open(self, inode: Any, flags: Any, ctx: Any) -> Any:
         view = self.view
-        return self._file_info(view.open(view.node(inode), flags))
+        return self._file_info(view.files.open(view.node(inode), flags))
 
     @_errors
     async def read(self, fh: Any, off: int, size: int) -> bytes:
-        return self.view.read(self._handle(fh), off, size)
+        return self.view.files.read(self._handle(fh), off, size)
 
     @_errors
     async def write(self, fh: Any, off: int, buf: bytes) -> int:
-        return self.view.write(self._handle(fh), off, buf)
+        return self.view.files.write(self._handle(fh), off, buf)
 
     @_errors
     async def flush(self, fh: Any) -> None:
-        self.view.flush(self._handle(fh))
+        self.view.files.flush(self._handle(fh))
 
     @_errors
     async def release(self, fh: Any) -> None:
         handle = self.handles.pop(fh, None)
         if handle is not None:
-            self.view.release(handle)
+            self.view.files.release(handle)
 
     @_errors
     async def fsync(self, fh: Any, datasync: bool) -> None:
-        self.view.fsync(self._handle(fh), datasync)
+        self.view.files.fsync(self._handle(fh), datasync)
 
     # -- file system ------------------------------------------------------
 

@@ -17,17 +17,17 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
 from typing import BinaryIO
 
 from . import names
 from .discread import DiscEntry
-from .errors import NoSpaceError, UsageError, WriteOnceError
+from .errors import UsageError, WriteOnceError
+from .files import Files
 from .media import DiscInfo
 from .nodes import Attr, Controls, Handle, Node
 from .space import Budget
 from .staging import Upper, is_reserved, join
-from .units import ISO_DATE_RANGE, SECTOR_SIZE, sectors_for
+from .units import ISO_DATE_RANGE
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class View:
         self.budget = Budget(info)
         self.uid, self.gid = os.getuid(), os.getgid()
         self.mounted_ns = time.time_ns()
+        self.files = Files(self)
         self.set_disc(info, disc_root)
 
     # -- disc -----------------------------------------------------------
@@ -147,9 +148,6 @@ class View:
 
     def staged_stat(self, node: Node) -> os.stat_result | None:
         return self.upper.lstat(node.rel)
-
-    def on_disc(self, node: Node) -> bool:
-        return node.disc is not None or (node is self.root and self.root.disc is not None)
 
     # -- attributes -------------------------------------------------------
 
@@ -489,13 +487,13 @@ class View:
             disc = node.disc
             if disc is None or not self.rewritable or not stat.S_ISREG(disc.mode):
                 raise self._refuse_on_disc(node, "change")
-            st = self._copy_up(node, keep_data=size != 0)
+            st = self.files.copy_up(node, keep_data=size != 0)
         assert st is not None
         rel = node.rel
         if size is not None:
             if not stat.S_ISREG(st.st_mode):
                 raise _err(errno.EINVAL)
-            self._break_snapshot_link(node, st, keep_data=size > 0)
+            self.files.unshare(node, st, keep_data=size > 0)
             old = node.size if node.size >= 0 else st.st_size
             self.budget.resize(old, size)
             if fh is not None and fh.fd >= 0 and fh.writable:
@@ -522,158 +520,15 @@ class View:
             )
         return self.getattr(node)
 
-    # -- open files -------------------------------------------------------
-
-    def open(self, node: Node, flags: int) -> Handle:
-        if self.is_control(node):
-            return self.controls.control_open(node.name, flags)
-        acc = flags & os.O_ACCMODE
-        wants_write = acc != os.O_RDONLY or bool(flags & os.O_TRUNC)
-        st = self.staged_stat(node)
-        disc = node.disc
-        if (
-            st is None
-            and wants_write
-            and disc is not None
-            and self.rewritable
-            and stat.S_ISREG(disc.mode)
-        ):
-            st = self._copy_up(node, keep_data=not flags & os.O_TRUNC)
-        if st is None or (disc is not None and stat.S_ISDIR(disc.mode)):
-            if disc is None:
-                raise _err(errno.ENOENT)
-            if wants_write:
-                raise WriteOnceError(
-                    f"cannot change {node.rel.decode(errors='replace')!r}: it is on the disc"
-                )
-            if stat.S_ISDIR(disc.mode):
-                raise _err(errno.EISDIR)
-            return Handle(node, disc=disc)
-        if not stat.S_ISREG(st.st_mode):
-            raise _err(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL)
-        if wants_write:
-            self._break_snapshot_link(node, st, keep_data=not flags & os.O_TRUNC)
-        if flags & os.O_TRUNC:
-            self.budget.resize(node.size if node.size >= 0 else st.st_size, 0)
-        keep = os.O_TRUNC if flags & os.O_TRUNC else 0
-        fd = self.upper.open(node.rel, acc | keep)
-        if node.size < 0 or flags & os.O_TRUNC:
-            node.size = os.fstat(fd).st_size
-        if wants_write:
-            node.writers += 1
-        return Handle(node, fd, writable=wants_write)
-
-    def _copy_up(self, node: Node, *, keep_data: bool) -> os.stat_result:
-        """Stage a replacement of a file of a rewritable disc: a staged copy
-        with its bytes (unless about to be truncated) and attributes."""
-        e, parent = node.disc, node.parent
-        assert e is not None and parent is not None
-        size = e.size if keep_data else 0
-        self.budget.resize(0, size)  # ENOSPC before copying anything
-        self._ensure_upper_dir(parent)
-        rel = node.rel
-        fd = self.upper.open(rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IMODE(e.mode))
-        try:
-            for off in range(0, size, 1 << 20):
-                os.write(fd, self._read_disc(e, off, 1 << 20))
-            os.fchmod(fd, stat.S_IMODE(e.mode))
-            if os.geteuid() == 0:
-                os.fchown(fd, e.uid, e.gid)
-            os.utime(fd, ns=(e.atime_ns, e.mtime_ns))
-        except BaseException:
-            self.upper.unlink(rel)
-            self.budget.resize(size, 0)
-            raise
-        finally:
-            os.close(fd)
-        st = self.upper.lstat(rel)
-        assert st is not None
-        return st
-
-    def _break_snapshot_link(self, node: Node, st: os.stat_result, *, keep_data: bool) -> None:
-        """A running burn holds a hard link to this file: give the staged
-        name a copy of its own, so the burn masters the old bytes unchanged."""
-        if st.st_nlink <= 1 or not stat.S_ISREG(st.st_mode):
-            return
-        rel = node.rel
-        tmp = join(node.parent.rel if node.parent else b"", names.COW_PREFIX + b"%d" % node.ino)
-        self.upper.copy_file(rel, tmp, with_data=keep_data)
-        self.upper.rename(tmp, rel)
-        log.debug("copy-on-write of %r during a burn", rel)
-
-    def read(self, fh: Handle, off: int, size: int) -> bytes:
-        if fh.fd >= 0:
-            return os.pread(fh.fd, size, off)
-        if fh.disc is not None:
-            return self._read_disc(fh.disc, off, size)
-        return bytes(fh.data[off : off + size])
-
-    def _read_disc(self, e: DiscEntry, off: int, size: int) -> bytes:
-        out = bytearray()
-        end = min(off + size, e.size)
-        pos = 0
-        assert self.reader is not None
-        for lba, length in e.extents:
-            lo, hi = max(off, pos), min(end, pos + length)
-            if lo < hi:
-                self.reader.seek(lba * SECTOR_SIZE + (lo - pos))
-                out += self.reader.read(hi - lo)
-            pos += length
-            if pos >= end:
-                break
-        return bytes(out)
-
-    def write(self, fh: Handle, off: int, buf: bytes) -> int:
-        if self.is_control(fh.node):
-            return self.controls.control_write(fh, off, buf)
-        if fh.fd < 0 or not fh.writable:
-            raise _err(errno.EBADF)
-        node = fh.node
-        end = off + len(buf)
-        if end > node.size:
-            self.budget.resize(node.size, end)
-            node.size = end
-        return os.pwrite(fh.fd, buf, off)
-
-    def flush(self, fh: Handle) -> None:
-        if self.is_control(fh.node):
-            self.controls.control_flush(fh)
-
-    def release(self, fh: Handle) -> None:
-        if self.is_control(fh.node):
-            self.controls.control_release(fh)
-            return
-        if fh.fd >= 0:
-            os.close(fh.fd)
-        if fh.writable:
-            fh.node.writers -= 1
-        if fh.node.writers <= 0:
-            fh.node.writers = 0
-            fh.node.size = -1
-
-    def fsync(self, fh: Handle, datasync: bool) -> None:
-        if fh.fd >= 0:
-            (os.fdatasync if datasync else os.fsync)(fh.fd)
-
     # -- burn support -----------------------------------------------------
 
     def open_writer_paths(self) -> set[bytes]:
         """Relative paths of staged files open for writing right now."""
         return {n.rel for n in self.inodes.values() if n.writers > 0 and n.parent is not None}
 
-    def iter_nodes(self) -> Iterator[Node]:
-        return iter(list(self.inodes.values()))
-
     def statfs_sectors(self) -> tuple[int, int]:
         """(capacity, available) in sectors, as ``df`` shows them."""
         return self.budget.capacity, self.budget.available()
-
-
-def enospc(need: int, free: int) -> NoSpaceError:
-    return NoSpaceError(
-        f"not enough room on the disc: {sectors_for(need) * SECTOR_SIZE} bytes more needed, "
-        f"{free * SECTOR_SIZE} bytes free"
-    )
 
 
 __all__ = ["ROOT_INO", "Attr", "Controls", "Handle", "Node", "View"]
