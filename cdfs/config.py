@@ -26,6 +26,7 @@ SYSTEM_CONFIG = Path("/etc/cdfs/config.toml")
 
 CLOSE_POLICIES = ("never", "auto", "always")
 VERIFY_MODES = ("none", "quick", "full")
+NAME_POLICIES = ("relaxed", "strict")
 
 
 def user_config() -> Path:
@@ -95,6 +96,9 @@ class Settings:
     """Do everything but write (a dummy burn)."""
     burn_on_unmount: bool = True
     """Burn what is staged when the mount is unmounted."""
+    names: str = "relaxed"
+    """strict: refuse, when copied in, names Windows (Joliet) would not see
+    unchanged; relaxed: map them (``cdfs status`` lists the mappings)."""
 
 
 CHECKERS: dict[str, Callable[[str, Any], Any]] = {
@@ -106,6 +110,7 @@ CHECKERS: dict[str, Callable[[str, Any], Any]] = {
     "verify": _choice(VERIFY_MODES),
     "simulate": parse_bool,
     "burn_on_unmount": parse_bool,
+    "names": _choice(NAME_POLICIES),
 }
 
 KEYS = tuple(f.name for f in fields(Settings))

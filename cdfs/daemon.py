@@ -30,6 +30,7 @@ from .burn import Burner, BurnResult, recover
 from .config import Settings
 from .errors import BurnInProgressError, UsageError, WriteOnceError
 from .fs import Operations
+from .namereport import name_changes
 from .options import BurnOptions, parse_burn_options
 from .recorder import Recorder
 from .staging import Upper
@@ -79,7 +80,14 @@ class Daemon:
         info = recorder.disc_info()
         self.reader = recorder.open_reader()
         root = discread.read_tree(self.reader, info)
-        self.view = View(self.upper, info, root, self.reader, self)
+        self.view = View(
+            self.upper,
+            info,
+            root,
+            self.reader,
+            self,
+            strict_names=options.settings.names == "strict",
+        )
         self.burner = Burner(
             self.view,
             recorder,
@@ -91,6 +99,7 @@ class Daemon:
         self.burner.last = recover(self.view, self.staging_dir) or self._load_last()
         self._staged_cache: tuple[float, int, int] = (0.0, 0, 0)
         self.final_burn: BurnResult | None = None
+        self._names_cache: tuple[int, dict[str, Any]] | None = None
         self.publish()
 
     def _load_last(self) -> BurnResult | None:
@@ -140,7 +149,16 @@ class Daemon:
             "requests": self.burner.requests,
             "last_burn": self.burner.last.as_dict() if self.burner.last else None,
             "staging_dir": str(self.staging_dir),
+            "names": self.name_report(),
         }
+
+    def name_report(self) -> dict[str, Any]:
+        """Staged names Windows or strict ISO readers see differently;
+        recomputed only when names changed."""
+        generation = self.view.generation
+        if self._names_cache is None or self._names_cache[0] != generation:
+            self._names_cache = (generation, name_changes(self.upper, self.view.root.disc))
+        return self._names_cache[1]
 
     def status_json(self) -> bytes:
         return json.dumps(self.status()).encode()

@@ -24,6 +24,12 @@ class UsageError(CdfsError):
     exit_code = 2
 
 
+class NameTooLongError(UsageError):
+    """A name is longer than what the disc (or names=strict) can carry."""
+
+    errno = _errno.ENAMETOOLONG
+
+
 class ConfigError(UsageError):
     """A configuration key or value is unknown or invalid."""
 

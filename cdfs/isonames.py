@@ -304,3 +304,23 @@ def _dir_sectors(record_bytes: int, record_max: int) -> int:
 def _table_sectors(table_bytes: int) -> int:
     # pycdlib grows each path table two sectors at a time, LE and BE copies.
     return 2 * 2 * (table_bytes // (2 * SECTOR_SIZE) + 1)
+
+
+def joliet_problem(name: str) -> str | None:
+    """Why ``name`` cannot be carried unchanged in Joliet (what Windows
+    reads), or None when it can."""
+    if len(name) > JOLIET_NAME_MAX:
+        return f"longer than {JOLIET_NAME_MAX} characters"
+    if _joliet_chars(name) != name:
+        return (
+            "has characters Joliet cannot hold (* / : ; ? \\, control characters, or "
+            "characters outside the Basic Multilingual Plane)"
+        )
+    if name != name.rstrip(". "):
+        return "ends with a dot or a space, which Windows drops"
+    return None
+
+
+def windows_key(name: str) -> str:
+    """The form under which Windows compares two names."""
+    return _joliet_key(name)

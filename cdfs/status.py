@@ -59,4 +59,22 @@ def render_text(s: dict[str, Any]) -> str:
         f"Burn:         {burn_line(s.get('burn', {}))}",
         f"Last burn:    {last_line(s.get('last_burn'))}",
     ]
+    lines += names_lines(s.get("names") or {})
     return "\n".join(lines) + "\n"
+
+
+def names_lines(report: dict[str, Any]) -> list[str]:
+    """The staged names other readers see differently, in plain words."""
+    out: list[str] = []
+    for view, who in (("joliet", "Windows (Joliet)"), ("iso", "strict ISO 9660 readers")):
+        count = report.get(f"{view}_count", 0)
+        if not count:
+            continue
+        out.append(f"{who} will see {count} staged name{'s' if count != 1 else ''} differently:")
+        # Plain ISO names differ for almost everything (8.3-like, upper
+        # case): a few examples say enough.
+        shown = report.get(view, [])[: 5 if view == "iso" else None]
+        out += [f"  {item['path']}  ->  {item['as']}" for item in shown]
+        if count > len(shown):
+            out.append(f"  ... and {count - len(shown)} more")
+    return out

@@ -21,8 +21,9 @@ from typing import BinaryIO
 
 from . import names
 from .discread import DiscEntry
-from .errors import UsageError, WriteOnceError
+from .errors import NameTooLongError, UsageError, WriteOnceError
 from .files import Files
+from .isonames import joliet_problem, windows_key
 from .media import DiscInfo
 from .nodes import Attr, Controls, Handle, Node
 from .space import Budget
@@ -48,7 +49,10 @@ class View:
         disc_root: DiscEntry | None,
         reader: BinaryIO | None,
         controls: Controls,
+        *,
+        strict_names: bool = False,
     ) -> None:
+        self.strict_names = strict_names
         self.upper = upper
         self.controls = controls
         self.reader = reader
@@ -65,11 +69,15 @@ class View:
         self.uid, self.gid = os.getuid(), os.getgid()
         self.mounted_ns = time.time_ns()
         self.files = Files(self)
+        self.generation = 0
+        """Bumped by every change of names: lets callers cache what they
+        derive from the tree (the status's name report)."""
         self.set_disc(info, disc_root)
 
     # -- disc -----------------------------------------------------------
 
     def set_disc(self, info: DiscInfo, disc_root: DiscEntry | None) -> None:
+        self.generation += 1
         """Point every node at the disc's (new) last session."""
         self.info = info
         self.root.disc = disc_root
@@ -281,6 +289,7 @@ class View:
         self._check_name(name)
         if self.child(parent, name) is not None:
             raise _err(errno.EEXIST)
+        self._check_strict(parent, name)
 
     def _ensure_upper_dir(self, node: Node) -> None:
         """Create the upper directories that hold staged children of ``node``
@@ -300,6 +309,7 @@ class View:
     def create(
         self, parent: Node, name: bytes, mode: int, flags: int, uid: int, gid: int
     ) -> tuple[Node, Handle]:
+        self.generation += 1
         self._check_new_name(parent, name)
         self.budget.check_entries(1)
         self._ensure_upper_dir(parent)
@@ -315,6 +325,7 @@ class View:
         return node, Handle(node, fd, writable=True)
 
     def mkdir(self, parent: Node, name: bytes, mode: int, uid: int, gid: int) -> Node:
+        self.generation += 1
         self._check_new_name(parent, name)
         self.budget.check_entries(1, is_dir=True)
         self._ensure_upper_dir(parent)
@@ -326,6 +337,7 @@ class View:
         return self._new_node(parent, name)
 
     def symlink(self, parent: Node, name: bytes, target: bytes, uid: int, gid: int) -> Node:
+        self.generation += 1
         self._check_new_name(parent, name)
         self.budget.check_entries(1)
         self._ensure_upper_dir(parent)
@@ -352,6 +364,7 @@ class View:
         )
 
     def unlink(self, parent: Node, name: bytes) -> None:
+        self.generation += 1
         node = self.lookup(parent, name)
         if self.is_control(node):
             raise _err(errno.EPERM)
@@ -370,6 +383,7 @@ class View:
         self.child(parent, name)
 
     def rmdir(self, parent: Node, name: bytes) -> None:
+        self.generation += 1
         node = self.lookup(parent, name)
         if self.is_control(node) or node is self.root:
             raise _err(errno.EPERM)
@@ -390,6 +404,7 @@ class View:
     def rename(
         self, old_parent: Node, old: bytes, new_parent: Node, new: bytes, noreplace: bool
     ) -> None:
+        self.generation += 1
         node = self.lookup(old_parent, old)
         if self.is_control(node) or (new_parent is self.root and new in self.control_inos):
             raise _err(errno.EPERM)
@@ -403,6 +418,7 @@ class View:
         if not self._is_dir(new_parent):
             raise _err(errno.ENOTDIR)
         self._check_name(new)
+        self._check_strict(new_parent, new, moving=node)
         target = self.child(new_parent, new)
         if target is node:
             return
@@ -455,6 +471,27 @@ class View:
         if target.disc is not None and self.rewritable:
             self._delete_from_disc(parent, target)
         self._detach(target)
+
+    def _check_strict(self, parent: Node, name: bytes, moving: Node | None = None) -> None:
+        """names=strict: refuse what Joliet cannot carry unchanged."""
+        if not self.strict_names:
+            return
+        text = name.decode("utf-8")
+        problem = joliet_problem(text)
+        if problem is not None:
+            error = NameTooLongError if problem.startswith("longer") else UsageError
+            raise error(f"{text!r} {problem} (names=strict)")
+        key = windows_key(text)
+        for other in self._names(parent):
+            if other == name or (
+                moving is not None and moving.parent is parent and other == moving.name
+            ):
+                continue
+            if windows_key(other.decode("utf-8", errors="replace")) == key:
+                raise UsageError(
+                    f"{text!r} and {other.decode(errors='replace')!r} are the same name to "
+                    "Windows (names=strict)"
+                )
 
     def _check_name(self, name: bytes) -> None:
         if is_reserved(name):

@@ -1,0 +1,103 @@
+"""Names the disc's other views cannot carry: reported, or refused with
+names=strict."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import cdfs, run
+
+
+def test_status_lists_names_windows_sees_differently(mount: Any) -> None:
+    m = mount()
+    mp = m.path
+    long_name = "a" * 100 + ".txt"
+    for name in (long_name, "what? yes: no.txt", "Readme", "README", "ok.txt", "🎵.mp3"):
+        (mp / name).write_text(name)
+    report = m.status()["names"]
+    joliet = {item["path"]: item["as"] for item in report["joliet"]}
+    assert "ok.txt" not in joliet and "README" not in joliet
+    assert joliet[long_name] == "a" * 60 + ".txt"
+    assert joliet["what? yes: no.txt"] == "what_ yes_ no.txt"
+    assert joliet["Readme"] == "Readme~1"  # the same name to Windows as "README"
+    assert joliet["🎵.mp3"] == "_.mp3"
+    assert report["joliet_count"] == 4
+    iso = {item["path"]: item["as"] for item in report["iso"]}
+    assert iso["ok.txt"] == "OK.TXT"
+    text = (mp / ".status").read_text()
+    assert "Windows (Joliet) will see 4 staged names differently:" in text
+    assert "what? yes: no.txt  ->  what_ yes_ no.txt" in text
+    human = cdfs(["status", str(mp)], m.env).stdout
+    assert "Readme  ->  Readme~1" in human
+    # What the report promised is what the burned disc's Joliet tree holds.
+    m.burn()
+    seven = run(["7z", "l", str(m.disc)]).stdout
+    for shown in joliet.values():
+        assert shown in seven
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("b" * 65, errno.ENAMETOOLONG),
+        ("colon:name", errno.EINVAL),
+        ("question?", errno.EINVAL),
+        ("emoji 🎵", errno.EINVAL),
+        ("trailing dot.", errno.EINVAL),
+        ("OK.TXT", errno.EINVAL),  # the same name to Windows as ok.txt
+    ],
+)
+def test_strict_names_refused_at_copy_time(
+    mount: Any, home: dict[str, str], name: str, code: int
+) -> None:
+    cdfs(["config", "set", "names", "strict"], home)
+    m = mount()
+    (m.path / "ok.txt").write_text("fine")
+    (m.path / "Ünïcödé is fine.txt").write_text("fine")
+    with pytest.raises(OSError) as exc:
+        (m.path / name).write_text("x")
+    assert exc.value.errno == code
+    with pytest.raises(OSError) as exc:
+        os.mkdir(m.path / name)
+    assert exc.value.errno == code
+    with pytest.raises(OSError) as exc:
+        os.rename(m.path / "Ünïcödé is fine.txt", m.path / name)
+    assert exc.value.errno == code
+    assert sorted(os.listdir(m.path)) == ["ok.txt", "Ünïcödé is fine.txt"]
+    # Renaming a name to another case of itself is fine.
+    os.rename(m.path / "ok.txt", m.path / "Ok.txt")
+
+
+def test_non_utf8_and_overlong_names_keep_the_daemon_serving(mount: Any) -> None:
+    m = mount()
+    mp = os.fsencode(m.path)
+    with pytest.raises(OSError) as exc:
+        os.open(mp + b"/bad\xff\xfename", os.O_CREAT | os.O_WRONLY, 0o644)
+    assert exc.value.errno == errno.EINVAL
+    name255 = "n" * 251 + ".txt"
+    (m.path / name255).write_text("255 bytes")
+    with pytest.raises(OSError) as exc:
+        (m.path / ("n" * 256)).write_text("too long")
+    assert exc.value.errno == errno.ENAMETOOLONG
+    deep = m.path
+    for i in range(110):
+        deep = deep / f"d{i}"
+    os.makedirs(deep)
+    (deep / "bottom.txt").write_text("110 levels down")
+    assert (deep / "bottom.txt").read_text() == "110 levels down"
+    m.burn()
+    assert (deep / "bottom.txt").read_text() == "110 levels down"
+    assert (m.path / name255).read_text() == "255 bytes"
+    info = json.loads(cdfs(["media", "info", "--json", str(m.disc)], m.env).stdout)
+    assert len(info["sessions"]) == 1
+    out = Path(m.path).parent / "out"
+    run(["xorriso", "-osirrox", "on", "-indev", f"stdio:{m.disc}", "-extract", "/", str(out)])
+    assert (
+        out / Path(*[f"d{i}" for i in range(110)]) / "bottom.txt"
+    ).read_text() == "110 levels down"
