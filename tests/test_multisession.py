@@ -13,6 +13,7 @@ and the pycdlib pin are checked here too.
 
 from __future__ import annotations
 
+import errno
 import importlib.metadata
 import inspect
 import io
@@ -379,35 +380,66 @@ def test_99_sessions_then_the_100th_is_refused(
     assert not m.status()["last_burn"]["ok"]
 
 
+def fill_until_enospc(path: Path, rng: random.Random) -> bytes:
+    """Write ``path`` in 64 KiB pieces until the mount says ENOSPC; what
+    was written (and stays staged)."""
+    written = bytearray()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        while True:
+            piece = rng.randbytes(1 << 16)
+            try:
+                assert os.write(fd, piece) == len(piece)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+                break
+            written += piece
+    finally:
+        os.close(fd)
+    return bytes(written)
+
+
 def test_cd_r_fills_up_then_refuses(
     tmp_path: Path, mount: Any, make_disc: Any, home: dict[str, str]
 ) -> None:
     """On a CD-R every session costs 11,400 then 6,900 sectors of lead-in,
-    lead-out and pre-gap: the disc is full long before 99 sessions."""
+    lead-out and pre-gap: the disc is full long before 99 sessions.  The
+    last session that fits is filled up to what ``df`` allows, and burns."""
     disc = make_disc("cd-r80")
     m = mount(disc, "--no-burn-on-unmount")
+    want: Tree = {}
+    h = History(disc, home, tmp_path)
+    filled = b""
     for k in range(1, 100):
-        (m.path / f"n{k:03d}.txt").write_bytes(b"x" * k)
+        st = os.statvfs(m.path)
+        avail = st.f_bavail * st.f_frsize
+        if not filled and avail < 8 << 20:
+            filled = fill_until_enospc(m.path / "fill.bin", random.Random(k))
+            assert avail - (1 << 16) - 2 * SECTOR_SIZE <= len(filled) <= avail, avail
+            name, data = "fill.bin", filled
+        else:
+            name, data = f"n{k:03d}.txt", b"x" * k
+            (m.path / name).write_bytes(data)
         if not touch_burn(m)["ok"]:
             break
+        want = {**want, name: ("file", data)}
+        h.states.append(want)
+    assert filled and name != "fill.bin", "what df allowed did not burn"
     res = m.burn(check=False)  # once more, for the message the command prints
     assert res.returncode == 1 and FULL.search(res.stderr), res.stderr
     sessions = sessions_of(disc, home)
     assert 40 <= len(sessions) < 99
-    assert (m.path / f"n{k:03d}.txt").read_bytes() == b"x" * k
-    assert os.getxattr(m.path / f"n{k:03d}.txt", "user.cdfs.state") == b"staged"
+    assert (m.path / name).read_bytes() == data
+    assert os.getxattr(m.path / name, "user.cdfs.state") == b"staged"
     # Orange Book layout, and the refusal is right: not even an empty
     # session (padding and descriptors) fits after the last one.
     for j, ((s0, n0), (s1, _)) in enumerate(itertools.pairwise(sessions)):
         assert s1 == s0 + n0 + 2 + (11_400 if j == 0 else 6_900)
     end = sessions[-1][0] + sessions[-1][1]
+    assert end + 2 <= 360_000
     assert end + 2 + 6_900 + SESSION_PADDING + 20 > 360_000
-    h = History(disc, home, tmp_path)
-    want: Tree = {}
-    for j in range(1, len(sessions) + 1):
-        want = {**want, f"n{j:03d}.txt": ("file", b"x" * j)}
-        h.states.append(want)
     h.check(deep=False)
+    assert isoinfo_read(disc, sessions[-1][0], "fill.bin") == filled
 
 
 # -- discs begun or continued by other tools ---------------------------------------------
