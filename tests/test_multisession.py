@@ -613,6 +613,35 @@ def test_other_tools_append_to_a_cdfs_disc_with_deep_directories(
     assert without_relocation(local_tree(m2.path)) == want
 
 
+@pytest.mark.parametrize("tool", ["xorriso", "genisoimage"])
+def test_cdfs_appends_to_deep_directories_written_by(
+    tool: str, tmp_path: Path, mount: Any, make_disc: Any, home: dict[str, str]
+) -> None:
+    disc = make_disc("cd-r80")
+    deep = {f"{DEEP}/bottom.txt": b"at the bottom\n", "top.txt": b"top\n"}
+    src = tmp_path / "src"
+    write_files(src, deep)
+    tool_session(tool, disc, src, tmp_path / "s1.iso")
+    m = mount(disc, "--no-burn-on-unmount")
+    assert without_relocation(local_tree(m.path)) == files_of(deep)
+    more = {f"{DEEP}/more.txt": b"more\n", f"{DEEP.rsplit('/', 7)[0]}/side.txt": b"side\n"}
+    write_files(m.path, more)
+    m.burn()
+    want = files_of({**deep, **more})
+    assert without_relocation(local_tree(m.path)) == want
+    start = sessions_of(disc, home)[-1][0]
+    assert without_relocation(xorriso_tree(disc, start, tmp_path / "x")) == want
+    assert without_relocation(cdfs_tree(disc, start)) == want
+    # and the tool can go on appending on top of that cdfs session
+    extra = tmp_path / "extra"
+    write_files(extra, {"last.txt": b"last\n"})
+    tool_session(tool, disc, extra, tmp_path / "s3.iso")
+    want["last.txt"] = ("file", b"last\n")
+    start = sessions_of(disc, home)[-1][0]
+    assert without_relocation(xorriso_tree(disc, start, tmp_path / "y")) == want
+    assert without_relocation(cdfs_tree(disc, start)) == want
+
+
 # -- rewriting a whole disc into one session (copy_from) -------------------------------
 
 
