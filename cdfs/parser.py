@@ -1,0 +1,243 @@
+"""The grammar of the ``cdfs`` command line: commands, options, help texts.
+
+Owns the argparse definitions, from which both ``--help`` and the man page
+are generated, and the translation of the recording flags back into the
+``key=value`` words of a burn request (the names :mod:`cdfs.options`
+parses).  Runs nothing: every command's parser sets ``handler`` to the
+command's name, and :func:`cdfs.cli.main` looks the function up by it, so
+this module needs none of the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from . import __version__, config
+from .media import MEDIA_TYPES
+from .options import ClosePolicy
+
+if TYPE_CHECKING:
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cdfs",
+        description="Burn discs like Windows XP did: mount the recorder, copy files in, "
+        "touch .burn.",
+        epilog="Without --drive, cdfs uses $CDFS_DRIVE or an emulated CD-R under "
+        "~/.local/share/cdfs (created blank on first use).",
+    )
+    p.add_argument("--version", action="version", version=f"cdfs {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (add_mount, add_umount, add_burn, add_status, add_erase, add_burn_image):
+        add(sub)
+    add_config(sub)
+    add_media(sub)
+    return p
+
+
+def command(sub: Subparsers, name: str, handler: str = "", **kw: Any) -> argparse.ArgumentParser:
+    """A subcommand's parser, naming its handler (by default its own name)."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, **kw)
+    parser.set_defaults(handler=handler or name)
+    return parser
+
+
+def add_recording_flags(parser: argparse.ArgumentParser) -> None:
+    """How to record: the flags ``burn`` and ``burn-image`` share."""
+    parser.add_argument(
+        "--close",
+        action="store_true",
+        help="close the disc after this session: nothing can be added afterwards",
+    )
+    parser.add_argument("--speed", metavar="N", help="write speed as an x-factor, or max")
+    parser.add_argument(
+        "--simulate", action="store_true", help="a dummy burn: do everything but write"
+    )
+    parser.add_argument(
+        "--verify",
+        choices=config.VERIFY_MODES,
+        help="after recording compare none, quick (a sample and the tree) or full "
+        "(every byte; the default setting)",
+    )
+    parser.add_argument(
+        "--eject",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="eject the disc after recording (default: the eject setting)",
+    )
+
+
+def recording_values(args: argparse.Namespace) -> dict[str, str]:
+    """The recording flags that were given, as ``key=value`` pairs of a burn
+    request; the flags left out fall back to the settings."""
+    values: dict[str, str] = {}
+    if args.close:
+        values["close"] = "yes"
+    if args.speed is not None:
+        values["speed"] = args.speed
+    if args.simulate:
+        values["simulate"] = "yes"
+    if args.verify is not None:
+        values["verify"] = args.verify
+    if args.eject is not None:
+        values["eject"] = "yes" if args.eject else "no"
+    return values
+
+
+def add_mount(sub: Subparsers) -> None:
+    m = command(
+        sub,
+        "mount",
+        help="mount a recorder as a file system",
+        description="Mount a recorder: the disc's files read-only, with a "
+        "writable staging area on top.  Runs in the background "
+        "unless -f is given.",
+    )
+    m.add_argument("mountpoint", metavar="MOUNTPOINT")
+    m.add_argument(
+        "--drive",
+        metavar="DISC_OR_DEVICE",
+        help="emulated disc image (see 'cdfs media create') or device such as /dev/sr0",
+    )
+    m.add_argument("-f", "--foreground", action="store_true", help="stay in the foreground")
+    m.add_argument(
+        "--stash-dir",
+        metavar="DIR",
+        help="where the stash file (the mastered image) is written (default ~/.cache/cdfs)",
+    )
+    m.add_argument(
+        "--no-burn-on-unmount",
+        action="store_true",
+        help="keep staged files staged when unmounting instead of burning them",
+    )
+    m.add_argument(
+        "--close-policy",
+        choices=[p.value for p in ClosePolicy],
+        help="when burns close the disc: never (the default setting), auto (when 2%% or "
+        "less would remain, or no further session could fit), always",
+    )
+    m.add_argument("--debug", action="store_true", help="log every FUSE request")
+
+
+def add_umount(sub: Subparsers) -> None:
+    u = command(
+        sub,
+        "umount",
+        help="unmount, after burning what is staged",
+        description="Unmount; returns when the burn that unmounting starts "
+        "has finished.  Exit status 1 if that burn failed.",
+    )
+    u.add_argument("mountpoint", metavar="MOUNTPOINT")
+    u.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def add_burn(sub: Subparsers) -> None:
+    b = command(
+        sub,
+        "burn",
+        help="burn the staged files as a new session",
+        description="Start a burn of everything staged (like touching MOUNTPOINT/.burn).",
+    )
+    b.add_argument("mountpoint", metavar="MOUNTPOINT")
+    b.add_argument("--label", metavar="NAME", help="disc name (default: today's date)")
+    b.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="rewritable discs: erase and write everything (disc and staged) as one session, "
+        "when a new session no longer fits",
+    )
+    add_recording_flags(b)
+    b.add_argument(
+        "--wait", action="store_true", help="show progress; exit 0 only if the burn succeeded"
+    )
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar with --wait")
+
+
+def add_status(sub: Subparsers) -> None:
+    s = command(
+        sub,
+        "status",
+        help="show the disc, the staging area and the burn",
+        description="Show disc type, state, capacity, used and free space, "
+        "staged files, the running burn and the last result.",
+    )
+    s.add_argument("mountpoint", metavar="MOUNTPOINT")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def add_erase(sub: Subparsers) -> None:
+    e = command(
+        sub,
+        "erase",
+        help="blank a rewritable disc",
+        description="Blank a rewritable disc (CD-RW, DVD-RW, DVD+RW, BD-RE): quick erases the "
+        "table of contents so the data is unreachable, --full every sector.  TARGET is a "
+        "cdfs mount point (staged files are kept) or a disc image or device.",
+    )
+    e.add_argument("target", metavar="TARGET")
+    e.add_argument("--full", action="store_true", help="erase every sector (slow)")
+    e.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def add_burn_image(sub: Subparsers) -> None:
+    bi = command(
+        sub,
+        "burn-image",
+        help="burn an existing ISO image onto a blank disc",
+        description="Record an ISO 9660 image as it is onto a blank disc (the XP ISO "
+        "Burner), with the same checks, progress and verification as a burn.  The drive "
+        "must not be mounted by cdfs meanwhile.",
+    )
+    bi.add_argument("image", metavar="FILE.iso")
+    bi.add_argument("--drive", metavar="DISC_OR_DEVICE", help="as for cdfs mount")
+    add_recording_flags(bi)
+    bi.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def add_config(sub: Subparsers) -> None:
+    keys = ", ".join(
+        f"{k} ({config.show(getattr(config.Settings(), k)) or 'empty'})" for k in config.KEYS
+    )
+    c = sub.add_parser(
+        "config",
+        help="show or change settings",
+        description="Settings are read from /etc/cdfs/config.toml, then "
+        f"~/.config/cdfs/config.toml (which 'set' writes).  Keys: {keys}.",
+    )
+    csub = c.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    get = command(
+        csub, "get", "config get", help="show one setting, or all with where each comes from"
+    )
+    get.add_argument("key", nargs="?", metavar="KEY")
+    set_ = command(csub, "set", "config set", help="change a setting in the user's config file")
+    set_.add_argument("key", metavar="KEY")
+    set_.add_argument("value", metavar="VALUE")
+
+
+def add_media(sub: Subparsers) -> None:
+    md = sub.add_parser("media", help="emulated discs: create, inspect")
+    msub = md.add_subparsers(dest="media_command", required=True, metavar="ACTION")
+    mc = command(
+        msub,
+        "create",
+        "media create",
+        help="make a blank emulated disc",
+        description="Make a blank emulated disc: a sparse image of "
+        "2048-byte sectors with its table of contents beside it.",
+    )
+    mc.add_argument("path", metavar="PATH")
+    mc.add_argument(
+        "--type",
+        required=True,
+        choices=sorted(MEDIA_TYPES),
+        metavar="TYPE",
+        help="one of: " + ", ".join(MEDIA_TYPES),
+    )
+    mi = command(msub, "info", "media info", help="show a disc's type, state, sessions and space")
+    mi.add_argument("path", metavar="PATH", help="emulated disc image or device")
+    mi.add_argument("--json", action="store_true", help="machine-readable output")
