@@ -18,8 +18,8 @@ each run works on a fresh copy of it and adds one small file as session 2:
   (reads the old tree, writes the new session; no recording).
 
 :func:`bench_append` returns the result rows (``python -m bench append``
-calls it); ``python -m bench.append`` runs it alone, prints a table and
-writes ``bench/results/append.json``.  The measured step runs as
+calls it); ``python -m bench.append`` runs it alone and prints a table.
+Both write ``bench/results/append.json``, except with ``--quick``.  The measured step runs as
 ``python bench/append.py child ...`` (this file as a script: it then imports
 nothing from ``bench``, so ``PYTHONPATH`` alone picks the cdfs measured).
 """
@@ -27,6 +27,7 @@ nothing from ``bench``, so ``PYTHONPATH`` alone picks the cdfs measured).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import stat
@@ -46,6 +47,8 @@ NEW_NAME = "appended.txt"
 NEW_DATA = b"one small file appended as the next session\n"
 SCRIPT = Path(__file__).resolve()
 RESULTS = SCRIPT.parent / "results" / "append.json"
+
+log = logging.getLogger("bench")
 
 
 # -- the measured step, in a process of its own --------------------------------------
@@ -293,7 +296,10 @@ def bench_append(bench: Bench) -> list[Result]:
     ]
     for r in rows:
         bench.add(r)
-    write_results(rows, files)
+    if bench.config.quick:
+        log.info("--quick: %s is left as it was", RESULTS)
+    else:
+        write_results(rows, files)
     return rows
 
 
@@ -317,7 +323,6 @@ def write_results(rows: list[Result], files: int) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.append [--quick] [--runs N] [--workdir DIR]``."""
     import argparse
-    import logging
 
     from . import report
     from .common import REPO, Bench, Config, remove
@@ -348,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             remove(work)
     print("\n".join(report.table(rows)))
-    print(f"\nwritten to {RESULTS}")
+    if not args.quick:
+        print(f"\nwritten to {RESULTS}")
     return 0
 
 
