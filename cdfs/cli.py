@@ -128,6 +128,8 @@ def cmd_mount(args: argparse.Namespace) -> int:
         settings = replace(settings, burn_on_unmount=False)
     if args.close_policy:
         settings = replace(settings, close_policy=args.close_policy)
+    if args.names:
+        settings = replace(settings, names=args.names)
     options = MountOptions(mp, stash, settings=settings, debug=args.debug)
     ready = None if args.foreground else daemonize(paths.log_file(recorder.ident))
     try:

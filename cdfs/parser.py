@@ -120,6 +120,13 @@ def add_mount(sub: Subparsers) -> None:
         help="when burns close the disc: never (the default setting), auto (when 2%% or "
         "less would remain, or no further session could fit), always",
     )
+    m.add_argument(
+        "--names",
+        choices=config.NAME_POLICIES,
+        help="strict: refuse, when copied in, names Windows would not see unchanged "
+        "(ENAMETOOLONG, EINVAL); relaxed (the default setting): map them, and list the "
+        "mappings in the status",
+    )
     m.add_argument("--debug", action="store_true", help="log every FUSE request")
 
 
