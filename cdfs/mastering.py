@@ -286,10 +286,13 @@ class _ExtentReader:
             lba, length = self._entry.extents[i]
             inner = self._pos - self._starts[i]
             step = min(want, length - inner)
-            self._disc.seek(lba * SECTOR_SIZE + inner)
-            data = self._disc.read(step)
+            where = isonames.show_path(self._entry.path)
+            try:
+                self._disc.seek(lba * SECTOR_SIZE + inner)
+                data = self._disc.read(step)
+            except OSError as exc:
+                raise CdfsError(f"cannot copy {where!r} from the disc: {exc.strerror}") from exc
             if len(data) != step:
-                where = isonames.show_path(self._entry.path)
                 raise CdfsError(
                     f"cannot copy {where!r} from the disc: sector"
                     f" {lba + (inner + len(data)) // SECTOR_SIZE} could not be read"

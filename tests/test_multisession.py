@@ -744,11 +744,19 @@ def test_copy_from_reads_extents_in_order_and_streams(tmp_path: Path) -> None:
     assert Disc.biggest <= 1 << 20
 
 
-def test_copy_from_a_disc_that_ends_early_fails_cleanly(tmp_path: Path) -> None:
+def test_copy_from_a_disc_that_ends_early_or_fails_fails_cleanly(tmp_path: Path) -> None:
     e = MasterEntry((b"f",), Kind.FILE, 0o644, 0, 0, 0, 0, 5000, extents=((10, 5000),))
     out = tmp_path / "s.iso"
     with pytest.raises(CdfsError, match=r"cannot copy 'f' from the disc: sector 11"):
         master_session([e], out, start=Lba(0), label="x", copy_from=io.BytesIO(bytes(22_528)))
+    assert not out.exists()
+
+    class Failing(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            raise OSError(errno.EIO, "Input/output error")
+
+    with pytest.raises(CdfsError, match=r"cannot copy 'f' from the disc: Input/output error"):
+        master_session([e], out, start=Lba(0), label="x", copy_from=Failing(bytes(40_000)))
     assert not out.exists()
 
 
