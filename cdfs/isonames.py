@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from .errors import UsageError
@@ -181,12 +181,17 @@ def _joliet_key(name: str) -> str:
     return name.rstrip(". ").casefold()
 
 
-def joliet_names(children: Iterable[tuple[str, bool]]) -> dict[str, str]:
+def joliet_names(
+    children: Iterable[tuple[str, bool]], first: Collection[str] = ()
+) -> dict[str, str]:
     """Joliet names for the children of one directory (``name -> name``),
     at most 64 UCS-2 characters, colliding names suffixed ``~1``, ``~2``
     before the extension.  Collisions are checked as Windows sees names:
-    ignoring case and trailing dots and spaces."""
-    items = sorted(children)
+    ignoring case and trailing dots and spaces.  Names in ``first`` (files
+    already on the disc) are served before the others, so that a new name
+    colliding with theirs gets the suffix and Windows users do not see a
+    burned file change its name in the next session."""
+    items = sorted(children, key=lambda item: (item[0] not in first, item))
     parts = {name: _joliet_parts(name) for name, _ in items}
     return _resolve(items, parts, "~", key=_joliet_key, taken=set())
 
@@ -198,8 +203,8 @@ def _resolve(
     key: Callable[[str], str],
     taken: set[str],
 ) -> dict[str, str]:
-    """Give each name its wanted form unless an earlier name (in sorted order)
-    or ``taken`` has it; else the first numbered variant (``sep`` and a
+    """Give each name its wanted form unless an earlier name (in ``items``
+    order) or ``taken`` has it; else the first numbered variant (``sep`` and a
     number before the extension) that neither anyone took nor anyone wants."""
     wanted = {name: p.fit() for name, p in parts.items()}
     reserved = {key(w) for w in wanted.values()}

@@ -175,7 +175,9 @@ def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
         iso = isonames.iso_names(kinds, reserved=(_RR_MOVED,) if not d.path else ())
         d.iso = {n.encode(): ident for n, ident in iso.items()}
         shown = [k for k in kinds if d.children[k[0].encode()].kind is not Kind.SYMLINK]
-        d.joliet = {n.encode(): j for n, j in isonames.joliet_names(shown).items()}
+        # Files from earlier sessions (no source) keep their Joliet names.
+        burned = {n.decode() for n, e in d.children.items() if e.kind is Kind.FILE and not e.source}
+        d.joliet = {n.encode(): j for n, j in isonames.joliet_names(shown, burned).items()}
     return dirs
 
 

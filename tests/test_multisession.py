@@ -760,6 +760,42 @@ def test_copy_from_a_disc_that_ends_early_or_fails_fails_cleanly(tmp_path: Path)
     assert not out.exists()
 
 
+# -- names that stay --------------------------------------------------------------------
+
+
+def test_joliet_names_of_burned_files_stay_when_new_names_collide(tmp_path: Path) -> None:
+    """Windows compares names without case: a new "README.TXT" next to a
+    burned "Readme.txt" takes the suffix, the burned file keeps its name."""
+    src = tmp_path / "src"
+    write_files(src, {"Readme.txt": b"old\n", "zeta.txt": b"z\n"})
+    disc = tmp_path / "disc.img"
+    n1 = master_session(entries_of(src), disc, start=Lba(0), label="one")
+    with disc.open("rb") as fp:
+        kept = kept_entries(fp, 0)
+    new = tmp_path / "new"
+    write_files(new, {"README.TXT": b"new\n", "ZETA.txt": b"Z\n"})
+    start = n1 + 11_400
+    s2 = tmp_path / "s2.iso"
+    master_session([*kept, *entries_of(new)], s2, start=Lba(start), label="two")
+    with disc.open("r+b") as f:
+        f.seek(start * SECTOR_SIZE)
+        f.write(s2.read_bytes())
+    before = isoinfo_listing(disc, 0, "-J")
+    after = isoinfo_listing(disc, start, "-J")
+    assert set(after) == {"Readme.txt", "README~1.TXT", "zeta.txt", "ZETA~1.txt"}
+    for name in ("Readme.txt", "zeta.txt"):
+        assert after[name].lba == before[name].lba < start
+    assert isoinfo_read(disc, start, "README~1.TXT", "-J") == b"new\n"
+
+
+def entries_of(root: Path) -> list[MasterEntry]:
+    """New files below ``root`` (flat), as the burn job lists staged files."""
+    return [
+        MasterEntry((p.name.encode(),), Kind.FILE, 0o644, 0, 0, 0, 0, p.stat().st_size, p)
+        for p in sorted(root.iterdir())
+    ]
+
+
 # -- the pycdlib pin -----------------------------------------------------------------
 
 PYCDLIB_PIN = "1.22.0"
