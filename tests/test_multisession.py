@@ -277,21 +277,23 @@ class History:
 def stage_session(root: Path, k: int) -> None:
     """What burn ``k`` (1-based) adds: in session 1 a large file, a
     directory, an empty file and a symlink; in every session a new
-    directory with a file, and a new file inside the burned ``docs``."""
+    directory with a file, and a new file inside the burned ``docs``.
+    Every file gets a fixed mtime and one of a few modes."""
     rng = random.Random(k)
+    files: dict[Path, bytes] = {}
     if k == 1:
         (root / "docs").mkdir()
-        (root / "docs" / "readme.txt").write_bytes(b"read me\n")
-        (root / "big.bin").write_bytes(rng.randbytes(1_500_000))
-        (root / "empty").write_bytes(b"")
+        files[root / "docs" / "readme.txt"] = b"read me\n"
+        files[root / "big.bin"] = rng.randbytes(1_500_000)
+        files[root / "empty"] = b""
         os.symlink("docs/readme.txt", root / "link")
-    d = root / f"s{k:02d}"
-    d.mkdir()
-    data = d / f"data {k}.bin"
-    data.write_bytes(rng.randbytes(1000 * k + 17))
-    data.chmod((0o644, 0o600, 0o640, 0o755)[k % 4])
-    os.utime(data, (1_500_000_000, 1_000_000_000 + k * 86_400))
-    (root / "docs" / f"Ünïcödé note {k}.txt").write_bytes(f"note {k}\n".encode() * k)
+    (root / f"s{k:02d}").mkdir()
+    files[root / f"s{k:02d}" / f"data {k}.bin"] = rng.randbytes(1000 * k + 17)
+    files[root / "docs" / f"Ünïcödé note {k}.txt"] = f"note {k}\n".encode() * k
+    for i, (path, data) in enumerate(files.items()):
+        path.write_bytes(data)
+        path.chmod((0o644, 0o600, 0o640, 0o755)[(k + i) % 4])
+        os.utime(path, (1_500_000_000, 1_000_000_000 + k * 86_400 + i))
 
 
 # -- sessions burned through the mount -----------------------------------------------
