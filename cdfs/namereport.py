@@ -46,7 +46,8 @@ def name_changes(upper: Upper, disc: DiscEntry | None) -> dict[str, Any]:
         }
         children.update(staged)
         decoded = [(n.decode("utf-8", errors="replace"), d) for n, d in children.items()]
-        j_names = joliet_names(decoded)
+        burned = {n.decode("utf-8", errors="replace") for n in children if n not in staged}
+        j_names = joliet_names(decoded, first=burned)
         i_names = iso_names(decoded)
         for name in sorted(staged):
             text = name.decode("utf-8", errors="replace")

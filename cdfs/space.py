@@ -166,17 +166,24 @@ class Budget:
         counts = Counts(self.entries, self.dirs, self.symlinks, self.data)
         return int(session_sectors(counts))
 
-    def available(self) -> int:
-        """Sectors still free for staging.  On a rewritable disc, what a
+    def _limit(self) -> int:
+        """Sectors the next session may take.  On a rewritable disc, what a
         rewrite (everything as one session on the blanked disc) could hold
         counts too: ``cdfs burn --rewrite`` is the way to burn it."""
         limit: int = self.room
         if self.info.media.rewritable:
             limit = max(limit, blank_room(self.info) - self.disc_data)
-        return max(0, limit - self.needed())
+        return limit
+
+    def available(self) -> int:
+        """Sectors free for one more file, as ``df`` shows them: the room
+        left after what is staged and the new file's own directory entry,
+        so that a file of exactly that size fits."""
+        with_one_more = Counts(self.entries + 1, self.dirs, self.symlinks, self.data)
+        return max(0, self._limit() - int(session_sectors(with_one_more)))
 
     def _check(self, more: int) -> None:
-        free = self.available()
+        free = max(0, self._limit() - self.needed())
         if more > free:
             raise NoSpaceError(
                 f"not enough room on the disc: {more * SECTOR_SIZE} bytes more needed, "

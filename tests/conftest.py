@@ -91,8 +91,18 @@ class Mount:
 
     def start(self) -> None:
         assert self.log is not None
-        logf = self.log.open("ab")
-        self.proc = subprocess.Popen(
+        with self.log.open("ab") as logf:
+            self.proc = self._spawn(logf)
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(self.path):
+            if self.proc.poll() is not None:
+                raise AssertionError(f"cdfs mount exited:\n{self.log.read_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"cdfs mount did not come up:\n{self.log.read_text()}")
+            time.sleep(0.05)
+
+    def _spawn(self, logf: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -108,13 +118,6 @@ class Mount:
             stdout=logf,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while not os.path.ismount(self.path):
-            if self.proc.poll() is not None:
-                raise AssertionError(f"cdfs mount exited:\n{self.log.read_text()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"cdfs mount did not come up:\n{self.log.read_text()}")
-            time.sleep(0.05)
 
     def stop(self, *, check: bool = True) -> int | None:
         """Unmount (burning on unmount as configured) and wait for the daemon."""

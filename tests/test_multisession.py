@@ -444,12 +444,6 @@ def test_cd_r_fills_up_then_refuses(
     assert isoinfo_read(disc, sessions[-1][0], "fill.bin") == filled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cdfs/space.py Budget.available (what df shows) leaves out the directory entry"
-    " the new file itself needs: with an even number of entries staged, a file of exactly"
-    " df's available size gets ENOSPC (one sector short)",
-)
 def test_a_file_of_the_size_df_shows_fits(mount: Any, make_disc: Any) -> None:
     m = mount(make_disc("cd-r74"), "--no-burn-on-unmount")
     for n in range(4):
