@@ -74,3 +74,42 @@ def test_burn_too_big_for_the_disc_is_refused_before_writing(mount: Any, make_di
     # must still be checked at burn time against the real next address.
     res = m.burn(check=False)
     assert res.returncode == 0, res.stderr
+
+
+def test_swapped_or_externally_written_disc_is_noticed(
+    tmp_path: Any, mount: Any, make_disc: Any
+) -> None:
+    from pathlib import Path
+
+    from cdfs.emulated import EmulatedRecorder
+
+    from conftest import run, xorriso_listing
+
+    disc = make_disc("dvd+r")
+    m = mount(disc, "--no-burn-on-unmount")
+    (m.path / "mine.txt").write_text("staged for this disc\n")
+    # Another program appends a session while the mount is up.
+    src = Path(tmp_path) / "other"
+    src.mkdir()
+    (src / "theirs.txt").write_text("written elsewhere\n")
+    rec = EmulatedRecorder(disc)
+    iso = Path(tmp_path) / "theirs.iso"
+    run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", str(iso), str(src)])
+    rec.record(iso, rec.disc_info().nwa or 0)
+    before = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
+    res = m.burn(check=False)
+    assert res.returncode == 1
+    assert "not the one this mount shows" in res.stderr and "staged files are kept" in res.stderr
+    after = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
+    assert after["sessions"] == before["sessions"]  # nothing written
+    assert (m.path / "mine.txt").read_text() == "staged for this disc\n"
+    m.stop()
+    # Mounted again, the mount shows the disc as it is now, and burns onto it.
+    m2 = mount(disc, name="mnt2")
+    assert sorted(os.listdir(m2.path)) == ["mine.txt", "theirs.txt"]
+    m2.burn()
+    listing = xorriso_listing(disc, after["sessions"][-1]["start"])
+    assert "theirs.txt" in listing
+    last = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)["sessions"]
+    assert "mine.txt" in xorriso_listing(disc, last[-1]["start"])
+    assert "theirs.txt" in xorriso_listing(disc, last[-1]["start"])
