@@ -23,6 +23,7 @@ from typing import Any
 
 from . import config, names, paths
 from .errors import CdfsError, NotFoundError, NotMountedError, UsageError, WriteOnceError
+from .isonames import volume_ids
 from .media import DiscInfo, media_type
 from .parser import build_parser, recording_values
 from .status import human_bytes, render_text
@@ -172,6 +173,8 @@ def cmd_umount(args: argparse.Namespace) -> int:
 
 def cmd_burn(args: argparse.Namespace) -> int:
     mp = Path(args.mountpoint).resolve()
+    if args.label is not None:
+        volume_ids(args.label)  # refuse an unusable label here, before the daemon sees it
     values = {"label": args.label} if args.label is not None else {}
     if args.rewrite:
         values["rewrite"] = "yes"

@@ -550,11 +550,17 @@ class View:
                 if ns is not None and not ISO_DATE_RANGE[0] <= ns // 10**9 <= ISO_DATE_RANGE[1]:
                     raise UsageError("discs store dates from 1900 to 2155 only")
             cur = self.upper.lstat(rel) or st
-            self.upper.utime(
-                rel,
+            want = (
                 cur.st_atime_ns if atime_ns is None else atime_ns,
                 cur.st_mtime_ns if mtime_ns is None else mtime_ns,
             )
+            self.upper.utime(rel, *want)
+            got = self.upper.lstat(rel)
+            if got is not None and (got.st_atime_ns, got.st_mtime_ns) != want:
+                # The staging file system clamped it (ext4 holds 1901-2446):
+                # refuse rather than burn another date than the one set.
+                self.upper.utime(rel, cur.st_atime_ns, cur.st_mtime_ns)
+                raise UsageError("the staging area's file system cannot hold this date")
         return self.getattr(node)
 
     # -- burn support -----------------------------------------------------
