@@ -279,8 +279,10 @@ class Profiler:
     collapsed stacks (``--format raw``) that :mod:`bench.profile` sums up.
     Does nothing when ``out`` is None."""
 
-    def __init__(self, pid: int, out: Path | None, *, rate: int = 200) -> None:
-        self.pid, self.out, self.rate = pid, out, rate
+    def __init__(
+        self, pid: int, out: Path | None, *, rate: int = 200, native: bool = False
+    ) -> None:
+        self.pid, self.out, self.rate, self.native = pid, out, rate, native
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Profiler:
@@ -290,6 +292,7 @@ class Profiler:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         cmd = [pyspy, "record", "--pid", str(self.pid), "--rate", str(self.rate)]
         cmd += ["--format", "raw", "--idle", "--threads", "-o", str(self.out)]
+        cmd += ["--native"] if self.native else []
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)  # let it attach
         return self
@@ -421,8 +424,12 @@ class Mount:
     """``cdfs mount -f`` in a subprocess, as users run it; always torn down
     with ``fusermount3 -u -z`` then terminate/kill."""
 
-    def __init__(self, bench: Bench, disc: Path, mountpoint: Path, home: Path) -> None:
+    def __init__(
+        self, bench: Bench, disc: Path, mountpoint: Path, home: Path, extra: Sequence[str] = ()
+    ) -> None:
         self.bench, self.disc, self.path, self.home = bench, disc, mountpoint, home
+        self.extra = list(extra)
+        """More ``cdfs mount`` options (``--debug`` logs every FUSE request)."""
         self.stash = home / "stash"
         self.log = home / "mount.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -439,7 +446,8 @@ class Mount:
             self.proc = subprocess.Popen(
                 [
                     *(sys.executable, "-m", "cdfs", "mount", "-f", "--no-burn-on-unmount"),
-                    *("--drive", str(self.disc), "--stash-dir", str(self.stash), str(self.path)),
+                    *("--drive", str(self.disc), "--stash-dir", str(self.stash), *self.extra),
+                    self.path,
                 ],
                 env=self.bench.env(self.home),
                 cwd=self.bench.work,
