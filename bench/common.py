@@ -72,6 +72,8 @@ class Result:
     cache: str = ""
     notes: list[str] = field(default_factory=list)
     when: str = field(default_factory=lambda: time.strftime("%Y-%m-%d"))
+    load: float = field(default_factory=lambda: os.getloadavg()[0])
+    """1-minute load average when the row was measured (other work on the machine)."""
 
     @property
     def median(self) -> float:
@@ -100,6 +102,7 @@ class Result:
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Result:
         raw = dict(raw)
+        raw.setdefault("load", float("nan"))
         target = raw.pop("target", None)
         return cls(**raw, target=Target(**target) if target else None)
 
@@ -203,6 +206,13 @@ def proc_status(pid: int) -> dict[str, int]:
             if len(parts) == 2 and parts[1] == "kB":
                 out[key] = int(parts[0])
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used (proc(5) stat fields 14-15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def reset_peak_rss(pid: int) -> None:
@@ -516,11 +526,14 @@ class Mount:
 
 
 class PhaseWatch:
-    """Polls a mount's status in a thread and notes when each burn phase
-    was first seen (for per-phase times)."""
+    """Notes when each burn phase was first seen (for per-phase times), from
+    the status file the daemon publishes every 0.5 s: polling the mount
+    itself would make the daemon compute its status for us, in the middle
+    of the burn we measure."""
 
-    def __init__(self, mount: Mount, interval: float = 0.02) -> None:
-        self.mount, self.interval = mount, interval
+    def __init__(self, mount: Mount, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.file = Path(mount.status()["staging_dir"]) / "status.json"
         self.phase = "idle"
         self.seen: dict[str, float] = {}
         self._stop = threading.Event()
@@ -536,8 +549,8 @@ class PhaseWatch:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            with contextlib.suppress(OSError, ValueError):
-                phase = str(self.mount.status()["burn"]["phase"])
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                phase = str(json.loads(self.file.read_text())["burn"]["phase"])
                 self.phase = phase
                 self.seen.setdefault(phase, time.perf_counter())
             self._stop.wait(self.interval)

@@ -3,12 +3,15 @@ each against the same operation on a native directory of the same disk.
 
 Rows: sequential write and read of a big file (dd bs=1M), ``cp -r`` of
 many small files, and ``ls -lR`` / ``find`` over staged plus burned files.
+The two sides alternate run by run (and which goes first alternates too),
+so that both see the same machine.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .common import (
@@ -20,8 +23,10 @@ from .common import (
     Result,
     Target,
     TreeSpec,
+    cpu_seconds,
     drop_caches,
     make_tree,
+    median,
     remove,
     run,
     step,
@@ -29,6 +34,8 @@ from .common import (
     timed,
     warm,
 )
+
+Cmd = Sequence[str | Path]
 
 
 def big_size(bench: Bench) -> int:
@@ -38,6 +45,44 @@ def big_size(bench: Bench) -> int:
 def small_spec(bench: Bench) -> TreeSpec:
     """5,000 files of 20 KiB in 50 directories of 100 (1,000 with --quick)."""
     return TreeSpec(files=1000 if bench.config.quick else 5000, size=20 * KIB, per_dir=100)
+
+
+@dataclass
+class Pair:
+    """Samples of one measurement on the mount and natively."""
+
+    cdfs: list[float] = field(default_factory=list)
+    base: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    """The daemon's CPU seconds during each cdfs run."""
+
+    def notes(self) -> list[str]:
+        return [f"daemon CPU {median(self.cpu):.2f} s per run (median)"]
+
+
+def measure_pair(
+    bench: Bench,
+    m: Mount,
+    name: str,
+    commands: tuple[Cmd, Cmd],
+    before: Callable[[bool], None],
+    value: Callable[[float], float] = lambda seconds: seconds,
+) -> Pair:
+    """Run ``commands`` (native, on the mount) ``runs`` times each,
+    alternating, with ``before(on_mount)`` untimed ahead of every run."""
+    pair = Pair()
+    for i in range(bench.runs):
+        for on_mount in (False, True) if i % 2 == 0 else (True, False):
+            before(on_mount)
+            if not on_mount:
+                pair.base.append(value(timed(commands[0])))
+                continue
+            c0 = cpu_seconds(m.pid)
+            with bench.profile(m.pid, name, when=i == 0):
+                seconds = timed(commands[1])
+            pair.cpu.append(cpu_seconds(m.pid) - c0)
+            pair.cdfs.append(value(seconds))
+    return pair
 
 
 def _dd_write(target: Path, size: int, fsync: bool) -> list[str]:
@@ -53,28 +98,34 @@ def bench_write(bench: Bench) -> None:
     disc = bench.make_disc(home / "disc.iso", "dvd+r", home)
     with Mount(bench, disc, bench.work / "mnt-write", home) as m:
         for fsync in (False, True):
-            cdfs: list[float] = []
-            base: list[float] = []
-            for i in range(bench.runs):
-                for where, out in ((native, base), (m.path, cdfs)):
-                    target = where / "big.bin"
-                    target.unlink(missing_ok=True)
-                    drop_caches()
-                    name = f"write-{'fsync' if fsync else 'nofsync'}"
-                    with bench.profile(m.pid, name, when=where == m.path and i == 0):
-                        out.append(throughput(size, timed(_dd_write(target, size, fsync))))
-                    target.unlink()
-            label = "conv=fsync" if fsync else "no fsync"
+            files = (native / "big.bin", m.path / "big.bin")
+
+            def before(on_mount: bool, files: tuple[Path, Path] = files) -> None:
+                for f in files:
+                    f.unlink(missing_ok=True)
+                drop_caches()
+
+            pair = measure_pair(
+                bench,
+                m,
+                f"write-{'fsync' if fsync else 'cache'}",
+                (_dd_write(files[0], size, fsync), _dd_write(files[1], size, fsync)),
+                before,
+                lambda seconds: throughput(size, seconds),
+            )
+            before(False)
+            label = "conv=fsync: data on the disk" if fsync else "no fsync: into the page cache"
             bench.add(
                 Result(
                     key=f"write-{'fsync' if fsync else 'cache'}",
                     what=f"sequential write, dd bs=1M of {size // MIB} MiB ({label})",
                     unit="MB/s",
-                    cdfs=cdfs,
-                    baseline=base,
+                    cdfs=pair.cdfs,
+                    baseline=pair.base,
                     baseline_name="native dir",
                     target=Target(">=", 0.75),
                     cache="cold start (caches dropped before each run)",
+                    notes=pair.notes(),
                 )
             )
 
@@ -110,27 +161,28 @@ def bench_read(bench: Bench) -> None:
         native += [f"skip={offset}", f"count={size}", "iflag=skip_bytes,count_bytes"]
         mounted = ["dd", f"if={m.path / 'big.bin'}", "of=/dev/null", "bs=1M", "status=none"]
         for cold in (True, False):
-            cdfs: list[float] = []
-            base: list[float] = []
-            for i in range(bench.runs):
-                for cmd, out in ((native, base), (mounted, cdfs)):
-                    if cold:
-                        drop_caches()
-                    else:
-                        timed(cmd)  # fill the cache
-                    name = f"read-{'cold' if cold else 'warm'}"
-                    with bench.profile(m.pid, name, when=cmd is mounted and i == 0):
-                        out.append(throughput(size, timed(cmd)))
+
+            def before(on_mount: bool, cold: bool = cold) -> None:
+                if cold:
+                    drop_caches()
+                else:
+                    timed(mounted if on_mount else native)  # fill the cache
+
+            key = f"read-{'cold' if cold else 'warm'}"
+            pair = measure_pair(
+                bench, m, key, (native, mounted), before, lambda seconds: throughput(size, seconds)
+            )
             bench.add(
                 Result(
-                    key=f"read-{'cold' if cold else 'warm'}",
+                    key=key,
                     what=f"sequential read of a burned {size // MIB} MiB file, dd bs=1M",
                     unit="MB/s",
-                    cdfs=cdfs,
-                    baseline=base,
+                    cdfs=pair.cdfs,
+                    baseline=pair.base,
                     baseline_name="disc image",
                     target=Target(">=", 0.9),
-                    cache="cold (caches dropped)" if cold else "warm (read once before)",
+                    cache="cold (caches dropped)" if cold else "warm (read just before)",
+                    notes=pair.notes(),
                 )
             )
 
@@ -143,26 +195,31 @@ def bench_cp_small(bench: Bench) -> None:
     native = bench.scratch("native-cp")
     disc = bench.make_disc(home / "disc.iso", "cd-r80", home)
     with Mount(bench, disc, bench.work / "mnt-cp", home) as m:
-        cdfs: list[float] = []
-        base: list[float] = []
-        for i in range(bench.runs):
-            for where, out in ((native, base), (m.path, cdfs)):
-                remove(where / "small")
-                os.sync()
-                warm(src)
-                with bench.profile(m.pid, "cp-small", when=where == m.path and i == 0):
-                    out.append(timed(["cp", "-r", src, where / "small"]))
+
+        def before(on_mount: bool) -> None:
+            remove((m.path if on_mount else native) / "small")
+            drop_caches()
+            warm(src)
+
+        pair = measure_pair(
+            bench,
+            m,
+            "cp-small",
+            (["cp", "-r", src, native / "small"], ["cp", "-r", src, m.path / "small"]),
+            before,
+        )
         bench.add(
             Result(
                 key="cp-small",
                 what=f"cp -r of {spec.files:,} files of {spec.size // KIB} KiB "
                 f"({spec.files // spec.per_dir} dirs)",
                 unit="s",
-                cdfs=cdfs,
-                baseline=base,
+                cdfs=pair.cdfs,
+                baseline=pair.base,
                 baseline_name="native cp",
                 target=Target("<=", 3.0),
-                cache="warm source; sync before each run",
+                cache="source in the page cache, destination cold",
+                notes=pair.notes(),
             )
         )
 
@@ -183,30 +240,29 @@ def bench_listing(bench: Bench) -> None:
             subprocess.run(["cp", "-r", src, m.path / "staged"], check=True)
         for tool in (["ls", "-lR"], ["find"]):
             for cold in (True, False):
-                cdfs: list[float] = []
-                base: list[float] = []
-                for i in range(bench.runs):
-                    for where, out in ((native, base), (m.path, cdfs)):
-                        if cold:
-                            drop_caches()
-                        elif i == 0:
-                            timed([*tool, where])
-                        name = f"{tool[0]}-{'cold' if cold else 'warm'}"
-                        with bench.profile(m.pid, name, when=where == m.path and i == 0):
-                            out.append(timed([*tool, where]))
+
+                def before(on_mount: bool, cold: bool = cold, tool: list[str] = tool) -> None:
+                    if cold:
+                        drop_caches()
+                    else:
+                        timed([*tool, m.path if on_mount else native])
+
+                key = f"{tool[0]}-{'cold' if cold else 'warm'}"
+                pair = measure_pair(bench, m, key, ([*tool, native], [*tool, m.path]), before)
                 bench.add(
                     Result(
-                        key=f"{tool[0]}-{'cold' if cold else 'warm'}",
+                        key=key,
                         what=f"`{' '.join(tool)}` over {spec.files:,} staged + "
                         f"{spec.files:,} burned files",
                         unit="s",
-                        cdfs=cdfs,
-                        baseline=base,
+                        cdfs=pair.cdfs,
+                        baseline=pair.base,
                         baseline_name="native",
                         target=Target("<=", 3.0),
                         cache="cold (caches dropped before each run)"
                         if cold
-                        else "warm (runs back to back, within the 5 s attribute timeout)",
+                        else "warm (run just before, within the 5 s attribute timeout)",
+                        notes=pair.notes(),
                     )
                 )
 

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .common import (
@@ -26,6 +27,7 @@ from .common import (
     TreeSpec,
     make_tree,
     measured,
+    median,
     remove,
     warm,
 )
@@ -33,6 +35,7 @@ from .common import (
 log = logging.getLogger("bench")
 
 CHILD = Path(__file__).resolve().parent / "_master_child.py"
+ISSUE_APPEND_TARGET = Target("<=", 1.0)
 
 
 def tree_spec(bench: Bench) -> TreeSpec:
@@ -50,7 +53,15 @@ def xorriso_cmd(src: Path, out: Path) -> list[str]:
     return ["xorriso", "-as", "mkisofs", "-quiet", "-J", "-R", "-o", str(out), str(src)]
 
 
-def _compare(bench: Bench, src: Path, name: str) -> tuple[list[dict[str, float]], list[float]]:
+@dataclass
+class Comparison:
+    ours: list[dict[str, float]]
+    """What ``_master_child.py`` reports, plus wall_s and peak_kib."""
+    theirs: list[float]
+    their_peak_mib: list[float]
+
+
+def _compare(bench: Bench, src: Path, name: str) -> Comparison:
     """Master ``src`` with cdfs and with xorriso, alternately, ``runs`` times;
     the caches hold the source (warm), the output is removed and synced
     before each run."""
@@ -61,8 +72,8 @@ def _compare(bench: Bench, src: Path, name: str) -> tuple[list[dict[str, float]]
     ours: list[dict[str, float]] = []
     theirs: list[float] = []
     xorriso_peak: list[float] = []
-    for _ in range(bench.runs):
-        for who in ("xorriso", "cdfs"):
+    for i in range(bench.runs):
+        for who in ("xorriso", "cdfs") if i % 2 == 0 else ("cdfs", "xorriso"):
             remove(out)
             os.sync()
             if who == "cdfs":
@@ -78,8 +89,7 @@ def _compare(bench: Bench, src: Path, name: str) -> tuple[list[dict[str, float]]
     remove(out)
     bench.profile_command(child, name)
     remove(out)
-    ours[0]["xorriso_peak_mib"] = max(xorriso_peak)
-    return ours, theirs
+    return Comparison(ours, theirs, xorriso_peak)
 
 
 def _seconds(stats: list[dict[str, float]]) -> list[float]:
@@ -91,7 +101,8 @@ def _seconds(stats: list[dict[str, float]]) -> list[float]:
 def bench_tree(bench: Bench) -> None:
     spec = tree_spec(bench)
     src = make_tree(bench, "tree700", spec)
-    ours, theirs = _compare(bench, src, "master-tree")
+    c = _compare(bench, src, "master-tree")
+    ours = c.ours
     what = (
         f"mastering {spec.total_bytes / 1e6:.0f} MB ({spec.big} x {spec.big_size // MIB} MiB"
         f" + {spec.files:,} x {spec.size // KIB} KiB) to the stash"
@@ -104,7 +115,7 @@ def bench_tree(bench: Bench) -> None:
             what=what,
             unit="s",
             cdfs=_seconds(ours),
-            baseline=theirs,
+            baseline=c.theirs,
             baseline_name="xorriso -as mkisofs -J -R",
             target=Target("<=", 1.0),
             cache="warm source; output synced away before each run",
@@ -122,7 +133,7 @@ def bench_tree(bench: Bench) -> None:
             " MB tree",
             unit="MiB",
             cdfs=[s["peak_kib"] / 1024 for s in ours],
-            baseline=[ours[0]["xorriso_peak_mib"]],
+            baseline=c.their_peak_mib,
             baseline_name="xorriso",
             target=Target("<=", 64, on="value"),
             cache="",
@@ -134,22 +145,25 @@ def bench_tree(bench: Bench) -> None:
 def bench_flat(bench: Bench) -> None:
     counts = flat_counts(bench)
     per_file: dict[int, float] = {}
+    peak: dict[int, float] = {}
     for n in counts:
         src = make_tree(bench, f"flat{n}", TreeSpec(files=n, size=KIB, per_dir=0, name_salt=True))
-        ours, theirs = _compare(bench, src, f"master-flat{n}")
+        c = _compare(bench, src, f"master-flat{n}")
+        ours = c.ours
+        peak[n] = median([s["peak_kib"] / 1024 for s in ours])
         r = bench.add(
             Result(
                 key=f"master-flat{n}",
                 what=f"mastering {n:,} files of 1 KiB in one directory",
                 unit="s",
                 cdfs=_seconds(ours),
-                baseline=theirs,
+                baseline=c.theirs,
                 baseline_name="xorriso -as mkisofs -J -R",
                 target=Target("<=", 1.0),
                 cache="warm source",
                 notes=[
-                    f"cdfs peak memory {max(s['peak_kib'] for s in ours) / 1024:.0f} MiB, "
-                    f"xorriso {ours[0]['xorriso_peak_mib']:.0f} MiB"
+                    f"peak memory: cdfs {peak[n]:.0f} MiB, xorriso"
+                    f" {median(c.their_peak_mib):.0f} MiB"
                 ],
             )
         )
@@ -180,7 +194,15 @@ def bench_append(bench: Bench) -> None:
     if fn is None:
         log.warning("bench/append.py is not there yet: the append row is skipped")
         return
+    before = len(bench.results)
     fn(bench)
+    for r in bench.results[before:]:
+        if r.key.startswith("append") and r.base_median is not None:
+            # The issue's goal is xorriso's time or better; append.py checks
+            # its own bound, kept as a note.
+            if r.target != ISSUE_APPEND_TARGET:
+                r.notes.append(f"bench/append.py's own bound: {r.target}")
+            r.target = ISSUE_APPEND_TARGET
 
 
 def _append_entry() -> Callable[[Bench], object] | None:

@@ -143,7 +143,7 @@ def details(results: list[Result]) -> list[str]:
     for r in results:
         samples = ", ".join(_fmt(x) for x in r.cdfs)
         base = ", ".join(_fmt(x) for x in r.baseline)
-        line = f"- `{r.key}` ({r.when}): cdfs [{samples}] {r.unit}"
+        line = f"- `{r.key}` ({r.when}, load {r.load:.1f}): cdfs [{samples}] {r.unit}"
         if base:
             line += f"; {r.baseline_name} [{base}] {r.unit}"
         lines.append(line)
