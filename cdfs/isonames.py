@@ -48,6 +48,10 @@ ISO_DIR_MAX = 28
 """Longest ISO 9660 directory identifier we generate (31 minus 3 for the
 suffix pycdlib appends to relocated directories whose names collide)."""
 
+ISO_DIR_DEPTH = 7
+"""Most components of a directory's ISO 9660 path: ECMA-119 6.8.2.1 allows 8
+levels, the root included.  Deeper directories are relocated (Rock Ridge)."""
+
 ISO_VOLUME_ID_MAX = 32
 JOLIET_VOLUME_ID_MAX = 16
 
@@ -56,6 +60,14 @@ _ISO_EXT_MAX = 8
 _JOLIET_EXT_MAX = 16
 _D_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _JOLIET_FORBIDDEN = frozenset("*/:;?\\")
+
+
+def relocated(depth: int) -> bool:
+    """Whether the directory at Rock Ridge depth ``depth`` (1: in the root)
+    is relocated into ``/RR_MOVED``: where its ISO path would exceed
+    ISO_DIR_DEPTH.  A relocated directory is at ISO depth 2, so the levels
+    are 8, 14, 20... (as genisoimage relocates)."""
+    return depth > ISO_DIR_DEPTH and (depth - ISO_DIR_DEPTH - 1) % (ISO_DIR_DEPTH - 1) == 0
 
 
 def show_path(path: Iterable[bytes]) -> str:
@@ -271,14 +283,19 @@ class MetadataBound:
     def __init__(self) -> None:
         self.iso: defaultdict[tuple[bytes, ...], int] = defaultdict(int, {(): 2 * _DR_MAX})
         self.joliet: defaultdict[tuple[bytes, ...], int] = defaultdict(int, {(): 2 * _DR_MAX})
-        self.ce = self.relocated = 0
+        self.ce: defaultdict[tuple[bytes, ...], int] = defaultdict(int)
+        """Continuation bytes by directory: each has blocks of its own."""
+        self.relocated = 0
         self.ptr = self.joliet_ptr = 10
 
     def add(self, path: tuple[bytes, ...], *, is_dir: bool, records: int, target: bytes) -> None:
         """One entry; a multi-extent file has one record per extent."""
         susp = _SUSP_FIXED + 10 + len(path[-1]) + (2 * len(target) + 16 if target else 0)
         if _ISO_DR_BASE + susp > _DR_MAX - 2:
-            self.ce += records * (susp + _CE_MAX * (1 + susp // 1024))
+            ce = records * (susp + _CE_MAX * (1 + susp // 1024))
+            self.ce[path[:-1]] += ce
+            if is_dir and relocated(len(path)):  # the relocated record's, in RR_MOVED
+                self.ce[(b"\0",)] += ce
         self.iso[path[:-1]] += records * _DR_MAX
         self.joliet[path[:-1]] += records * _JOLIET_DR_MAX
         if is_dir:
@@ -286,8 +303,7 @@ class MetadataBound:
             self.joliet[path] += 2 * _DR_MAX
             self.ptr += _PTR_MAX
             self.joliet_ptr += _JOLIET_PTR_MAX
-            # Rock Ridge relocates every eighth level into one directory.
-            self.relocated += len(path) % 8 == 0
+            self.relocated += relocated(len(path))
 
     def sectors(self) -> int:
         iso, ptr = dict(self.iso), self.ptr
@@ -297,8 +313,9 @@ class MetadataBound:
             ptr += _PTR_MAX
         meta = sum(_dir_sectors(n, _DR_MAX) for n in iso.values())
         meta += sum(_dir_sectors(n, _JOLIET_DR_MAX) for n in self.joliet.values())
-        # First fit never leaves two continuation blocks both half empty.
-        meta += 2 * -(-self.ce // SECTOR_SIZE) + 1
+        # Each directory fills its continuation blocks in turn: two
+        # consecutive ones hold more than a block.
+        meta += sum(2 * -(-n // SECTOR_SIZE) + 1 for n in self.ce.values())
         return _FIXED_SECTORS + meta + _table_sectors(ptr) + _table_sectors(self.joliet_ptr)
 
 

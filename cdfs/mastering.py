@@ -11,13 +11,15 @@ with ``copy_from``, kept files are copied from the old disc into the new
 session instead of being pointed at (:class:`_ExtentReader`).
 
 It does not decide what goes into a session (:mod:`cdfs.burn`), read discs
-(:mod:`cdfs.discread`), invent ISO/Joliet names (:mod:`cdfs.isonames`) or
+(:mod:`cdfs.discread`), invent ISO/Joliet names (:mod:`cdfs.isonames`), lay
+out Rock Ridge relocation and continuation areas (:mod:`cdfs.rockridge`) or
 record anything (the recorders).
 
 pycdlib (pinned to 1.22.0) does the encoding.  It has no multisession support
 and stamps everything with "now", so :class:`_SessionIso` uses a few of its
-internals; every such use is in that one class, and the tests read sessions
-back with xorriso and isoinfo to guard the pin.
+internals; every such use is in that class and its base
+(:class:`cdfs.rockridge.RockRidgeLayout`), and the tests read sessions back
+with xorriso, isoinfo and bsdtar to guard the pin.
 """
 
 from __future__ import annotations
@@ -30,19 +32,17 @@ import logging
 import stat
 import struct
 import threading
-import types
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-import pycdlib
 from pycdlib import dates as pycdlib_dates
 from pycdlib import pycdlibexception
 from pycdlib import utils as pycdlib_utils
 
-from . import isonames
+from . import isonames, rockridge
 from .errors import CdfsError, NotFoundError, UsageError
 from .media import SESSION_PADDING
 from .units import SECTOR_SIZE, Lba, Sectors, sectors_for
@@ -59,11 +59,6 @@ several (ISO 9660 level 3 multi-extent), as pycdlib and xorriso do."""
 
 _VD_START = 16
 """ECMA-119 6.2.1: the volume descriptors follow the 16-sector system area."""
-
-_RR_MOVED = "RR_MOVED"
-"""ISO name of the directory Rock Ridge relocates deep directories into."""
-_RR_MOVED_NAME = ".rr_moved"
-"""Its Rock Ridge name: hidden, as ``mkisofs -hide-rr-moved`` does."""
 
 
 class Kind(enum.Enum):
@@ -172,7 +167,7 @@ def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
             dirs[e.path] = _Dir(e.path, e)
     for d in dirs.values():
         kinds = [(n.decode(), e.kind is Kind.DIR) for n, e in d.children.items()]
-        iso = isonames.iso_names(kinds, reserved=(_RR_MOVED,) if not d.path else ())
+        iso = isonames.iso_names(kinds, reserved=() if d.path else (rockridge.RR_MOVED,))
         d.iso = {n.encode(): ident for n, ident in iso.items()}
         shown = [k for k in kinds if d.children[k[0].encode()].kind is not Kind.SYMLINK]
         # Files from earlier sessions (no source) keep their Joliet names.
@@ -380,17 +375,17 @@ def _susp(rec: Any, name: str) -> Any:
     return found
 
 
-class _SessionIso(pycdlib.PyCdlib):
+class _SessionIso(rockridge.RockRidgeLayout):
     """pycdlib with what cdfs needs and pycdlib 1.22.0 lacks.  Every use of
-    pycdlib internals in cdfs is in this class:
+    pycdlib internals in cdfs is in this class and its base, which owns the
+    Rock Ridge relocation and continuation areas (:mod:`cdfs.rockridge`):
 
-    - layout from sector ``start + 16`` instead of 16 (:meth:`_reshuffle_extents`);
+    - layout from sector ``start + 16`` instead of 16 (:meth:`_layout_globals`);
     - directory records without data (files kept from earlier sessions) and
       Joliet records linked to the ISO record's data (:meth:`add_records`);
     - Joliet's 64-character limit counted in characters, not UTF-8 bytes;
     - times, owners and kept extents set on the records after adding
-      (:meth:`stamp`, :meth:`locate`), relocation placeholders emptied
-      (:meth:`empty_placeholder`);
+      (:meth:`stamp`, :meth:`locate`);
     - a Joliet volume id of its own (pycdlib writes the ISO one in both).
     """
 
@@ -398,9 +393,10 @@ class _SessionIso(pycdlib.PyCdlib):
         super().__init__()
         self.cdfs_start = start
 
-    def new_session(self, iso_id: str, joliet_id: str, rr_moved: str) -> None:
+    def new_session(self, iso_id: str, joliet_id: str, rr_moved: str | None) -> None:
         self.new(interchange_level=3, joliet=3, rock_ridge="1.09", app_ident_str="CDFS")
-        self.set_relocated_name(_RR_MOVED, rr_moved)
+        if rr_moved is not None:
+            self.set_relocated_name(rockridge.RR_MOVED, rr_moved)
         for vd, ident in ((self.pvd, iso_id), (self.joliet_vd, joliet_id)):
             assert vd is not None
             vd.volume_identifier = pycdlib_utils.encode_space_pad(ident.encode(), 32, vd.encoding)
@@ -412,11 +408,6 @@ class _SessionIso(pycdlib.PyCdlib):
     def end(self) -> int:
         """Absolute sector after the session as laid out so far."""
         return int(self.pvd.space_size)
-
-    @property
-    def rr_moved(self) -> Any:
-        """The directory deep directories were relocated into (if any)."""
-        return self._rr_moved_record
 
     def dispose(self) -> None:
         if self._initialized:
@@ -452,20 +443,11 @@ class _SessionIso(pycdlib.PyCdlib):
         parent = self._find_joliet_record(b"/" + b"/".join(parts))
         return name.decode("utf-8").encode("utf-16_be"), parent
 
-    def _reshuffle_extents(self) -> None:
+    def _layout_globals(self) -> dict[str, object]:
         # pycdlib lays the volume out from its module constant
-        # _VOLUME_DESCRIPTOR_SET_START_SECTOR (16).  Run pycdlib's own layout
-        # code with that constant moved to start + 16, through a private copy
-        # of the module's globals, so that no other pycdlib user (another
-        # thread reading a disc) sees the change.
-        base = pycdlib.PyCdlib._reshuffle_extents
-        if self.cdfs_start == 0:
-            base(self)
-            return
-        env = dict(
-            base.__globals__, _VOLUME_DESCRIPTOR_SET_START_SECTOR=_VD_START + self.cdfs_start
-        )
-        types.FunctionType(base.__code__, env, base.__name__)(self)
+        # _VOLUME_DESCRIPTOR_SET_START_SECTOR (16): move it to start + 16.
+        start = _VD_START + self.cdfs_start
+        return {**super()._layout_globals(), "_VOLUME_DESCRIPTOR_SET_START_SECTOR": start}
 
     @staticmethod
     def stamp(rec: Any, e: MasterEntry | None, rock_ridge: bool = True) -> None:
@@ -482,14 +464,6 @@ class _SessionIso(pycdlib.PyCdlib):
         # the fields for those bits the other way round.
         tf.access_time = tf.attribute_change_time = rec.date
         tf.modification_time = _dr_date(e.atime_ns)
-
-    @staticmethod
-    def empty_placeholder(rec: Any) -> None:
-        """Make the file record that stands for a relocated directory (the
-        one with the Rock Ridge CL entry) empty, as mkisofs writes it.
-        pycdlib gives it one sector at sector 0; ``genisoimage -M`` then takes
-        it for a file with data and fails to append to the disc."""
-        rec.set_data_length(0)
 
     @staticmethod
     def locate(recs: Sequence[Any], e: MasterEntry) -> None:
@@ -534,8 +508,7 @@ class _Builder:
             e = d.children[name]
             path = paths[d.path] + "/" + d.iso[name].decode()
             if e.kind is Kind.DIR:
-                paths[e.path] = path
-                self.iso.add_directory(iso_path=path, rr_name=name.decode(), file_mode=e.st_mode)
+                paths[e.path] = self.iso.add_dir(path, name.decode(), e.st_mode)
             elif e.kind is Kind.SYMLINK:
                 self.iso.add_symlink(
                     symlink_path=path, rr_symlink_name=name.decode(), rr_path=e.target.decode()
@@ -648,12 +621,6 @@ class _GcPause:
 _gc_paused = _GcPause()
 
 
-def _free_name(name: str, taken: Mapping[bytes, object]) -> str:
-    """``name``, or ``name~1``, ``name~2``... if a root entry has it."""
-    picks = (f"{name}~{n}" if n else name for n in itertools.count())
-    return next(p for p in picks if p.encode() not in taken)
-
-
 def master_session(
     entries: Sequence[MasterEntry],
     out: Path,
@@ -677,11 +644,13 @@ def master_session(
         raise UsageError(f"invalid session start {start}")
     iso_id, joliet_id = volume_ids(label)
     plan = _plan(entries)
+    deepest = max(map(len, plan))
+    rr_moved = rockridge.relocation_name(plan[()].children, deepest)
     iso = _SessionIso(start)
     builder = _Builder(iso, plan, copy_from)
     with _gc_paused:
         try:
-            iso.new_session(iso_id, joliet_id, _free_name(_RR_MOVED_NAME, plan[()].children))
+            iso.new_session(iso_id, joliet_id, rr_moved)
             builder.build()
             iso.pad(SESSION_PADDING)
             sectors = Sectors(iso.end - start)

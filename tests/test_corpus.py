@@ -1061,28 +1061,7 @@ def burned(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Burned]:
     return get
 
 
-CE_BEFORE_DIRECTORY = (
-    "cdfs bug: pycdlib shares one Rock Ridge continuation (CE) block between directories "
-    "and places it before some of them; libarchive reads directories in disc order and "
-    "refuses a CE area behind its position: 'Invalid parameter in SUSP \"CE\" extension' "
-    "(repro: a file with a 200-byte name in the root and one in a subdirectory)"
-)
-NESTED_RELOCATION = (
-    "cdfs bug: with 16+ levels, pycdlib relocates at Rock Ridge depth 16 (inside "
-    "RR_MOVED/level08/...) where genisoimage relocates at ISO depth 9 (levels 8, 14); "
-    "libarchive refuses the disc: 'Failed to connect CL pointer to RE rr_moved pointer' "
-    "(repro: mkdir -p 1/2/.../16)"
-)
 KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("limits", "bsdtar"): CE_BEFORE_DIRECTORY,
-    ("limits", "bsdtar-list"): CE_BEFORE_DIRECTORY,
-    ("deep", "bsdtar"): NESTED_RELOCATION,
-    ("deep", "bsdtar-list"): NESTED_RELOCATION,
-    ("deep", "isoinfo-iso"): (
-        "cdfs bug: the ISO 9660 tree is 9+ levels deep (RR_MOVED/LEVEL08/.../LEVEL15, "
-        "ECMA-119 6.8.2.1 allows 8): pycdlib relocates when the Rock Ridge depth is a "
-        "multiple of 8, not when the ISO depth would exceed 8 (repro: mkdir -p 1/2/.../15)"
-    ),
     ("deep-twins", "pycdlib-rr"): (
         "pycdlib reader bug, the disc is right: its Rock Ridge facade resolves a relocated "
         "directory (CL) by Rock Ridge name among RR_MOVED's children, so two relocated "

@@ -625,3 +625,198 @@ def test_new_file_over_4gib_is_multi_extent(tmp_path: Path) -> None:
         lba, length = big.extents[-1]
         f.seek(lba * SECTOR_SIZE + length - 3)
         assert f.read(3) == b"END"
+
+
+# -- Rock Ridge layout as libarchive reads it ---------------------------------------
+#
+# libarchive (bsdtar) reads a disc in one pass, in sector order: it takes a
+# continuation area (SUSP CE) only at or after the end of the directory that
+# refers to it, acts on CL and RE when it parses the directory record, and
+# links a relocated directory found inside another relocated one only while
+# the outer one is not yet linked.  xorriso, isoinfo and 7z are more lenient.
+
+
+def _dir(path: tuple[bytes, ...]) -> MasterEntry:
+    return MasterEntry(path, Kind.DIR, 0o755, 0, 0, 10**18, 10**18)
+
+
+def bsdtar_paths(image: Path) -> set[str]:
+    out = run(["bsdtar", "tf", str(image)]).stdout.decode().splitlines()
+    return {p.rstrip("/") for p in out} - {"."}
+
+
+@dataclass
+class IsoDir:
+    """An ISO 9660 directory as recorded: its ISO path, extent, and for each
+    record (dot and dotdot left out) its identifier, flags and SUSP entries
+    in the record itself (signature -> body)."""
+
+    path: str
+    lba: int
+    sectors: int
+    records: list[tuple[bytes, int, dict[bytes, bytes]]]
+
+
+def iso_directories(image: Path, start: int = 0) -> list[IsoDir]:
+    """The ISO 9660 directories of the session at ``start``, breadth first
+    in record order (the order of the path table)."""
+    with image.open("rb") as f:
+
+        def read(lba: int, n: int) -> bytes:
+            f.seek(lba * SECTOR_SIZE)
+            return f.read(n)
+
+        pvd = read(start + 16, SECTOR_SIZE)
+        todo = [("", struct.unpack_from("<I", pvd, 158)[0], struct.unpack_from("<I", pvd, 166)[0])]
+        out = []
+        while todo:
+            path, lba, size = todo.pop(0)
+            data, pos, records = read(lba, size), 0, []
+            while pos < size:
+                n = data[pos]
+                if n == 0:
+                    pos = (pos // SECTOR_SIZE + 1) * SECTOR_SIZE
+                    continue
+                rec, pos = data[pos : pos + n], pos + n
+                ident = rec[33 : 33 + rec[32]]
+                if ident in (b"\0", b"\1"):
+                    continue
+                su, susp = rec[33 + rec[32] + (1 - rec[32] % 2) :], {}
+                while len(su) >= 4 and su[2] >= 4:
+                    susp[su[:2]], su = su[4 : su[2]], su[su[2] :]
+                records.append((ident, rec[25], susp))
+                if rec[25] & 2:
+                    sub = struct.unpack_from("<I", rec, 2)[0], struct.unpack_from("<I", rec, 10)[0]
+                    todo.append((f"{path}/{ident.decode()}", *sub))
+            out.append(IsoDir(path or "/", lba, sectors_for(size), records))
+    return out
+
+
+def path_table(image: Path, start: int = 0) -> list[tuple[bytes, int, int]]:
+    """The type L path table: (identifier, extent, parent number) in order."""
+    with image.open("rb") as f:
+        f.seek((start + 16) * SECTOR_SIZE)
+        pvd = f.read(SECTOR_SIZE)
+        size, where = struct.unpack_from("<I", pvd, 132)[0], struct.unpack_from("<I", pvd, 140)[0]
+        f.seek(where * SECTOR_SIZE)
+        table = f.read(size)
+    out, pos = [], 0
+    while pos < len(table):
+        n = table[pos]
+        lba, parent = struct.unpack_from("<IH", table, pos + 2)
+        out.append((table[pos + 8 : pos + 8 + n], lba, parent))
+        pos += 8 + n + n % 2
+    return out
+
+
+def check_rock_ridge_layout(image: Path, start: int = 0) -> list[IsoDir]:
+    """What libarchive needs, and what ECMA-119 asks of the path table."""
+    dirs = iso_directories(image, start)
+    index = {d.path: i for i, d in enumerate(dirs)}
+    for d in dirs:
+        # at most 8 levels, the root included (ECMA-119 6.8.2.1)
+        assert d.path.count("/") <= isonames.ISO_DIR_DEPTH, d.path
+        # its continuation blocks follow it directly
+        blocks = {struct.unpack_from("<I", s[b"CE"])[0] for _i, _f, s in d.records if b"CE" in s}
+        assert blocks == set(range(d.lba + d.sectors, d.lba + d.sectors + len(blocks))), d.path
+        for ident, flags, susp in d.records:
+            if b"CL" in susp or b"RE" in susp:  # in the record, not its continuation
+                assert b"PX" in susp and b"TF" in susp, (d.path, ident)
+            if b"CL" in susp:
+                assert not flags & 2, (d.path, ident)
+    # the path table lists the directories breadth first, each with its parent
+    want = [(b"\0", dirs[0].lba, 1)] + [
+        (d.path.rsplit("/", 1)[1].encode(), d.lba, index[d.path.rsplit("/", 1)[0] or "/"] + 1)
+        for d in dirs[1:]
+    ]
+    assert path_table(image, start) == want
+    return dirs
+
+
+def test_long_names_in_several_directories_are_read_by_bsdtar(tmp_path: Path) -> None:
+    """pycdlib shared continuation blocks between directories and could put
+    one before a directory that uses it ('Invalid parameter in SUSP "CE"
+    extension'); here every directory has blocks of its own after it."""
+    entries = [_dir((b"c",)), _file((b"b" * 200,)), _file((b"c", b"y" * 200))]
+    for d in (b"A", b"m" * 180, b"z"):
+        entries.append(_dir((d,)))
+        entries += [_file((d, f"{i:03} {'n' * 230}".encode())) for i in range(12)]
+        entries.append(MasterEntry((d, b"l" * 200), Kind.SYMLINK, 0o777, 0, 0, 0, 0,
+                                   target=b"/".join([b"t" * 200] * 4)))  # fmt: skip
+    image = tmp_path / "s.iso"
+    assert master_session(entries, image, start=Lba(0), label="ce") <= estimate_sectors(entries)
+    want = {b"/".join(e.path).decode() for e in entries}
+    assert bsdtar_paths(image) == want
+    assert {p.lstrip("/") for p in lsdl(image)} - {""} == want
+    dirs = check_rock_ridge_layout(image)
+    # several blocks in one directory, and directories without any
+    assert max(sum(b"CE" in s for _i, _f, s in d.records) for d in dirs) > 2
+
+
+def test_many_long_names_stay_fast(tmp_path: Path) -> None:
+    """20,000 names that need continuation areas: pycdlib tried every block
+    of the volume for each (65 s); a directory's last block is tried (3 s)."""
+    entries = [_file((f"{i:05} {'n' * 200}".encode(),)) for i in range(20_000)]
+    t0 = time.perf_counter()
+    master_session(entries, tmp_path / "s.iso", start=Lba(0), label="many")
+    assert time.perf_counter() - t0 < 20
+
+
+def deep_tree(levels: int, name: str) -> list[MasterEntry]:
+    out, path = [], ()
+    for i in range(1, levels + 1):
+        path = (*path, f"{i:02}{name}".encode())
+        out += [_dir(path), _file((*path, f"file at {i}{name}".encode()))]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("levels", "name"), [(8, ""), (13, ""), (14, ""), (30, ""), (15, " long name" * 20)]
+)
+def test_deep_directories_are_relocated_within_eight_iso_levels(
+    tmp_path: Path, levels: int, name: str
+) -> None:
+    """Relocated at Rock Ridge levels 8, 14, 20... into /RR_MOVED (ISO depth
+    2), so that no ISO path is deeper than 8 levels, as genisoimage does;
+    pycdlib relocated every 8th Rock Ridge level, which left RR_MOVED/08/../15
+    and libarchive unable to link level 16 ('Failed to connect CL')."""
+    entries = deep_tree(levels, name)
+    image = tmp_path / "s.iso"
+    assert master_session(entries, image, start=Lba(0), label="deep") <= estimate_sectors(entries)
+    want = {b"/".join(e.path).decode() for e in entries}
+    listing = isoinfo_listing("-i", str(image))
+    assert max(d.count("/") - 1 for d in listing) <= isonames.ISO_DIR_DEPTH
+    moved = listing["/RR_MOVED/"]
+    relocated = sorted(n[:2] for n, (mode, *_r) in moved.items() if mode.startswith(b"d"))
+    assert relocated == [f"{i:02}".encode() for i in range(8, levels + 1, 6)]
+    check_rock_ridge_layout(image)
+    assert bsdtar_paths(image) == want
+    assert {p.lstrip("/") for p in lsdl(image)} - {"", RR_MOVED} == want
+    with image.open("rb") as f:
+        got = {b"/".join(p).decode() for p, _e in discread.walk(discread.read_session(f, Lba(0)))}
+    assert got == want
+
+
+def test_deep_directories_with_long_names_in_a_later_session(tmp_path: Path) -> None:
+    """A relocated directory's placeholder with a long name had no
+    continuation area of its own: pycdlib wrote it at sector 0, so a later
+    session could not be mastered at all."""
+    first = deep_tree(9, " long name" * 20)
+    disc = tmp_path / "disc.img"
+    n1 = master_session(first, disc, start=Lba(0), label="one")
+    with disc.open("rb") as f:
+        carried = [kept(p, e) for p, e in discread.walk(discread.read_session(f, Lba(0)))]
+    added = [_dir((*first[-2].path, b"x" * 200)), _dir((*first[-2].path, b"x" * 200, b"y" * 200))]
+    start = n1 + 1000
+    s2 = tmp_path / "s2.iso"
+    master_session(carried + added, s2, start=Lba(start), label="two")
+    place(disc, s2, start)
+    want = {b"/".join(e.path).decode() for e in first + added}
+    listing = isoinfo_listing("-i", str(disc), "-T", str(start))
+    assert max(d.count("/") - 1 for d in listing) <= isonames.ISO_DIR_DEPTH
+    check_rock_ridge_layout(disc, start)
+    listed = lsdl(disc, "-load", "sbsector", str(start))
+    assert {p.lstrip("/") for p in listed} - {"", RR_MOVED} == want
+    with disc.open("rb") as f:
+        got = {b"/".join(p).decode() for p, _e in discread.walk(discread.read_session(f, start))}
+    assert got == want
