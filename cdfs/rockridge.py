@@ -15,7 +15,9 @@ parses it.  xorriso, isoinfo, 7z, pycdlib and the kernel accept them too.
   (inside ``/RR_MOVED`` below a relocated directory), so directories are
   relocated at Rock Ridge levels 8, 14, 20..., as genisoimage does.
 - The relocation directory is named ``.rr_moved`` (hidden, as ``mkisofs
-  -hide-rr-moved``), or ``.rr_moved~1``... when the user has that name.
+  -hide-rr-moved``), else ``rr_moved``: libarchive recognises it by these
+  names only and refuses a relocated directory anywhere else.  A root with
+  both names taken by the user is refused, as genisoimage refuses it.
 - Directories are laid out breadth first with RR_MOVED's tree ahead of the
   rest (libarchive links a CL inside a relocated directory only before the
   outermost one is linked), the path table numbered in its own order.
@@ -34,7 +36,6 @@ goes into a session.
 from __future__ import annotations
 
 import collections
-import itertools
 import types
 from collections.abc import Callable, Collection
 from typing import Any
@@ -44,24 +45,32 @@ import pycdlib.dr
 import pycdlib.pycdlib
 from pycdlib import rockridge as pycdlib_rockridge
 
+from .errors import UsageError
 from .isonames import ISO_DIR_DEPTH
 
 RR_MOVED = "RR_MOVED"
 """ISO name of the directory deep directories are relocated into."""
 
-RELOCATION_NAME = ".rr_moved"
-"""Rock Ridge name of that directory: hidden, as ``mkisofs -hide-rr-moved``
-names it."""
+RELOCATION_NAMES = (".rr_moved", "rr_moved")
+"""Rock Ridge names of that directory by preference: hidden, as ``mkisofs
+-hide-rr-moved`` names it, else mkisofs's default; the only two libarchive
+recognises."""
 
 
 def relocation_name(root: Collection[bytes], deepest: int) -> str | None:
-    """The Rock Ridge name of the relocation directory (free in the root),
-    given the names in the root and the depth of the deepest directory;
-    None when nothing is relocated."""
+    """The Rock Ridge name of the relocation directory, given the names in
+    the root and the depth of the deepest directory; None when nothing is
+    relocated.  Raises UsageError when the user has both names."""
     if deepest <= ISO_DIR_DEPTH:
         return None
-    picks = (f"{RELOCATION_NAME}~{n}" if n else RELOCATION_NAME for n in itertools.count())
-    return next(p for p in picks if p.encode() not in root)
+    for name in RELOCATION_NAMES:
+        if name.encode() not in root:
+            return name
+    raise UsageError(
+        f"directories deeper than {ISO_DIR_DEPTH + 1} levels need a Rock Ridge relocation "
+        f"directory named {' or '.join(RELOCATION_NAMES)} in the root, and both names are "
+        "taken: rename one of them"
+    )
 
 
 class RockRidgeLayout(pycdlib.PyCdlib):

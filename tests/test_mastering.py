@@ -820,3 +820,41 @@ def test_deep_directories_with_long_names_in_a_later_session(tmp_path: Path) -> 
     with disc.open("rb") as f:
         got = {b"/".join(p).decode() for p, _e in discread.walk(discread.read_session(f, start))}
     assert got == want
+
+
+@pytest.mark.parametrize(
+    ("taken", "name"),
+    [((), ".rr_moved"), ((".rr_moved",), "rr_moved"), (("rr_moved",), ".rr_moved")],
+    ids=["free", "hidden-taken", "plain-taken"],
+)
+def test_relocation_directory_has_a_name_libarchive_knows(
+    tmp_path: Path, taken: tuple[str, ...], name: str
+) -> None:
+    """libarchive knows the relocation directory by its Rock Ridge name,
+    rr_moved or .rr_moved, and refuses a relocated directory anywhere else
+    ('Invalid Rockridge RE'): the hidden name, else the other.  A user's
+    directory of that name stays as it is, after RR_MOVED in the root."""
+    entries = deep_tree(8, "")
+    for t in taken:
+        entries += [_dir((t.encode(),)), _file((t.encode(), b"mine.txt"))]
+    image = tmp_path / "s.iso"
+    master_session(entries, image, start=Lba(0), label="moved")
+    want = {b"/".join(e.path).decode() for e in entries}
+    assert bsdtar_paths(image) == want
+    assert {p.lstrip("/") for p in lsdl(image)} - {""} == want | {name}
+    with image.open("rb") as f:
+        got = {b"/".join(p).decode() for p, _e in discread.walk(discread.read_session(f, Lba(0)))}
+    assert got == want
+    check_rock_ridge_layout(image)
+
+
+def test_relocation_directory_names_both_taken_is_refused(tmp_path: Path) -> None:
+    """As genisoimage refuses it; without deep directories there is nothing
+    to relocate and both names are the user's."""
+    mine = [_dir((b".rr_moved",)), _dir((b"rr_moved",))]
+    out = tmp_path / "s.iso"
+    with pytest.raises(UsageError, match="rename one"):
+        master_session(mine + deep_tree(8, ""), out, start=Lba(0), label="x")
+    assert not out.exists()
+    master_session(mine + deep_tree(7, ""), out, start=Lba(0), label="x")
+    assert {"/.rr_moved", "/rr_moved"} <= set(lsdl(out))
