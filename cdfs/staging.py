@@ -132,6 +132,16 @@ class Upper:
         finally:
             os.close(fd)
 
+    def scan(self, rel: bytes) -> dict[bytes, os.stat_result]:
+        """Every entry of the directory with its lstat, from one scandir."""
+        with self._at(rel) as (pfd, name):
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
+        try:
+            with os.scandir(fd) as it:
+                return {os.fsencode(e.name): e.stat(follow_symlinks=False) for e in it}
+        finally:
+            os.close(fd)
+
     def copy_file(self, rel: bytes, tmp: bytes, *, with_data: bool) -> None:
         """Copy a regular file (data, mode, owner, times) to ``tmp``."""
         st = self.lstat(rel)

@@ -162,7 +162,14 @@ class View:
     def getattr(self, node: Node) -> Attr:
         if self.is_control(node):
             return self.controls.control_attr(node.name, node.ino)
-        st = self.staged_stat(node)
+        attr = self._attr(node, self.staged_stat(node))
+        if attr is None:
+            raise _err(errno.ENOENT)
+        return attr
+
+    def _attr(self, node: Node, st: os.stat_result | None) -> Attr | None:
+        """Attributes from the node's staged lstat (or None) and its disc
+        entry; None when it has neither."""
         disc = node.disc
         if node is self.root:
             # The root's attributes are the staging tree's root's: they are
@@ -176,7 +183,7 @@ class View:
             if st is not None and st.st_mtime_ns > attr.mtime_ns:
                 attr.mtime_ns = attr.ctime_ns = st.st_mtime_ns
             return attr
-        raise _err(errno.ENOENT)
+        return None
 
     def _staged_attr(self, node: Node, st: os.stat_result) -> Attr:
         size = st.st_size
@@ -230,15 +237,23 @@ class View:
         pyfuse3 answers with READDIRPLUS, so the kernel caches them."""
         if not self._is_dir(node):
             raise _err(errno.ENOTDIR)
-        names_ = self._names(node)
+        # One scandir gives every staged entry's lstat: no failing lstat per
+        # name that is only on the disc.
+        staged = self.upper.scan(node.rel) if self.staged_stat(node) is not None else {}
+        disc = node.disc.children if node.disc is not None else {}
+        wp = names.WHITEOUT_PREFIX
+        hidden = {n[len(wp) :] for n in staged if n.startswith(wp)} if self.rewritable else set()
+        found = set(disc).difference(hidden)
+        found.update(n for n in staged if not is_reserved(n))
+        if node is self.root:
+            found.difference_update(names.CONTROL_FILES)
         out = []
-        for name in sorted(names_):
+        for name in sorted(found):
             kid = node.kids.get(name) or self._new_node(node, name)
-            kid.disc = self._disc_child(node, name)
-            try:
-                out.append((name, self.getattr(kid)))
-            except FileNotFoundError:
-                continue
+            kid.disc = None if name in hidden else disc.get(name)
+            attr = self._attr(kid, staged.get(name))
+            if attr is not None:
+                out.append((name, attr))
         # The control files answer lookups but are not listed, so that
         # cp -a, rsync and file managers copying the disc leave them out.
         return out
