@@ -19,9 +19,10 @@ test: deps venv lint
 	$(PY) -m pytest -q
 
 lint: venv
-	$(VENV)/bin/ruff check cdfs tests
-	$(VENV)/bin/ruff format --check cdfs tests
+	$(VENV)/bin/ruff check cdfs tests bench
+	$(VENV)/bin/ruff format --check cdfs tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict bench
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
