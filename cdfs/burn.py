@@ -46,6 +46,7 @@ from .options import BurnOptions, Resolved, should_close
 from .recorder import Recorder
 from .snapshot import Snapshot, drop_burned, take_snapshot
 from .space import session_sectors
+from .status import AT_REST
 from .units import SECTOR_SIZE, Lba, sectors_for
 from .view import View
 
@@ -156,7 +157,7 @@ class Burner:
 
     @property
     def busy(self) -> bool:
-        return self.progress.phase not in ("idle", "done", "failed")
+        return self.progress.phase not in AT_REST
 
     def request(self, options: BurnOptions) -> int:
         """Queue a burn; returns its request number.  Requests made while a

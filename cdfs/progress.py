@@ -20,12 +20,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import NotMountedError
+from .status import AT_REST
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
 POLL_SECONDS = 0.2
-AT_REST = ("idle", "done", "failed")
 """Burn phases in which nothing is running."""
 
 Status = dict[str, Any]

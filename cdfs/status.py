@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+AT_REST = ("idle", "done", "failed")
+"""Burn phases in which nothing is running."""
+
 
 def human_bytes(n: int | float) -> str:
     """``1.5 MB`` style sizes (decimal, as disc capacities are sold)."""
@@ -22,7 +25,7 @@ def human_bytes(n: int | float) -> str:
 
 def burn_line(burn: dict[str, Any]) -> str:
     phase = burn.get("phase", "idle")
-    if phase in ("idle", "done", "failed"):
+    if phase in AT_REST:
         return "no burn running"
     parts = [f"{phase} {burn.get('percent', 0):.1f}%"]
     total = burn.get("bytes_total") or 0
