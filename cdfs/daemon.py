@@ -195,17 +195,20 @@ class Daemon:
         handle.data[off : off + len(buf)] = buf
         # Check complete lines now: shells ignore errors of close(), so a bad
         # request must fail the write itself.
-        complete = bytes(handle.data[: handle.data.rfind(b"\n") + 1])
+        self._parse_request(handle, bytes(handle.data[: handle.data.rfind(b"\n") + 1]))
+        return len(buf)
+
+    def _parse_request(self, handle: Handle, data: bytes) -> BurnOptions:
+        """The options in ``.burn``; a bad request is refused (EINVAL) and
+        said in the status."""
         try:
-            parse_burn_options(complete.decode("utf-8"))
+            return parse_burn_options(data.decode("utf-8"))
         except UnicodeDecodeError:
             handle.error = ".burn must contain UTF-8 text"
         except UsageError as exc:
             handle.error = str(exc)
-        if handle.error:
-            self._refuse(handle.error)
-            raise UsageError(handle.error)
-        return len(buf)
+        self._refuse(handle.error)
+        raise UsageError(handle.error)
 
     def control_flush(self, handle: Handle) -> None:
         """close() of a written ``.burn`` requests the burn.  Flush, unlike
@@ -213,15 +216,7 @@ class Daemon:
         bad one refused with EINVAL) before close() returns."""
         if handle.node.name != names.BURN_FILE or not handle.writable or handle.options:
             return
-        try:
-            options = parse_burn_options(handle.data.decode("utf-8"))
-        except UnicodeDecodeError:
-            handle.error = ".burn must contain UTF-8 text"
-        except UsageError as exc:
-            handle.error = str(exc)
-        if handle.error:
-            self._refuse(handle.error)
-            raise UsageError(handle.error)
+        options = self._parse_request(handle, bytes(handle.data))
         handle.options = options
         self.burner.request(options)
         self.publish()

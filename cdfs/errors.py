@@ -8,6 +8,12 @@ Anything that is not a :class:`CdfsError` is a bug.
 from __future__ import annotations
 
 import errno as _errno
+import os as _os
+
+
+def os_error(code: int) -> OSError:
+    """A plain OSError for an errno, with the system's message."""
+    return OSError(code, _os.strerror(code))
 
 
 class CdfsError(Exception):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from . import names
 from .discread import DiscEntry
-from .errors import WriteOnceError
+from .errors import os_error
 from .nodes import Handle, Node
 from .staging import join
 from .units import SECTOR_SIZE
@@ -27,10 +27,6 @@ if TYPE_CHECKING:
     from .view import View
 
 log = logging.getLogger(__name__)
-
-
-def _err(code: int) -> OSError:
-    return OSError(code, os.strerror(code))
 
 
 class Files:
@@ -56,16 +52,14 @@ class Files:
             st = self.copy_up(node, keep_data=not flags & os.O_TRUNC)
         if st is None or (disc is not None and stat.S_ISDIR(disc.mode)):
             if disc is None:
-                raise _err(errno.ENOENT)
+                raise os_error(errno.ENOENT)
             if wants_write:
-                raise WriteOnceError(
-                    f"cannot change {node.rel.decode(errors='replace')!r}: it is on the disc"
-                )
+                raise self.view.refuse_on_disc(node, "change")
             if stat.S_ISDIR(disc.mode):
-                raise _err(errno.EISDIR)
+                raise os_error(errno.EISDIR)
             return Handle(node, disc=disc)
         if not stat.S_ISREG(st.st_mode):
-            raise _err(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL)
+            raise os_error(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL)
         if wants_write:
             self.unshare(node, st, keep_data=not flags & os.O_TRUNC)
         if flags & os.O_TRUNC:
@@ -142,7 +136,7 @@ class Files:
         if self.view.is_control(fh.node):
             return self.view.controls.control_write(fh, off, buf)
         if fh.fd < 0 or not fh.writable:
-            raise _err(errno.EBADF)
+            raise os_error(errno.EBADF)
         node = fh.node
         end = off + len(buf)
         if end > node.size:

@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from . import names
 from .discread import DiscEntry
-from .errors import NameTooLongError, UsageError, WriteOnceError
+from .errors import NameTooLongError, UsageError, WriteOnceError, os_error
 from .files import Files
 from .isonames import joliet_problem, windows_key
 from .media import DiscInfo
@@ -33,10 +33,6 @@ from .units import ISO_DATE_RANGE
 log = logging.getLogger(__name__)
 
 ROOT_INO = 1
-
-
-def _err(code: int) -> OSError:
-    return OSError(code, os.strerror(code))
 
 
 class View:
@@ -110,7 +106,7 @@ class View:
         try:
             return self.inodes[ino]
         except KeyError:
-            raise _err(errno.ESTALE) from None
+            raise os_error(errno.ESTALE) from None
 
     def is_control(self, node: Node) -> bool:
         return node.parent is self.root and node.name in self.control_inos
@@ -151,7 +147,7 @@ class View:
             return parent.parent or self.root
         node = self.child(parent, name)
         if node is None:
-            raise _err(errno.ENOENT)
+            raise os_error(errno.ENOENT)
         return node
 
     def staged_stat(self, node: Node) -> os.stat_result | None:
@@ -164,7 +160,7 @@ class View:
             return self.controls.control_attr(node.name, node.ino)
         attr = self._attr(node, self.staged_stat(node))
         if attr is None:
-            raise _err(errno.ENOENT)
+            raise os_error(errno.ENOENT)
         return attr
 
     def _attr(self, node: Node, st: os.stat_result | None) -> Attr | None:
@@ -236,7 +232,7 @@ class View:
         with full attributes:
         pyfuse3 answers with READDIRPLUS, so the kernel caches them."""
         if not self._is_dir(node):
-            raise _err(errno.ENOTDIR)
+            raise os_error(errno.ENOTDIR)
         # One scandir gives every staged entry's lstat: no failing lstat per
         # name that is only on the disc.
         staged = self.upper.scan(node.rel) if self.staged_stat(node) is not None else {}
@@ -286,24 +282,24 @@ class View:
         st = self.staged_stat(node)
         if st is not None:
             if not stat.S_ISLNK(st.st_mode):
-                raise _err(errno.EINVAL)
+                raise os_error(errno.EINVAL)
             return self.upper.readlink(node.rel)
         if node.disc is not None and stat.S_ISLNK(node.disc.mode):
             return node.disc.target
-        raise _err(errno.EINVAL)
+        raise os_error(errno.EINVAL)
 
     # -- rules ------------------------------------------------------------
 
     def _check_new_name(self, parent: Node, name: bytes) -> None:
         if not self._is_dir(parent):
-            raise _err(errno.ENOTDIR)
+            raise os_error(errno.ENOTDIR)
         if parent is self.root and name in self.control_inos:
-            raise _err(errno.EEXIST)
+            raise os_error(errno.EEXIST)
         if len(name) > 255:
-            raise _err(errno.ENAMETOOLONG)
+            raise os_error(errno.ENAMETOOLONG)
         self._check_name(name)
         if self.child(parent, name) is not None:
-            raise _err(errno.EEXIST)
+            raise os_error(errno.EEXIST)
         self._check_strict(parent, name)
 
     def _ensure_upper_dir(self, node: Node) -> None:
@@ -362,7 +358,7 @@ class View:
         self.budget.add_entry(is_link=True)
         return self._new_node(parent, name)
 
-    def _refuse_on_disc(self, node: Node, what: str) -> WriteOnceError:
+    def refuse_on_disc(self, node: Node, what: str) -> WriteOnceError:
         return WriteOnceError(
             f"cannot {what} {node.rel.decode(errors='replace')!r}: it is on the disc"
         )
@@ -382,14 +378,14 @@ class View:
         self.generation += 1
         node = self.lookup(parent, name)
         if self.is_control(node):
-            raise _err(errno.EPERM)
+            raise os_error(errno.EPERM)
         st = self.staged_stat(node)
         if (st is not None and stat.S_ISDIR(st.st_mode)) or (
             st is None and node.disc is not None and stat.S_ISDIR(node.disc.mode)
         ):
-            raise _err(errno.EISDIR)
+            raise os_error(errno.EISDIR)
         if node.disc is not None and not self.rewritable and st is None:
-            raise self._refuse_on_disc(node, "delete")
+            raise self.refuse_on_disc(node, "delete")
         if st is not None:
             self.upper.unlink(node.rel)
             self.budget.remove_entry(st)
@@ -401,13 +397,13 @@ class View:
         self.generation += 1
         node = self.lookup(parent, name)
         if self.is_control(node) or node is self.root:
-            raise _err(errno.EPERM)
+            raise os_error(errno.EPERM)
         if not self._is_dir(node):
-            raise _err(errno.ENOTDIR)
+            raise os_error(errno.ENOTDIR)
         if node.disc is not None and not self.rewritable:
-            raise self._refuse_on_disc(node, "delete")
+            raise self.refuse_on_disc(node, "delete")
         if self._names(node):
-            raise _err(errno.ENOTEMPTY)
+            raise os_error(errno.ENOTEMPTY)
         st = self.staged_stat(node)
         if st is not None:
             self.upper.remove_tree(node.rel)  # may hold whiteouts only
@@ -422,16 +418,16 @@ class View:
         self.generation += 1
         node = self.lookup(old_parent, old)
         if self.is_control(node) or (new_parent is self.root and new in self.control_inos):
-            raise _err(errno.EPERM)
+            raise os_error(errno.EPERM)
         st = self.staged_stat(node)
         if st is None or (node.disc is not None and stat.S_ISDIR(st.st_mode)):
             if not self.rewritable:
-                raise self._refuse_on_disc(node, "rename")
+                raise self.refuse_on_disc(node, "rename")
             # What is on a rewritable disc is moved by copying and deleting:
             # EXDEV makes mv and file managers do exactly that.
-            raise _err(errno.EXDEV)
+            raise os_error(errno.EXDEV)
         if not self._is_dir(new_parent):
-            raise _err(errno.ENOTDIR)
+            raise os_error(errno.ENOTDIR)
         self._check_name(new)
         self._check_strict(new_parent, new, moving=node)
         target = self.child(new_parent, new)
@@ -440,11 +436,11 @@ class View:
         ancestor: Node | None = new_parent
         while ancestor is not None:
             if ancestor is node:
-                raise _err(errno.EINVAL)  # into itself
+                raise os_error(errno.EINVAL)  # into itself
             ancestor = ancestor.parent
         if target is not None:
             if noreplace:
-                raise _err(errno.EEXIST)
+                raise os_error(errno.EEXIST)
             self._clear_target(new_parent, target, is_dir=stat.S_ISDIR(st.st_mode))
         self._ensure_upper_dir(new_parent)
         self.upper.rename(node.rel, join(new_parent.rel, new))
@@ -465,18 +461,18 @@ class View:
         """Make room for a rename onto ``target`` as rename(2) would."""
         target_dir = self._is_dir(target)
         if target_dir and not is_dir:
-            raise _err(errno.EISDIR)
+            raise os_error(errno.EISDIR)
         if is_dir and not target_dir:
-            raise _err(errno.ENOTDIR)
+            raise os_error(errno.ENOTDIR)
         if target_dir and self._names(target):
-            raise _err(errno.ENOTEMPTY)
+            raise os_error(errno.ENOTEMPTY)
         tst = self.staged_stat(target)
         if (
             target.disc is not None
             and not self.rewritable
             and (tst is None or stat.S_ISDIR(tst.st_mode))
         ):
-            raise self._refuse_on_disc(target, "replace")
+            raise self.refuse_on_disc(target, "replace")
         if tst is not None:
             if stat.S_ISDIR(tst.st_mode):
                 self.upper.remove_tree(target.rel)
@@ -538,13 +534,13 @@ class View:
         ):
             disc = node.disc
             if disc is None or not self.rewritable or not stat.S_ISREG(disc.mode):
-                raise self._refuse_on_disc(node, "change")
+                raise self.refuse_on_disc(node, "change")
             st = self.files.copy_up(node, keep_data=size != 0)
         assert st is not None
         rel = node.rel
         if size is not None:
             if not stat.S_ISREG(st.st_mode):
-                raise _err(errno.EINVAL)
+                raise os_error(errno.EINVAL)
             self.files.unshare(node, st, keep_data=size > 0)
             old = node.size if node.size >= 0 else st.st_size
             self.budget.resize(old, size)
@@ -556,7 +552,7 @@ class View:
                 node.size = size
         if mode is not None:
             if stat.S_ISLNK(st.st_mode):
-                raise _err(errno.EPERM)
+                raise os_error(errno.EPERM)
             self.upper.chmod(rel, mode)
         if uid is not None or gid is not None:
             self.upper.chown(rel, -1 if uid is None else uid, -1 if gid is None else gid)
