@@ -298,7 +298,12 @@ class Operations(pyfuse3.Operations):
             return view.state(view.node(inode))
         if name == names.STATUS_XATTR and inode == pyfuse3.ROOT_INODE:
             return view.controls.status_json()
-        # security.capability is asked before every write: answer cheaply.
+        if not name.startswith(b"user."):
+            # cdfs keeps no security.*, system.* (ACLs) or trusted.*
+            # attributes.  "Not supported" rather than "no such attribute":
+            # ls -l then stops asking for the SELinux label and the ACL of
+            # every file on this mount (2 FUSE requests per file listed).
+            raise pyfuse3.FUSEError(errno.EOPNOTSUPP)
         raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
 
     @_errors

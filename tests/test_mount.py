@@ -223,6 +223,26 @@ def test_mount_device_from_mountinfo() -> None:
     assert _mount_device(Path("/mnt/b"), info) is None
 
 
+def test_attributes_cdfs_does_not_keep(mount: Any, make_disc: Any) -> None:
+    m = mount(make_disc(), "--debug")
+    d = m.path / "d"
+    d.mkdir()
+    for i in range(40):
+        (d / f"f{i}").write_bytes(b"x")
+    # cdfs keeps no SELinux labels, ACLs or capabilities: "not supported"
+    # (so that ls stops asking); other user attributes simply do not exist.
+    for name in ("security.selinux", "system.posix_acl_access", "security.capability"):
+        assert errno_of(os.getxattr, d / "f0", name) == errno.EOPNOTSUPP, name
+    assert errno_of(os.getxattr, d / "f0", "user.other") == errno.ENODATA
+    assert os.getxattr(d / "f0", "user.cdfs.state") == b"staged"
+    assert m.log is not None
+    asked = m.log.read_text(errors="replace").count("opcode: GETXATTR")
+    listing = run(["ls", "-l", str(d)]).stdout
+    assert listing.count(" f") == 40 and "+" not in listing.split("\n")[1][:11]
+    # ls asks the label and the ACL of the first file only, not of all 40.
+    assert m.log.read_text(errors="replace").count("opcode: GETXATTR") - asked <= 4
+
+
 def test_df_and_enospc(mount: Any, make_disc: Any) -> None:
     m = mount(make_disc("cd-r74"))
     mp = m.path
