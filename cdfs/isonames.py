@@ -78,26 +78,24 @@ def show_path(path: Iterable[bytes]) -> str:
 def check_name(name: bytes, path: tuple[bytes, ...]) -> str:
     """Check that ``name`` (the last component of ``path``) can be recorded;
     return it decoded.  Raises UsageError naming the path."""
-    where = show_path(path)
     if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
-        raise UsageError(f"invalid file name {where!r}")
+        raise UsageError(f"invalid file name {show_path(path)!r}")
     if len(name) > RR_NAME_MAX:
-        raise UsageError(f"file name longer than {RR_NAME_MAX} bytes: {where!r}")
+        raise UsageError(f"file name longer than {RR_NAME_MAX} bytes: {show_path(path)!r}")
     try:
         return name.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"file name is not valid UTF-8: {where!r}") from None
+        raise UsageError(f"file name is not valid UTF-8: {show_path(path)!r}") from None
 
 
 def check_target(target: bytes, path: tuple[bytes, ...]) -> str:
     """Check a symlink target (non-empty UTF-8 without NUL); return it decoded."""
-    where = show_path(path)
     if not target or b"\0" in target:
-        raise UsageError(f"invalid symlink target for {where!r}")
+        raise UsageError(f"invalid symlink target for {show_path(path)!r}")
     try:
         return target.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"symlink target is not valid UTF-8: {where!r}") from None
+        raise UsageError(f"symlink target is not valid UTF-8: {show_path(path)!r}") from None
 
 
 # -- ISO 9660 ----------------------------------------------------------------
@@ -173,7 +171,14 @@ def _iso_file_ident(base: str) -> str:
 # -- Joliet ------------------------------------------------------------------
 
 
+_ASCII_JOLIET = str.maketrans(
+    {chr(c): "_" for c in range(128) if chr(c) in _JOLIET_FORBIDDEN or c < 0x20}
+)
+
+
 def _joliet_chars(text: str) -> str:
+    if text.isascii():
+        return text.translate(_ASCII_JOLIET)
     return "".join(
         "_" if ch in _JOLIET_FORBIDDEN or ord(ch) < 0x20 or ord(ch) > 0xFFFF else ch for ch in text
     )

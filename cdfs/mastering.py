@@ -12,12 +12,13 @@ session instead of being pointed at (:class:`_ExtentReader`).
 
 It does not decide what goes into a session (:mod:`cdfs.burn`), read discs
 (:mod:`cdfs.discread`), invent ISO/Joliet names (:mod:`cdfs.isonames`), lay
-out Rock Ridge relocation and continuation areas (:mod:`cdfs.rockridge`) or
-record anything (the recorders).
+out Rock Ridge relocation and continuation areas (:mod:`cdfs.rockridge`),
+make pycdlib's records (:mod:`cdfs.sessioniso`) or record anything (the
+recorders).
 
 pycdlib (pinned to 1.22.0) does the encoding.  It has no multisession support
-and stamps everything with "now", so :class:`_SessionIso` uses a few of its
-internals; every such use is in that class and its base
+and stamps everything with "now", so :class:`cdfs.sessioniso.SessionIso` uses
+a few of its internals; every such use is in that class and its base
 (:class:`cdfs.rockridge.RockRidgeLayout`), and the tests read sessions back
 with xorriso, isoinfo and bsdtar to guard the pin.
 """
@@ -32,19 +33,17 @@ import logging
 import stat
 import struct
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from pycdlib import dates as pycdlib_dates
 from pycdlib import pycdlibexception
-from pycdlib import utils as pycdlib_utils
 
 from . import isonames, rockridge
 from .errors import CdfsError, NotFoundError, UsageError
 from .media import SESSION_PADDING
+from .sessioniso import SessionIso
 from .units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
 log = logging.getLogger(__name__)
@@ -69,10 +68,13 @@ class Kind(enum.Enum):
     @property
     def type_bits(self) -> int:
         """The S_IFMT part of an st_mode of this kind."""
-        return {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}[self.value]
+        return _TYPE_BITS[self.value]
 
 
-@dataclass(frozen=True)
+_TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}
+
+
+@dataclass(frozen=True, slots=True)
 class MasterEntry:
     """One entry of the session's tree (the root itself is not an entry)."""
 
@@ -134,22 +136,22 @@ class _Dir:
 
 
 def _check_entry(e: MasterEntry) -> None:
-    where = isonames.show_path(e.path)
     if not e.path:
         raise UsageError("an entry has an empty path (the root is not an entry)")
     isonames.check_name(e.path[-1], e.path)
+    where = isonames.show_path  # only when refusing: most entries are fine
     if not (0 <= e.uid < 2**32 and 0 <= e.gid < 2**32) or e.size < 0:
-        raise UsageError(f"invalid owner or size for {where!r}")
+        raise UsageError(f"invalid owner or size for {where(e.path)!r}")
     if e.kind is Kind.SYMLINK:
         isonames.check_target(e.target, e.path)
     if e.kind is not Kind.FILE:
         return
     if e.source is None and e.size and not e.extents:
-        raise UsageError(f"{where!r} has {e.size} bytes but neither a source nor extents")
+        raise UsageError(f"{where(e.path)!r} has {e.size} bytes but neither a source nor extents")
     if e.extents and sum(n for _lba, n in e.extents) != e.size:
-        raise UsageError(f"the extents of {where!r} do not add up to its size")
+        raise UsageError(f"the extents of {where(e.path)!r} do not add up to its size")
     if any(lba < 0 or not 0 <= n < 2**32 for lba, n in e.extents):
-        raise UsageError(f"invalid extent for {where!r}")
+        raise UsageError(f"invalid extent for {where(e.path)!r}")
 
 
 def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
@@ -191,21 +193,6 @@ def estimate_sectors(entries: Sequence[MasterEntry], *, copied: bool = False) ->
         if e.kind is Kind.FILE and (e.source is not None or (copied and e.kept)):
             data += sectors_for(e.size)
     return Sectors(meta.sectors() + data + SESSION_PADDING)
-
-
-# -- times --------------------------------------------------------------------
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DATE_RANGE = (-2_208_988_800, 5_869_584_000 - 1)
-"""ECMA-119 9.1.5 dates: 1900-01-01 to 2155-12-31, in seconds since the epoch."""
-
-
-def _dr_date(ns: int) -> Any:
-    """A pycdlib directory record date (whole seconds, UTC), clamped."""
-    t = _EPOCH + timedelta(seconds=min(max(ns // 10**9, _DATE_RANGE[0]), _DATE_RANGE[1]))
-    return pycdlib_dates.DirectoryRecordDate.from_fields(
-        t.year - 1900, t.month, t.day, t.hour, t.minute, t.second, 0
-    )
 
 
 # -- I/O wrappers -------------------------------------------------------------
@@ -361,130 +348,18 @@ def _record_session_size(raw: BinaryIO, sectors: int) -> None:
             raw.write(struct.pack("<I", sectors) + struct.pack(">I", sectors))
 
 
-# -- pycdlib, placed at an absolute sector ------------------------------------
-
-
-def _susp(rec: Any, name: str) -> Any:
-    """A Rock Ridge entry (``px_record``, ``tf_record``...) of a pycdlib
-    directory record, wherever pycdlib put it (the record or its continuation
-    area)."""
-    rr = rec.rock_ridge
-    found = getattr(rr.dr_entries, name)
-    if found is None and rr.ce_entries is not None:
-        found = getattr(rr.ce_entries, name)
-    return found
-
-
-class _SessionIso(rockridge.RockRidgeLayout):
-    """pycdlib with what cdfs needs and pycdlib 1.22.0 lacks.  Every use of
-    pycdlib internals in cdfs is in this class and its base, which owns the
-    Rock Ridge relocation and continuation areas (:mod:`cdfs.rockridge`):
-
-    - layout from sector ``start + 16`` instead of 16 (:meth:`_layout_globals`);
-    - directory records without data (files kept from earlier sessions) and
-      Joliet records linked to the ISO record's data (:meth:`add_records`);
-    - Joliet's 64-character limit counted in characters, not UTF-8 bytes;
-    - times, owners and kept extents set on the records after adding
-      (:meth:`stamp`, :meth:`locate`);
-    - a Joliet volume id of its own (pycdlib writes the ISO one in both).
-    """
-
-    def __init__(self, start: int) -> None:
-        super().__init__()
-        self.cdfs_start = start
-
-    def new_session(self, iso_id: str, joliet_id: str, rr_moved: str | None) -> None:
-        self.new(interchange_level=3, joliet=3, rock_ridge="1.09", app_ident_str="CDFS")
-        if rr_moved is not None:
-            self.set_relocated_name(rockridge.RR_MOVED, rr_moved)
-        for vd, ident in ((self.pvd, iso_id), (self.joliet_vd, joliet_id)):
-            assert vd is not None
-            vd.volume_identifier = pycdlib_utils.encode_space_pad(ident.encode(), 32, vd.encoding)
-        # Extents are absolute: the sectors before the session count too, so
-        # that pycdlib's own "extent beyond the ISO" check still holds.
-        self._finish_add(0, self.cdfs_start * SECTOR_SIZE)
-
-    @property
-    def end(self) -> int:
-        """Absolute sector after the session as laid out so far."""
-        return int(self.pvd.space_size)
-
-    def dispose(self) -> None:
-        if self._initialized:
-            self.close()
-
-    def pad(self, sectors: int) -> None:
-        self._finish_add(0, sectors * SECTOR_SIZE)
-
-    def add_data(self, fp: _Reader, e: MasterEntry, path: str) -> Any:
-        """A new file with data; returns its inode (for the Joliet record)."""
-        name, data = e.path[-1].decode(), cast(BinaryIO, fp)
-        self.add_fp(data, e.size, iso_path=path, rr_name=name, file_mode=e.st_mode)
-        return self.inodes[-1]
-
-    def add_records(self, ino: Any, lengths: Sequence[int], mode: int = 0, **path: str) -> None:
-        """Directory records of one file, one per extent, pointing at ``ino``'s
-        data -- or at nothing when ``ino`` is None: pycdlib then neither lays
-        out nor writes data for them (empty files, kept files)."""
-        added, offset = 0, 0
-        for length in lengths:
-            added += self._add_hard_link_to_inode(
-                ino, length, mode, False, None, data_extent_offset_blocks=offset, **path
-            )
-            offset += length // SECTOR_SIZE
-        self._finish_add(0, added)
-
-    def _joliet_name_and_parent_from_path(self, joliet_path: bytes) -> tuple[bytes, Any]:
-        # pycdlib checks Joliet's 64-character limit on UTF-8 bytes, which
-        # rejects valid names in most scripts; isonames keeps names within
-        # 64 UCS-2 characters.
-        parts = pycdlib_utils.split_path(joliet_path)
-        name = parts.pop()
-        parent = self._find_joliet_record(b"/" + b"/".join(parts))
-        return name.decode("utf-8").encode("utf-16_be"), parent
-
-    def _layout_globals(self) -> dict[str, object]:
-        # pycdlib lays the volume out from its module constant
-        # _VOLUME_DESCRIPTOR_SET_START_SECTOR (16): move it to start + 16.
-        start = _VD_START + self.cdfs_start
-        return {**super()._layout_globals(), "_VOLUME_DESCRIPTOR_SET_START_SECTOR": start}
-
-    @staticmethod
-    def stamp(rec: Any, e: MasterEntry | None, rock_ridge: bool = True) -> None:
-        """Set the record's date (and its Rock Ridge owner, mode and times)
-        from ``e``; None (the root) keeps pycdlib's defaults."""
-        if e is None:
-            return
-        rec.date = _dr_date(e.mtime_ns)
-        if not rock_ridge or rec.rock_ridge is None:
-            return
-        px, tf = _susp(rec, "px_record"), _susp(rec, "tf_record")
-        px.posix_file_mode, px.posix_user_id, px.posix_group_id = e.st_mode, e.uid, e.gid
-        # RRIP 4.1.6: TF flag bit 1 is MODIFY and bit 2 ACCESS; pycdlib names
-        # the fields for those bits the other way round.
-        tf.access_time = tf.attribute_change_time = rec.date
-        tf.modification_time = _dr_date(e.atime_ns)
-
-    @staticmethod
-    def locate(recs: Sequence[Any], e: MasterEntry) -> None:
-        """Point the records of a kept file at its extents."""
-        for rec, (lba, length) in zip(recs, e.extents, strict=True):
-            rec.set_data_location(lba, lba)
-            rec.set_data_length(length)
-
-
 # -- building the session -----------------------------------------------------
 
 
 class _Builder:
-    """Adds a planned tree to a :class:`_SessionIso`, in the order pycdlib
+    """Adds a planned tree to a :class:`SessionIso`, in the order pycdlib
     needs to stay linear: each directory's children sorted by the name of the
     tree being built, the ISO/Rock Ridge tree first, then Joliet.  With
     ``copy_from``, kept files are added as data read from that disc."""
 
     def __init__(
         self,
-        iso: _SessionIso,
+        iso: SessionIso,
         plan: dict[tuple[bytes, ...], _Dir],
         copy_from: BinaryIO | None = None,
     ) -> None:
@@ -493,34 +368,32 @@ class _Builder:
         self.inodes: dict[tuple[bytes, ...], Any] = {}
 
     def build(self) -> None:
-        iso_paths: dict[tuple[bytes, ...], str] = {(): ""}
-        joliet_paths: dict[tuple[bytes, ...], str] = {(): ""}
+        iso_dirs: dict[tuple[bytes, ...], tuple[str, Any]] = {(): ("", self.iso.iso_root)}
         for d in self.plan.values():
-            self._add_iso_children(d, iso_paths)
+            self._add_iso_children(d, iso_dirs)
+        joliet_dirs: dict[tuple[bytes, ...], tuple[str, Any]] = {(): ("", self.iso.joliet_root)}
         for d in self.plan.values():
-            self._add_joliet_children(d, joliet_paths)
-        self._stamp(self.iso.pvd.root_directory_record(), joliet=False)
-        assert self.iso.joliet_vd is not None
-        self._stamp(self.iso.joliet_vd.root_directory_record(), joliet=True)
+            self._add_joliet_children(d, joliet_dirs)
+        self.iso.finish_records()
 
-    def _add_iso_children(self, d: _Dir, paths: dict[tuple[bytes, ...], str]) -> None:
+    def _add_iso_children(self, d: _Dir, dirs: dict[tuple[bytes, ...], tuple[str, Any]]) -> None:
+        path, rec = dirs[d.path]
+        copied = self.copy_from is not None
         for name in sorted(d.children, key=d.iso.__getitem__):
             e = d.children[name]
-            path = paths[d.path] + "/" + d.iso[name].decode()
+            ident = d.iso[name]
             if e.kind is Kind.DIR:
-                paths[e.path] = self.iso.add_dir(path, name.decode(), e.st_mode)
+                dirs[e.path] = self.iso.iso_dir(f"{path}/{ident.decode()}", name, e, d.entry)
             elif e.kind is Kind.SYMLINK:
-                self.iso.add_symlink(
-                    symlink_path=path, rr_symlink_name=name.decode(), rr_path=e.target.decode()
-                )
-            elif (reader := self._reader(e)) is not None:
-                self.readers.append(reader)
-                self.inodes[e.path] = self.iso.add_data(reader, e, path)
+                self.iso.iso_symlink(rec, ident, name, e.target, e)
             else:
-                lengths = e.lengths_in(copied=self.copy_from is not None)
-                self.iso.add_records(
-                    None, lengths, iso_new_path=path, rr_name=name.decode(), mode=e.st_mode
-                )
+                ino = None
+                if (reader := self._reader(e)) is not None:
+                    self.readers.append(reader)
+                    ino = self.inodes[e.path] = self.iso.new_inode(cast(BinaryIO, reader), e.size)
+                recs = self.iso.iso_file(rec, ident, name, e, e.lengths_in(copied=copied), ino)
+                if e.kept and not copied:
+                    self.iso.locate(recs, e.extents)
 
     def _reader(self, e: MasterEntry) -> _Reader | None:
         """Where a file's data comes from, if the session holds it."""
@@ -532,61 +405,24 @@ class _Builder:
             return _ExtentReader(self.copy_from, e)
         return None
 
-    def _add_joliet_children(self, d: _Dir, paths: dict[tuple[bytes, ...], str]) -> None:
+    def _add_joliet_children(self, d: _Dir, dirs: dict[tuple[bytes, ...], tuple[str, Any]]) -> None:
+        path, rec = dirs[d.path]
+        copied = self.copy_from is not None
         for name in sorted(d.joliet, key=d.joliet.__getitem__):
             e = d.children[name]
-            path = paths[d.path] + "/" + d.joliet[name]
+            jname = d.joliet[name]
             if e.kind is Kind.DIR:
-                paths[e.path] = path
-                self.iso.add_directory(joliet_path=path)
+                sub = f"{path}/{jname}"
+                dirs[e.path] = sub, self.iso.joliet_dir(sub, e, d.entry)
             else:
-                lengths = e.lengths_in(copied=self.copy_from is not None)
-                self.iso.add_records(self.inodes.get(e.path), lengths, joliet_new_path=path)
-
-    def _stamp(self, root: Any, *, joliet: bool) -> None:
-        """Times, owners and kept extents on every record of one tree."""
-        todo: list[tuple[tuple[bytes, ...], Any]] = [((), root)]
-        while todo:
-            path, rec = todo.pop()
-            d = self.plan[path]
-            self.iso.stamp(rec.children[0], d.entry, not joliet)
-            self.iso.stamp(
-                rec.children[1], self.plan[path[:-1]].entry if path else None, not joliet
-            )
-            names = {j.encode("utf-16_be"): n for n, j in d.joliet.items()} if joliet else {}
-            for ident, recs in _groups(rec.children[2:], joliet):
-                if recs[0] is self.iso.rr_moved:
-                    continue
-                e = d.children[names.get(ident, ident)]
-                real = None if joliet else recs[0].rock_ridge.cl_to_moved_dr
-                for r in recs if real is None else (*recs, real):
-                    self.iso.stamp(r, e, not joliet)
-                if real is not None:
-                    self.iso.empty_placeholder(recs[0])
-                if e.kind is Kind.DIR:
-                    todo.append((e.path, recs[0] if real is None else real))
-                elif e.kept and self.copy_from is None:
-                    self.iso.locate(recs, e)
+                lengths = e.lengths_in(copied=copied)
+                recs = self.iso.joliet_file(rec, jname, e, lengths, self.inodes.get(e.path))
+                if e.kept and not copied:
+                    self.iso.locate(recs, e.extents)
 
     def close(self) -> None:
         for reader in self.readers:
             reader.close()
-
-
-def _groups(recs: Sequence[Any], joliet: bool) -> Iterator[tuple[bytes, list[Any]]]:
-    """Records grouped by name (the Rock Ridge name, or the Joliet identifier):
-    a multi-extent file has one record per extent."""
-    group: list[Any] = []
-    last = b""
-    for rec in recs:
-        name: bytes = rec.file_identifier() if joliet else rec.rock_ridge.name()
-        if group and name != last:
-            yield last, group
-            group = []
-        group.append(rec)
-        last = name
-    if group:
-        yield last, group
 
 
 class _GcPause:
@@ -646,7 +482,7 @@ def master_session(
     plan = _plan(entries)
     deepest = max(map(len, plan))
     rr_moved = rockridge.relocation_name(plan[()].children, deepest)
-    iso = _SessionIso(start)
+    iso = SessionIso(start)
     builder = _Builder(iso, plan, copy_from)
     with _gc_paused:
         try:
@@ -668,7 +504,7 @@ def master_session(
 
 
 def _write(
-    iso: _SessionIso, out: Path, start: int, sectors: int, progress: ProgressFn | None
+    iso: SessionIso, out: Path, start: int, sectors: int, progress: ProgressFn | None
 ) -> None:
     total = sectors * SECTOR_SIZE
     with open(out, "w+b") as raw:

@@ -1,7 +1,7 @@
 """Rock Ridge layout rules that pycdlib 1.22.0 does not follow and readers need.
 
 This module owns the parts of the ISO 9660 tree that exist because of Rock
-Ridge, as the base class of :class:`cdfs.mastering._SessionIso` (it uses
+Ridge, as the base class of :class:`cdfs.sessioniso.SessionIso` (it uses
 pycdlib internals, like that class, and nothing else in cdfs does).  The
 rules come from what libarchive (bsdtar, file managers) accepts: it reads a
 disc in one pass, in sector order, and acts on a directory record as it
@@ -114,7 +114,7 @@ class RockRidgeLayout(pycdlib.PyCdlib):
         # pycdlib's own layout code, run through a private copy of its
         # module's globals, so that no other pycdlib user (another thread
         # reading a disc) sees the changes.
-        _with_globals(pycdlib.PyCdlib._reshuffle_extents, **self._layout_globals())(self)
+        with_globals(pycdlib.PyCdlib._reshuffle_extents, **self._layout_globals())(self)
 
     def _assign_directory_extents(self, vd: Any, extent: int, per_sector: int) -> Any:
         # Replaces pycdlib's _reassign_vd_dirrecord_extents for the ISO 9660
@@ -287,26 +287,26 @@ class _FixedFieldsFirst(pycdlib_rockridge.RockRidge):
         return got if got < 0 else got - self._cdfs_kept
 
 
-def _with_globals(func: Any, **names: Any) -> Any:
+def with_globals(func: Any, **names: Any) -> Any:
     """``func`` run with some of its module's globals replaced."""
     env = dict(func.__globals__, **names)
     return types.FunctionType(func.__code__, env, func.__name__, func.__defaults__)
 
 
-def _module_with(module: types.ModuleType, **names: Any) -> types.SimpleNamespace:
+def module_with(module: types.ModuleType, **names: Any) -> types.SimpleNamespace:
     """A stand-in for ``module`` with some of its names replaced."""
     return types.SimpleNamespace(**{**vars(module), **names})
 
 
 class _DirectoryRecord(pycdlib.dr.DirectoryRecord):
-    _rr_new = _with_globals(
+    _rr_new = with_globals(
         pycdlib.dr.DirectoryRecord._rr_new,
-        rockridge=_module_with(pycdlib_rockridge, RockRidge=_FixedFieldsFirst),
+        rockridge=module_with(pycdlib_rockridge, RockRidge=_FixedFieldsFirst),
     )
 
 
-_add_directory = _with_globals(
+_add_directory = with_globals(
     pycdlib.PyCdlib.add_directory,
-    dr=_module_with(pycdlib.dr, DirectoryRecord=_DirectoryRecord),
+    dr=module_with(pycdlib.dr, DirectoryRecord=_DirectoryRecord),
 )
 """pycdlib's add_directory, making the records above."""

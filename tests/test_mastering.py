@@ -858,3 +858,43 @@ def test_relocation_directory_names_both_taken_is_refused(tmp_path: Path) -> Non
     assert not out.exists()
     master_session(mine + deep_tree(7, ""), out, start=Lba(0), label="x")
     assert {"/.rr_moved", "/rr_moved"} <= set(lsdl(out))
+
+
+# -- records made by cdfs.sessioniso ------------------------------------------------
+
+
+def test_records_made_directly_are_the_ones_pycdlib_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SessionIso makes file records without the dates pycdlib computes from
+    "now" and appends them without pycdlib's search for their place: the
+    image is byte for byte the one pycdlib's own records and add_child give
+    (directories of several blocks with subdirectories before and after the
+    files, long names in continuation areas, a multi-extent file, symlinks,
+    relocated directories, a session not at sector 0)."""
+    import pycdlib.dr
+
+    from cdfs import sessioniso
+
+    def entry(path: tuple[bytes, ...], i: int, **kw: object) -> MasterEntry:
+        t = (i * 7919 % 5000) * 10**9 * 3600
+        return MasterEntry(path, Kind.FILE, 0o600 + i % 64, i, 2 * i, t, t + i * 10**9, **kw)  # type: ignore[arg-type]
+
+    big = MAX_EXTENT + 3 * SECTOR_SIZE
+    entries = [_dir((b"a",)), _dir((b"a", b"sub")), _dir((b"z",)), *deep_tree(9, "")]
+    entries += [entry((f"f{i:04} {'n' * (i % 3) * 100}".encode(),), i) for i in range(700)]
+    entries += [entry((b"a", f"{i:04}.txt".encode()), i) for i in range(300)]
+    entries += [entry((b"z", b"big"), 1, size=big, extents=((100, MAX_EXTENT), (10**6, 3 * 2048)))]
+    entries += [MasterEntry((b"z", f"l{i}".encode()), Kind.SYMLINK, 0o777, 0, 0, 0, 0,
+                            target=b"../" * i + b"t" * 150) for i in range(40)]  # fmt: skip
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.0)
+    fast, plain = tmp_path / "fast.iso", tmp_path / "plain.iso"
+    master_session(entries, fast, start=Lba(10**6 + 10), label="same")
+    monkeypatch.setattr(sessioniso, "_Record", pycdlib.dr.DirectoryRecord)
+    monkeypatch.setattr(
+        sessioniso.SessionIso,
+        "_append_child",
+        lambda self, parent, rec, more: parent.add_child(rec, SECTOR_SIZE, more),
+    )
+    master_session(entries, plain, start=Lba(10**6 + 10), label="same")
+    assert fast.read_bytes() == plain.read_bytes()
