@@ -14,7 +14,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import shutil
 import stat
 import sys
@@ -246,13 +245,10 @@ class Daemon:
 
     # -- running --------------------------------------------------------------
 
-    async def serve(self, initialized: trio.Event | None = None) -> None:
+    async def serve(self) -> None:
         """Answer FUSE requests and burn on request until unmounted, then
-        burn what is still staged (if configured) and return.
-        ``initialized``: set once the kernel's INIT is answered."""
+        burn what is still staged (if configured) and return."""
         async with trio.open_nursery() as nursery:
-            if initialized is not None:
-                nursery.start_soon(self._tune_mount, initialized)
             nursery.start_soon(self.burner.run)
             nursery.start_soon(self._publish_while_burning)
             await pyfuse3.main()
@@ -263,13 +259,6 @@ class Daemon:
                 self.final_burn = await self.burner.burn(BurnOptions())
             nursery.cancel_scope.cancel()
         self.publish()
-
-    async def _tune_mount(self, initialized: trio.Event) -> None:
-        # The INIT reply sets the read-ahead: raise it afterwards.
-        await initialized.wait()
-        raise_read_ahead(
-            Path(os.path.realpath(self.options.mountpoint.parent)) / self.options.mountpoint.name
-        )
 
     async def _publish_while_burning(self) -> None:
         """Progress in the status file, for ``cdfs umount`` to show after the
@@ -296,56 +285,17 @@ def fuse_options(mountpoint: Path, debug: bool) -> set[str]:
     return opts
 
 
-READ_AHEAD_KB = 1024
-"""Read-ahead of a cdfs mount: 1 MiB, the largest FUSE request, instead of
-the kernel's 128 KiB; 8x fewer READ requests for a sequential read
-(BENCHMARKS.md)."""
-
-
-def _mount_device(mountpoint: Path, mountinfo: bytes) -> str | None:
-    """``MAJOR:MINOR`` of the last mount on ``mountpoint`` in a
-    /proc/PID/mountinfo text (whose paths escape space, tab, newline and
-    backslash as octal)."""
-    want = os.fsencode(mountpoint)
-    found = None
-    for line in mountinfo.splitlines():
-        fields = line.split(b" ")
-        if len(fields) > 4:
-            point = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]), fields[4])
-            if point == want:
-                found = fields[2].decode()
-    return found
-
-
-def raise_read_ahead(mountpoint: Path) -> bool:
-    """Give the mount on ``mountpoint`` (a resolved path: resolving the
-    mount point itself would ask this very process) a 1 MiB read-ahead.  Root only: the setting
-    is the kernel's, in /sys/class/bdi; pyfuse3 cannot ask for it when
-    mounting.  Never fails: without it reads are just smaller."""
-    try:
-        dev = _mount_device(mountpoint, Path("/proc/self/mountinfo").read_bytes())
-        if dev is None:
-            return False
-        Path(f"/sys/class/bdi/{dev}/read_ahead_kb").write_text(f"{READ_AHEAD_KB}\n")
-    except (OSError, UnicodeError) as exc:
-        log.debug("read-ahead left at the kernel's default: %s", exc)
-        return False
-    log.debug("read-ahead of %s (%s) set to %d KiB", mountpoint, dev, READ_AHEAD_KB)
-    return True
-
-
 def run(daemon: Daemon, ready_fd: int | None = None) -> int:
     """Mount, serve until unmounted, and clean up.  ``ready_fd`` gets one
     line (``ok`` or an error) once the mount is up, for the parent of a
     background mount."""
     mp = daemon.options.mountpoint
-    ops = Operations(daemon.view)
-    pyfuse3.init(ops, str(mp), fuse_options(mp, daemon.options.debug))
+    pyfuse3.init(Operations(daemon.view), str(mp), fuse_options(mp, daemon.options.debug))
     if ready_fd is not None:
         os.write(ready_fd, b"ok\n")
         os.close(ready_fd)
     try:
-        trio.run(daemon.serve, ops.initialized)
+        trio.run(daemon.serve)
     except BaseException:
         log.exception("daemon stopped by an error")
         pyfuse3.close(unmount=True)

@@ -16,7 +16,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import pyfuse3
-import trio
 
 from . import names
 from .errors import CdfsError
@@ -84,15 +83,9 @@ class Operations(pyfuse3.Operations):
     def __init__(self, view: View) -> None:
         super().__init__()
         self.view = view
-        self.initialized = trio.Event()
-        """Set when the kernel's INIT is handled; its reply goes out before
-        any other task runs."""
         self.handles: dict[int, Handle] = {}
         self.dirs: dict[int, list[tuple[bytes, Attr]]] = {}
         self._next_fh = 1
-
-    def init(self) -> None:
-        self.initialized.set()
 
     def _fh(self, handle: Handle) -> int:
         fh = self._next_fh

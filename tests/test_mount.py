@@ -201,28 +201,6 @@ def test_refused_file_types(mount: Any) -> None:
     assert sorted(os.listdir(mp)) == ["f"]  # control files are not listed
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the read-ahead is set by root only")
-def test_read_ahead_is_one_mib(mount: Any) -> None:
-    # A mount point whose name mountinfo escapes (space, backslash).
-    m = mount(name="mnt with space\\and backslash")
-    dev = os.stat(m.path).st_dev
-    bdi = Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb")
-    assert bdi.read_text().strip() == "1024"
-
-
-def test_mount_device_from_mountinfo() -> None:
-    from cdfs.daemon import _mount_device
-
-    info = (
-        b"36 35 98:0 / /mnt/a rw - ext4 /dev/vda rw\n"
-        b"40 36 0:52 / /mnt/my\\040disc\\134x rw - fuse.cdfs cdfs rw\n"
-        b"41 36 0:53 / /mnt/a rw - fuse.cdfs cdfs rw\n"
-    )
-    assert _mount_device(Path("/mnt/my disc\\x"), info) == "0:52"
-    assert _mount_device(Path("/mnt/a"), info) == "0:53"  # the last mount on top
-    assert _mount_device(Path("/mnt/b"), info) is None
-
-
 def test_attributes_cdfs_does_not_keep(mount: Any, make_disc: Any) -> None:
     m = mount(make_disc(), "--debug")
     d = m.path / "d"
