@@ -30,7 +30,7 @@ from __future__ import annotations
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import UsageError
 from .units import SECTOR_SIZE
@@ -124,8 +124,7 @@ def _split_ext(text: str) -> tuple[str, str]:
     return stem, ext
 
 
-@dataclass(frozen=True)
-class _Parts:
+class _Parts(NamedTuple):
     """A name taken apart for fitting: stem, extension, length limit."""
 
     stem: str
@@ -224,20 +223,23 @@ def _resolve(
     order) or ``taken`` has it; else the first numbered variant (``sep`` and a
     number before the extension) that neither anyone took nor anyone wants."""
     wanted = {name: p.fit() for name, p in parts.items()}
-    reserved = {key(w) for w in wanted.values()}
+    keys = {w: key(w) for w in wanted.values()}
+    reserved = set(keys.values())
     # Names that want the same form share their variants, so numbering for
     # them resumes where it stopped: linear even for thousands of collisions.
     counters: dict[str, int] = {}
     out: dict[str, str] = {}
     for name, _is_dir in items:
         pick = base = wanted[name]
-        if key(pick) in taken:
-            n = counters.get(key(base), 0)
-            while key(pick) in taken or key(pick) in reserved:
+        picked = keys[base]
+        if picked in taken:
+            n = counters.get(keys[base], 0)
+            while picked in taken or picked in reserved:
                 n += 1
                 pick = parts[name].fit(f"{sep}{n}")
-            counters[key(base)] = n
-        taken.add(key(pick))
+                picked = key(pick)
+            counters[keys[base]] = n
+        taken.add(picked)
         out[name] = pick
     return out
 
