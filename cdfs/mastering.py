@@ -30,6 +30,7 @@ import enum
 import gc
 import itertools
 import logging
+import operator
 import stat
 import struct
 import threading
@@ -113,11 +114,13 @@ class MasterEntry:
     def lengths_in(self, *, copied: bool) -> tuple[int, ...]:
         """:attr:`lengths` in a session that copies kept files (``copied``):
         their data is then laid out anew, in extents of at most MAX_EXTENT."""
-        return _chunks(self.size) if copied and self.kept else self.lengths
+        return _chunks(self.size) if copied else self.lengths
 
 
 def _chunks(size: int) -> tuple[int, ...]:
-    return tuple(min(MAX_EXTENT, size - at) for at in range(0, size, MAX_EXTENT)) or (0,)
+    if size <= MAX_EXTENT:
+        return (size,)
+    return tuple(min(MAX_EXTENT, size - at) for at in range(0, size, MAX_EXTENT))
 
 
 # -- the plan: validated tree with its names ---------------------------------
@@ -154,10 +157,18 @@ def _check_entry(e: MasterEntry) -> None:
         raise UsageError(f"invalid extent for {where(e.path)!r}")
 
 
+_by_path = operator.attrgetter("path")
+
+
+def _burned(e: MasterEntry) -> bool:
+    """A file from an earlier session (no source)."""
+    return e.kind is Kind.FILE and not e.source
+
+
 def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
     """Group the entries by directory (parents first) and name their children."""
     dirs: dict[tuple[bytes, ...], _Dir] = {(): _Dir((), None)}
-    for e in sorted(entries, key=lambda e: e.path):
+    for e in sorted(entries, key=_by_path):
         _check_entry(e)
         parent = dirs.get(e.path[:-1])
         if parent is None:
@@ -168,13 +179,14 @@ def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
         if e.kind is Kind.DIR:
             dirs[e.path] = _Dir(e.path, e)
     for d in dirs.values():
-        kinds = [(n.decode(), e.kind is Kind.DIR) for n, e in d.children.items()]
+        names = {n.decode(): n for n in d.children}  # the keys are shared, not copied
+        kinds = [(s, d.children[n].kind is Kind.DIR) for s, n in names.items()]
         iso = isonames.iso_names(kinds, reserved=() if d.path else (rockridge.RR_MOVED,))
-        d.iso = {n.encode(): ident for n, ident in iso.items()}
-        shown = [k for k in kinds if d.children[k[0].encode()].kind is not Kind.SYMLINK]
+        d.iso = {names[s]: ident for s, ident in iso.items()}
+        shown = [k for k in kinds if d.children[names[k[0]]].kind is not Kind.SYMLINK]
         # Files from earlier sessions (no source) keep their Joliet names.
-        burned = {n.decode() for n, e in d.children.items() if e.kind is Kind.FILE and not e.source}
-        d.joliet = {n.encode(): j for n, j in isonames.joliet_names(shown, burned).items()}
+        burned = {s for s, n in names.items() if _burned(d.children[n])}
+        d.joliet = {names[s]: j for s, j in isonames.joliet_names(shown, burned).items()}
     return dirs
 
 
@@ -203,6 +215,7 @@ class _SourceReader:
     checked to still hold ``size`` bytes (pycdlib would silently write a
     short file)."""
 
+    __slots__ = ("_fp", "_left", "path", "size")
     mode = "rb"
 
     def __init__(self, path: Path, size: int) -> None:
@@ -246,6 +259,7 @@ class _ExtentReader:
     all kept files, so every read seeks first; nothing is held in memory
     beyond the chunk pycdlib asks for."""
 
+    __slots__ = ("_disc", "_entry", "_pos", "_starts", "size")
     mode = "rb"
 
     def __init__(self, disc: BinaryIO, e: MasterEntry) -> None:
@@ -360,21 +374,21 @@ class _Builder:
     def __init__(
         self,
         iso: SessionIso,
-        plan: dict[tuple[bytes, ...], _Dir],
         copy_from: BinaryIO | None = None,
     ) -> None:
-        self.iso, self.plan, self.copy_from = iso, plan, copy_from
+        self.iso, self.copy_from = iso, copy_from
         self.readers: list[_Reader] = []
         self.inodes: dict[tuple[bytes, ...], Any] = {}
 
-    def build(self) -> None:
+    def build(self, plan: dict[tuple[bytes, ...], _Dir]) -> None:
         iso_dirs: dict[tuple[bytes, ...], tuple[str, Any]] = {(): ("", self.iso.iso_root)}
-        for d in self.plan.values():
+        for d in plan.values():
             self._add_iso_children(d, iso_dirs)
         joliet_dirs: dict[tuple[bytes, ...], tuple[str, Any]] = {(): ("", self.iso.joliet_root)}
-        for d in self.plan.values():
+        for d in plan.values():
             self._add_joliet_children(d, joliet_dirs)
         self.iso.finish_records()
+        self.inodes.clear()
 
     def _add_iso_children(self, d: _Dir, dirs: dict[tuple[bytes, ...], tuple[str, Any]]) -> None:
         path, rec = dirs[d.path]
@@ -391,9 +405,8 @@ class _Builder:
                 if (reader := self._reader(e)) is not None:
                     self.readers.append(reader)
                     ino = self.inodes[e.path] = self.iso.new_inode(cast(BinaryIO, reader), e.size)
-                recs = self.iso.iso_file(rec, ident, name, e, e.lengths_in(copied=copied), ino)
-                if e.kept and not copied:
-                    self.iso.locate(recs, e.extents)
+                lengths, at = _extents(e, copied)
+                self.iso.iso_file(rec, ident, name, e, lengths, ino, at)
 
     def _reader(self, e: MasterEntry) -> _Reader | None:
         """Where a file's data comes from, if the session holds it."""
@@ -415,14 +428,21 @@ class _Builder:
                 sub = f"{path}/{jname}"
                 dirs[e.path] = sub, self.iso.joliet_dir(sub, e, d.entry)
             else:
-                lengths = e.lengths_in(copied=copied)
-                recs = self.iso.joliet_file(rec, jname, e, lengths, self.inodes.get(e.path))
-                if e.kept and not copied:
-                    self.iso.locate(recs, e.extents)
+                lengths, at = _extents(e, copied)
+                self.iso.joliet_file(rec, jname, e, lengths, self.inodes.get(e.path), at)
 
     def close(self) -> None:
         for reader in self.readers:
             reader.close()
+        self.inodes.clear()
+
+
+def _extents(e: MasterEntry, copied: bool) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """The byte length of each record of a file, and where each extent is
+    when the file is kept where it is (None: the session lays it out)."""
+    if copied or e.source is not None or not e.extents:
+        return _chunks(e.size), None
+    return tuple(n for _lba, n in e.extents), tuple(lba for lba, _n in e.extents)
 
 
 class _GcPause:
@@ -432,7 +452,9 @@ class _GcPause:
     parents), and the collector rescanning it while it grows made mastering
     superlinear: 50,000 entries took 12.5 s, 4.4 s without it.  Reference
     counting still frees everything else meanwhile; nested and concurrent
-    masterings share one pause, and the last one collects what they left."""
+    masterings share one pause, and the last one collects what they left
+    (the graph of a session is garbage once :meth:`SessionIso.dispose` let
+    go of it: before, pycdlib kept it and the collection freed nothing)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -483,11 +505,12 @@ def master_session(
     deepest = max(map(len, plan))
     rr_moved = rockridge.relocation_name(plan[()].children, deepest)
     iso = SessionIso(start)
-    builder = _Builder(iso, plan, copy_from)
+    builder = _Builder(iso, copy_from)
     with _gc_paused:
         try:
             iso.new_session(iso_id, joliet_id, rr_moved)
-            builder.build()
+            builder.build(plan)
+            del plan  # not needed for writing: its memory is reused meanwhile
             iso.pad(SESSION_PADDING)
             sectors = Sectors(iso.end - start)
             _write(iso, out, start, sectors, progress)

@@ -13,7 +13,10 @@ Ridge layout rules of its base class (:class:`cdfs.rockridge.RockRidgeLayout`):
   Joliet records linked to the ISO record's data;
 - times, owners and modes set as a record is made, instead of pycdlib's
   "now" (its public API has no way to give them); one date object per
-  distinct second, shared by every record that has it;
+  distinct second, and one Rock Ridge PX, TF and RR entry per distinct
+  value, shared by the file records that have it and encoded once;
+- a session's records let go of when it is disposed of (pycdlib's close()
+  keeps them), so that the collector frees them at once;
 - Joliet's 64-character limit counted in characters, not UTF-8 bytes;
 - a Joliet volume id of its own (pycdlib writes the ISO one in both).
 
@@ -28,6 +31,7 @@ It does not decide names (:mod:`cdfs.isonames`) or what goes into a session
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, Protocol, cast
@@ -169,6 +173,80 @@ def _rr_name(rec: Any) -> bytes:
     return name
 
 
+class _SharedPX(pycdlib_rockridge.RRPXRecord):
+    """A PX entry (mode, owner; one link, no serial number) shared by every
+    file and symlink record that has these values, encoded once.  Files'
+    PX entries are never changed once made (only directories count links)."""
+
+    __slots__ = ("_encoded",)
+    _encoded: bytes
+
+    def record(self, rr_version: str) -> bytes:
+        if rr_version != _RR_VERSION:
+            return super().record(rr_version)
+        return self._encoded
+
+
+class _SharedTF(pycdlib_rockridge.RRTFRecord):
+    """A TF entry shared by every file and symlink record with these times."""
+
+    __slots__ = ("_encoded",)
+    _encoded: bytes
+
+    def record(self) -> bytes:
+        return self._encoded
+
+
+class _SharedRR(pycdlib_rockridge.RRRRRecord):
+    """An RR entry (which entries a record has) shared by records alike."""
+
+    __slots__ = ("_encoded",)
+    _encoded: bytes
+
+    def record(self) -> bytes:
+        return self._encoded
+
+
+class _Shared:
+    """The shared PX, TF and RR entries of a session, by value."""
+
+    def __init__(self) -> None:
+        self._px: dict[tuple[int, int, int], _SharedPX] = {}
+        self._tf: dict[tuple[int, int, int], _SharedTF] = {}
+        self._rr: dict[int, _SharedRR] = {}
+
+    def px(self, mode: int, uid: int, gid: int) -> _SharedPX:
+        px = self._px.get((mode, uid, gid))
+        if px is None:
+            px = self._px[mode, uid, gid] = _SharedPX()
+            px.new(mode)
+            px.posix_user_id, px.posix_group_id = uid, gid
+            px._encoded = pycdlib_rockridge.RRPXRecord.record(px, _RR_VERSION)
+        return px
+
+    def tf(self, flags: int, changed: _Date, accessed: _Date) -> _SharedTF:
+        # RRIP 4.1.6: TF flag bit 1 is MODIFY and bit 2 ACCESS; pycdlib names
+        # the fields for those bits the other way round.
+        key = (flags, id(changed), id(accessed))  # dates are unique by value
+        tf = self._tf.get(key)
+        if tf is None:
+            tf = self._tf[key] = _SharedTF()
+            tf.time_flags, tf._initialized = flags, True
+            tf.access_time = tf.attribute_change_time = changed
+            tf.modification_time = accessed
+            tf._encoded = pycdlib_rockridge.RRTFRecord.record(tf)
+        return tf
+
+    def rr(self, flags: int) -> _SharedRR:
+        rr = self._rr.get(flags)
+        if rr is None:
+            rr = self._rr[flags] = _SharedRR()
+            rr.new()
+            rr.rr_flags = flags
+            rr._encoded = pycdlib_rockridge.RRRRRecord.record(rr)
+        return rr
+
+
 def _susp(rec: Any, name: str) -> Any:
     """A Rock Ridge entry (``px_record``, ``tf_record``...) of a pycdlib
     directory record, wherever pycdlib put it (the record or its continuation
@@ -190,6 +268,7 @@ class SessionIso(rockridge.RockRidgeLayout):
         super().__init__()
         self.cdfs_start = start
         self._dates = _Dates()
+        self._shared = _Shared()
         self._sectors_added = 0
         """Space added by records made here, in sectors; given to pycdlib
         once (:meth:`finish_records`), as it rounds each addition up."""
@@ -215,8 +294,16 @@ class SessionIso(rockridge.RockRidgeLayout):
         return int(self.pvd.space_size)
 
     def dispose(self) -> None:
+        """Let go of the records (cyclic garbage for the collector)."""
         if self._initialized:
             self.close()
+        # pycdlib's close() keeps the primary volume descriptor, and with it
+        # every record of the session.
+        with contextlib.suppress(AttributeError):
+            del self.pvd
+        self._placeholders.clear()
+        self._rr_unsorted.clear()
+        self._cdfs_ce_blocks.clear()
 
     def pad(self, sectors: int) -> None:
         self._finish_add(0, sectors * SECTOR_SIZE)
@@ -278,51 +365,57 @@ class SessionIso(rockridge.RockRidgeLayout):
         st: Stat,
         lengths: Sequence[int],
         ino: Any = None,
-    ) -> list[Any]:
+        at: Sequence[int] | None = None,
+    ) -> None:
         """The records of one file in ISO directory ``parent`` (one per
         extent), pointing at ``ino``'s data -- or at nothing when ``ino`` is
         None: pycdlib then neither lays out nor writes data for them (empty
-        files, kept files)."""
-        recs: list[Any] = []
+        files, kept files).  ``at``: where each extent of a file kept from an
+        earlier session is."""
         offset = 0
-        for length in lengths:
+        for i, length in enumerate(lengths):
             rec = _Record()
             mode = st.st_mode
             rec.new_file(self.pvd, length, ident, parent, self._seqnum, _RR_VERSION, name,
                          False, mode, 0.0)  # fmt: skip
-            self._stamp(rec, st)
+            self._stamp_file(rec, st)
             rec.data_extent_offset = offset
             offset += length // SECTOR_SIZE
-            self._add_record(rec, bool(recs), ino, True)
-            recs.append(rec)
-        return recs
+            if at is not None:
+                rec.set_data_location(at[i], at[i])
+            self._add_record(rec, i > 0, ino, True)
 
     def iso_symlink(self, parent: Any, ident: bytes, name: bytes, target: bytes, st: Stat) -> None:
         rec = _Record()
         rec.new_symlink(self.pvd, ident, parent, target, self._seqnum, _RR_VERSION, name,
                         False, 0.0)  # fmt: skip
-        self._stamp(rec, st)
+        self._stamp_file(rec, st)
         self._add_record(rec, False, None, True)
 
     def joliet_file(
-        self, parent: Any, name: str, st: Stat, lengths: Sequence[int], ino: Any = None
-    ) -> list[Any]:
+        self,
+        parent: Any,
+        name: str,
+        st: Stat,
+        lengths: Sequence[int],
+        ino: Any = None,
+        at: Sequence[int] | None = None,
+    ) -> None:
         """The Joliet records of one file (see :meth:`iso_file`)."""
         vd, ident = self.joliet_vd, name.encode("utf-16_be")
         assert vd is not None
         date = self._dates.of(st.mtime_ns)
-        recs: list[Any] = []
         offset = 0
-        for length in lengths:
+        for i, length in enumerate(lengths):
             rec = _Record()
             rec.new_file(vd, length, ident, parent, self._seqnum, "", b"", False,
                          0, 0.0)  # fmt: skip
             rec.date = date
             rec.data_extent_offset = offset
             offset += length // SECTOR_SIZE
-            self._add_record(rec, bool(recs), ino, False)
-            recs.append(rec)
-        return recs
+            if at is not None:
+                rec.set_data_location(at[i], at[i])
+            self._add_record(rec, i > 0, ino, False)
 
     def _add_record(self, rec: Any, more: bool, ino: Any, is_pvd: bool) -> None:
         # What pycdlib's _add_hard_link_to_inode does once it has the parent.
@@ -393,12 +486,22 @@ class SessionIso(rockridge.RockRidgeLayout):
         tf.access_time = tf.attribute_change_time = date
         tf.modification_time = self._dates.of(st.atime_ns)
 
-    @staticmethod
-    def locate(recs: Sequence[Any], extents: Sequence[tuple[int, int]]) -> None:
-        """Point the records of a kept file at its extents."""
-        for rec, (lba, length) in zip(recs, extents, strict=True):
-            rec.set_data_location(lba, lba)
-            rec.set_data_length(length)
+    def _stamp_file(self, rec: Any, st: Stat) -> None:
+        """:meth:`_stamp` for a file or symlink record: its PX, TF and RR
+        entries are shared with the records alike (:class:`_Shared`)."""
+        rec.date = date = self._dates.of(st.mtime_ns)
+        accessed = self._dates.of(st.atime_ns)
+        rr = rec.rock_ridge
+        for entries in (rr.dr_entries, rr.ce_entries):
+            if entries is None:
+                continue
+            if entries.px_record is not None:
+                entries.px_record = self._shared.px(st.st_mode, st.uid, st.gid)
+            if entries.tf_record is not None:
+                flags = entries.tf_record.time_flags
+                entries.tf_record = self._shared.tf(flags, date, accessed)
+            if entries.rr_record is not None:
+                entries.rr_record = self._shared.rr(entries.rr_record.rr_flags)
 
     # -- pycdlib overrides --
 

@@ -867,8 +867,9 @@ def test_records_made_directly_are_the_ones_pycdlib_makes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SessionIso makes file records without the dates pycdlib computes from
-    "now" and appends them without pycdlib's search for their place: the
-    image is byte for byte the one pycdlib's own records and add_child give
+    "now", with Rock Ridge PX, TF and RR entries shared between records, and
+    appends them without pycdlib's search for their place: the image is byte
+    for byte the one pycdlib's own records, entries and add_child give
     (directories of several blocks with subdirectories before and after the
     files, long names in continuation areas, a multi-extent file, symlinks,
     relocated directories, a session not at sector 0)."""
@@ -891,6 +892,8 @@ def test_records_made_directly_are_the_ones_pycdlib_makes(
     fast, plain = tmp_path / "fast.iso", tmp_path / "plain.iso"
     master_session(entries, fast, start=Lba(10**6 + 10), label="same")
     monkeypatch.setattr(sessioniso, "_Record", pycdlib.dr.DirectoryRecord)
+    monkeypatch.setattr(sessioniso, "_compact", lambda rec: None)
+    monkeypatch.setattr(sessioniso.SessionIso, "_stamp_file", sessioniso.SessionIso._stamp)
     monkeypatch.setattr(
         sessioniso.SessionIso,
         "_append_child",
@@ -898,3 +901,24 @@ def test_records_made_directly_are_the_ones_pycdlib_makes(
     )
     master_session(entries, plain, start=Lba(10**6 + 10), label="same")
     assert fast.read_bytes() == plain.read_bytes()
+
+
+def test_the_session_is_freed_when_mastered(tmp_path: Path) -> None:
+    """pycdlib's close() kept every record of a session; the collection after
+    mastering freed nothing, and a daemon held the graph until the next full
+    collection."""
+    import pycdlib.dr
+
+    def records() -> int:
+        return sum(isinstance(o, pycdlib.dr.DirectoryRecord) for o in gc.get_objects())
+
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        gc.collect()
+        before = records()
+        entries = [_dir((b"d",)), *(_file((b"d", f"{i}".encode())) for i in range(500))]
+        master_session(entries, tmp_path / "s.iso", start=Lba(0), label="freed")
+        assert records() - before < 50
+    finally:
+        (gc.enable if was else gc.disable)()
