@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 log = logging.getLogger("bench")
 
@@ -221,16 +221,19 @@ def reset_peak_rss(pid: int) -> None:
         f.write("5")
 
 
-class RssSampler:
-    """Samples a process's VmRSS in a thread, with a label per sample."""
+class Poller:
+    """Calls :meth:`sample` every ``interval`` seconds in a thread while
+    used as a context manager (errors of a sample are skipped: the process
+    or file watched may be gone for a moment)."""
 
-    def __init__(self, pid: int, label: Callable[[], str], interval: float = 0.05) -> None:
-        self.pid, self.label, self.interval = pid, label, interval
-        self.samples: list[tuple[float, str, int]] = []
+    errors: tuple[type[BaseException], ...] = (OSError,)
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -238,13 +241,28 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
 
+    def sample(self) -> None:
+        raise NotImplementedError
+
     def _loop(self) -> None:
-        t0 = time.monotonic()
         while not self._stop.is_set():
-            with contextlib.suppress(OSError):
-                rss = proc_status(self.pid)["VmRSS"]
-                self.samples.append((time.monotonic() - t0, self.label(), rss))
+            with contextlib.suppress(*self.errors):
+                self.sample()
             self._stop.wait(self.interval)
+
+
+class RssSampler(Poller):
+    """Samples a process's VmRSS in a thread, with a label per sample."""
+
+    def __init__(self, pid: int, label: Callable[[], str], interval: float = 0.05) -> None:
+        super().__init__(interval)
+        self.pid, self.label = pid, label
+        self.samples: list[tuple[float, str, int]] = []
+        self._t0 = time.monotonic()
+
+    def sample(self) -> None:
+        rss = proc_status(self.pid)["VmRSS"]
+        self.samples.append((time.monotonic() - self._t0, self.label(), rss))
 
     def peak_by_label(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -525,35 +543,24 @@ class Mount:
         return last
 
 
-class PhaseWatch:
+class PhaseWatch(Poller):
     """Notes when each burn phase was first seen (for per-phase times), from
     the status file the daemon publishes every 0.5 s: polling the mount
     itself would make the daemon compute its status for us, in the middle
     of the burn we measure."""
 
+    errors = (OSError, ValueError, KeyError)
+
     def __init__(self, mount: Mount, interval: float = 0.05) -> None:
-        self.interval = interval
+        super().__init__(interval)
         self.file = Path(mount.status()["staging_dir"]) / "status.json"
         self.phase = "idle"
         self.seen: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> PhaseWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                phase = str(json.loads(self.file.read_text())["burn"]["phase"])
-                self.phase = phase
-                self.seen.setdefault(phase, time.perf_counter())
-            self._stop.wait(self.interval)
+    def sample(self) -> None:
+        phase = str(json.loads(self.file.read_text())["burn"]["phase"])
+        self.phase = phase
+        self.seen.setdefault(phase, time.perf_counter())
 
     def durations(self, t_end: float) -> dict[str, float]:
         """Seconds spent in each phase seen, in order."""
