@@ -314,9 +314,13 @@ class _SessionWriter:
     mode = "wb"
     _STEP = 1 << 18
 
+    _FILL = memoryview(bytes(1 << 16))
+
     def __init__(self, raw: BinaryIO, start: int, total: int, progress: ProgressFn | None):
         self._raw, self._base = raw, start * SECTOR_SIZE
         self._pos, self._raw_pos = self._base, 0
+        self._end = 0
+        """End of what is written so far (``raw`` is new: zeros beyond)."""
         self._total, self._progress = total, progress
         self.done = self._reported = 0
 
@@ -337,10 +341,17 @@ class _SessionWriter:
         if rel < 0:
             raise CdfsError(f"mastering tried to write before the session (sector {rel // 2048})")
         if rel != self._raw_pos:
-            self._raw.seek(rel)
+            gap = rel - self._raw_pos
+            if self._raw_pos == self._end and 0 < gap <= len(self._FILL):
+                # pycdlib skips the padding of a file's last sector: zeros
+                # written keep the buffered writes going (a seek flushes)
+                self._raw.write(self._FILL[:gap])
+            else:
+                self._raw.seek(rel)
         n = self._raw.write(data)
         self._pos += n
         self._raw_pos = rel + n
+        self._end = max(self._end, self._raw_pos)
         self.done += n
         if self._progress is not None and self.done - self._reported >= self._STEP:
             self._reported = self.done
@@ -530,7 +541,7 @@ def _write(
     iso: SessionIso, out: Path, start: int, sectors: int, progress: ProgressFn | None
 ) -> None:
     total = sectors * SECTOR_SIZE
-    with open(out, "w+b") as raw:
+    with open(out, "w+b", buffering=1 << 20) as raw:
         writer = _SessionWriter(raw, start, total, progress)
         iso.write_fp(cast(BinaryIO, writer), blocksize=1 << 20)
         _record_session_size(raw, sectors)

@@ -227,7 +227,7 @@ class _Shared:
     def tf(self, flags: int, changed: _Date, accessed: _Date) -> _SharedTF:
         # RRIP 4.1.6: TF flag bit 1 is MODIFY and bit 2 ACCESS; pycdlib names
         # the fields for those bits the other way round.
-        key = (flags, id(changed), id(accessed))  # dates are unique by value
+        key = (flags, id(changed), id(accessed))  # one date object per second
         tf = self._tf.get(key)
         if tf is None:
             tf = self._tf[key] = _SharedTF()
