@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import importlib.metadata
-import inspect
 import io
 import itertools
 import json
@@ -801,9 +800,6 @@ PYCDLIB_INTERNALS: dict[str, Callable[[], object]] = {
         "_VOLUME_DESCRIPTOR_SET_START_SECTOR"
     ],
     "PyCdlib._finish_add": lambda: pycdlib.PyCdlib._finish_add,
-    "PyCdlib._add_hard_link_to_inode(data_extent_offset_blocks=)": lambda: inspect.signature(
-        pycdlib.PyCdlib._add_hard_link_to_inode
-    ).parameters["data_extent_offset_blocks"],
     "PyCdlib._find_joliet_record": lambda: pycdlib.PyCdlib._find_joliet_record,
     "PyCdlib._joliet_name_and_parent_from_path": lambda: (
         pycdlib.PyCdlib._joliet_name_and_parent_from_path
@@ -811,15 +807,38 @@ PYCDLIB_INTERNALS: dict[str, Callable[[], object]] = {
     "DirectoryRecordDate.from_fields": lambda: pycdlib.dates.DirectoryRecordDate.from_fields,
     "utils.encode_space_pad": lambda: pycdlib.utils.encode_space_pad,
     "utils.split_path": lambda: pycdlib.utils.split_path,
+    # cdfs/sessioniso.py makes file records itself, under their parent record:
+    "DirectoryRecord._new": lambda: pycdlib.dr.DirectoryRecord._new.__globals__["dates"],
+    "DirectoryRecord._rr_new": lambda: pycdlib.dr.DirectoryRecord._rr_new,
+    "DirectoryRecord fields": lambda: (
+        all(
+            name in pycdlib.dr.DirectoryRecord.__slots__
+            for name in (
+                "_sort_key",
+                "extents_to_here",
+                "offset_to_here",
+                "_subdir_children",
+                "rr_children",
+                "dr_len",
+            )
+        )
+        or None
+    ),
+    "DirectoryRecord.add_child": lambda: pycdlib.dr.DirectoryRecord.add_child,
+    "RockRidge._assign_entries": lambda: pycdlib.rockridge.RockRidge._assign_entries.__globals__[
+        "RRTFRecord"
+    ],
+    "RRTFRecord.new": lambda: pycdlib.rockridge.RRTFRecord.new.__globals__["dates"],
 }
 
 
 def test_pycdlib_is_the_pinned_version() -> None:
     version = importlib.metadata.version("pycdlib")
     assert version == PYCDLIB_PIN, (
-        f"pycdlib {version} is installed but cdfs is pinned to {PYCDLIB_PIN}: cdfs/mastering.py"
-        " (class _SessionIso) uses pycdlib internals for session placement, kept extents,"
-        " Joliet names and timestamps. Check each against the new version, then move the pin"
+        f"pycdlib {version} is installed but cdfs is pinned to {PYCDLIB_PIN}: cdfs/sessioniso.py"
+        " and cdfs/rockridge.py use pycdlib internals for session placement, records made"
+        " under their parent, kept extents, Joliet names, timestamps and Rock Ridge layout."
+        " Check each against the new version, then move the pin"
         " in pyproject.toml and here; the multisession tests read sessions back with xorriso"
         " and isoinfo."
     )
@@ -828,5 +847,5 @@ def test_pycdlib_is_the_pinned_version() -> None:
             assert get() is not None, name
         except (AttributeError, KeyError) as exc:
             raise AssertionError(
-                f"pycdlib internal {name} used by cdfs/mastering.py is gone"
+                f"pycdlib internal {name} used by cdfs/sessioniso.py or rockridge.py is gone"
             ) from exc
