@@ -221,6 +221,35 @@ def test_attributes_cdfs_does_not_keep(mount: Any, make_disc: Any) -> None:
     assert m.log.read_text(errors="replace").count("opcode: GETXATTR") - asked <= 4
 
 
+def test_write_only_and_cached_handles_agree(mount: Any) -> None:
+    # Write-only handles bypass the page cache (cp, dd, >, >>); a read-write
+    # handle and a shared mapping of the same file must still see the bytes.
+    import mmap
+
+    p = mount().path / "f"
+    p.write_bytes(b"a" * 8192)
+    rw = os.open(p, os.O_RDWR)
+    try:
+        assert os.pread(rw, 4, 0) == b"aaaa"
+        with mmap.mmap(rw, 8192) as mapped:
+            assert mapped[:4] == b"aaaa"
+            wo = os.open(p, os.O_WRONLY)
+            os.pwrite(wo, b"bbbb", 0)
+            os.close(wo)
+            assert os.pread(rw, 4, 0) == b"bbbb"
+            assert mapped[:4] == b"bbbb"
+            mapped[4:8] = b"cccc"  # a shared writable mapping still works
+            mapped.flush()
+        with open(p, "ab") as f:
+            f.write(b"zz")
+        assert os.fstat(rw).st_size == 8194
+        assert os.pread(rw, 10, 0) == b"bbbbccccaa"
+        assert os.pread(rw, 4, 8190) == b"aazz"
+    finally:
+        os.close(rw)
+    assert p.read_bytes() == b"bbbbcccc" + b"a" * 8184 + b"zz"
+
+
 def test_df_and_enospc(mount: Any, make_disc: Any) -> None:
     m = mount(make_disc("cd-r74"))
     mp = m.path
