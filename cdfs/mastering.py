@@ -451,9 +451,10 @@ class _Builder:
 def _extents(e: MasterEntry, copied: bool) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
     """The byte length of each record of a file, and where each extent is
     when the file is kept where it is (None: the session lays it out)."""
-    if copied or e.source is not None or not e.extents:
-        return _chunks(e.size), None
-    return tuple(n for _lba, n in e.extents), tuple(lba for lba, _n in e.extents)
+    lengths = e.lengths_in(copied=copied)
+    if copied or not e.kept:
+        return lengths, None
+    return lengths, tuple(lba for lba, _n in e.extents)
 
 
 class _GcPause:

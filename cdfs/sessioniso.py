@@ -32,7 +32,7 @@ It does not decide names (:mod:`cdfs.isonames`) or what goes into a session
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, Protocol, cast
 
@@ -372,18 +372,15 @@ class SessionIso(rockridge.RockRidgeLayout):
         None: pycdlib then neither lays out nor writes data for them (empty
         files, kept files).  ``at``: where each extent of a file kept from an
         earlier session is."""
-        offset = 0
-        for i, length in enumerate(lengths):
+
+        def record(length: int) -> Any:
             rec = _Record()
-            mode = st.st_mode
             rec.new_file(self.pvd, length, ident, parent, self._seqnum, _RR_VERSION, name,
-                         False, mode, 0.0)  # fmt: skip
+                         False, st.st_mode, 0.0)  # fmt: skip
             self._stamp_file(rec, st)
-            rec.data_extent_offset = offset
-            offset += length // SECTOR_SIZE
-            if at is not None:
-                rec.set_data_location(at[i], at[i])
-            self._add_record(rec, i > 0, ino, True)
+            return rec
+
+        self._file_records(record, lengths, ino, at, is_pvd=True)
 
     def iso_symlink(self, parent: Any, ident: bytes, name: bytes, target: bytes, st: Stat) -> None:
         rec = _Record()
@@ -405,17 +402,35 @@ class SessionIso(rockridge.RockRidgeLayout):
         vd, ident = self.joliet_vd, name.encode("utf-16_be")
         assert vd is not None
         date = self._dates.of(st.mtime_ns)
-        offset = 0
-        for i, length in enumerate(lengths):
+
+        def record(length: int) -> Any:
             rec = _Record()
             rec.new_file(vd, length, ident, parent, self._seqnum, "", b"", False,
                          0, 0.0)  # fmt: skip
             rec.date = date
+            return rec
+
+        self._file_records(record, lengths, ino, at, is_pvd=False)
+
+    def _file_records(
+        self,
+        record: Callable[[int], Any],
+        lengths: Sequence[int],
+        ino: Any,
+        at: Sequence[int] | None,
+        *,
+        is_pvd: bool,
+    ) -> None:
+        """One record per extent (``record(length)`` makes it), pointing at
+        its part of ``ino``'s data, or at the kept extent in ``at``."""
+        offset = 0
+        for i, length in enumerate(lengths):
+            rec = record(length)
             rec.data_extent_offset = offset
             offset += length // SECTOR_SIZE
             if at is not None:
                 rec.set_data_location(at[i], at[i])
-            self._add_record(rec, i > 0, ino, False)
+            self._add_record(rec, i > 0, ino, is_pvd)
 
     def _add_record(self, rec: Any, more: bool, ino: Any, is_pvd: bool) -> None:
         # What pycdlib's _add_hard_link_to_inode does once it has the parent.
