@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import time
@@ -59,6 +58,7 @@ def _child_append(disc: Path, new: Path, stash: Path) -> dict[str, float]:
     from cdfs import discread
     from cdfs.emulated import EmulatedRecorder, Faults
     from cdfs.mastering import Kind, MasterEntry, master_session
+    from cdfs.snapshot import disc_entry
     from cdfs.units import SECTOR_SIZE
 
     t0 = time.perf_counter()
@@ -68,21 +68,7 @@ def _child_append(disc: Path, new: Path, stash: Path) -> dict[str, float]:
     with rec.open_reader() as fp:
         root = discread.read_tree(fp, info)
     assert root is not None
-    entries = [
-        MasterEntry(
-            path=path,
-            kind=e.kind,
-            mode=stat.S_IMODE(e.mode),
-            uid=e.uid,
-            gid=e.gid,
-            mtime_ns=e.mtime_ns,
-            atime_ns=e.atime_ns,
-            size=e.size if e.kind is Kind.FILE else 0,
-            extents=e.extents if e.kind is Kind.FILE else (),
-            target=e.target,
-        )
-        for path, e in discread.walk(root)
-    ]
+    entries = [disc_entry(path, e) for path, e in discread.walk(root)]
     st = new.stat()
     entries.append(
         MasterEntry(

@@ -46,7 +46,9 @@ def _key(st: os.stat_result, kind: Kind) -> tuple[int, ...]:
     return (st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns)
 
 
-def _disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry) -> MasterEntry:
+def disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry) -> MasterEntry:
+    """A file, directory or symlink of the disc as an entry of the next
+    session (kept files pointing at their extents)."""
     kind = Kind.DIR if stat.S_ISDIR(e.mode) else Kind.SYMLINK if stat.S_ISLNK(e.mode) else Kind.FILE
     return MasterEntry(
         path=path,
@@ -76,7 +78,7 @@ def take_snapshot(view: View, snap_dir: Path) -> Snapshot:
     tree: dict[tuple[bytes, ...], MasterEntry] = {}
     if view.root.disc is not None:
         for path, e in discread.walk(view.root.disc):
-            tree[path] = _disc_entry(path, e)
+            tree[path] = disc_entry(path, e)
     snap = Snapshot(entries=[])
     whiteouts: set[tuple[bytes, ...]] = set()
     staged: set[tuple[bytes, ...]] = set()
