@@ -154,6 +154,19 @@ class Mount:
         data: dict[str, Any] = json.loads(os.getxattr(self.path, "user.cdfs.status"))
         return data
 
+    def wait_for_burn(self, ticket: int, timeout: float = 120) -> dict[str, Any]:
+        """The result of burn request ``ticket`` (a count of requests, as
+        ``status()["requests"]`` gives it), once it is done or failed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.status()
+            last: dict[str, Any] = s.get("last_burn") or {}
+            at_rest = s["burn"]["phase"] in ("done", "failed", "idle")
+            if at_rest and last.get("request", 0) >= ticket:
+                return last
+            assert time.monotonic() < deadline, f"burn {ticket} did not finish: {s}"
+            time.sleep(0.01)
+
     def burn(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return cdfs(
             ["burn", "--wait", "--quiet", *args, str(self.path)], self.env, check=check, timeout=300

@@ -41,7 +41,6 @@ import shlex
 import stat
 import subprocess
 import threading
-import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -1132,17 +1131,6 @@ def joliet_volume_id(disc: Path) -> str:
     raise AssertionError("no Joliet volume descriptor")
 
 
-def wait_for_burn(m: Mount, ticket: int, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        s = m.status()
-        last: dict[str, Any] = s.get("last_burn") or {}
-        if last.get("request", 0) >= ticket and s["burn"]["phase"] in ("done", "failed", "idle"):
-            return last
-        assert time.monotonic() < deadline, f"burn {ticket} did not finish: {s}"
-        time.sleep(0.02)
-
-
 def _label_cases() -> Iterator[Any]:
     for label, iso_id, joliet_id in LABELS:
         yield pytest.param(label, iso_id, joliet_id, "cli", id=f"{iso_id}-cli")
@@ -1165,7 +1153,7 @@ def test_label_becomes_the_volume_ids(
         m.burn("--label", label)
     else:
         (m.path / ".burn").write_bytes(f"label={label}\n".encode())
-        assert wait_for_burn(m, m.status()["requests"])["ok"]
+        assert m.wait_for_burn(m.status()["requests"])["ok"]
     pvd = run(["isoinfo", "-d", "-i", str(m.disc)]).decode()
     assert re.search(r"^Volume id: (.*)$", pvd, re.M)[1] == iso_id  # type: ignore[index]
     info = run(["xorriso", "-indev", f"stdio:{m.disc}", "-pvd_info"]).decode()

@@ -24,7 +24,6 @@ import re
 import shutil
 import stat
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -303,15 +302,8 @@ def touch_burn(m: Any, timeout: float = 120) -> dict[str, Any]:
     the status attribute (what ``cdfs burn --wait`` does, without a process
     and its 0.2 s poll per burn)."""
     (m.path / ".burn").write_bytes(b"")
-    ticket = m.status()["requests"]
-    deadline = time.monotonic() + timeout
-    while True:
-        s = m.status()
-        last: dict[str, Any] = s.get("last_burn") or {}
-        if last.get("request", 0) >= ticket and s["burn"]["phase"] in ("done", "failed", "idle"):
-            return last
-        assert time.monotonic() < deadline, f"burn {ticket} did not finish: {s}"
-        time.sleep(0.01)
+    result: dict[str, Any] = m.wait_for_burn(m.status()["requests"], timeout)
+    return result
 
 
 @pytest.mark.parametrize("media", ["cd-r80", "dvd+r", "bd-r"])
