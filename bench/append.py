@@ -203,7 +203,7 @@ def _mount_append(bench: Bench, disc: Path) -> tuple[float, float]:
 
 def bench_append(bench: Bench) -> list[Result]:
     """Measure the append (see the module doc); returns the rows it added."""
-    from .common import Result, Target, remove
+    from .common import Result, Target, median, remove
 
     files = QUICK_FILES if bench.config.quick else FILES
     base = _base_disc(bench, files)
@@ -233,9 +233,6 @@ def bench_append(bench: Bench) -> list[Result]:
     for path in (disc, Path(f"{disc}.toc"), base, Path(f"{base}.toc"), out, stash):
         remove(path)
 
-    def med(xs: list[float]) -> float:
-        return sorted(xs)[len(xs) // 2]
-
     what = f"appending one small file to a disc of {files:,} files"
     baseline = "xorriso -as mkisofs -R -J -C -M (no recording)"
     sizes = f"session 2: {int(ours[0]['sectors'])} sectors for {int(ours[0]['entries']):,} entries"
@@ -250,9 +247,9 @@ def bench_append(bench: Bench) -> list[Result]:
             target=Target("<=", 10.0, on="value"),
             cache="warm",
             notes=[
-                f"read {med([s['read_s'] for s in ours]):.2f} s, master"
-                f" {med([s['master_s'] for s in ours]):.2f} s; {sizes}; whole process"
-                f" incl. Python start-up {med([s['wall_s'] for s in ours]):.2f} s"
+                f"read {median([s['read_s'] for s in ours]):.2f} s, master"
+                f" {median([s['master_s'] for s in ours]):.2f} s; {sizes}; whole process"
+                f" incl. Python start-up {median([s['wall_s'] for s in ours]):.2f} s"
             ],
         ),
         Result(
@@ -275,7 +272,7 @@ def bench_append(bench: Bench) -> list[Result]:
             target=Target("<=", 10.0, on="value"),
             cache="warm",
             notes=[
-                f"the mount came up in {med([up for _t, up in mounts]):.2f} s (reading the"
+                f"the mount came up in {median([up for _t, up in mounts]):.2f} s (reading the"
                 f" {files:,}-file tree; not counted); `burn --wait` polls every 0.2 s"
             ],
         ),

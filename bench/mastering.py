@@ -107,8 +107,8 @@ def bench_tree(bench: Bench) -> None:
         f"mastering {spec.total_bytes / 1e6:.0f} MB ({spec.big} x {spec.big_size // MIB} MiB"
         f" + {spec.files:,} x {spec.size // KIB} KiB) to the stash"
     )
-    walk = sorted(s["walk_s"] for s in ours)[len(ours) // 2]
-    wall = sorted(s["wall_s"] for s in ours)[len(ours) // 2]
+    walk = median([s["walk_s"] for s in ours])
+    wall = median([s["wall_s"] for s in ours])
     bench.add(
         Result(
             key="master-tree",
@@ -125,7 +125,7 @@ def bench_tree(bench: Bench) -> None:
             ],
         )
     )
-    start = sorted(s["rss_start_kib"] for s in ours)[len(ours) // 2] / 1024
+    start = median([s["rss_start_kib"] for s in ours]) / 1024
     bench.add(
         Result(
             key="master-tree-mem",
