@@ -75,8 +75,7 @@ def area(configured: Path) -> Path:
     except OSError as exc:
         raise CdfsError(f"cannot write the stash file in {configured}: {exc.strerror}") from None
     for parent in (*reversed(real.parents), real):
-        why = _not_safe(parent)
-        if why:
+        if why := _not_safe(parent):
             raise CdfsError(
                 f"cdfs will not write the stash file in {configured}: {parent} {why}; choose "
                 "another stash directory ('cdfs config set stash_dir DIR' or --stash-dir)"
@@ -89,7 +88,10 @@ def area(configured: Path) -> Path:
 def _not_safe(path: Path) -> str:
     """Why other users could change what is in the directory ``path``
     (empty if they cannot)."""
-    st = os.lstat(path)
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        return f"cannot be examined ({exc.strerror})"
     if st.st_uid not in (0, os.geteuid()):
         return f"belongs to another user (uid {st.st_uid})"
     if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
@@ -98,13 +100,17 @@ def _not_safe(path: Path) -> str:
 
 
 def _private_subdir(shared: Path, configured: Path) -> Path:
+    """``shared/cdfs-UID``, made if missing; refused unless it is a real
+    directory of the user's (made 0700 if it was not)."""
     sub = shared / f"cdfs-{os.geteuid()}"
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(sub, private.DIR_MODE)
     try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(sub, private.DIR_MODE)
         fd = os.open(sub, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        fd = -1
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise CdfsError(f"cannot write the stash file in {sub}: {exc.strerror}") from None
+        fd = -1  # a link or a file
     try:
         st = os.fstat(fd) if fd >= 0 else None
         if st is None or st.st_uid != os.geteuid():
@@ -126,7 +132,7 @@ def clean(configured: Path, ident: str) -> list[Path]:
     """Remove the stash files of recorder ``ident`` that a crash left in the
     stash directory: regular files of the user's, named as :func:`create`
     names them (or as cdfs 0.1 did).  Kept rewrite stashes stay.  Returns
-    what was removed; creates nothing."""
+    what was removed; creates nothing, and a failure is only logged."""
     pattern = re.compile(
         rf"{re.escape(STASH_PREFIX + ident)}(\.[0-9a-f]{{16}})?{re.escape(SUFFIX)}"
     )
@@ -141,15 +147,14 @@ def clean(configured: Path, ident: str) -> list[Path]:
         try:
             if os.fstat(fd).st_uid not in owners:
                 continue
-            for name in os.listdir(fd):
-                if not pattern.fullmatch(name):
-                    continue
+            for name in filter(pattern.fullmatch, os.listdir(fd)):
                 st = os.lstat(name, dir_fd=fd)
                 if stat.S_ISREG(st.st_mode) and st.st_uid == me:
                     os.unlink(name, dir_fd=fd)
+                    log.warning("removed %s, the stash of a burn that was cut off", where / name)
                     removed.append(where / name)
+        except OSError as exc:
+            log.warning("cannot remove the stashes left in %s: %s", where, exc)
         finally:
             os.close(fd)
-    for path in removed:
-        log.warning("removed %s, the stash of a burn that was cut off", path)
     return removed
