@@ -53,9 +53,9 @@ log = logging.getLogger("bench")
 # -- the measured step, in a process of its own --------------------------------------
 
 
-def _child_append(disc: Path, new: Path, stash: Path) -> dict[str, float]:
+def _child_append(disc: Path, new: Path, stash_dir: Path) -> dict[str, float]:
     """What the burn job does for the append, timed step by step."""
-    from cdfs import discread
+    from cdfs import discread, stash
     from cdfs.emulated import EmulatedRecorder, Faults
     from cdfs.mastering import Kind, MasterEntry, master_session
     from cdfs.snapshot import disc_entry
@@ -84,14 +84,18 @@ def _child_append(disc: Path, new: Path, stash: Path) -> dict[str, float]:
         )
     )
     t1 = time.perf_counter()
-    sectors = master_session(entries, stash, start=info.nwa, label="APPEND")
-    t2 = time.perf_counter()
-    rec.record(stash, info.nwa)
-    with stash.open("rb") as want, rec.open_reader() as got:
-        got.seek(info.nwa * SECTOR_SIZE)
-        while chunk := want.read(1 << 20):
-            if got.read(len(chunk)) != chunk:
-                raise RuntimeError("the recorded session differs from the stash")
+    image = stash.create(stash_dir, rec.ident, 0)
+    try:
+        sectors = master_session(entries, image, start=info.nwa, label="APPEND")
+        t2 = time.perf_counter()
+        rec.record(image, info.nwa)
+        with image.open("rb") as want, rec.open_reader() as got:
+            got.seek(info.nwa * SECTOR_SIZE)
+            while chunk := want.read(1 << 20):
+                if got.read(len(chunk)) != chunk:
+                    raise RuntimeError("the recorded session differs from the stash")
+    finally:
+        image.unlink()
     t3 = time.perf_counter()
     return {
         "read_s": t1 - t0,
@@ -207,7 +211,7 @@ def bench_append(bench: Bench) -> list[Result]:
 
     files = QUICK_FILES if bench.config.quick else FILES
     base = _base_disc(bench, files)
-    disc, out, stash = (bench.work / n for n in ("append.iso", "append-x.iso", "append-stash.iso"))
+    disc, out, stash = (bench.work / n for n in ("append.iso", "append-x.iso", "append-stash"))
     newdir = bench.scratch("append-new")
     (newdir / NEW_NAME).write_bytes(NEW_DATA)
     ours: list[dict[str, float]] = []

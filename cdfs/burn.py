@@ -24,10 +24,10 @@ from typing import Any
 import trio
 
 from . import discread, journal, names
+from . import stash as stashes
 from .checks import (
     check_capacity,
     check_same_disc,
-    check_stash_space,
     expected_tree,
     verify_quick,
     verify_session,
@@ -263,8 +263,7 @@ class Burner:
                 raise
             assert info.nwa is not None
             start = info.nwa
-            check_stash_space(self.stash_dir, need * SECTOR_SIZE)
-            stash = self.stash_dir / f"cdfs-stash-{self.recorder.ident}.iso"
+            stash = stashes.create(self.stash_dir, self.recorder.ident, need * SECTOR_SIZE)
             try:
                 prog.enter("mastering", snap.bytes)
                 self.on_change()
@@ -400,8 +399,7 @@ class Burner:
         need = session_sectors(counts)
         blank = DiscInfo(info.media, DiscState.BLANK)
         check_capacity(blank, need)
-        check_stash_space(self.stash_dir, need * SECTOR_SIZE)
-        stash = self.stash_dir / f"cdfs-rewrite-{self.recorder.ident}.iso"
+        stash = stashes.create(self.stash_dir, self.recorder.ident, need * SECTOR_SIZE)
         prog = self.progress
         prog.enter("mastering", size)
         self.on_change()
@@ -435,6 +433,7 @@ class Burner:
                 len(files),
                 size,
             )
+        stash = stashes.keep(stash)  # from here on, it may be the only copy of the disc
         self._write_journal(Lba(0), sectors, snap, label, stash)
         with trio.CancelScope(shield=True):
             prog.enter("erasing", info.capacity * SECTOR_SIZE)

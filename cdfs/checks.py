@@ -1,7 +1,7 @@
 """Checks before and after recording, in plain words.
 
 Owns what makes a burn safe to start (the same disc the mount shows, room
-on the disc, room and write access for the stash) and the verification of
+on the disc; room for the stash is :mod:`cdfs.stash`'s) and the verification of
 a recorded session against the stash file (full: every byte; quick: the
 directory tree plus checksums of a sample).  Raises the error hierarchy's
 errors; never changes anything.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import shutil
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -77,22 +76,6 @@ def check_same_disc(known: DiscInfo, now: DiscInfo) -> None:
             "the disc in the drive is not the one this mount shows (it was swapped, or "
             "written by another program): nothing was burned and the staged files are kept; "
             "unmount and mount again to stage onto the disc now in the drive"
-        )
-
-
-def check_stash_space(stash_dir: Path, need_bytes: int) -> None:
-    try:
-        stash_dir.mkdir(parents=True, exist_ok=True)
-        probe = stash_dir / ".cdfs-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise CdfsError(f"cannot write the stash file in {stash_dir}: {exc.strerror}") from None
-    free = shutil.disk_usage(stash_dir).free
-    if free < need_bytes:
-        raise NoSpaceError(
-            f"not enough free disk space for the stash file in {stash_dir}: "
-            f"{need_bytes // 1_000_000} MB needed, {free // 1_000_000} MB available"
         )
 
 

@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import config, names, paths
+from . import config, names, paths, private
 from .errors import CdfsError, NotFoundError, NotMountedError, UsageError, WriteOnceError
 from .isonames import volume_ids
 from .media import DiscInfo, media_type
@@ -103,7 +103,7 @@ def resolve_drive(spec: str | None, configured: str = "") -> str:
     if not disc.exists():
         from .emulated import create_media
 
-        disc.parent.mkdir(parents=True, exist_ok=True)
+        private.own_dir(disc.parent)
         create_media(disc, media_type(DEFAULT_MEDIA))
         log.info("created a blank %s emulated disc at %s", DEFAULT_MEDIA, disc)
     return str(disc)

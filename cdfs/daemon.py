@@ -2,7 +2,8 @@
 the FUSE adapter and the burner together, and runs them under trio.
 
 Owns the process side of a mount: start-up (reading the disc, preparing the
-staging area), the control files ``.burn`` and ``.status``, publishing the
+staging area, making cdfs's directories private, removing the stashes a
+crash left behind), the control files ``.burn`` and ``.status``, publishing the
 status, the burn on unmount, and the background/foreground split.  It
 contains no file system logic of its own.
 """
@@ -25,7 +26,7 @@ from typing import Any
 import pyfuse3
 import trio
 
-from . import discread, names, paths
+from . import discread, names, paths, private, stash
 from .burn import Burner, BurnResult, recover
 from .config import Settings
 from .errors import BurnInProgressError, UsageError, WriteOnceError
@@ -52,8 +53,8 @@ class MountOptions:
 def lock_recorder(staging_dir: Path, description: str) -> int:
     """One user of a recorder at a time: a second mount, or burning an image
     while it is mounted, would fight over the disc and the staging area."""
-    staging_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(staging_dir / names.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    private.own_dir(staging_dir)
+    fd = private.open_file(staging_dir / names.LOCK_FILE, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -73,7 +74,9 @@ class Daemon:
         self.recorder = recorder
         self.options = options
         self.staging_dir = staging_dir or paths.staging_area(recorder.ident)
-        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        for own in paths.own_dirs():  # made private; earlier versions left them open
+            private.tighten(own)
+        private.own_dir(self.staging_dir)
         self._lock_fd = lock_recorder(self.staging_dir, recorder.description)
         shutil.rmtree(self.staging_dir / names.SNAPSHOT_DIR, ignore_errors=True)
         self.upper = Upper(self.staging_dir / names.STAGING_TREE)
@@ -97,6 +100,7 @@ class Daemon:
             settings=options.settings,
         )
         self.burner.last = recover(self.view, self.staging_dir) or self._load_last()
+        stash.clean(options.stash_dir, recorder.ident)
         self._staged_cache: tuple[float, int, int] = (0.0, 0, 0)
         self.final_burn: BurnResult | None = None
         self._names_cache: tuple[int, dict[str, Any]] | None = None
@@ -166,10 +170,8 @@ class Daemon:
     def publish(self) -> None:
         """Keep the last status on disk: it outlives the mount."""
         path = self.staging_dir / names.STATUS_FILE_NAME
-        tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps(self.status(), indent=1))
-            os.replace(tmp, path)
+            private.write_file(path, json.dumps(self.status(), indent=1).encode())
         except OSError as exc:
             log.warning("cannot write %s: %s", path, exc)
 
@@ -322,9 +324,9 @@ def daemonize(log_path: Path) -> int | None:
         sys.exit(1)
     os.close(rfd)
     os.setsid()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    private.own_dir(log_path.parent)
     null = os.open(os.devnull, os.O_RDWR)
-    out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    out = private.open_file(log_path, os.O_WRONLY | os.O_APPEND)
     os.dup2(null, 0)
     os.dup2(out, 1)
     os.dup2(out, 2)

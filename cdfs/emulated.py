@@ -4,15 +4,16 @@ This module owns the on-disk form of an emulated disc and the rules its
 drive enforces:
 
 * ``PATH`` is the disc's user data, one 2048-byte sector per LBA at byte
-  offset ``lba * 2048`` (sparse, sized to the medium's capacity), so that
+  offset ``lba * 2048`` (sparse, sized to the medium's capacity, 0600), so that
   ``xorriso -indev stdio:PATH -load sbsector N`` and ``isoinfo -i PATH -T N``
   read any session directly;
-* ``PATH.toc`` is the drive's table of contents (JSON, replaced atomically):
+* ``PATH.toc`` is the drive's table of contents (JSON, 0600, replaced atomically):
   media type, state, sessions, wasted and written ranges, label, identity,
   and a marker for a recording in progress;
 * write-once media refuse to write a sector twice, checked in
   :meth:`EmulatedRecorder._write_sectors`, which every data write goes
   through, whatever the layers above do;
+* one recording or erase at a time (:mod:`cdfs.drivelock`);
 * recording speed is throttled like a real drive, and :class:`Faults`
   inject failures for tests (also through ``CDFS_EMULATED_FAULTS``).
 
@@ -24,20 +25,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from . import drivelock, private
 from .errors import (
-    BurnInProgressError,
     MediaError,
     NotFoundError,
     NotWritableError,
@@ -228,40 +228,26 @@ def _volume_id(image: Path) -> str:
 
 
 def _write_toc_file(path: Path, toc: _Toc) -> None:
-    """Replace ``path`` by ``toc`` atomically: temp file, fsync, rename."""
+    """Replace ``path`` by ``toc`` atomically (0600: temp file, fsync, rename)."""
     # One key per line: readable when debugging, still plain JSON.
     items = sorted(toc.to_json().items())
     data = (
         "{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in items) + "\n}\n"
     ).encode()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    private.write_file(path, data, sync=True)
 
 
 def create_media(path: Path, media: MediaType) -> EmulatedRecorder:
     """Make a blank emulated disc of type ``media`` at ``path``.
 
-    Refuses to overwrite anything and needs the parent directory to exist.
+    Refuses to overwrite anything and needs the parent directory to exist;
+    the image and its table of contents are private to the user (0600).
     """
     path = Path(path)
     if not path.parent.is_dir():
         raise NotFoundError(f"cannot create {path}: the directory {path.parent} does not exist")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
         raise UsageError(
             f"{path} already exists; cdfs will not overwrite it: choose another name"
@@ -270,6 +256,7 @@ def create_media(path: Path, media: MediaType) -> EmulatedRecorder:
         raise UsageError(f"cannot create {path}: {exc.strerror}") from None
     try:
         try:
+            os.fchmod(fd, 0o600)  # private, whatever the umask
             os.ftruncate(fd, media.capacity_bytes)  # sparse: no blocks allocated
             os.fsync(fd)
         finally:
@@ -564,27 +551,13 @@ class EmulatedRecorder:
         self._write_toc(toc)
         return toc
 
-    @contextlib.contextmanager
-    def _lock(self, *, raise_if_busy: bool) -> Iterator[bool]:
-        """Hold the drive (an flock on the image, so other processes see it
-        too); when another holder has it, yield False or raise."""
-        try:
-            fd = os.open(self._path, os.O_RDONLY)
-        except FileNotFoundError:
-            raise NotWritableError(f"no disc in the emulated drive: {self._path} is gone") from None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if raise_if_busy:
-                    raise BurnInProgressError(
-                        f"the emulated drive {self._path} is busy recording or erasing"
-                    ) from None
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)
+    def _lock(self, *, raise_if_busy: bool) -> contextlib.AbstractContextManager[bool]:
+        """Hold the drive (:mod:`cdfs.drivelock`); when another process has
+        it, yield False or raise."""
+        if not self._path.exists():
+            raise NotWritableError(f"no disc in the emulated drive: {self._path} is gone")
+        what = f"the emulated drive {self._path}"
+        return drivelock.hold(self.ident, what, raise_if_busy=raise_if_busy)
 
     def _read_toc(self) -> _Toc:
         if not self._path.exists():

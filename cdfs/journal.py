@@ -2,18 +2,18 @@
 recording starts, so that a daemon killed at any moment can tell on its
 next start whether the session made it onto the disc.
 
-Owns the journal file's format and its atomic writes.  Deciding what to do
-with it is :func:`cdfs.burn.recover`'s job.
+Owns the journal file's format and its atomic, private (0600) writes.
+Deciding what to do with it is :func:`cdfs.burn.recover`'s job.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import private
 from .errors import MediaError
 
 
@@ -51,12 +51,7 @@ def write(path: Path, journal: Journal) -> None:
         "entries": [[e.rel.hex(), e.kind, list(e.key)] for e in journal.entries],
         "stash": journal.stash,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    private.write_file(path, json.dumps(data).encode(), sync=True)
 
 
 def read(path: Path) -> Journal | None:

@@ -31,6 +31,7 @@ import gc
 import itertools
 import logging
 import operator
+import os
 import stat
 import struct
 import threading
@@ -538,11 +539,17 @@ def master_session(
     return sectors
 
 
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW, 0o600)
+
+
 def _write(
     iso: SessionIso, out: Path, start: int, sectors: int, progress: ProgressFn | None
 ) -> None:
     total = sectors * SECTOR_SIZE
-    with open(out, "w+b", buffering=1 << 20) as raw:
+    # Never through a link; a new file is private (the stash is made by
+    # cdfs.stash, already 0600, and only truncated here).
+    with open(out, "w+b", buffering=1 << 20, opener=_no_follow) as raw:
         writer = _SessionWriter(raw, start, total, progress)
         iso.write_fp(cast(BinaryIO, writer), blocksize=1 << 20)
         _record_session_size(raw, sectors)

@@ -107,7 +107,8 @@ def add_mount(sub: Subparsers) -> None:
     m.add_argument(
         "--stash-dir",
         metavar="DIR",
-        help="where the stash file (the mastered image) is written (default ~/.cache/cdfs)",
+        help="where the stash file (the mastered image) is written (default ~/.cache/cdfs; "
+        "in a shared directory such as /tmp, in a private cdfs-UID subdirectory of it)",
     )
     m.add_argument(
         "--no-burn-on-unmount",

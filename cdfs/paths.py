@@ -1,7 +1,8 @@
 """Where cdfs keeps its files, following the XDG base directory rules.
 
 Owns the per-user locations (default emulated disc, staging areas, stash,
-logs); knows nothing of their contents.
+logs, drive locks); knows nothing of their contents.  Making them private is
+:mod:`cdfs.private`'s job.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def data_dir() -> Path:
 
 
 def state_dir() -> Path:
-    """``$XDG_STATE_HOME/cdfs``: daemon logs."""
+    """``$XDG_STATE_HOME/cdfs``: daemon logs and drive locks."""
     return Path(platformdirs.user_state_dir(APP, appauthor=False))
 
 
@@ -49,3 +50,13 @@ def default_stash_dir() -> Path:
 
 def log_file(recorder_ident: str) -> Path:
     return state_dir() / f"{recorder_ident}.log"
+
+
+def own_dirs() -> tuple[Path, ...]:
+    """The directories that are cdfs's own, private to the user (0700)."""
+    return (data_dir(), data_dir() / "staging", state_dir(), cache_dir(), lock_dir())
+
+
+def lock_dir() -> Path:
+    """Where the drive locks live (:mod:`cdfs.drivelock`)."""
+    return state_dir() / "locks"
