@@ -149,26 +149,35 @@ def cmd_mount(args: argparse.Namespace) -> int:
 
 
 def cmd_umount(args: argparse.Namespace) -> int:
-    from .progress import wait_for_exit
+    from .progress import read_status_file, wait_for_exit
 
     mp = Path(args.mountpoint).resolve()
     s = read_status(mp)
-    pid, status_file = int(s["pid"]), Path(s["staging_dir"]) / names.STATUS_FILE_NAME
-    before = (s.get("last_burn") or {}).get("finished")
+    pid, staging_dir = int(s["pid"]), Path(s["staging_dir"])
+    status_file = staging_dir / names.STATUS_FILE_NAME
+    before = (s.get("last_burn") or {}).get("id")
     res = subprocess.run(
         ["fusermount3", "-u", str(mp)], capture_output=True, text=True, timeout=60, check=False
     )
     if res.returncode:
         raise CdfsError(f"cannot unmount {mp}: {res.stderr.strip()}")
-    wait_for_exit(pid, status_file, quiet=args.quiet)
-    try:
-        final = json.loads(status_file.read_text())
-    except (OSError, ValueError):
-        return 0
-    last = final.get("last_burn") or {}
-    if last and last.get("finished") != before:
+    wait_for_exit(partial(daemon_gone, staging_dir, pid), status_file, quiet=args.quiet)
+    last = read_status_file(status_file).get("last_burn") or {}
+    if last and last.get("id") != before:
         return report_burn(last)
     return 0
+
+
+def daemon_gone(staging_dir: Path, pid: int) -> bool:
+    """Whether the daemon ``pid`` of ``staging_dir`` has finished: it has let
+    go of the recorder, or another daemon has taken it over since."""
+    from .daemon import recorder_released
+    from .progress import read_status_file
+
+    if recorder_released(staging_dir):
+        return True
+    published: object = read_status_file(staging_dir / names.STATUS_FILE_NAME).get("pid", pid)
+    return published != pid
 
 
 def cmd_burn(args: argparse.Namespace) -> int:

@@ -1,0 +1,170 @@
+"""A mount's life seen from the command line: erase, umount and mount
+against the real state of mounts and daemons (a disc a mount is using, a
+daemon that exited but was not reaped, an unmount burn that fails, a
+daemon killed with kill -9)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import cdfs, run, xorriso_listing
+
+Status = dict[str, Any]
+
+
+def status(mp: Path) -> Status:
+    data: Status = json.loads(os.getxattr(mp, "user.cdfs.status"))
+    return data
+
+
+def wait_until(check: Callable[[], object], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def request_done(mp: Path, ticket: int) -> bool:
+    """Whether the burn of request ``ticket`` has ended."""
+    return bool((status(mp).get("last_burn") or {}).get("request", 0) >= ticket)
+
+
+def mount_entry(mp: Path) -> str | None:
+    """The fs type of the mount at ``mp`` in /proc/self/mountinfo, if any."""
+    escaped = str(mp).replace("\\", "\\134").replace(" ", "\\040")
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split(" ")
+        if fields[4] == escaped:
+            return fields[fields.index("-", 6) + 1]
+    return None
+
+
+def is_dead(mp: Path) -> bool:
+    try:
+        os.stat(mp)
+    except OSError as exc:
+        return exc.errno == errno.ENOTCONN
+    return False
+
+
+def one_line_error(res: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.startswith("cdfs: ")]
+    assert len(lines) == 1, res.stderr
+    return lines[0]
+
+
+def disc_hash(disc: Path) -> str:
+    """The emulated disc's image and its table of contents, hashed."""
+    h = hashlib.sha256()
+    for path in (disc, disc.with_name(disc.name + ".toc")):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def last_session(disc: Path, env: dict[str, str]) -> int:
+    info = json.loads(cdfs(["media", "info", "--json", str(disc)], env).stdout)
+    start: int = info["sessions"][-1]["start"]
+    return start
+
+
+@pytest.fixture
+def background(tmp_path: Path, home: dict[str, str]) -> Iterator[Any]:
+    """Background mounts (``cdfs mount`` without -f); each is lazily
+    unmounted and its daemon ended after the test."""
+    pids: list[int] = []
+    mps: list[Path] = []
+
+    def start(disc: Path, *extra: str, name: str = "bg", env: dict[str, str] | None = None) -> Path:
+        mp = tmp_path / name
+        mp.mkdir(exist_ok=True)
+        cdfs(["mount", "--drive", str(disc), *extra, str(mp)], env or home, timeout=60)
+        mps.append(mp)
+        pids.append(status(mp)["pid"])
+        return mp
+
+    yield start
+    for mp in mps:
+        subprocess.run(
+            ["fusermount3", "-u", "-z", str(mp)], capture_output=True, timeout=30, check=False
+        )
+    for pid in pids:
+        deadline = time.monotonic() + 30
+        while running(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def kill_daemon(mp: Path) -> None:
+    """kill -9 the daemon of a background mount; returns once the mount is dead."""
+    os.kill(status(mp)["pid"], signal.SIGKILL)
+    wait_until(lambda: is_dead(mp), "the mount to die")
+
+
+# -- umount -----------------------------------------------------------------
+
+
+def test_umount_returns_when_the_daemon_is_a_zombie(mount: Any, make_disc: Any) -> None:
+    """The fixture's ``cdfs mount -f`` child is not reaped while ``cdfs
+    umount`` runs: it stays a zombie, which kill(pid, 0) still answers."""
+    disc = make_disc()
+    m = mount(disc)
+    (m.path / "z.txt").write_text("zombie\n")
+    res = cdfs(["umount", "-q", str(m.path)], m.env, timeout=60)
+    assert "burned 1 files" in res.stdout
+    assert not os.path.ismount(m.path)
+    assert m.stop() == 0
+    assert "z.txt" in xorriso_listing(disc)
+
+
+def test_umount_reports_a_failed_unmount_burn_every_time(
+    tmp_path: Path, background: Any, make_disc: Any, home: dict[str, str]
+) -> None:
+    # Burns fail quickly, in checking, and leave the disc as it is: the
+    # stash directory cannot be created.
+    (tmp_path / "file").write_text("not a directory\n")
+    stash = tmp_path / "file" / "stash"
+    disc = make_disc("cd-rw80")
+    before = disc_hash(disc)
+    for round_ in range(3):
+        mp = background(disc, "--stash-dir", str(stash))
+        if round_ == 0:
+            (mp / "kept.txt").write_text("kept\n")
+        # A burn that fails just before the unmount burn does, most likely in
+        # the same second: finish times kept to the second cannot tell them
+        # apart, the results' ids can.
+        time.sleep(1 - time.time() % 1)
+        run(["touch", str(mp / ".burn")])
+        wait_until(partial(request_done, mp, status(mp)["requests"]), "the first burn to fail")
+        assert not status(mp)["last_burn"]["ok"]
+        res = cdfs(["umount", "-q", str(mp)], home, check=False, timeout=120)
+        assert res.returncode == 1, (res.stdout, res.stderr)
+        line = one_line_error(res)
+        assert "burn failed" in line and f"cannot write the stash file in {stash}" in line
+        assert not os.path.ismount(mp)
+    assert disc_hash(disc) == before
+    mp = background(disc, "--no-burn-on-unmount", name="after")
+    assert (mp / "kept.txt").read_text() == "kept\n"
+    assert os.getxattr(mp / "kept.txt", "user.cdfs.state") == b"staged"
