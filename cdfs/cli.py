@@ -19,15 +19,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import config, names, paths
-from .errors import CdfsError, NotFoundError, NotMountedError, UsageError, WriteOnceError
+from .errors import (
+    BurnInProgressError,
+    CdfsError,
+    NotFoundError,
+    NotMountedError,
+    UsageError,
+    WriteOnceError,
+)
 from .isonames import volume_ids
 from .media import DiscInfo, media_type
 from .parser import build_parser, recording_values
 from .status import human_bytes, render_text
 from .units import SECTOR_SIZE
+
+if TYPE_CHECKING:
+    from .recorder import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +55,36 @@ def read_status(mountpoint: Path) -> dict[str, Any]:
         raise NotMountedError(f"{mountpoint} is not a cdfs mount ({exc.strerror})") from None
     data: dict[str, Any] = json.loads(raw)
     return data
+
+
+def holding_mount(staging_dir: Path) -> Path | None:
+    """The live cdfs mount whose daemon uses the staging area
+    ``staging_dir`` (from the status it last published), if there is one."""
+    try:
+        mp = Path(json.loads((staging_dir / names.STATUS_FILE_NAME).read_text())["mountpoint"])
+        live = read_status(mp)
+    except (OSError, ValueError, TypeError, KeyError, NotMountedError):
+        return None
+    return mp if Path(live.get("staging_dir", "")) == staging_dir else None
+
+
+def hold_recorder(recorder: Recorder, through_mount: str) -> int:
+    """:func:`cdfs.daemon.lock_recorder` for a command that uses a recorder
+    without a mount.  If a mount has it, the refusal names the mount and
+    ``through_mount`` (formatted with ``mp``) says what to do instead."""
+    from .daemon import lock_recorder
+
+    staging_dir = paths.staging_area(recorder.ident)
+    try:
+        return lock_recorder(staging_dir, recorder.description)
+    except BurnInProgressError:
+        mp = holding_mount(staging_dir)
+        if mp is None:
+            raise
+        raise BurnInProgressError(
+            f"{recorder.description} is in use by the cdfs mount at {mp}: "
+            + through_mount.format(mp=mp)
+        ) from None
 
 
 def poll_status(mountpoint: Path) -> dict[str, Any] | None:
@@ -214,7 +254,6 @@ def cmd_config_set(args: argparse.Namespace) -> int:
 
 
 def cmd_burn_image(args: argparse.Namespace) -> int:
-    from .daemon import lock_recorder
     from .image import burn_image
     from .options import options_from
     from .progress import PhaseBars
@@ -223,7 +262,7 @@ def cmd_burn_image(args: argparse.Namespace) -> int:
     settings, _origin = config.load()
     recorder = open_recorder(resolve_drive(args.drive, settings.drive))
     opts = options_from(recording_values(args)).resolve(settings)
-    lock = lock_recorder(paths.staging_area(recorder.ident), recorder.description)
+    lock = hold_recorder(recorder, "unmount it first ('cdfs umount {mp}')")
     try:
         with PhaseBars(quiet=args.quiet) as bars:
             message = burn_image(recorder, Path(args.image), opts, bars.start)
@@ -273,19 +312,28 @@ def erase_mounted(mp: Path, mode: str, args: argparse.Namespace) -> int:
 
 
 def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
-    """Erase a disc image or device that no daemon holds."""
+    """Erase a disc image or device that no daemon holds; one a mount holds
+    is refused (busy), since the mount would go on showing what it erased."""
     from .progress import advance, byte_bar
     from .recorder import open_recorder
 
     recorder = open_recorder(drive)
-    info = recorder.disc_info()
-    if info.media.write_once:
-        raise WriteOnceError(f"a {info.media.title} cannot be erased: it is write-once")
-    confirm(
-        f"Erase everything on the {info.media.title} in {recorder.description} ({mode})?", args.yes
+    erase = f"cdfs erase{' --full' if args.full else ''} {{mp}}"
+    lock = hold_recorder(
+        recorder, f"erase it through the mount ('{erase}', which keeps the staged files)"
     )
-    with byte_bar("erasing", info.capacity * SECTOR_SIZE, args.quiet) as bar:
-        recorder.erase(full=args.full, progress=partial(advance, bar))
+    try:
+        info = recorder.disc_info()
+        if info.media.write_once:
+            raise WriteOnceError(f"a {info.media.title} cannot be erased: it is write-once")
+        confirm(
+            f"Erase everything on the {info.media.title} in {recorder.description} ({mode})?",
+            args.yes,
+        )
+        with byte_bar("erasing", info.capacity * SECTOR_SIZE, args.quiet) as bar:
+            recorder.erase(full=args.full, progress=partial(advance, bar))
+    finally:
+        os.close(lock)
     print(f"cdfs: erased the disc ({mode} erase)")
     return 0
 

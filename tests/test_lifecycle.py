@@ -123,6 +123,43 @@ def kill_daemon(mp: Path) -> None:
     wait_until(lambda: is_dead(mp), "the mount to die")
 
 
+# -- erase ------------------------------------------------------------------
+
+
+def test_erase_of_a_disc_in_use_by_a_mount_is_refused(mount: Any, make_disc: Any) -> None:
+    disc = make_disc("cd-rw80")
+    m = mount(disc)
+    (m.path / "burned.txt").write_text("burned\n")
+    m.burn()
+    (m.path / "waiting.txt").write_text("staged\n")
+    before = disc_hash(disc)
+    for flags in ([], ["--full"]):
+        res = cdfs(["erase", "--yes", "-q", *flags, str(disc)], m.env, check=False)
+        assert res.returncode == 8, res.stderr
+        line = one_line_error(res)
+        assert f"in use by the cdfs mount at {m.path}" in line
+        assert f"'cdfs erase {' '.join([*flags, str(m.path)])}'" in line
+        assert disc_hash(disc) == before
+    # The mount is undisturbed: it shows the disc and burns onto it.
+    assert (m.path / "burned.txt").read_text() == "burned\n"
+    m.burn()
+    listing = xorriso_listing(disc, last_session(disc, m.env))
+    assert "burned.txt" in listing and "waiting.txt" in listing
+    # Through the mount, the erase is done and the mount knows it.
+    (m.path / "later.txt").write_text("later\n")
+    res = cdfs(["erase", "--yes", "-q", str(m.path)], m.env, timeout=120)
+    assert "erased" in res.stdout
+    assert sorted(os.listdir(m.path)) == ["later.txt"]
+    info = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
+    assert info["state"] == "blank"
+    m.burn()
+    assert os.getxattr(m.path / "later.txt", "user.cdfs.state") == b"disc"
+    assert m.stop() == 0
+    # Once unmounted, the disc can be erased directly.
+    res = cdfs(["erase", "--yes", "-q", str(disc)], m.env, timeout=120)
+    assert "erased" in res.stdout
+
+
 # -- umount -----------------------------------------------------------------
 
 
