@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import config, names, paths
+from . import config, mounts, names, paths
 from .errors import (
     BurnInProgressError,
     CdfsError,
@@ -52,6 +52,12 @@ def read_status(mountpoint: Path) -> dict[str, Any]:
     try:
         raw = os.getxattr(mountpoint, names.STATUS_XATTR.decode())
     except OSError as exc:
+        if mounts.dead_mount(mountpoint) is not None:
+            raise NotMountedError(
+                f"the file system at {mountpoint} has stopped (its daemon was killed or "
+                f"crashed): 'cdfs mount {mountpoint}' removes the dead mount and mounts again, "
+                "which finishes any interrupted burn; 'cdfs umount' only removes it"
+            ) from None
         raise NotMountedError(f"{mountpoint} is not a cdfs mount ({exc.strerror})") from None
     data: dict[str, Any] = json.loads(raw)
     return data
@@ -157,6 +163,8 @@ def cmd_mount(args: argparse.Namespace) -> int:
     from .recorder import open_recorder
 
     mp = Path(args.mountpoint).resolve()
+    if mounts.remove_dead_cdfs_mount(mp):
+        print(f"cdfs: removed the dead mount at {mp} (its daemon had stopped)", file=sys.stderr)
     if not mp.is_dir():
         raise NotFoundError(f"mount point {mp} is not a directory")
     if os.path.ismount(mp):
@@ -192,6 +200,12 @@ def cmd_umount(args: argparse.Namespace) -> int:
     from .progress import read_status_file, wait_for_exit
 
     mp = Path(args.mountpoint).resolve()
+    if mounts.remove_dead_cdfs_mount(mp):
+        raise NotMountedError(
+            f"the cdfs daemon of {mp} had stopped (killed or crashed), so nothing was burned: "
+            "removed its dead mount. The staged files are kept; mounting again (cdfs mount "
+            f"{mp}, with the same --drive) finishes any interrupted burn"
+        )
     s = read_status(mp)
     pid, staging_dir = int(s["pid"]), Path(s["staging_dir"])
     status_file = staging_dir / names.STATUS_FILE_NAME
@@ -296,7 +310,7 @@ def confirm(question: str, yes: bool) -> None:
 def cmd_erase(args: argparse.Namespace) -> int:
     target = Path(args.target)
     mode = "full" if args.full else "quick"
-    if os.path.ismount(target):
+    if os.path.ismount(target) or mounts.dead_mount(target.resolve()):
         return erase_mounted(target.resolve(), mode, args)
     return erase_drive(str(target), mode, args)
 

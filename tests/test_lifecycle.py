@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from conftest import cdfs, run, xorriso_listing
+from conftest import cdfs, run, xorriso_extract, xorriso_listing
 
 Status = dict[str, Any]
 
@@ -205,3 +206,95 @@ def test_umount_reports_a_failed_unmount_burn_every_time(
     mp = background(disc, "--no-burn-on-unmount", name="after")
     assert (mp / "kept.txt").read_text() == "kept\n"
     assert os.getxattr(mp / "kept.txt", "user.cdfs.state") == b"staged"
+
+
+# -- dead mounts ------------------------------------------------------------
+
+
+def test_a_mount_killed_mid_burn_is_mounted_again_and_recovered(
+    tmp_path: Path, background: Any, make_disc: Any, home: dict[str, str]
+) -> None:
+    disc = make_disc()
+    slow = dict(home, CDFS_EMULATED_FAULTS=json.dumps({"slow": 20.0}))
+    mp = background(disc, env=slow)
+    payload = {f"f{i}.bin": os.urandom(300_000) for i in range(3)}
+    for name, data in payload.items():
+        (mp / name).write_bytes(data)
+    run(["touch", str(mp / ".burn")])
+    wait_until(lambda: status(mp)["burn"]["phase"] == "recording", "the recording")
+    kill_daemon(mp)
+    assert mount_entry(mp) == "fuse.cdfs"
+    res = cdfs(["status", str(mp)], home, check=False)
+    assert res.returncode == 3 and "has stopped" in one_line_error(res)
+    res = cdfs(["erase", "--yes", str(mp)], home, check=False)
+    assert res.returncode == 3 and "has stopped" in one_line_error(res)
+
+    res = cdfs(["mount", "--drive", str(disc), str(mp)], home, timeout=60)
+    assert "Traceback" not in res.stderr and "removed the dead mount" in res.stderr
+    last = status(mp)["last_burn"]
+    assert not last["ok"] and "interrupted before its session was recorded" in last["message"]
+    assert "still staged" in cdfs(["status", str(mp)], home).stdout
+    for name, data in payload.items():
+        assert (mp / name).read_bytes() == data
+        assert os.getxattr(mp / name, "user.cdfs.state") == b"staged"
+    cdfs(["burn", "--wait", "-q", str(mp)], home, timeout=300)
+    out = tmp_path / "out"
+    xorriso_extract(disc, out, last_session(disc, home))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == payload
+    res = cdfs(["umount", "-q", str(mp)], home, timeout=120)
+    assert not os.path.ismount(mp) and mount_entry(mp) is None
+
+
+def test_umount_of_a_dead_mount_removes_it(
+    background: Any, make_disc: Any, home: dict[str, str]
+) -> None:
+    disc = make_disc()
+    mp = background(disc, name="dead mount")  # a space, escaped in mountinfo
+    (mp / "waiting.txt").write_text("waiting\n")
+    kill_daemon(mp)
+    res = cdfs(["umount", str(mp)], home, check=False, timeout=60)
+    assert res.returncode == 3
+    line = one_line_error(res)
+    assert "had stopped" in line and "removed its dead mount" in line
+    assert f"cdfs mount {mp}" in line
+    assert mount_entry(mp) is None and not is_dead(mp)
+    res = cdfs(["umount", str(mp)], home, check=False)
+    assert res.returncode == 3 and "not a cdfs mount" in one_line_error(res)
+    # Mounting again finishes the job: the staged file is burned on unmount.
+    background(disc, name="dead mount")
+    assert (mp / "waiting.txt").read_text() == "waiting\n"
+    res = cdfs(["umount", "-q", str(mp)], home, timeout=120)
+    assert "burned 1 files" in res.stdout
+    assert "waiting.txt" in xorriso_listing(disc)
+
+
+OTHER_FS = """
+import sys, pyfuse3, trio
+pyfuse3.init(pyfuse3.Operations(), sys.argv[1], {"fsname=other", "subtype=other"})
+trio.run(pyfuse3.main)
+"""
+
+
+def test_a_dead_mount_of_another_file_system_is_left_alone(
+    tmp_path: Path, home: dict[str, str], make_disc: Any
+) -> None:
+    disc = make_disc()
+    mp = tmp_path / "other"
+    mp.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", OTHER_FS, str(mp)])
+    try:
+        wait_until(lambda: mount_entry(mp) == "fuse.other", "the other file system")
+        proc.kill()
+        proc.wait(timeout=30)
+        assert is_dead(mp)
+        for args in (["mount", "--drive", str(disc), str(mp)], ["umount", str(mp)]):
+            res = cdfs(args, home, check=False, timeout=60)
+            assert res.returncode == 3 and "leaves it alone" in one_line_error(res)
+            assert mount_entry(mp) == "fuse.other" and is_dead(mp)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        subprocess.run(
+            ["fusermount3", "-u", "-z", str(mp)], capture_output=True, timeout=30, check=False
+        )
