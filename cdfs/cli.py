@@ -10,6 +10,7 @@ the man page generator), progress bars and waiting in :mod:`cdfs.progress`.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from . import config, mounts, names, paths
 from .errors import (
     BurnInProgressError,
     CdfsError,
+    NoSpaceError,
     NotFoundError,
     NotMountedError,
     UsageError,
@@ -426,5 +428,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CdfsError as exc:
         print(f"cdfs: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # A path the command was given cannot be reached (say, it lies under
+        # a dead mount): one line naming it; the traceback only with -v.
+        log.debug("%s", exc, exc_info=True)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cdfs: {where}{exc.strerror or exc}", file=sys.stderr)
+        return OS_EXIT_CODES.get(exc.errno or 0, CdfsError.exit_code)
     except KeyboardInterrupt:
         return 130
+
+
+OS_EXIT_CODES = {
+    errno.ENOENT: NotFoundError.exit_code,
+    errno.ENOTDIR: NotFoundError.exit_code,
+    errno.ENOTCONN: NotMountedError.exit_code,
+    errno.ENOSPC: NoSpaceError.exit_code,
+    errno.EBUSY: BurnInProgressError.exit_code,
+}
+"""Exit codes for the system errors that have a kind of their own."""

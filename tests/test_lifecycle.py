@@ -252,6 +252,12 @@ def test_umount_of_a_dead_mount_removes_it(
     mp = background(disc, name="dead mount")  # a space, escaped in mountinfo
     (mp / "waiting.txt").write_text("waiting\n")
     kill_daemon(mp)
+    # Paths under the dead mount cannot be reached: one line says so.
+    inside = (["media", "info"], ["erase", "--yes"], ["mount"])
+    for args in inside:
+        res = cdfs([*args, str(mp / "x.iso")], home, check=False)
+        assert res.returncode == 3, res.stderr
+        assert "Transport endpoint is not connected" in one_line_error(res)
     res = cdfs(["umount", str(mp)], home, check=False, timeout=60)
     assert res.returncode == 3
     line = one_line_error(res)
