@@ -69,10 +69,11 @@ def one_line_error(res: subprocess.CompletedProcess[str]) -> str:
 
 def disc_hash(disc: Path) -> str:
     """The emulated disc's image and its table of contents, hashed."""
-    h = hashlib.sha256()
+    digests = []
     for path in (disc, disc.with_name(disc.name + ".toc")):
-        h.update(path.read_bytes())
-    return h.hexdigest()
+        with path.open("rb") as f:
+            digests.append(hashlib.file_digest(f, "sha256").hexdigest())
+    return " ".join(digests)
 
 
 def last_session(disc: Path, env: dict[str, str]) -> int:
