@@ -2,7 +2,8 @@
 
 Owns user-facing output (the only place that prints), exit codes, and
 talking to a running daemon through its mount (``.burn``, the status
-attribute).  Errors are one line on stderr, never a traceback.  The options
+attribute, its recorder lock); dead mounts are recognised and removed by
+:mod:`cdfs.mounts`.  Errors are one line on stderr, never a traceback.  The options
 are defined in :mod:`cdfs.parser` (``build_parser`` is re-exported here for
 the man page generator), progress bars and waiting in :mod:`cdfs.progress`.
 """
