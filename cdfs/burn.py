@@ -16,8 +16,9 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,9 @@ class BurnResult:
     finished: str = ""
     request: int = 0
     """The highest burn request this burn covered."""
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Unique to this result: tells two burns apart even when they ended in
+    the same second with the same message (``cdfs umount`` compares it)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -2,7 +2,8 @@
 
 Owns user-facing output (the only place that prints), exit codes, and
 talking to a running daemon through its mount (``.burn``, the status
-attribute).  Errors are one line on stderr, never a traceback.  The options
+attribute, its recorder lock); dead mounts are recognised and removed by
+:mod:`cdfs.mounts`.  Errors are one line on stderr, never a traceback.  The options
 are defined in :mod:`cdfs.parser` (``build_parser`` is re-exported here for
 the man page generator), progress bars and waiting in :mod:`cdfs.progress`.
 """
@@ -10,6 +11,7 @@ the man page generator), progress bars and waiting in :mod:`cdfs.progress`.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -19,15 +21,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import config, names, paths, private
-from .errors import CdfsError, NotFoundError, NotMountedError, UsageError, WriteOnceError
+from . import config, mounts, names, paths, private
+from .errors import (
+    BurnInProgressError,
+    CdfsError,
+    NoSpaceError,
+    NotFoundError,
+    NotMountedError,
+    UsageError,
+    WriteOnceError,
+)
 from .isonames import volume_ids
 from .media import DiscInfo, media_type
 from .parser import build_parser, recording_values
 from .status import human_bytes, render_text
 from .units import SECTOR_SIZE
+
+if TYPE_CHECKING:
+    from .recorder import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +55,45 @@ def read_status(mountpoint: Path) -> dict[str, Any]:
     try:
         raw = os.getxattr(mountpoint, names.STATUS_XATTR.decode())
     except OSError as exc:
+        if mounts.dead_mount(mountpoint) is not None:
+            raise NotMountedError(
+                f"the file system at {mountpoint} has stopped (its daemon was killed or "
+                f"crashed): 'cdfs mount {mountpoint}' removes the dead mount and mounts again, "
+                "which finishes any interrupted burn; 'cdfs umount' only removes it"
+            ) from None
         raise NotMountedError(f"{mountpoint} is not a cdfs mount ({exc.strerror})") from None
     data: dict[str, Any] = json.loads(raw)
     return data
+
+
+def holding_mount(staging_dir: Path) -> Path | None:
+    """The live cdfs mount whose daemon uses the staging area
+    ``staging_dir`` (from the status it last published), if there is one."""
+    try:
+        mp = Path(json.loads((staging_dir / names.STATUS_FILE_NAME).read_text())["mountpoint"])
+        live = read_status(mp)
+    except (OSError, ValueError, TypeError, KeyError, NotMountedError):
+        return None
+    return mp if Path(live.get("staging_dir", "")) == staging_dir else None
+
+
+def hold_recorder(recorder: Recorder, through_mount: str) -> int:
+    """:func:`cdfs.daemon.lock_recorder` for a command that uses a recorder
+    without a mount.  If a mount has it, the refusal names the mount and
+    ``through_mount`` (formatted with ``mp``) says what to do instead."""
+    from .daemon import lock_recorder
+
+    staging_dir = paths.staging_area(recorder.ident)
+    try:
+        return lock_recorder(staging_dir, recorder.description)
+    except BurnInProgressError:
+        mp = holding_mount(staging_dir)
+        if mp is None:
+            raise
+        raise BurnInProgressError(
+            f"{recorder.description} is in use by the cdfs mount at {mp}: "
+            + through_mount.format(mp=mp)
+        ) from None
 
 
 def poll_status(mountpoint: Path) -> dict[str, Any] | None:
@@ -117,6 +166,8 @@ def cmd_mount(args: argparse.Namespace) -> int:
     from .recorder import open_recorder
 
     mp = Path(args.mountpoint).resolve()
+    if mounts.remove_dead_cdfs_mount(mp):
+        print(f"cdfs: removed the dead mount at {mp} (its daemon had stopped)", file=sys.stderr)
     if not mp.is_dir():
         raise NotFoundError(f"mount point {mp} is not a directory")
     if os.path.ismount(mp):
@@ -149,26 +200,41 @@ def cmd_mount(args: argparse.Namespace) -> int:
 
 
 def cmd_umount(args: argparse.Namespace) -> int:
-    from .progress import wait_for_exit
+    from .progress import read_status_file, wait_for_exit
 
     mp = Path(args.mountpoint).resolve()
+    if mounts.remove_dead_cdfs_mount(mp):
+        raise NotMountedError(
+            f"the cdfs daemon of {mp} had stopped (killed or crashed), so nothing was burned: "
+            "removed its dead mount. The staged files are kept; mounting again (cdfs mount "
+            f"{mp}, with the same --drive) finishes any interrupted burn"
+        )
     s = read_status(mp)
-    pid, status_file = int(s["pid"]), Path(s["staging_dir"]) / names.STATUS_FILE_NAME
-    before = (s.get("last_burn") or {}).get("finished")
+    pid, staging_dir = int(s["pid"]), Path(s["staging_dir"])
+    status_file = staging_dir / names.STATUS_FILE_NAME
+    before = (s.get("last_burn") or {}).get("id")
     res = subprocess.run(
         ["fusermount3", "-u", str(mp)], capture_output=True, text=True, timeout=60, check=False
     )
     if res.returncode:
         raise CdfsError(f"cannot unmount {mp}: {res.stderr.strip()}")
-    wait_for_exit(pid, status_file, quiet=args.quiet)
-    try:
-        final = json.loads(status_file.read_text())
-    except (OSError, ValueError):
-        return 0
-    last = final.get("last_burn") or {}
-    if last and last.get("finished") != before:
+    wait_for_exit(partial(daemon_gone, staging_dir, pid), status_file, quiet=args.quiet)
+    last = read_status_file(status_file).get("last_burn") or {}
+    if last and last.get("id") != before:
         return report_burn(last)
     return 0
+
+
+def daemon_gone(staging_dir: Path, pid: int) -> bool:
+    """Whether the daemon ``pid`` of ``staging_dir`` has finished: it has let
+    go of the recorder, or another daemon has taken it over since."""
+    from .daemon import recorder_released
+    from .progress import read_status_file
+
+    if recorder_released(staging_dir):
+        return True
+    published: object = read_status_file(staging_dir / names.STATUS_FILE_NAME).get("pid", pid)
+    return published != pid
 
 
 def cmd_burn(args: argparse.Namespace) -> int:
@@ -205,7 +271,6 @@ def cmd_config_set(args: argparse.Namespace) -> int:
 
 
 def cmd_burn_image(args: argparse.Namespace) -> int:
-    from .daemon import lock_recorder
     from .image import burn_image
     from .options import options_from
     from .progress import PhaseBars
@@ -214,7 +279,7 @@ def cmd_burn_image(args: argparse.Namespace) -> int:
     settings, _origin = config.load()
     recorder = open_recorder(resolve_drive(args.drive, settings.drive))
     opts = options_from(recording_values(args)).resolve(settings)
-    lock = lock_recorder(paths.staging_area(recorder.ident), recorder.description)
+    lock = hold_recorder(recorder, "unmount it first ('cdfs umount {mp}')")
     try:
         with PhaseBars(quiet=args.quiet) as bars:
             message = burn_image(recorder, Path(args.image), opts, bars.start)
@@ -248,7 +313,7 @@ def confirm(question: str, yes: bool) -> None:
 def cmd_erase(args: argparse.Namespace) -> int:
     target = Path(args.target)
     mode = "full" if args.full else "quick"
-    if os.path.ismount(target):
+    if os.path.ismount(target) or mounts.dead_mount(target.resolve()):
         return erase_mounted(target.resolve(), mode, args)
     return erase_drive(str(target), mode, args)
 
@@ -264,19 +329,28 @@ def erase_mounted(mp: Path, mode: str, args: argparse.Namespace) -> int:
 
 
 def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
-    """Erase a disc image or device that no daemon holds."""
+    """Erase a disc image or device that no daemon holds; one a mount holds
+    is refused (busy), since the mount would go on showing what it erased."""
     from .progress import advance, byte_bar
     from .recorder import open_recorder
 
     recorder = open_recorder(drive)
-    info = recorder.disc_info()
-    if info.media.write_once:
-        raise WriteOnceError(f"a {info.media.title} cannot be erased: it is write-once")
-    confirm(
-        f"Erase everything on the {info.media.title} in {recorder.description} ({mode})?", args.yes
+    erase = f"cdfs erase{' --full' if args.full else ''} {{mp}}"
+    lock = hold_recorder(
+        recorder, f"erase it through the mount ('{erase}', which keeps the staged files)"
     )
-    with byte_bar("erasing", info.capacity * SECTOR_SIZE, args.quiet) as bar:
-        recorder.erase(full=args.full, progress=partial(advance, bar))
+    try:
+        info = recorder.disc_info()
+        if info.media.write_once:
+            raise WriteOnceError(f"a {info.media.title} cannot be erased: it is write-once")
+        confirm(
+            f"Erase everything on the {info.media.title} in {recorder.description} ({mode})?",
+            args.yes,
+        )
+        with byte_bar("erasing", info.capacity * SECTOR_SIZE, args.quiet) as bar:
+            recorder.erase(full=args.full, progress=partial(advance, bar))
+    finally:
+        os.close(lock)
     print(f"cdfs: erased the disc ({mode} erase)")
     return 0
 
@@ -355,5 +429,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CdfsError as exc:
         print(f"cdfs: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # A path the command was given cannot be reached (say, it lies under
+        # a dead mount): one line naming it; the traceback only with -v.
+        log.debug("%s", exc, exc_info=True)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cdfs: {where}{exc.strerror or exc}", file=sys.stderr)
+        return OS_EXIT_CODES.get(exc.errno or 0, CdfsError.exit_code)
     except KeyboardInterrupt:
         return 130
+
+
+OS_EXIT_CODES = {
+    errno.ENOENT: NotFoundError.exit_code,
+    errno.ENOTDIR: NotFoundError.exit_code,
+    errno.ENOTCONN: NotMountedError.exit_code,
+    errno.ENOSPC: NoSpaceError.exit_code,
+    errno.EBUSY: BurnInProgressError.exit_code,
+}
+"""Exit codes for the system errors that have a kind of their own."""

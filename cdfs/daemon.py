@@ -65,6 +65,26 @@ def lock_recorder(staging_dir: Path, description: str) -> int:
     return fd
 
 
+def recorder_released(staging_dir: Path) -> bool:
+    """Whether nobody holds :func:`lock_recorder`'s lock any more.
+
+    A daemon keeps that lock until it has finished its last burn and
+    published its final status, and the kernel drops it when the process
+    dies, zombie or not; so this, unlike the daemon's pid, says when it is
+    really gone."""
+    try:
+        fd = os.open(staging_dir / names.LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
 class Daemon:
     """One mounted recorder: the owner of the control files and the status."""
 

@@ -48,3 +48,5 @@ COW_PREFIX = b".cdfs.cow."
 """Transient copies made when a file frozen by a running burn is changed."""
 
 FSNAME = "cdfs"
+FSTYPE = "fuse.cdfs"
+"""A cdfs mount's type in /proc/self/mountinfo (FUSE with subtype ``cdfs``)."""

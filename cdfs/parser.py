@@ -95,7 +95,8 @@ def add_mount(sub: Subparsers) -> None:
         help="mount a recorder as a file system",
         description="Mount a recorder: the disc's files read-only, with a "
         "writable staging area on top.  Runs in the background "
-        "unless -f is given.",
+        "unless -f is given.  A dead cdfs mount at MOUNTPOINT (its daemon was killed "
+        "or crashed) is removed first, and mounting finishes any burn it interrupted.",
     )
     m.add_argument("mountpoint", metavar="MOUNTPOINT")
     m.add_argument(
@@ -136,8 +137,10 @@ def add_umount(sub: Subparsers) -> None:
         sub,
         "umount",
         help="unmount, after burning what is staged",
-        description="Unmount; returns when the burn that unmounting starts "
-        "has finished.  Exit status 1 if that burn failed.",
+        description="Unmount; returns when the daemon has finished the burn that "
+        "unmounting starts.  Exit status 1 if that burn failed.  A dead mount (its daemon "
+        "was killed or crashed) is removed with exit status 3, as nothing was burned: "
+        "mount it again to finish any interrupted burn.",
     )
     u.add_argument("mountpoint", metavar="MOUNTPOINT")
     u.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -184,7 +187,8 @@ def add_erase(sub: Subparsers) -> None:
         help="blank a rewritable disc",
         description="Blank a rewritable disc (CD-RW, DVD-RW, DVD+RW, BD-RE): quick erases the "
         "table of contents so the data is unreachable, --full every sector.  TARGET is a "
-        "cdfs mount point (staged files are kept) or a disc image or device.",
+        "cdfs mount point (staged files are kept) or a disc image or device; one that a "
+        "cdfs mount is using is refused (exit status 8): erase it through the mount.",
     )
     e.add_argument("target", metavar="TARGET")
     e.add_argument("--full", action="store_true", help="erase every sector (slow)")

@@ -10,7 +10,6 @@ is gone.  tqdm is imported only when a bar is shown.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -108,13 +107,9 @@ def wait_for_burn(poll: Callable[[], Status | None], ticket: int, show: bool) ->
             time.sleep(POLL_SECONDS)
 
 
-def daemon_status(pid: int, status_file: Path) -> Status | None:
-    """The status the daemon ``pid`` last published, or ``None`` once it has
-    exited (an unreadable file counts as idle)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
+def read_status_file(status_file: Path) -> Status:
+    """The status a daemon last published in its staging area (an unreadable
+    file counts as idle)."""
     try:
         data: Status = json.loads(status_file.read_text())
         return data
@@ -122,13 +117,13 @@ def daemon_status(pid: int, status_file: Path) -> Status | None:
         return {"burn": {"phase": "idle"}}
 
 
-def wait_for_exit(pid: int, status_file: Path, quiet: bool) -> None:
-    """Wait until the unmounted daemon ``pid`` has exited, showing the burn it
-    does meanwhile as one bar."""
+def wait_for_exit(gone: Callable[[], bool], status_file: Path, quiet: bool) -> None:
+    """Wait until ``gone()`` says the unmounted daemon has finished, showing
+    the burn it does meanwhile (from its status file) as one bar."""
     bar = None
     try:
-        while (s := daemon_status(pid, status_file)) is not None:
-            burn = s.get("burn", {})
+        while not gone():
+            burn = read_status_file(status_file).get("burn", {})
             if burn.get("phase") not in (None, *AT_REST) and not quiet:
                 if bar is None:
                     bar = byte_bar("burning", 1)
