@@ -34,10 +34,11 @@ Limits: libisofs refuses to load a session holding a target of
 ``LIBISOFS_NODE_PATH_MAX`` (1024) bytes or more (``fs_image.c``
 ``ifs_readlink``: ``len >= bufsiz`` is ISO_RR_PATH_TOO_LONG, a FAILURE that
 cancels loading the whole tree), hence :data:`TARGET_MAX`.  isoinfo holds
-2,044 bytes (``xname[2048]`` with ``-> ``) and the kernel a page (4,095);
-libarchive has no limit.  isoinfo also drops the last ``/`` of every target
-it lists (``parse_rr``), so a target ending in ``/`` shows without it there;
-no encoding avoids that.
+2,043 bytes (``xname[2048]`` holds ``-> ``, the target, a ``/`` and a NUL;
+longer ones overflow it) and the kernel a page less one byte (4,095);
+libarchive has no limit.  isoinfo's listing also drops a trailing ``/`` of
+every target (``parse_rr``, once per area of SUSP entries it reads), so a
+target ending in ``/`` shows without it there; no encoding avoids that.
 """
 
 from __future__ import annotations
