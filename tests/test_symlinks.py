@@ -251,6 +251,15 @@ def test_a_target_over_the_limit_is_refused_when_made(mount: Any, length: int) -
     assert os.readlink(m.path / "long") == os.fsdecode(target[:TARGET_MAX])
 
 
+def test_a_target_that_is_not_utf8_is_refused_when_made(mount: Any) -> None:
+    """Not at the next burn, which would fail on it every time."""
+    m = mount()
+    with pytest.raises(OSError) as refused:
+        os.symlink(b"caf\xe9", os.fsencode(m.path / "latin1"))
+    assert refused.value.errno == errno.EINVAL
+    assert not os.path.lexists(m.path / "latin1")
+
+
 def test_mastering_refuses_a_target_over_the_limit(tmp_path: Path) -> None:
     """Also for symlinks staged without the mount's check (by an older cdfs)."""
     entry = _link_entry((b"long",), _cut("abcdefgh/", TARGET_MAX + 1))
