@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import BinaryIO
 
+from . import rrlinks
 from .errors import InvalidImageError, MediaError
 from .mastering import Kind
 from .media import DiscInfo
@@ -252,7 +253,7 @@ class _Session:
         if name:
             rock.name = b"".join(name)
         if link:
-            rock.target = _sl_target(b"".join(link))
+            rock.target = rrlinks.target(b"".join(link))
         return rock
 
     def _parse_record(self, rec: bytes, *, rock: bool = True, skip: int | None = None) -> _Record:
@@ -299,25 +300,6 @@ def _tf_times(body: bytes) -> dict[int, int | None]:
             out[bit] = _vd_date(stamp) if long else _dr_date(stamp)
             pos += width
     return out
-
-
-def _sl_target(data: bytes) -> bytes:
-    """RRIP 4.1.3.1: symlink components (flags CONTINUE 1, CURRENT 2,
-    PARENT 4, ROOT 8) joined into a path."""
-    parts: list[bytes] = []
-    current, pos = b"", 0
-    while pos + 2 <= len(data):
-        flags, length = data[pos], data[pos + 1]
-        text = data[pos + 2 : pos + 2 + length]
-        pos += 2 + length
-        if flags & 0x08:
-            parts, current = [b""], b""
-            continue
-        current += b"." if flags & 0x02 else b".." if flags & 0x04 else text
-        if not flags & 0x01:
-            parts.append(current)
-            current = b""
-    return b"/".join(parts) if parts != [b""] else b"/"
 
 
 # -- from records to entries ---------------------------------------------------------

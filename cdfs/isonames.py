@@ -22,7 +22,8 @@ Rules, from ECMA-119 (ISO 9660) 7.5/7.6 and the Joliet specification:
   characters are forbidden.  UCS-2 has no surrogates, so characters outside
   the Basic Multilingual Plane become ``_`` as well.
 - Rock Ridge (NM): any bytes except ``/`` and NUL, at most 255 bytes.  cdfs
-  stores names as UTF-8, so names must also be valid UTF-8.
+  stores names as UTF-8, so names must also be valid UTF-8.  Symlink
+  targets (SL) likewise, of at most 1,023 bytes (:mod:`cdfs.rrlinks`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from typing import NamedTuple
 
-from .errors import UsageError
+from . import rrlinks
+from .errors import NameTooLongError, UsageError
 from .units import SECTOR_SIZE
 
 RR_NAME_MAX = 255
@@ -89,9 +91,15 @@ def check_name(name: bytes, path: tuple[bytes, ...]) -> str:
 
 
 def check_target(target: bytes, path: tuple[bytes, ...]) -> str:
-    """Check a symlink target (non-empty UTF-8 without NUL); return it decoded."""
+    """Check a symlink target (non-empty UTF-8 without NUL, at most
+    :data:`cdfs.rrlinks.TARGET_MAX` bytes); return it decoded."""
     if not target or b"\0" in target:
         raise UsageError(f"invalid symlink target for {show_path(path)!r}")
+    if len(target) > rrlinks.TARGET_MAX:
+        raise NameTooLongError(
+            f"symlink target of {len(target)} bytes for {show_path(path)!r}: xorriso cannot "
+            f"read a disc with a target longer than {rrlinks.TARGET_MAX} bytes"
+        )
     try:
         return target.decode("utf-8")
     except UnicodeDecodeError:
@@ -297,7 +305,9 @@ class MetadataBound:
 
     def add(self, path: tuple[bytes, ...], *, is_dir: bool, records: int, target: bytes) -> None:
         """One entry; a multi-extent file has one record per extent."""
-        susp = _SUSP_FIXED + 10 + len(path[-1]) + (2 * len(target) + 16 if target else 0)
+        susp = _SUSP_FIXED + 10 + len(path[-1])
+        if target:
+            susp += rrlinks.length_bound(len(target))
         if _ISO_DR_BASE + susp > _DR_MAX - 2:
             ce = records * (susp + _CE_MAX * (1 + susp // 1024))
             self.ce[path[:-1]] += ce

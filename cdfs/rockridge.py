@@ -28,6 +28,11 @@ parses it.  xorriso, isoinfo, 7z, pycdlib and the kernel accept them too.
   directory holding the record, and reads it only when it gets there.
   pycdlib shared blocks between all directories, so one could lie before a
   directory that used it.
+- Symlink targets are cut into SL entries by :mod:`cdfs.rrlinks`, which
+  every reader reads back exactly; pycdlib's own cutting loses a ``/`` to
+  libarchive where an entry ends, turns a piece of a name that is ``.`` or
+  ``..`` into a directory reference, and writes ``a//b`` in a way libisofs
+  reads as ``a/b``.
 
 It does not name ISO 9660 entries (:mod:`cdfs.isonames`) or decide what
 goes into a session.
@@ -45,6 +50,7 @@ import pycdlib.dr
 import pycdlib.pycdlib
 from pycdlib import rockridge as pycdlib_rockridge
 
+from . import rrlinks
 from .errors import UsageError
 from .isonames import ISO_DIR_DEPTH
 
@@ -285,6 +291,62 @@ class _FixedFieldsFirst(pycdlib_rockridge.RockRidge):
     def _add_name(self, rr_name: bytes, curr_dr_len: int) -> int:
         got: int = super()._add_name(rr_name, curr_dr_len + self._cdfs_kept)
         return got if got < 0 else got - self._cdfs_kept
+
+
+class _SLEntry(pycdlib_rockridge.RRSLRecord):
+    """An SL entry made from :func:`cdfs.rrlinks.entries`.  pycdlib counts a
+    text component ``.`` or ``..`` as a directory reference (two bytes)."""
+
+    __slots__ = ()
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.new()
+        self.flags, pos = body[0], 1
+        while pos < len(body):
+            flags, size = body[pos], body[pos + 1]
+            self.symlink_components.append(
+                self.Component(flags, size, body[pos + 2 : pos + 2 + size])
+            )
+            pos += 2 + size
+
+    def current_length(self) -> int:
+        return rrlinks.HEADER + sum(2 + c.curr_length for c in self.symlink_components)
+
+
+class ExactSymlinks(pycdlib_rockridge.RockRidge):
+    """pycdlib's Rock Ridge entries of a record, with the SL entries of a
+    symlink cut by :func:`cdfs.rrlinks.entries`."""
+
+    __slots__ = ()
+
+    def _new_symlink(self, symlink_path: bytes, curr_dr_len: int) -> int:
+        # The contract of pycdlib's own: the first entry in the directory
+        # record if it has room for a few bytes of it, the rest in the
+        # continuation area (counted on its CE record); -1 when that is
+        # needed and the record has no CE yet (pycdlib then adds one and
+        # starts over).
+        room = pycdlib_rockridge.ALLOWED_DR_SIZE - curr_dr_len - rrlinks.HEADER
+        whole = rrlinks.entries(symlink_path)
+        ce = self.dr_entries.ce_record
+        if len(whole) == 1 and len(whole[0]) - 1 <= room:  # the flags byte is in HEADER
+            bodies, in_record = whole, 1
+        elif ce is None:
+            return -1
+        elif room >= 4:
+            bodies, in_record = rrlinks.entries(symlink_path, room), 1
+        else:
+            bodies, in_record = whole, 0
+        for i, body in enumerate(bodies):
+            entry = _SLEntry(body)
+            if i < in_record:
+                self.dr_entries.sl_records.append(entry)
+                curr_dr_len += entry.current_length()
+            else:
+                assert ce is not None
+                self._ensure_ce_entries().sl_records.append(entry)
+                ce.add_record(entry.current_length())
+        return curr_dr_len
 
 
 def with_globals(func: Any, **names: Any) -> Any:

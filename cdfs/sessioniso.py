@@ -122,7 +122,7 @@ class _UndatedTF(pycdlib_rockridge.RRTFRecord):
     new = rockridge.with_globals(pycdlib_rockridge.RRTFRecord.new, dates=_no_dates)
 
 
-class _UndatedRockRidge(pycdlib_rockridge.RockRidge):
+class _UndatedRockRidge(rockridge.ExactSymlinks):
     __slots__ = ()
     _assign_entries = rockridge.with_globals(
         pycdlib_rockridge.RockRidge._assign_entries, RRTFRecord=_UndatedTF

@@ -23,7 +23,7 @@ from . import names
 from .discread import DiscEntry
 from .errors import NameTooLongError, UsageError, WriteOnceError, os_error
 from .files import Files
-from .isonames import joliet_problem, windows_key
+from .isonames import check_target, joliet_problem, windows_key
 from .media import DiscInfo
 from .nodes import Attr, Controls, Handle, Node
 from .space import Budget
@@ -350,9 +350,10 @@ class View:
     def symlink(self, parent: Node, name: bytes, target: bytes, uid: int, gid: int) -> Node:
         self.generation += 1
         self._check_new_name(parent, name)
+        rel = join(parent.rel, name)
+        check_target(target, tuple(rel.split(b"/")))
         self.budget.check_entries(1)
         self._ensure_upper_dir(parent)
-        rel = join(parent.rel, name)
         self.upper.symlink(rel, target)
         self._own(rel, uid, gid)
         self.budget.add_entry(is_link=True)

@@ -901,13 +901,12 @@ class Reader:
     to the expected attributes."""
 
 
-def _xorriso_quirks(a: Attrs) -> Attrs:
-    # pycdlib records "a//b" as the SL components "a", "", "b" (libisofs
-    # writes a ROOT flag for the inner slash); libisofs reads the empty
-    # component as nothing: "a/b" to xorriso, the same path.  pycdlib and
-    # libarchive read "a//b".
-    if a.get("kind") == "link":
-        return {**a, "target": re.sub("/{2,}", "/", a["target"])}
+def _pycdlib_quirks(a: Attrs) -> Attrs:
+    # A slash after a slash is a ROOT component (as genisoimage and xorriso
+    # write it, and libisofs needs it); pycdlib's reader starts the target
+    # afresh at each one: "docs//readme.txt/" reads as "/readme.txt/".
+    if a.get("kind") == "link" and "//" in a["target"]:
+        return {**a, "target": "/" + re.split("//+", a["target"])[-1]}
     return a
 
 
@@ -916,10 +915,6 @@ def _libarchive_quirks(a: Attrs) -> Attrs:
     # libarchive takes the time -1 for an error and restores 0 instead.
     if a.get("mtime") == -1:
         a["mtime"] = 0
-    # libarchive drops a slash where a long target continues in a second SL
-    # record ("segmentsegment"), on xorriso's discs as well: compare kinds only.
-    if a.get("kind") == "link" and len(a["target"]) > 200:
-        del a["target"]
     return a
 
 
@@ -960,17 +955,19 @@ def _fs(*names: str) -> frozenset[str]:
 RR_FIELDS = _fs("kind", "size", "sha", "mtime", "mode", "uid", "gid", "target")
 READERS = {
     "mount": Reader("rr", RR_FIELDS | {"atime"}, lambda b: (b.mount_view, {})),
-    "xorriso": Reader("rr+moved", RR_FIELDS, _extract_xorriso, _xorriso_quirks),
+    "xorriso": Reader("rr+moved", RR_FIELDS, _extract_xorriso),
     "xorriso-lsdl": Reader(
         "rr+moved",
         _fs("kind", "size", "mode", "uid", "gid", "target"),
         lambda b: (xorriso_lsdl(b.disc), {}),
-        _xorriso_quirks,
     ),
     "bsdtar": Reader("rr", RR_FIELDS, _extract_bsdtar, _libarchive_quirks),
     "bsdtar-list": Reader("rr", _fs(), lambda b: (bsdtar_names(b.disc), {})),
     "pycdlib-rr": Reader(
-        "rr+moved", RR_FIELDS | {"atime", "drtime"}, lambda b: pycdlib_listing(b.disc, False)
+        "rr+moved",
+        RR_FIELDS | {"atime", "drtime"},
+        lambda b: pycdlib_listing(b.disc, False),
+        _pycdlib_quirks,
     ),
     "isoinfo-joliet": Reader(
         "joliet-latin1", _fs("kind", "size", "date"), _isoinfo(("-J",), _joliet_latin1)
