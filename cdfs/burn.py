@@ -14,7 +14,6 @@ import datetime as _dt
 import functools
 import logging
 import os
-import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -44,7 +43,7 @@ from .mastering import Kind, master_session, volume_ids
 from .media import SPEED_1X, DiscInfo, DiscState, Session
 from .options import BurnOptions, Resolved, should_close
 from .recorder import Recorder
-from .snapshot import Snapshot, drop_burned, take_snapshot
+from .snapshot import Snapshot, drop_burned, release_snapshot, take_snapshot
 from .space import session_sectors
 from .status import AT_REST
 from .units import SECTOR_SIZE, Lba, sectors_for
@@ -280,7 +279,7 @@ class Burner:
                 with contextlib.suppress(OSError):
                     stash.unlink()
         finally:
-            shutil.rmtree(snap_dir, ignore_errors=True)
+            release_snapshot(self.view, snap_dir)
         if opts.simulate:
             return BurnResult(
                 True,

@@ -127,6 +127,7 @@ def take_snapshot(view: View, snap_dir: Path) -> Snapshot:
             if e.kind is Kind.FILE and e.source is not None
         ),
     )
+    view.frozen.freeze(item.rel for item in snap.items)
     return snap
 
 
@@ -168,9 +169,23 @@ def _staged_entry(
     return None
 
 
+def release_snapshot(view: View, snap_dir: Path) -> None:
+    """The burn has ended: its names are no longer held, its links go."""
+    view.frozen.thaw()
+    shutil.rmtree(snap_dir, ignore_errors=True)
+
+
 def drop_burned(view: View, entries: Sequence[Entry], disc: discread.DiscEntry | None) -> None:
-    """Remove from staging what a burn recorded and nobody changed since."""
+    """Remove from staging what a burn recorded and nobody changed since;
+    ``disc`` is the tree of the new session.
+
+    What was deleted or renamed while the burn ran is in the new session
+    all the same: on rewritable media its deletion is staged (write-once
+    media refuse the change while the burn runs, :class:`cdfs.frozen.Frozen`).
+    """
     upper = view.upper
+    if view.rewritable and disc is not None:
+        _stage_gone(view, entries, disc)
     for item in entries:
         if item.kind == Kind.DIR.value:
             continue
@@ -190,6 +205,40 @@ def drop_burned(view: View, entries: Sequence[Entry], disc: discread.DiscEntry |
     _drop_empty_containers(view, disc)
 
 
+def _stage_gone(view: View, entries: Sequence[Entry], disc: discread.DiscEntry) -> None:
+    """Stage the deletion (a whiteout, as for anything deleted from a
+    rewritable disc) of every burned item that is no longer at its path in
+    staging (deleted, renamed away, replaced by another object), topmost
+    path only: a whiteout hides what is below it."""
+    gone: set[bytes] = set()
+    for item in sorted(entries, key=lambda i: i.rel):
+        parent, _, name = item.rel.rpartition(b"/")
+        if is_reserved(name) or any(p in gone for p in _parents(item.rel)):
+            continue
+        st = view.upper.lstat(item.rel)
+        if st is not None and (st.st_ino, stat.S_IFMT(st.st_mode)) == (
+            item.key[0],
+            stat.S_IFMT(item.key[1]),
+        ):
+            continue
+        if _find(disc, item.rel) is not None:
+            view.upper.add_whiteout(parent, name)
+            gone.add(item.rel)
+            log.info("%r went away during the burn: its deletion is staged", item.rel)
+
+
+def _parents(rel: bytes) -> list[bytes]:
+    parts = rel.split(b"/")
+    return [b"/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _find(root: discread.DiscEntry, rel: bytes) -> discread.DiscEntry | None:
+    entry: discread.DiscEntry | None = root
+    for part in rel.split(b"/"):
+        entry = entry.children.get(part) if entry is not None else None
+    return entry
+
+
 def _drop_empty_containers(view: View, disc: discread.DiscEntry | None) -> None:
     """Upper directories that only held names inside directories of the
     (new) disc tree and are empty now, deepest first."""
@@ -197,9 +246,7 @@ def _drop_empty_containers(view: View, disc: discread.DiscEntry | None) -> None:
         return
     dirs = [rel for rel, _d, _f, _fd in view.upper.walk() if rel]
     for rel in sorted(dirs, key=lambda r: r.count(b"/"), reverse=True):
-        entry: discread.DiscEntry | None = disc
-        for part in rel.split(b"/"):
-            entry = entry.children.get(part) if entry is not None else None
+        entry = _find(disc, rel)
         if entry is not None and stat.S_ISDIR(entry.mode):
             with contextlib.suppress(OSError):  # not empty
                 view.upper.rmdir(rel)
