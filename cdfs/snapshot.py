@@ -2,10 +2,12 @@
 drop from staging once recorded.
 
 Owns freezing the staged tree (hard links of staged files, so later writes
-go to copies and never into a burn), building the complete tree of the next
+go to copies and never into a burn; the names it holds, in the view's
+:class:`~cdfs.frozen.Frozen`), building the complete tree of the next
 session (disc entries kept at their extents, deletions applied, staged
 entries on top), and removing afterwards exactly what was burned and left
-unchanged since.
+unchanged since (for a session nobody verified, only what reads back as
+staged), staging the deletion of what went away meanwhile.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import discread, names
 from .journal import Entry
 from .mastering import Kind, MasterEntry
 from .space import Counts
-from .staging import is_reserved
-from .units import sectors_for
+from .staging import Upper, is_reserved, join
+from .units import SECTOR_SIZE, sectors_for
 from .view import View
 
 log = logging.getLogger(__name__)
@@ -203,6 +205,53 @@ def drop_burned(view: View, entries: Sequence[Entry], disc: discread.DiscEntry |
             with contextlib.suppress(OSError):  # not empty: something new waits inside
                 upper.rmdir(item.rel)
     _drop_empty_containers(view, disc)
+
+
+def read_back_failures(
+    upper: Upper, entries: Sequence[Entry], session: discread.DiscEntry, fp: BinaryIO
+) -> list[Entry]:
+    """The items of a recorded but unverified session that do not read back
+    as they are staged: unchanged staged files whose copy in ``session``
+    (read through ``fp``) is missing or differs byte for byte, symlinks with
+    another target, staged deletions of names the session still has.
+    Items changed since the snapshot are not compared: they stay staged."""
+    bad = []
+    for item in entries:
+        parent, _, name = item.rel.rpartition(b"/")
+        if name.startswith(names.WHITEOUT_PREFIX):
+            if _find(session, join(parent, name[len(names.WHITEOUT_PREFIX) :])) is not None:
+                bad.append(item)
+            continue
+        st = upper.lstat(item.rel)
+        if item.kind == Kind.DIR.value or st is None or _key(st, Kind(item.kind)) != item.key:
+            continue
+        disc = _find(session, item.rel)
+        if disc is None or not _reads_back(upper, item, disc, fp):
+            bad.append(item)
+    return bad
+
+
+def _reads_back(upper: Upper, item: Entry, disc: discread.DiscEntry, fp: BinaryIO) -> bool:
+    if item.kind == Kind.SYMLINK.value:
+        return disc.kind is Kind.SYMLINK and disc.target == upper.readlink(item.rel)
+    fd = upper.open(item.rel, os.O_RDONLY)
+    try:
+        if disc.kind is not Kind.FILE or os.fstat(fd).st_size != disc.size:
+            return False
+        off = 0
+        for lba, length in disc.extents:
+            fp.seek(lba * SECTOR_SIZE)
+            for n in _chunks(length):
+                if fp.read(n) != os.pread(fd, n, off):
+                    return False
+                off += n
+        return True
+    finally:
+        os.close(fd)
+
+
+def _chunks(length: int, size: int = 1 << 20) -> list[int]:
+    return [min(size, length - pos) for pos in range(0, length, size)]
 
 
 def _stage_gone(view: View, entries: Sequence[Entry], disc: discread.DiscEntry) -> None:
