@@ -24,9 +24,11 @@ from typing import Any
 import pytest
 from test_multisession import isoinfo_listing, local_tree, sessions_of, xorriso_tree
 
+from cdfs import names
+
 from conftest import run
 
-PAUSE = 8.0
+PAUSE = 6.0
 """Seconds the burn is held in the phase under test (mastering: a pause;
 recording: the emulated recorder's ``slow`` fault, in seconds per MiB, on a
 session of about half a MiB)."""
@@ -172,6 +174,17 @@ def test_rewritable_takes_deletes_and_renames_made_during_a_burn(
     for name in ("b", "d3", "new.txt"):
         assert os.getxattr(m.path / name, "user.cdfs.state") == b"staged"
     assert os.getxattr(m.path / "keep.txt", "user.cdfs.state") == b"disc"
+    # Each deletion is staged once, at the topmost name that went away.
+    wh = names.WHITEOUT_PREFIX.decode()
+    assert sorted(str(p.relative_to(m.staged())) for p in m.staged().rglob("*")) == sorted(
+        [
+            "b",
+            "d3",
+            "d3/y.txt",
+            "new.txt",
+            *(wh + n for n in ("del.txt", "a", "d2", "gone", "link")),
+        ]
+    )
     # The next session leaves the deleted and old names out.
     res = m.burn()
     assert res.returncode == 0, res.stderr
