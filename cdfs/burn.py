@@ -250,7 +250,7 @@ class Burner:
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
         check_same_disc(self.view.info, info)
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
-        snap = take_snapshot(self.view, snap_dir)
+        snap = take_snapshot(self.view, snap_dir, hold=not opts.simulate)
         try:
             if not snap.items and not opts.rewrite:
                 return BurnResult(True, "nothing to burn: the staging area is empty", label)

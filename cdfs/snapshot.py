@@ -66,12 +66,14 @@ def disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry) -> MasterEntry:
     )
 
 
-def take_snapshot(view: View, snap_dir: Path) -> Snapshot:
+def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
     """Freeze what is staged: hard links of staged files into ``snap_dir``
     plus the whole tree of the next session.  Runs in the event loop, so no
     FUSE request changes the staging tree meanwhile; files open for writing
     are left for the next burn, and later writes to a frozen file go to a
-    copy of it (:meth:`View._break_snapshot_link`)."""
+    copy of it (:meth:`cdfs.files.Files.unshare`).  With ``hold`` (a burn
+    that records; a simulation holds nothing) the view holds the names too,
+    until :func:`release_snapshot`."""
     if snap_dir.exists():
         shutil.rmtree(snap_dir)
     snap_dir.mkdir(parents=True)
@@ -129,7 +131,8 @@ def take_snapshot(view: View, snap_dir: Path) -> Snapshot:
             if e.kind is Kind.FILE and e.source is not None
         ),
     )
-    view.frozen.freeze(item.rel for item in snap.items)
+    if hold:
+        view.frozen.freeze(item.rel for item in snap.items)
     return snap
 
 

@@ -56,9 +56,9 @@ CHANGES = (
 )
 
 
-def start_burn(m: Any, phase: str) -> subprocess.Popen[bytes]:
+def start_burn(m: Any, phase: str, *args: str) -> subprocess.Popen[bytes]:
     burn = subprocess.Popen(
-        [sys.executable, "-m", "cdfs", "burn", "--wait", "--quiet", str(m.path)],
+        [sys.executable, "-m", "cdfs", "burn", "--wait", "--quiet", *args, str(m.path)],
         env=m.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -192,3 +192,22 @@ def test_rewritable_takes_deletes_and_renames_made_during_a_burn(
     assert disc_tree == want
     assert mounted(m) == want
     assert [p for p in m.staged().rglob("*")] == []
+
+
+def test_a_simulated_burn_holds_nothing(mount: Any, make_disc: Any, home: dict[str, str]) -> None:
+    env_for(home, "mastering")
+    disc = make_disc("cd-r80")
+    m = mount(disc, "--no-burn-on-unmount")
+    stage(m.path)
+    burn = start_burn(m, "mastering", "--simulate")
+    for cmd in CHANGES:
+        run(cmd, cwd=m.path)
+    still_in(m, "mastering")
+    finish(burn)
+    assert sessions_of(disc, m.env) == []
+    assert mounted(m) == {
+        "keep.txt": ("file", b"keep\n"),
+        "b": ("file", A_BYTES),
+        "d3": ("dir", b""),
+        "d3/y.txt": ("file", b"in d2\n"),
+    }
