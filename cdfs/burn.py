@@ -14,10 +14,9 @@ import datetime as _dt
 import functools
 import logging
 import os
-import shutil
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,13 @@ from .mastering import Kind, master_session, volume_ids
 from .media import SPEED_1X, DiscInfo, DiscState, Session
 from .options import BurnOptions, Resolved, should_close
 from .recorder import Recorder
-from .snapshot import Snapshot, drop_burned, take_snapshot
+from .snapshot import (
+    Snapshot,
+    drop_burned,
+    read_back_failures,
+    release_snapshot,
+    take_snapshot,
+)
 from .space import session_sectors
 from .status import AT_REST
 from .units import SECTOR_SIZE, Lba, sectors_for
@@ -249,7 +254,7 @@ class Burner:
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
         check_same_disc(self.view.info, info)
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
-        snap = take_snapshot(self.view, snap_dir)
+        snap = take_snapshot(self.view, snap_dir, hold=not opts.simulate)
         try:
             if not snap.items and not opts.rewrite:
                 return BurnResult(True, "nothing to burn: the staging area is empty", label)
@@ -283,7 +288,7 @@ class Burner:
                 with contextlib.suppress(OSError):
                     stash.unlink()
         finally:
-            shutil.rmtree(snap_dir, ignore_errors=True)
+            release_snapshot(self.view, snap_dir)
         if opts.simulate:
             return BurnResult(
                 True,
@@ -360,6 +365,9 @@ class Burner:
                             prog.update,
                         )
                     )
+                journal.mark_verified(journal_path)
+            # README, phase 5 ("done"): only now are the burned files dropped.
+            await _fault_pause("done")
             info, root = await self._read_disc()
             # One step, with no FUSE request in between: the burned files
             # leave staging as the new session appears.
@@ -477,8 +485,9 @@ def recover(view: View, staging_dir: Path) -> BurnResult | None:
     """After a daemon was killed mid-burn: finish or forget that burn.
 
     If its session is on the disc, drop its files from staging as the burn
-    would have; otherwise the files simply stay staged (on write-once media
-    the recorder has already marked the interrupted range as used).
+    would have, once the session is verified (:func:`_finish_recorded`);
+    otherwise the files simply stay staged (on write-once media the
+    recorder has already marked the interrupted range as used).
     """
     path = staging_dir / names.JOURNAL_FILE
     j = journal.read(path)
@@ -486,18 +495,7 @@ def recover(view: View, staging_dir: Path) -> BurnResult | None:
         return None
     info = view.info
     if any(s.start == j.start for s in info.sessions):
-        drop_burned(view, j.entries, view.root.disc)
-        view.set_disc(info, view.root.disc)
-        result = BurnResult(
-            True,
-            f"the burn started at {j.started} had recorded its session when cdfs stopped: "
-            f"its {j.files} files are on the disc and left the staging area",
-            j.label,
-            j.files,
-            j.bytes,
-            j.start,
-            j.sectors,
-        )
+        result = _finish_recorded(view, j)
     else:
         lost = (
             "; the space it began to use on the disc is lost, as on any write-once disc"
@@ -520,3 +518,53 @@ def recover(view: View, staging_dir: Path) -> BurnResult | None:
     journal.clear(path)
     log.warning("recovered an interrupted burn: %s", result.message)
     return result
+
+
+def _finish_recorded(view: View, j: journal.Journal) -> BurnResult:
+    """Drop the files of a session that is on the disc: all of them if the
+    burn had verified it; else read it back now and drop only the files
+    that are on it as they are staged (the rest stay staged, to be burned
+    again).  A verify=none burn is read back too: a daemon that died
+    mid-burn is no reason to trust a recording nobody checked."""
+    head = f"the burn started at {j.started} had recorded its session when cdfs stopped"
+    bad: list[journal.Entry] = []
+    if j.verified:
+        told = f"{head}, and verified it: its {j.files} files are on the disc"
+    else:
+        assert view.reader is not None
+        try:
+            session = discread.read_session(view.reader, Lba(j.start))
+            bad = read_back_failures(view.upper, j.entries, session, view.reader)
+        except CdfsError as exc:
+            return BurnResult(
+                False,
+                f"{head}, before verifying it, and it cannot be read back ({exc}): "
+                "its files stay staged",
+                j.label,
+            )
+        told = f"{head}, before verifying it; read back now"
+        if bad:
+            told += (
+                f", {len(bad)} of its files did not read back correctly and stay staged "
+                f"({_some(b.rel for b in bad)}); the others are on the disc"
+            )
+        else:
+            told += f", its {j.files} files are on the disc as staged"
+    failed = set(bad)
+    drop_burned(view, [e for e in j.entries if e not in failed], view.root.disc)
+    view.set_disc(view.info, view.root.disc)
+    return BurnResult(
+        not bad,
+        f"{told} and left the staging area",
+        j.label,
+        j.files,
+        j.bytes,
+        j.start,
+        j.sectors,
+    )
+
+
+def _some(rels: Iterable[bytes], most: int = 3) -> str:
+    shown = [rel.decode(errors="replace") for rel in rels]
+    more = f" and {len(shown) - most} more" if len(shown) > most else ""
+    return ", ".join(shown[:most]) + more

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import private
@@ -38,6 +38,9 @@ class Journal:
     entries: tuple[Entry, ...]
     stash: str = ""
     """Set for a rewrite: the stash holds the whole disc while it is blank."""
+    verified: bool = False
+    """The recorded session passed the verification the burn asked for
+    (full or quick); until then a recovery must read it back itself."""
 
 
 def write(path: Path, journal: Journal) -> None:
@@ -50,6 +53,7 @@ def write(path: Path, journal: Journal) -> None:
         "started": journal.started,
         "entries": [[e.rel.hex(), e.kind, list(e.key)] for e in journal.entries],
         "stash": journal.stash,
+        "verified": journal.verified,
     }
     private.write_file(path, json.dumps(data).encode(), sync=True)
 
@@ -69,6 +73,7 @@ def read(path: Path) -> Journal | None:
                 for rel, kind, key in data["entries"]
             ),
             stash=str(data.get("stash", "")),
+            verified=data.get("verified") is True,
         )
     except FileNotFoundError:
         return None
@@ -77,6 +82,13 @@ def read(path: Path) -> Journal | None:
             f"the burn journal {path} is damaged ({exc}); move it away to "
             "mount, the staged files are untouched"
         ) from None
+
+
+def mark_verified(path: Path) -> None:
+    """Record (atomically) that the journal's session passed verification."""
+    journal = read(path)
+    if journal is not None:
+        write(path, replace(journal, verified=True))
 
 
 def clear(path: Path) -> None:

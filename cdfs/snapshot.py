@@ -2,10 +2,12 @@
 drop from staging once recorded.
 
 Owns freezing the staged tree (hard links of staged files, so later writes
-go to copies and never into a burn), building the complete tree of the next
+go to copies and never into a burn; the names it holds, in the view's
+:class:`~cdfs.frozen.Frozen`), building the complete tree of the next
 session (disc entries kept at their extents, deletions applied, staged
 entries on top), and removing afterwards exactly what was burned and left
-unchanged since.
+unchanged since (for a session nobody verified, only what reads back as
+staged), staging the deletion of what went away meanwhile.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import discread, names
 from .journal import Entry
 from .mastering import Kind, MasterEntry
 from .space import Counts
-from .staging import is_reserved
-from .units import sectors_for
+from .staging import Upper, is_reserved, join
+from .units import SECTOR_SIZE, sectors_for
 from .view import View
 
 log = logging.getLogger(__name__)
@@ -64,12 +66,14 @@ def disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry) -> MasterEntry:
     )
 
 
-def take_snapshot(view: View, snap_dir: Path) -> Snapshot:
+def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
     """Freeze what is staged: hard links of staged files into ``snap_dir``
     plus the whole tree of the next session.  Runs in the event loop, so no
     FUSE request changes the staging tree meanwhile; files open for writing
     are left for the next burn, and later writes to a frozen file go to a
-    copy of it (:meth:`View._break_snapshot_link`)."""
+    copy of it (:meth:`cdfs.files.Files.unshare`).  With ``hold`` (a burn
+    that records; a simulation holds nothing) the view holds the names too,
+    until :func:`release_snapshot`."""
     if snap_dir.exists():
         shutil.rmtree(snap_dir)
     snap_dir.mkdir(parents=True)
@@ -127,6 +131,8 @@ def take_snapshot(view: View, snap_dir: Path) -> Snapshot:
             if e.kind is Kind.FILE and e.source is not None
         ),
     )
+    if hold:
+        view.frozen.freeze(item.rel for item in snap.items)
     return snap
 
 
@@ -168,9 +174,23 @@ def _staged_entry(
     return None
 
 
+def release_snapshot(view: View, snap_dir: Path) -> None:
+    """The burn has ended: its names are no longer held, its links go."""
+    view.frozen.thaw()
+    shutil.rmtree(snap_dir, ignore_errors=True)
+
+
 def drop_burned(view: View, entries: Sequence[Entry], disc: discread.DiscEntry | None) -> None:
-    """Remove from staging what a burn recorded and nobody changed since."""
+    """Remove from staging what a burn recorded and nobody changed since;
+    ``disc`` is the tree of the new session.
+
+    What was deleted or renamed while the burn ran is in the new session
+    all the same: on rewritable media its deletion is staged (write-once
+    media refuse the change while the burn runs, :class:`cdfs.frozen.Frozen`).
+    """
     upper = view.upper
+    if view.rewritable and disc is not None:
+        _stage_gone(view, entries, disc)
     for item in entries:
         if item.kind == Kind.DIR.value:
             continue
@@ -190,6 +210,87 @@ def drop_burned(view: View, entries: Sequence[Entry], disc: discread.DiscEntry |
     _drop_empty_containers(view, disc)
 
 
+def read_back_failures(
+    upper: Upper, entries: Sequence[Entry], session: discread.DiscEntry, fp: BinaryIO
+) -> list[Entry]:
+    """The items of a recorded but unverified session that do not read back
+    as they are staged: unchanged staged files whose copy in ``session``
+    (read through ``fp``) is missing or differs byte for byte, symlinks with
+    another target, staged deletions of names the session still has.
+    Items changed since the snapshot are not compared: they stay staged."""
+    bad = []
+    for item in entries:
+        parent, _, name = item.rel.rpartition(b"/")
+        if name.startswith(names.WHITEOUT_PREFIX):
+            if _find(session, join(parent, name[len(names.WHITEOUT_PREFIX) :])) is not None:
+                bad.append(item)
+            continue
+        st = upper.lstat(item.rel)
+        if item.kind == Kind.DIR.value or st is None or _key(st, Kind(item.kind)) != item.key:
+            continue
+        disc = _find(session, item.rel)
+        if disc is None or not _reads_back(upper, item, disc, fp):
+            bad.append(item)
+    return bad
+
+
+def _reads_back(upper: Upper, item: Entry, disc: discread.DiscEntry, fp: BinaryIO) -> bool:
+    if item.kind == Kind.SYMLINK.value:
+        return disc.kind is Kind.SYMLINK and disc.target == upper.readlink(item.rel)
+    fd = upper.open(item.rel, os.O_RDONLY)
+    try:
+        if disc.kind is not Kind.FILE or os.fstat(fd).st_size != disc.size:
+            return False
+        off = 0
+        for lba, length in disc.extents:
+            fp.seek(lba * SECTOR_SIZE)
+            for n in _chunks(length):
+                if fp.read(n) != os.pread(fd, n, off):
+                    return False
+                off += n
+        return True
+    finally:
+        os.close(fd)
+
+
+def _chunks(length: int, size: int = 1 << 20) -> list[int]:
+    return [min(size, length - pos) for pos in range(0, length, size)]
+
+
+def _stage_gone(view: View, entries: Sequence[Entry], disc: discread.DiscEntry) -> None:
+    """Stage the deletion (a whiteout, as for anything deleted from a
+    rewritable disc) of every burned item that is no longer at its path in
+    staging (deleted, renamed away, replaced by another object), topmost
+    path only: a whiteout hides what is below it."""
+    gone: set[bytes] = set()
+    for item in sorted(entries, key=lambda i: i.rel):
+        parent, _, name = item.rel.rpartition(b"/")
+        if is_reserved(name) or any(p in gone for p in _parents(item.rel)):
+            continue
+        st = view.upper.lstat(item.rel)
+        if st is not None and (st.st_ino, stat.S_IFMT(st.st_mode)) == (
+            item.key[0],
+            stat.S_IFMT(item.key[1]),
+        ):
+            continue
+        if _find(disc, item.rel) is not None:
+            view.upper.add_whiteout(parent, name)
+            gone.add(item.rel)
+            log.info("%r went away during the burn: its deletion is staged", item.rel)
+
+
+def _parents(rel: bytes) -> list[bytes]:
+    parts = rel.split(b"/")
+    return [b"/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _find(root: discread.DiscEntry, rel: bytes) -> discread.DiscEntry | None:
+    entry: discread.DiscEntry | None = root
+    for part in rel.split(b"/"):
+        entry = entry.children.get(part) if entry is not None else None
+    return entry
+
+
 def _drop_empty_containers(view: View, disc: discread.DiscEntry | None) -> None:
     """Upper directories that only held names inside directories of the
     (new) disc tree and are empty now, deepest first."""
@@ -197,9 +298,7 @@ def _drop_empty_containers(view: View, disc: discread.DiscEntry | None) -> None:
         return
     dirs = [rel for rel, _d, _f, _fd in view.upper.walk() if rel]
     for rel in sorted(dirs, key=lambda r: r.count(b"/"), reverse=True):
-        entry: discread.DiscEntry | None = disc
-        for part in rel.split(b"/"):
-            entry = entry.children.get(part) if entry is not None else None
+        entry = _find(disc, rel)
         if entry is not None and stat.S_ISDIR(entry.mode):
             with contextlib.suppress(OSError):  # not empty
                 view.upper.rmdir(rel)

@@ -23,6 +23,7 @@ from . import names
 from .discread import DiscEntry
 from .errors import NameTooLongError, UsageError, WriteOnceError, os_error
 from .files import Files
+from .frozen import Frozen
 from .isonames import check_target, joliet_problem, windows_key
 from .media import DiscInfo
 from .nodes import Attr, Controls, Handle, Node
@@ -65,6 +66,7 @@ class View:
         self.uid, self.gid = os.getuid(), os.getgid()
         self.mounted_ns = time.time_ns()
         self.files = Files(self)
+        self.frozen = Frozen()
         self.generation = 0
         """Bumped by every change of names: lets callers cache what they
         derive from the tree (the status's name report)."""
@@ -375,8 +377,14 @@ class View:
             size=node.disc.size if stat.S_ISREG(node.disc.mode) else 0,
         )
 
+    def _check_frozen(self, parent: Node, name: bytes, what: str) -> None:
+        """A name the running burn records onto write-once media stays (EBUSY)."""
+        if not self.rewritable:
+            self.frozen.refuse(join(parent.rel, name), what)
+
     def unlink(self, parent: Node, name: bytes) -> None:
         self.generation += 1
+        self._check_frozen(parent, name, "delete")
         node = self.lookup(parent, name)
         if self.is_control(node):
             raise os_error(errno.EPERM)
@@ -396,6 +404,7 @@ class View:
 
     def rmdir(self, parent: Node, name: bytes) -> None:
         self.generation += 1
+        self._check_frozen(parent, name, "delete")
         node = self.lookup(parent, name)
         if self.is_control(node) or node is self.root:
             raise os_error(errno.EPERM)
@@ -417,6 +426,7 @@ class View:
         self, old_parent: Node, old: bytes, new_parent: Node, new: bytes, noreplace: bool
     ) -> None:
         self.generation += 1
+        self._check_frozen(old_parent, old, "rename")
         node = self.lookup(old_parent, old)
         if self.is_control(node) or (new_parent is self.root and new in self.control_inos):
             raise os_error(errno.EPERM)
