@@ -198,7 +198,8 @@ class Daemon:
             if writing:
                 raise OSError(errno.EACCES, "read-only")
             return Handle(node, data=bytearray(render_text(self.status()).encode()))
-        self._burn_writers += writing
+        if writing:
+            self._burn_writers += 1
         return Handle(node, writable=writing)
 
     def control_write(self, handle: Handle, off: int, buf: bytes) -> int:

@@ -88,4 +88,3 @@ class Handle:
     writable: bool = False
     data: bytearray = field(default_factory=bytearray)
     error: str = ""
-    options: object = None
