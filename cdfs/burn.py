@@ -66,12 +66,29 @@ FAULT_PAUSE_ENV = "CDFS_FAULT_PAUSE"
 when they enter that phase, so a test can kill the daemon at a known point."""
 
 
-async def _fault_pause(phase: str) -> None:
+def fault_pause() -> tuple[str, float] | None:
+    """The phase and seconds of the fault knob, read once when the daemon
+    starts; a knob that names no phase a burn enters is a warning, never
+    silently ignored."""
     knob = os.environ.get(FAULT_PAUSE_ENV, "")
-    name, _, seconds = knob.partition(":")
-    if name == phase:
-        log.warning("fault knob: pausing in %s", phase)
-        await trio.sleep(float(seconds or 60))
+    if not knob:
+        return None
+    phase, _, seconds = knob.partition(":")
+    entered = PHASES[1:]
+    if phase not in entered:
+        log.warning(
+            "%s=%s ignored: %r is not a burn phase (%s)",
+            FAULT_PAUSE_ENV,
+            knob,
+            phase,
+            ", ".join(entered),
+        )
+        return None
+    try:
+        return phase, float(seconds or 60)
+    except ValueError:
+        log.warning("%s=%s ignored: %r is not a number of seconds", FAULT_PAUSE_ENV, knob, seconds)
+        return None
 
 
 def default_label(now: _dt.datetime | None = None) -> str:
@@ -163,6 +180,16 @@ class Burner:
         self._wake = trio.Event()
         self._idle = trio.Event()
         self._idle.set()
+        self._fault_pause = fault_pause()
+
+    async def _enter(self, phase: str, total: int = 0, one_x: int = 0) -> None:
+        """Enter a phase: the one way each phase of a burn or an erase
+        starts, so that the status shows it and the fault knob holds it."""
+        self.progress.enter(phase, total, one_x)
+        self.on_change()
+        if self._fault_pause is not None and self._fault_pause[0] == phase:
+            log.warning("fault knob: pausing %g s in %s", self._fault_pause[1], phase)
+            await trio.sleep(self._fault_pause[1])
 
     @property
     def busy(self) -> bool:
@@ -220,16 +247,14 @@ class Burner:
             result = BurnResult(False, f"internal error: {exc!r}")
         result.request = covers
         result.finished = _dt.datetime.now().isoformat(timespec="seconds")
-        self.progress.enter("done" if result.ok else "failed")
         self.last = result
         log.info("%s %s: %s", what, "succeeded" if result.ok else "failed", result.message)
-        self.on_change()
+        await self._enter("done" if result.ok else "failed")
         return result
 
     async def _erase_disc(self, full: bool) -> BurnResult:
         prog = self.progress
-        prog.enter("erasing", self.view.info.capacity * SECTOR_SIZE)
-        self.on_change()
+        await self._enter("erasing", self.view.info.capacity * SECTOR_SIZE)
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
         check_same_disc(self.view.info, info)
         if info.media.write_once:
@@ -245,9 +270,7 @@ class Burner:
 
     async def _burn(self, options: BurnOptions) -> BurnResult:
         prog = self.progress
-        prog.enter("checking")
-        self.on_change()
-        await _fault_pause("checking")
+        await self._enter("checking")
         opts = options.resolve(self.settings)
         label = opts.label or default_label()
         volume_ids(label)
@@ -274,9 +297,7 @@ class Burner:
             start = info.nwa
             stash = stashes.create(self.stash_dir, self.recorder.ident, need * SECTOR_SIZE)
             try:
-                prog.enter("mastering", snap.bytes)
-                self.on_change()
-                await _fault_pause("mastering")
+                await self._enter("mastering", snap.bytes)
                 sectors = await trio.to_thread.run_sync(
                     lambda: master_session(
                         snap.entries, stash, start=start, label=label, progress=prog.update
@@ -329,8 +350,7 @@ class Burner:
         if not opts.simulate and not journal_path.exists():
             self._write_journal(start, sectors, snap, label)
         with trio.CancelScope(shield=True):
-            prog.enter("recording", sectors * SECTOR_SIZE, one_x=one_x)
-            self.on_change()
+            await self._enter("recording", sectors * SECTOR_SIZE, one_x=one_x)
             try:
                 session = await trio.to_thread.run_sync(
                     lambda: self.recorder.record(
@@ -348,9 +368,7 @@ class Burner:
             if opts.simulate:
                 return session
             if opts.verify != "none":
-                prog.enter("verifying", sectors * SECTOR_SIZE)
-                self.on_change()
-                await _fault_pause("verifying")
+                await self._enter("verifying", sectors * SECTOR_SIZE)
                 if opts.verify == "full":
                     await trio.to_thread.run_sync(
                         lambda: verify_session(self.recorder, stash, start, prog.update)
@@ -413,8 +431,7 @@ class Burner:
         check_capacity(blank, need)
         stash = stashes.create(self.stash_dir, self.recorder.ident, need * SECTOR_SIZE)
         prog = self.progress
-        prog.enter("mastering", size)
-        self.on_change()
+        await self._enter("mastering", size)
 
         def master() -> int:
             with self.recorder.open_reader() as disc:
@@ -448,8 +465,7 @@ class Burner:
         stash = stashes.keep(stash)  # from here on, it may be the only copy of the disc
         self._write_journal(Lba(0), sectors, snap, label, stash)
         with trio.CancelScope(shield=True):
-            prog.enter("erasing", info.capacity * SECTOR_SIZE)
-            self.on_change()
+            await self._enter("erasing", info.capacity * SECTOR_SIZE)
             try:
                 await trio.to_thread.run_sync(
                     lambda: self.recorder.erase(full=False, progress=prog.update)

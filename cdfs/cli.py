@@ -17,6 +17,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
@@ -104,20 +105,48 @@ def poll_status(mountpoint: Path) -> dict[str, Any] | None:
         return None
 
 
+REQUEST_TIMEOUT = 10.0
+"""Seconds a daemon may take to count a request after it was sent."""
+
+
 def submit(mountpoint: Path, send: Callable[[], object], what: str) -> int:
     """Hand the daemon a request with ``send``; returns the number it gave
     the request.  A refusal says why, in the daemon's words if it has any."""
+    before = read_status(mountpoint)
     try:
         send()
     except OSError:
-        last = read_status(mountpoint).get("last_burn") or {}
-        raise UsageError(last.get("message") or f"the {what} was refused") from None
-    return int(read_status(mountpoint)["requests"])
+        raise UsageError(refusal(read_status(mountpoint), what)) from None
+    return wait_counted(mountpoint, before, what)
+
+
+def wait_counted(mountpoint: Path, before: dict[str, Any], what: str) -> int:
+    """The number the daemon gave the request sent after status ``before``.
+    The daemon takes a ``.burn`` request when the kernel releases the file,
+    which it does after close() has returned: wait until the daemon has
+    counted the request, or refused it."""
+    deadline = time.monotonic() + REQUEST_TIMEOUT
+    while True:
+        s = read_status(mountpoint)
+        if s["requests"] > before["requests"]:
+            return int(s["requests"])
+        if s.get("refusals", 0) > before.get("refusals", 0):
+            raise UsageError(refusal(s, what))
+        if time.monotonic() > deadline:
+            raise CdfsError(
+                f"the cdfs daemon of {mountpoint} did not take the {what} within "
+                f"{REQUEST_TIMEOUT:g} s; see 'cdfs status {mountpoint}'"
+            )
+        time.sleep(0.01)
+
+
+def refusal(status: dict[str, Any], what: str) -> str:
+    last = status.get("last_burn") or {}
+    return str(last.get("message") or f"the {what} was refused")
 
 
 def request_burn(mountpoint: Path, lines: Sequence[str]) -> int:
     """Write ``.burn``; returns the request number the daemon gave it."""
-    read_status(mountpoint)
     text = "".join(f"{line}\n" for line in lines)
     burn_file = mountpoint / names.BURN_FILE.decode()
     return submit(mountpoint, partial(burn_file.write_text, text, encoding="utf-8"), "burn request")

@@ -10,6 +10,7 @@ contains no file system logic of its own.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -21,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pyfuse3
 import trio
@@ -40,6 +41,9 @@ from .units import SECTOR_SIZE
 from .view import Attr, Handle, View
 
 log = logging.getLogger(__name__)
+
+MAX_REQUEST = 65536
+"""Bytes a ``.burn`` request may have: a few lines of options."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,12 @@ class Daemon:
         self.burner.last = recover(self.view, self.staging_dir) or self._load_last()
         stash.clean(options.stash_dir, recorder.ident)
         self._staged_cache: tuple[float, int, int] = (0.0, 0, 0)
+        self._burn_writers = 0
+        """Descriptions of ``.burn`` open for writing: each makes its own
+        request when released."""
+        self.refusals = 0
+        """Burn and erase requests refused so far (``requests`` counts the
+        others), for ``cdfs burn`` to tell that its request was refused."""
         self.final_burn: BurnResult | None = None
         self._names_cache: tuple[int, dict[str, Any]] | None = None
         self.publish()
@@ -171,6 +181,7 @@ class Daemon:
             "staged_bytes": size,
             "burn": self.burner.progress.as_dict(),
             "requests": self.burner.requests,
+            "refusals": self.refusals,
             "last_burn": self.burner.last.as_dict() if self.burner.last else None,
             "staging_dir": str(self.staging_dir),
             "names": self.name_report(),
@@ -209,14 +220,18 @@ class Daemon:
             if writing:
                 raise OSError(errno.EACCES, "read-only")
             return Handle(node, data=bytearray(render_text(self.status()).encode()))
+        if writing:
+            self._burn_writers += 1
         return Handle(node, writable=writing)
 
     def control_write(self, handle: Handle, off: int, buf: bytes) -> int:
-        if not handle.writable or len(handle.data) > 65536:
-            raise OSError(errno.EINVAL, "bad write to .burn")
+        if not handle.writable:
+            raise OSError(errno.EBADF, "not open for writing")
+        if off + len(buf) > MAX_REQUEST:
+            self._fail(handle, f".burn takes at most {MAX_REQUEST} bytes")
         handle.data[off : off + len(buf)] = buf
         # Check complete lines now: shells ignore errors of close(), so a bad
-        # request must fail the write itself.
+        # request must fail the write itself (and then start nothing).
         self._parse_request(handle, bytes(handle.data[: handle.data.rfind(b"\n") + 1]))
         return len(buf)
 
@@ -226,25 +241,50 @@ class Daemon:
         try:
             return parse_burn_options(data.decode("utf-8"))
         except UnicodeDecodeError:
-            handle.error = ".burn must contain UTF-8 text"
+            self._fail(handle, ".burn must contain UTF-8 text")
         except UsageError as exc:
-            handle.error = str(exc)
-        self._refuse(handle.error)
+            self._fail(handle, str(exc))
+
+    def _fail(self, handle: Handle, message: str) -> NoReturn:
+        """Refuse the request of ``handle`` for good: its release starts nothing."""
+        if not handle.error:
+            handle.error = message
+            self._refuse(message)
         raise UsageError(handle.error)
 
     def control_flush(self, handle: Handle) -> None:
-        """close() of a written ``.burn`` requests the burn.  Flush, unlike
-        release, is synchronous with close(), so a request is counted (and a
-        bad one refused with EINVAL) before close() returns."""
-        if handle.node.name != names.BURN_FILE or not handle.writable or handle.options:
-            return
-        options = self._parse_request(handle, bytes(handle.data))
-        handle.options = options
-        self.burner.request(options)
-        self.publish()
+        """Nothing: close() of one descriptor is not the end of the request.
+        A shell redirect closes its first descriptor (a flush) before the
+        command writes through the dup()ed one."""
+        return None
 
     def control_release(self, handle: Handle) -> None:
-        return None
+        """The last descriptor of an open ``.burn`` is closed: what was
+        written to it is the burn request (a default burn if nothing was)."""
+        if handle.node.name != names.BURN_FILE or not handle.writable:
+            return
+        self._burn_writers -= 1
+        if handle.error:
+            return  # refused already, and its write failed with EINVAL
+        with contextlib.suppress(UsageError):  # said in the status
+            self._request(self._parse_request(handle, bytes(handle.data)))
+
+    def control_setattr(
+        self, name: bytes, ino: int, handle: Handle | None, *, size: int | None, times: bool
+    ) -> Attr:
+        """``touch`` and utime() of ``.burn`` request a default burn, unless
+        a write descriptor of it is open: its release makes the request (GNU
+        touch opens the file, sets its times through the descriptor and
+        closes it: one burn).  Setting the size requests nothing."""
+        if handle is not None and handle.writable and size is not None:
+            del handle.data[size:]
+        if name == names.BURN_FILE and times and size is None and not self._burn_writers:
+            self._request(BurnOptions())
+        return self.control_attr(name, ino)
+
+    def _request(self, options: BurnOptions) -> None:
+        self.burner.request(options)
+        self.publish()
 
     def control_setxattr(self, name: bytes, value: bytes) -> None:
         """``user.cdfs.erase`` = ``quick`` or ``full`` on the root."""
@@ -260,6 +300,7 @@ class Daemon:
 
     def _refuse(self, message: str) -> None:
         log.warning("burn request refused: %s", message)
+        self.refusals += 1
         self.burner.last = BurnResult(
             False, f"burn request refused: {message}", request=self.burner.requests
         )

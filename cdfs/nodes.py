@@ -69,6 +69,10 @@ class Controls(Protocol):
 
     def control_release(self, handle: Handle) -> None: ...
 
+    def control_setattr(
+        self, name: bytes, ino: int, handle: Handle | None, *, size: int | None, times: bool
+    ) -> Attr: ...
+
     def status_json(self) -> bytes: ...
 
     def control_setxattr(self, name: bytes, value: bytes) -> None: ...
@@ -84,4 +88,3 @@ class Handle:
     writable: bool = False
     data: bytearray = field(default_factory=bytearray)
     error: str = ""
-    options: object = None

@@ -538,7 +538,8 @@ class View:
         fh: Handle | None = None,
     ) -> Attr:
         if self.is_control(node):
-            return self.getattr(node)
+            times = atime_ns is not None or mtime_ns is not None
+            return self.controls.control_setattr(node.name, node.ino, fh, size=size, times=times)
         st = self.staged_stat(node)
         if node is not self.root and (
             st is None or (node.disc is not None and stat.S_ISDIR(st.st_mode))

@@ -7,12 +7,13 @@ with a timeout.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,16 @@ def run(
     if check and res.returncode != 0:
         raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
     return res
+
+
+def is_mount(path: Path) -> bool:
+    """Whether ``path`` is a mount point, also when its daemon was killed
+    (os.path.ismount says no once the kernel answers ENOTCONN)."""
+    try:
+        os.lstat(path)
+    except OSError as exc:
+        return exc.errno == errno.ENOTCONN
+    return os.path.ismount(path)
 
 
 @pytest.fixture
@@ -134,7 +145,7 @@ class Mount:
         return code
 
     def kill(self) -> None:
-        if os.path.ismount(self.path):
+        if is_mount(self.path):
             subprocess.run(
                 ["fusermount3", "-u", "-z", str(self.path)],
                 timeout=30,
@@ -154,6 +165,19 @@ class Mount:
         data: dict[str, Any] = json.loads(os.getxattr(self.path, "user.cdfs.status"))
         return data
 
+    def request(self, send: Callable[..., object], *args: Any, timeout: float = 30) -> int:
+        """Run ``send(*args)`` (something that writes or touches ``.burn``)
+        and return the number the daemon gave the burn request it made.  The
+        daemon takes a request when the kernel releases the file, which it
+        does after close() has returned: wait until the request is counted."""
+        before = self.status()["requests"]
+        send(*args)
+        deadline = time.monotonic() + timeout
+        while (count := int(self.status()["requests"])) <= before:
+            assert time.monotonic() < deadline, f"no burn request was counted: {self.status()}"
+            time.sleep(0.01)
+        return count
+
     def wait_for_burn(self, ticket: int, timeout: float = 120) -> dict[str, Any]:
         """The result of burn request ``ticket`` (a count of requests, as
         ``status()["requests"]`` gives it), once it is done or failed."""
@@ -166,6 +190,16 @@ class Mount:
                 return last
             assert time.monotonic() < deadline, f"burn {ticket} did not finish: {s}"
             time.sleep(0.01)
+
+    def wait_for(
+        self, test: Callable[[dict[str, Any]], bool], timeout: float = 60
+    ) -> dict[str, Any]:
+        """The status, polled until ``test`` holds for it."""
+        deadline = time.monotonic() + timeout
+        while not test(s := self.status()):
+            assert time.monotonic() < deadline, f"the status never got there: {s}"
+            time.sleep(0.02)
+        return s
 
     def burn(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return cdfs(

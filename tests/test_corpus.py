@@ -1149,8 +1149,8 @@ def test_label_becomes_the_volume_ids(
     if via == "cli":
         m.burn("--label", label)
     else:
-        (m.path / ".burn").write_bytes(f"label={label}\n".encode())
-        assert m.wait_for_burn(m.status()["requests"])["ok"]
+        ticket = m.request((m.path / ".burn").write_bytes, f"label={label}\n".encode())
+        assert m.wait_for_burn(ticket)["ok"]
     pvd = run(["isoinfo", "-d", "-i", str(m.disc)]).decode()
     assert re.search(r"^Volume id: (.*)$", pvd, re.M)[1] == iso_id  # type: ignore[index]
     info = run(["xorriso", "-indev", f"stdio:{m.disc}", "-pvd_info"]).decode()

@@ -301,8 +301,8 @@ def touch_burn(m: Any, timeout: float = 120) -> dict[str, Any]:
     """Start a burn by touching ``.burn`` and wait for its result, polling
     the status attribute (what ``cdfs burn --wait`` does, without a process
     and its 0.2 s poll per burn)."""
-    (m.path / ".burn").write_bytes(b"")
-    result: dict[str, Any] = m.wait_for_burn(m.status()["requests"], timeout)
+    ticket = m.request((m.path / ".burn").write_bytes, b"")
+    result: dict[str, Any] = m.wait_for_burn(ticket, timeout)
     return result
 
 
