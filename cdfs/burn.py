@@ -188,7 +188,7 @@ class Burner:
         self.progress.enter(phase, total, one_x)
         self.on_change()
         if self._fault_pause is not None and self._fault_pause[0] == phase:
-            log.warning("fault knob: pausing %g s in %s", self._fault_pause[1], phase)
+            log.warning("fault knob: pausing in %s for %g s", phase, self._fault_pause[1])
             await trio.sleep(self._fault_pause[1])
 
     @property
@@ -249,7 +249,10 @@ class Burner:
         result.finished = _dt.datetime.now().isoformat(timespec="seconds")
         self.last = result
         log.info("%s %s: %s", what, "succeeded" if result.ok else "failed", result.message)
-        await self._enter("done" if result.ok else "failed")
+        if result.ok and self.progress.phase == "done":
+            self.on_change()  # a burn that recorded entered done itself, before the drop
+        else:
+            await self._enter("done" if result.ok else "failed")
         return result
 
     async def _erase_disc(self, full: bool) -> BurnResult:
@@ -384,9 +387,9 @@ class Burner:
                         )
                     )
                 journal.mark_verified(journal_path)
-            # README, phase 5 ("done"): only now are the burned files dropped.
-            await _fault_pause("done")
             info, root = await self._read_disc()
+            # README, phase 5 ("done"): only now are the burned files dropped.
+            await self._enter("done")
             # One step, with no FUSE request in between: the burned files
             # leave staging as the new session appears.
             drop_burned(self.view, snap.items, root)

@@ -85,7 +85,7 @@ def test_every_phase_can_be_held(
         m.wait_for(lambda s: s["burn"]["phase"] == phase)
         log = m.log
         assert log is not None
-        held = re.compile(rf"fault knob: pausing .*\bin {phase}$", re.M)
+        held = re.compile(rf"fault knob: pausing in {phase}\b")
         m.wait_for(lambda s: held.search(log.read_text()) is not None)
         if phase in ("checking", "mastering", "recording", "erasing"):
             # Held before the recorder touched the disc.
