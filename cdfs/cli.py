@@ -113,9 +113,10 @@ def resolve_drive(spec: str | None, configured: str = "") -> str:
 
 
 def cmd_mount(args: argparse.Namespace) -> int:
-    from .daemon import Daemon, MountOptions, daemonize, run
+    from .daemon import Daemon, MountOptions, daemonize, parse_mount_options, run
     from .recorder import open_recorder
 
+    fuse = parse_mount_options(args.options)
     mp = Path(args.mountpoint).resolve()
     if not mp.is_dir():
         raise NotFoundError(f"mount point {mp} is not a directory")
@@ -131,7 +132,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
         settings = replace(settings, close_policy=args.close_policy)
     if args.names:
         settings = replace(settings, names=args.names)
-    options = MountOptions(mp, stash, settings=settings, debug=args.debug)
+    options = MountOptions(mp, stash, settings=settings, debug=args.debug, **fuse)
     ready = None if args.foreground else daemonize(paths.log_file(recorder.ident))
     try:
         daemon = Daemon(recorder, options)

@@ -41,12 +41,29 @@ from .view import Attr, Handle, View
 log = logging.getLogger(__name__)
 
 
+MOUNT_OPTIONS = ("allow_other",)
+"""What ``cdfs mount -o`` accepts (``default_permissions`` is always on)."""
+
+
 @dataclass(frozen=True)
 class MountOptions:
     mountpoint: Path
     stash_dir: Path
     settings: Settings = Settings()
     debug: bool = False
+    allow_other: bool = False
+
+
+def parse_mount_options(values: list[str]) -> dict[str, bool]:
+    """The ``-o`` words as :class:`MountOptions` fields; anything else is
+    refused, never ignored."""
+    words = [w.strip() for v in values for w in v.split(",") if w.strip()]
+    for word in words:
+        if word not in MOUNT_OPTIONS:
+            raise UsageError(
+                f"unknown mount option {word!r}: -o accepts {', '.join(MOUNT_OPTIONS)}"
+            )
+    return {word: True for word in words}
 
 
 def lock_recorder(staging_dir: Path, description: str) -> int:
@@ -274,13 +291,15 @@ class Daemon:
         os.close(self._lock_fd)
 
 
-def fuse_options(mountpoint: Path, debug: bool) -> set[str]:
+def fuse_options(options: MountOptions) -> set[str]:
     opts = set(pyfuse3.default_options)
     opts.add(f"fsname={names.FSNAME}")
     opts.add("subtype=cdfs")
     # The kernel checks permissions against the modes cdfs reports.
     opts.add("default_permissions")
-    if debug:
+    if options.allow_other:
+        opts.add("allow_other")
+    if options.debug:
         opts.add("debug")
     return opts
 
@@ -290,7 +309,7 @@ def run(daemon: Daemon, ready_fd: int | None = None) -> int:
     line (``ok`` or an error) once the mount is up, for the parent of a
     background mount."""
     mp = daemon.options.mountpoint
-    pyfuse3.init(Operations(daemon.view), str(mp), fuse_options(mp, daemon.options.debug))
+    pyfuse3.init(Operations(daemon.view), str(mp), fuse_options(daemon.options))
     if ready_fd is not None:
         os.write(ready_fd, b"ok\n")
         os.close(ready_fd)
