@@ -262,3 +262,20 @@ def test_mount_options(mount: Any, make_disc: Any, home: dict[str, str], tmp_pat
         )
         assert tuple(res.stdout.split()) == readable, res
         m.stop()
+
+
+def test_allow_other_needs_fuse_conf_for_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cdfs.daemon import parse_mount_options
+    from cdfs.errors import UsageError
+
+    conf = tmp_path / "fuse.conf"
+    conf.write_text("# user_allow_other\nmount_max = 1000\n")
+    assert parse_mount_options(["allow_other"], conf) == {"allow_other": True}  # root
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(UsageError, match=f"user_allow_other in {conf}"):
+        parse_mount_options(["allow_other"], conf)
+    conf.write_text("  user_allow_other  # let users share their mounts\n")
+    assert parse_mount_options(["allow_other", ""], conf) == {"allow_other": True}
+    assert parse_mount_options([], tmp_path / "missing") == {}
