@@ -167,8 +167,9 @@ class Files:
         name a copy of its own, so the burn masters the old bytes unchanged."""
         if st.st_nlink <= 1 or not stat.S_ISREG(st.st_mode):
             return
-        rel = node.rel
-        tmp = join(node.parent.rel if node.parent else b"", names.COW_PREFIX + b"%d" % node.ino)
+        rel = node.rel  # ESTALE for a detached node: it has no name to give a copy
+        assert node.parent is not None
+        tmp = join(node.parent.rel, names.COW_PREFIX + b"%d" % node.ino)
         self.view.upper.copy_file(rel, tmp, with_data=keep_data)
         self.view.upper.rename(tmp, rel)
         log.debug("copy-on-write of %r during a burn", rel)

@@ -4,6 +4,7 @@ setuid and setgid bits (the checks of pjdfstest's unlink/14 and chmod/12)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import cdfs, run, xorriso_listing
+from conftest import cdfs, run, xorriso_extract, xorriso_listing
 
 NOBODY = 65534
 
@@ -63,14 +64,23 @@ def test_unlinked_file_stays_usable_until_closed(mount: Any, make_disc: Any, med
         again = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY)
         assert os.read(again, 100) == b"Hello"
         os.close(again)
+        again = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY)
+        os.pwrite(again, b"J", 0)
+        os.close(again)
+        assert os.pread(fd, 100, 0) == b"Jello"
+        os.truncate(f"/proc/self/fd/{fd}", 4)  # a path: no handle comes with it
+        assert os.pread(fd, 100, 0) == b"Jell"
+        os.pwrite(fd, b"o", 4)
         # A burn meanwhile leaves it out, and a file of the same name is new.
         f.write_bytes(b"new")
         m.burn()
-        assert os.pread(fd, 100, 0) == b"Hello"
+        assert os.pread(fd, 100, 0) == b"Jello"
     finally:
         os.close(fd)
-    listing = xorriso_listing(m.disc)
-    assert "'/f'" in listing and "Hello" not in listing
+    assert "'/f'" in xorriso_listing(m.disc)
+    out = m.path.parent / "out"
+    xorriso_extract(m.disc, out)
+    assert (out / "f").read_bytes() == b"new"
     assert f.read_bytes() == b"new"
     assert sorted(os.listdir(mp)) == ["f"]
 
@@ -99,6 +109,30 @@ def test_fchmod_of_unlinked_file_leaves_mount_root_alone(mount: Any) -> None:
     finally:
         os.close(fd)
     assert mode_of(mp) == 0o755
+
+
+def test_unlinked_file_held_by_a_burn_keeps_its_bytes(mount: Any, tmp_path: Path) -> None:
+    # A running burn's snapshot holds a hard link of each staged file it
+    # masters (made here by hand): once the name is gone, no descriptor may
+    # change those bytes; a writer of its own already has a copy.
+    m = mount()
+    f = m.path / "f"
+    f.write_bytes(b"burn these bytes")
+    fd = os.open(f, os.O_RDONLY)
+    try:
+        os.link(m.staged() / "f", tmp_path / "snapshot-link")
+        os.unlink(f)
+        for change in (
+            lambda: os.open(f"/proc/self/fd/{fd}", os.O_WRONLY),
+            lambda: os.truncate(f"/proc/self/fd/{fd}", 0),
+        ):
+            with pytest.raises(OSError) as err:
+                change()
+            assert err.value.errno == errno.EBUSY
+        assert os.pread(fd, 100, 0) == b"burn these bytes"
+    finally:
+        os.close(fd)
+    assert (tmp_path / "snapshot-link").read_bytes() == b"burn these bytes"
 
 
 def test_unlink_then_fstat_in_another_descriptor(mount: Any) -> None:
