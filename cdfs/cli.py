@@ -191,9 +191,10 @@ def resolve_drive(spec: str | None, configured: str = "") -> str:
 
 
 def cmd_mount(args: argparse.Namespace) -> int:
-    from .daemon import Daemon, MountOptions, daemonize, run
+    from .daemon import Daemon, MountOptions, daemonize, parse_mount_options, run
     from .recorder import open_recorder
 
+    fuse = parse_mount_options(args.options)
     mp = Path(args.mountpoint).resolve()
     if mounts.remove_dead_cdfs_mount(mp):
         print(f"cdfs: removed the dead mount at {mp} (its daemon had stopped)", file=sys.stderr)
@@ -211,7 +212,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
         settings = replace(settings, close_policy=args.close_policy)
     if args.names:
         settings = replace(settings, names=args.names)
-    options = MountOptions(mp, stash, settings=settings, debug=args.debug)
+    options = MountOptions(mp, stash, settings=settings, debug=args.debug, **fuse)
     ready = None if args.foreground else daemonize(paths.log_file(recorder.ident))
     try:
         daemon = Daemon(recorder, options)

@@ -46,12 +46,43 @@ MAX_REQUEST = 65536
 """Bytes a ``.burn`` request may have: a few lines of options."""
 
 
+FUSE_CONF = Path("/etc/fuse.conf")
+MOUNT_OPTIONS = ("allow_other",)
+"""What ``cdfs mount -o`` accepts (``default_permissions`` is always on)."""
+
+
 @dataclass(frozen=True)
 class MountOptions:
     mountpoint: Path
     stash_dir: Path
     settings: Settings = Settings()
     debug: bool = False
+    allow_other: bool = False
+
+
+def parse_mount_options(values: list[str], fuse_conf: Path = FUSE_CONF) -> dict[str, bool]:
+    """The ``-o`` words as :class:`MountOptions` fields; anything else is
+    refused, never ignored, and so is what fusermount3 would refuse."""
+    words = [w.strip() for v in values for w in v.split(",") if w.strip()]
+    for word in words:
+        if word not in MOUNT_OPTIONS:
+            raise UsageError(
+                f"unknown mount option {word!r}: -o accepts {', '.join(MOUNT_OPTIONS)}"
+            )
+    if "allow_other" in words and os.geteuid() != 0 and not _user_allow_other(fuse_conf):
+        raise UsageError(
+            f"-o allow_other needs the line user_allow_other in {fuse_conf} (or mounting as root)"
+        )
+    return {word: True for word in words}
+
+
+def _user_allow_other(fuse_conf: Path) -> bool:
+    """Whether fuse.conf lets users other than root mount with allow_other."""
+    try:
+        lines = fuse_conf.read_text(errors="replace").splitlines()
+    except OSError:
+        return False
+    return any(line.split("#", 1)[0].strip() == "user_allow_other" for line in lines)
 
 
 def lock_recorder(staging_dir: Path, description: str) -> int:
@@ -337,13 +368,15 @@ class Daemon:
         os.close(self._lock_fd)
 
 
-def fuse_options(mountpoint: Path, debug: bool) -> set[str]:
+def fuse_options(options: MountOptions) -> set[str]:
     opts = set(pyfuse3.default_options)
     opts.add(f"fsname={names.FSNAME}")
     opts.add("subtype=cdfs")
     # The kernel checks permissions against the modes cdfs reports.
     opts.add("default_permissions")
-    if debug:
+    if options.allow_other:
+        opts.add("allow_other")
+    if options.debug:
         opts.add("debug")
     return opts
 
@@ -353,7 +386,7 @@ def run(daemon: Daemon, ready_fd: int | None = None) -> int:
     line (``ok`` or an error) once the mount is up, for the parent of a
     background mount."""
     mp = daemon.options.mountpoint
-    pyfuse3.init(Operations(daemon.view), str(mp), fuse_options(mp, daemon.options.debug))
+    pyfuse3.init(Operations(daemon.view), str(mp), fuse_options(daemon.options))
     if ready_fd is not None:
         os.write(ready_fd, b"ok\n")
         os.close(ready_fd)

@@ -19,7 +19,7 @@ import pyfuse3
 
 from . import names
 from .errors import CdfsError
-from .view import Attr, Handle, View
+from .view import Attr, Caller, Handle, View
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,10 @@ def entry(attr: Attr) -> pyfuse3.EntryAttributes:
     e.attr_timeout = ATTR_TIMEOUT
     e.entry_timeout = ENTRY_TIMEOUT
     return e
+
+
+def caller(ctx: Any) -> Caller:
+    return Caller(ctx.uid, ctx.gid, ctx.pid)
 
 
 class Operations(pyfuse3.Operations):
@@ -231,7 +235,7 @@ class Operations(pyfuse3.Operations):
             handle = view.files.open(node, flags)
         else:
             node, handle = view.create(
-                parent, bytes(name), mode & ~ctx.umask, flags, ctx.uid, ctx.gid
+                parent, bytes(name), mode & ~ctx.umask, flags, ctx.uid, ctx.gid, caller(ctx)
             )
         return self._file_info(handle, flags), entry(view.getattr(node))
 
@@ -250,7 +254,7 @@ class Operations(pyfuse3.Operations):
     @_errors
     async def open(self, inode: Any, flags: Any, ctx: Any) -> Any:
         view = self.view
-        return self._file_info(view.files.open(view.node(inode), flags), flags)
+        return self._file_info(view.files.open(view.node(inode), flags, caller(ctx)), flags)
 
     @_errors
     async def read(self, fh: Any, off: int, size: int) -> bytes:

@@ -6,10 +6,14 @@ Plain data with no behaviour beyond naming; :mod:`cdfs.view` owns the rules.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from .discread import DiscEntry
+from .errors import os_error
+
+ROOT_INO = 1
 
 
 @dataclass(slots=True)
@@ -33,9 +37,13 @@ class Node:
 
     A node is *staged* when its name exists in the upper tree and *on disc*
     when the disc's last session has it (``disc``); a directory can be both.
+    A node whose name is gone (unlinked, replaced by a rename) is *detached*:
+    it has no parent and no path, and lives on only through the handles
+    still open on it (``handles``), as an unlinked file does on any POSIX
+    file system.
     """
 
-    __slots__ = ("disc", "ino", "kids", "name", "parent", "size", "writers")
+    __slots__ = ("disc", "handles", "ino", "kids", "name", "parent", "size")
 
     def __init__(self, ino: int, parent: Node | None, name: bytes) -> None:
         self.ino = ino
@@ -44,15 +52,29 @@ class Node:
         self.disc: DiscEntry | None = None
         self.kids: dict[bytes, Node] = {}
         self.size = -1  # staged file size while open, -1 when unknown
-        self.writers = 0
+        self.handles: list[Handle] = []
+        """The open handles of a staged or disc file (not of control files):
+        getattr and setattr carry no handle, so the node must know them."""
+
+    @property
+    def detached(self) -> bool:
+        return self.parent is None and self.ino != ROOT_INO
+
+    @property
+    def writers(self) -> int:
+        return sum(h.writable for h in self.handles)
 
     @property
     def rel(self) -> bytes:
+        """The path in the staging tree; ESTALE for a detached node, which
+        has none (never the root's path, nor another file's)."""
         parts: list[bytes] = []
-        node: Node | None = self
-        while node is not None and node.parent is not None:
+        node = self
+        while node.parent is not None:
             parts.append(node.name)
             node = node.parent
+        if node.ino != ROOT_INO:
+            raise os_error(errno.ESTALE)
         return b"/".join(reversed(parts))
 
 
@@ -78,6 +100,15 @@ class Controls(Protocol):
     def control_setxattr(self, name: bytes, value: bytes) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who made a request (its FUSE context): the opener of a handle."""
+
+    uid: int
+    gid: int
+    pid: int
+
+
 @dataclass(eq=False)
 class Handle:
     """An open file: a staged file's descriptor, a disc file, or a control file."""
@@ -88,3 +119,8 @@ class Handle:
     writable: bool = False
     data: bytearray = field(default_factory=bytearray)
     error: str = ""
+    caller: Caller | None = None
+    """Who opened it (None: cdfs itself)."""
+    fsetid: bool | None = None
+    """Whether the opener may keep setuid/setgid bits when writing
+    (CAP_FSETID); None until a write first needs to know."""

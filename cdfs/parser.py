@@ -129,6 +129,16 @@ def add_mount(sub: Subparsers) -> None:
         "(ENAMETOOLONG, EINVAL); relaxed (the default setting): map them, and list the "
         "mappings in the status",
     )
+    m.add_argument(
+        "-o",
+        dest="options",
+        metavar="OPTIONS",
+        action="append",
+        default=[],
+        help="FUSE mount options, comma-separated: allow_other (let other users use the "
+        "mount, with the files' modes checked by the kernel; as a user other than root it "
+        "needs the line user_allow_other in /etc/fuse.conf)",
+    )
     m.add_argument("--debug", action="store_true", help="log every FUSE request")
 
 

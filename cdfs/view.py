@@ -26,14 +26,12 @@ from .files import Files
 from .frozen import Frozen
 from .isonames import check_target, joliet_problem, windows_key
 from .media import DiscInfo
-from .nodes import Attr, Controls, Handle, Node
+from .nodes import ROOT_INO, Attr, Caller, Controls, Handle, Node
 from .space import Budget
 from .staging import Upper, is_reserved, join
 from .units import ISO_DATE_RANGE
 
 log = logging.getLogger(__name__)
-
-ROOT_INO = 1
 
 
 class View:
@@ -120,10 +118,16 @@ class View:
         return node
 
     def _detach(self, node: Node) -> None:
+        """The node's name is gone: it has no path any more (nor have the
+        nodes below it), and lives on only while handles are open on it."""
         if node.parent is not None and node.parent.kids.get(node.name) is node:
             del node.parent.kids[node.name]
         node.parent = None
         node.disc = None
+        for kid in list(node.kids.values()):
+            self._detach(kid)
+        if not node.handles:
+            self.inodes.pop(node.ino, None)
 
     def child(self, parent: Node, name: bytes) -> Node | None:
         """The node called ``name`` in ``parent``, or None."""
@@ -146,6 +150,8 @@ class View:
         if name == b".":
             return parent
         if name == b"..":
+            if parent.detached:
+                raise os_error(errno.ENOENT)
             return parent.parent or self.root
         node = self.child(parent, name)
         if node is None:
@@ -160,6 +166,8 @@ class View:
     def getattr(self, node: Node) -> Attr:
         if self.is_control(node):
             return self.controls.control_attr(node.name, node.ino)
+        if node.detached:
+            return self._orphan_attr(node)
         attr = self._attr(node, self.staged_stat(node))
         if attr is None:
             raise os_error(errno.ENOENT)
@@ -182,6 +190,18 @@ class View:
                 attr.mtime_ns = attr.ctime_ns = st.st_mtime_ns
             return attr
         return None
+
+    def _orphan_attr(self, node: Node) -> Attr:
+        """A detached file, through its open handles: no links left."""
+        st, disc = self.files.orphan_source(node)
+        if st is not None:
+            attr = self._staged_attr(node, st)
+            attr.size = st.st_size
+        else:
+            assert disc is not None
+            attr = self._disc_attr(node.ino, disc)
+        attr.nlink = 0
+        return attr
 
     def _staged_attr(self, node: Node, st: os.stat_result) -> Attr:
         size = st.st_size
@@ -320,7 +340,14 @@ class View:
     # -- changes ----------------------------------------------------------
 
     def create(
-        self, parent: Node, name: bytes, mode: int, flags: int, uid: int, gid: int
+        self,
+        parent: Node,
+        name: bytes,
+        mode: int,
+        flags: int,
+        uid: int,
+        gid: int,
+        caller: Caller | None = None,
     ) -> tuple[Node, Handle]:
         self.generation += 1
         self._check_new_name(parent, name)
@@ -334,8 +361,9 @@ class View:
         self.budget.add_entry()
         node = self._new_node(parent, name)
         node.size = 0
-        node.writers += 1
-        return node, Handle(node, fd, writable=True)
+        handle = Handle(node, fd, writable=True, caller=caller)
+        node.handles.append(handle)
+        return node, handle
 
     def mkdir(self, parent: Node, name: bytes, mode: int, uid: int, gid: int) -> Node:
         self.generation += 1
@@ -540,65 +568,36 @@ class View:
         if self.is_control(node):
             times = atime_ns is not None or mtime_ns is not None
             return self.controls.control_setattr(node.name, node.ino, fh, size=size, times=times)
-        st = self.staged_stat(node)
-        if node is not self.root and (
-            st is None or (node.disc is not None and stat.S_ISDIR(st.st_mode))
-        ):
-            disc = node.disc
-            if disc is None or not self.rewritable or not stat.S_ISREG(disc.mode):
-                raise self.refuse_on_disc(node, "change")
-            st = self.files.copy_up(node, keep_data=size != 0)
-        assert st is not None
-        rel = node.rel
-        if size is not None:
-            if not stat.S_ISREG(st.st_mode):
-                raise os_error(errno.EINVAL)
-            self.files.unshare(node, st, keep_data=size > 0)
-            old = node.size if node.size >= 0 else st.st_size
-            self.budget.resize(old, size)
-            if fh is not None and fh.fd >= 0 and fh.writable:
-                os.ftruncate(fh.fd, size)
-            else:
-                self.upper.truncate(rel, size)
-            if node.size >= 0:
-                node.size = size
-        if mode is not None:
-            if stat.S_ISLNK(st.st_mode):
-                raise os_error(errno.EPERM)
-            self.upper.chmod(rel, mode)
-        if uid is not None or gid is not None:
-            self.upper.chown(rel, -1 if uid is None else uid, -1 if gid is None else gid)
-        if atime_ns is not None or mtime_ns is not None:
-            for ns in (atime_ns, mtime_ns):
-                if ns is not None and not ISO_DATE_RANGE[0] <= ns // 10**9 <= ISO_DATE_RANGE[1]:
-                    raise UsageError("discs store dates from 1900 to 2155 only")
-            cur = self.upper.lstat(rel) or st
-            want = (
-                cur.st_atime_ns if atime_ns is None else atime_ns,
-                cur.st_mtime_ns if mtime_ns is None else mtime_ns,
-            )
-            self.upper.utime(rel, *want)
-            got = self.upper.lstat(rel)
-            # (A coarser clock, as on ext3, only rounds: discs keep seconds.)
-            if got is not None and any(
-                abs(a - b) >= 10**9
-                for a, b in zip((got.st_atime_ns, got.st_mtime_ns), want, strict=True)
-            ):
-                # The staging file system clamped it (ext4 holds 1901-2446):
-                # refuse rather than burn another date than the one set.
-                self.upper.utime(rel, cur.st_atime_ns, cur.st_mtime_ns)
-                raise UsageError("the staging area's file system cannot hold this date")
+        with self.files.target(node, fh, size) as target:
+            st = target.stat()
+            if size is not None:
+                if not stat.S_ISREG(st.st_mode):
+                    raise os_error(errno.EINVAL)
+                target.truncate(st, size)
+            if mode is not None:
+                if stat.S_ISLNK(st.st_mode):
+                    raise os_error(errno.EPERM)
+                target.chmod(mode)
+            if uid is not None or gid is not None:
+                target.chown(-1 if uid is None else uid, -1 if gid is None else gid)
+            if atime_ns is not None or mtime_ns is not None:
+                for ns in (atime_ns, mtime_ns):
+                    if ns is not None and not (
+                        ISO_DATE_RANGE[0] <= ns // 10**9 <= ISO_DATE_RANGE[1]
+                    ):
+                        raise UsageError("discs store dates from 1900 to 2155 only")
+                target.utime(atime_ns, mtime_ns)
         return self.getattr(node)
 
     # -- burn support -----------------------------------------------------
 
     def open_writer_paths(self) -> set[bytes]:
         """Relative paths of staged files open for writing right now."""
-        return {n.rel for n in self.inodes.values() if n.writers > 0 and n.parent is not None}
+        return {n.rel for n in self.inodes.values() if n.writers > 0 and not n.detached}
 
     def statfs_sectors(self) -> tuple[int, int]:
         """(capacity, available) in sectors, as ``df`` shows them."""
         return self.budget.capacity, self.budget.available()
 
 
-__all__ = ["ROOT_INO", "Attr", "Controls", "Handle", "Node", "View"]
+__all__ = ["ROOT_INO", "Attr", "Caller", "Controls", "Handle", "Node", "View"]
