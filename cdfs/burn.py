@@ -15,9 +15,8 @@ import functools
 import logging
 import os
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +37,18 @@ from .errors import (
     NoSpaceError,
     NotWritableError,
     RecorderError,
+    VerificationError,
     WriteOnceError,
 )
 from .mastering import Kind, master_session, volume_ids
 from .media import SPEED_1X, DiscInfo, DiscState, Session
 from .options import BurnOptions, Resolved, should_close
+from .outcome import BurnResult
 from .recorder import Recorder
+from .recovery import read_back, read_back_words, settle
 from .snapshot import (
     Snapshot,
     drop_burned,
-    read_back_failures,
     release_snapshot,
     take_snapshot,
 )
@@ -132,26 +133,6 @@ class Progress:
             "seconds_remaining": round(remaining, 1) if remaining is not None else None,
             "x_factor": round(rate / self.one_x, 1) if self.one_x else None,
         }
-
-
-@dataclass
-class BurnResult:
-    ok: bool
-    message: str
-    label: str = ""
-    files: int = 0
-    bytes: int = 0
-    session_start: int | None = None
-    session_length: int | None = None
-    finished: str = ""
-    request: int = 0
-    """The highest burn request this burn covered."""
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    """Unique to this result: tells two burns apart even when they ended in
-    the same second with the same message (``cdfs umount`` compares it)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 class Burner:
@@ -367,25 +348,18 @@ class Burner:
                 )
             except BaseException:
                 journal.clear(journal_path)
+                if not opts.simulate:
+                    await self._follow_disc()
                 raise
             if opts.simulate:
                 return session
             if opts.verify != "none":
                 await self._enter("verifying", sectors * SECTOR_SIZE)
-                if opts.verify == "full":
-                    await trio.to_thread.run_sync(
-                        lambda: verify_session(self.recorder, stash, start, prog.update)
-                    )
-                else:
-                    await trio.to_thread.run_sync(
-                        lambda: verify_quick(
-                            self.recorder,
-                            stash,
-                            start,
-                            expected_tree((e.path, e.kind, e.size) for e in snap.entries),
-                            prog.update,
-                        )
-                    )
+                try:
+                    await self._verify(stash, start, snap, opts.verify)
+                except (CdfsError, OSError) as exc:
+                    told = await self._settle_unverified(journal_path)
+                    raise VerificationError(f"{exc}; {told}") from None
                 journal.mark_verified(journal_path)
             info, root = await self._read_disc()
             # README, phase 5 ("done"): only now are the burned files dropped.
@@ -398,6 +372,53 @@ class Burner:
             if opts.eject:
                 await trio.to_thread.run_sync(self.recorder.eject)
         return session
+
+    async def _verify(self, stash: Path, start: Lba, snap: Snapshot, mode: str) -> None:
+        prog = self.progress
+        if mode == "full":
+            await trio.to_thread.run_sync(
+                lambda: verify_session(self.recorder, stash, start, prog.update)
+            )
+            return
+        expected = expected_tree((e.path, e.kind, e.size) for e in snap.entries)
+        await trio.to_thread.run_sync(
+            lambda: verify_quick(self.recorder, stash, start, expected, prog.update)
+        )
+
+    async def _follow_disc(self) -> None:
+        """After a recording failed: the disc changed all the same (on
+        write-once media the range it began is lost, and the drive says the
+        disc is another one), so the mount follows it; otherwise every later
+        burn would be refused as onto a swapped disc."""
+        try:
+            info, root = await self._read_disc()
+        except (CdfsError, OSError) as exc:
+            log.warning("cannot read the disc again after the failed recording: %s", exc)
+            return
+        self.view.set_disc(info, root)
+
+    async def _settle_unverified(self, journal_path: Path) -> str:
+        """After a failed verification the session is on the disc all the
+        same: read each burned file back and drop those that are on it as
+        they are staged; the rest stay staged for the next burn (what a
+        remount does after a crash, :mod:`cdfs.recovery`).  Returns what
+        happened, in words."""
+        j = journal.read(journal_path)
+        assert j is not None
+
+        def check() -> list[journal.Entry]:
+            with self.recorder.open_reader() as fp:
+                return read_back(self.view, j, fp)
+
+        try:
+            info, root = await self._read_disc()
+            bad = await trio.to_thread.run_sync(check)
+        except CdfsError as exc:
+            # The journal stays: the next mount tries again.
+            return f"the session cannot be read back ({exc}): its files stay staged"
+        settle(self.view, j, bad, info, root)
+        journal.clear(journal_path)
+        return read_back_words(bad, j.files)
 
     def _write_journal(
         self, start: Lba, sectors: int, snap: Snapshot, label: str, stash: Path | None = None
@@ -498,92 +519,3 @@ class Burner:
         with self.recorder.open_reader() as fp:
             root = await trio.to_thread.run_sync(lambda: discread.read_tree(fp, info))
         return info, root
-
-
-def recover(view: View, staging_dir: Path) -> BurnResult | None:
-    """After a daemon was killed mid-burn: finish or forget that burn.
-
-    If its session is on the disc, drop its files from staging as the burn
-    would have, once the session is verified (:func:`_finish_recorded`);
-    otherwise the files simply stay staged (on write-once media the
-    recorder has already marked the interrupted range as used).
-    """
-    path = staging_dir / names.JOURNAL_FILE
-    j = journal.read(path)
-    if j is None:
-        return None
-    info = view.info
-    if any(s.start == j.start for s in info.sessions):
-        result = _finish_recorded(view, j)
-    else:
-        lost = (
-            "; the space it began to use on the disc is lost, as on any write-once disc"
-            if info.media.write_once
-            else ""
-        )
-        erased = (
-            f"; the disc had been erased for a rewrite: everything is in {j.stash}, burn it "
-            f"with 'cdfs burn-image {j.stash}'"
-            if j.stash
-            else ""
-        )
-        result = BurnResult(
-            False,
-            f"the burn started at {j.started} was interrupted before its session was "
-            f"recorded: nothing was lost, its files are still staged{lost}{erased}",
-            j.label,
-        )
-    result.finished = _dt.datetime.now().isoformat(timespec="seconds")
-    journal.clear(path)
-    log.warning("recovered an interrupted burn: %s", result.message)
-    return result
-
-
-def _finish_recorded(view: View, j: journal.Journal) -> BurnResult:
-    """Drop the files of a session that is on the disc: all of them if the
-    burn had verified it; else read it back now and drop only the files
-    that are on it as they are staged (the rest stay staged, to be burned
-    again).  A verify=none burn is read back too: a daemon that died
-    mid-burn is no reason to trust a recording nobody checked."""
-    head = f"the burn started at {j.started} had recorded its session when cdfs stopped"
-    bad: list[journal.Entry] = []
-    if j.verified:
-        told = f"{head}, and verified it: its {j.files} files are on the disc"
-    else:
-        assert view.reader is not None
-        try:
-            session = discread.read_session(view.reader, Lba(j.start))
-            bad = read_back_failures(view.upper, j.entries, session, view.reader)
-        except CdfsError as exc:
-            return BurnResult(
-                False,
-                f"{head}, before verifying it, and it cannot be read back ({exc}): "
-                "its files stay staged",
-                j.label,
-            )
-        told = f"{head}, before verifying it; read back now"
-        if bad:
-            told += (
-                f", {len(bad)} of its files did not read back correctly and stay staged "
-                f"({_some(b.rel for b in bad)}); the others are on the disc"
-            )
-        else:
-            told += f", its {j.files} files are on the disc as staged"
-    failed = set(bad)
-    drop_burned(view, [e for e in j.entries if e not in failed], view.root.disc)
-    view.set_disc(view.info, view.root.disc)
-    return BurnResult(
-        not bad,
-        f"{told} and left the staging area",
-        j.label,
-        j.files,
-        j.bytes,
-        j.start,
-        j.sectors,
-    )
-
-
-def _some(rels: Iterable[bytes], most: int = 3) -> str:
-    shown = [rel.decode(errors="replace") for rel in rels]
-    more = f" and {len(shown) - most} more" if len(shown) > most else ""
-    return ", ".join(shown[:most]) + more

@@ -28,13 +28,15 @@ import pyfuse3
 import trio
 
 from . import discread, names, paths, private, stash
-from .burn import Burner, BurnResult, recover
+from .burn import Burner
 from .config import Settings
 from .errors import BurnInProgressError, UsageError, WriteOnceError
 from .fs import Operations
 from .namereport import name_changes
 from .options import BurnOptions, parse_burn_options
+from .outcome import BurnResult
 from .recorder import Recorder
+from .recovery import recover
 from .staging import Upper
 from .status import render_text
 from .units import SECTOR_SIZE

@@ -3,7 +3,7 @@ recording starts, so that a daemon killed at any moment can tell on its
 next start whether the session made it onto the disc.
 
 Owns the journal file's format and its atomic, private (0600) writes.
-Deciding what to do with it is :func:`cdfs.burn.recover`'s job.
+Deciding what to do with it is :func:`cdfs.recovery.recover`'s job.
 """
 
 from __future__ import annotations
