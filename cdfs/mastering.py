@@ -2,7 +2,7 @@
 
 This module owns turning the frozen tree of a session (:class:`MasterEntry`
 records) into an image whose first byte is sector ``start`` of the disc:
-ISO 9660 level 3 + Joliet + Rock Ridge 1.09, every extent absolute, files
+ISO 9660 level 3 + Joliet + Rock Ridge 1.12, every extent absolute, files
 kept from earlier sessions pointing at their old extents (no data emitted for
 them), the session's own size in the volume descriptors and 150 sectors of
 padding.  It also owns the cheap upper bound of that size
