@@ -40,16 +40,13 @@ def source_tree(root: Path) -> Path:
 def linked(*paths: Path) -> None:
     """The paths are names of one file: one inode, as many links."""
     sts = [os.lstat(p) for p in paths]
-    assert len({st.st_ino for st in sts}) == 1, [(p, st.st_ino) for p, st in zip(paths, sts)]
+    assert len({st.st_ino for st in sts}) == 1, [(p, st.st_ino) for p, st in zip(paths, sts, strict=True)]
     assert all(st.st_nlink == len(paths) for st in sts), [st.st_nlink for st in sts]
 
 
 def xorriso_hardlinks(disc: Path, start: int, dest: Path) -> None:
-    run(
-        ["xorriso", "-osirrox", "on", "-hardlinks", "on", "-load", "sbsector", str(start)]
-        + ["-indev", f"stdio:{disc}", "-extract", "/", str(dest)],
-        timeout=120,
-    )
+    load = ["-load", "sbsector", str(start), "-indev", f"stdio:{disc}"]
+    run(["xorriso", "-osirrox", "on", "-hardlinks", "on", *load, "-extract", "/", str(dest)])
 
 
 def check_session(disc: Path, env: dict[str, str], tmp: Path, dirs: list[str]) -> int:
