@@ -40,7 +40,8 @@ def source_tree(root: Path) -> Path:
 def linked(*paths: Path) -> None:
     """The paths are names of one file: one inode, as many links."""
     sts = [os.lstat(p) for p in paths]
-    assert len({st.st_ino for st in sts}) == 1, [(p, st.st_ino) for p, st in zip(paths, sts, strict=True)]
+    inos = [st.st_ino for st in sts]
+    assert len(set(inos)) == 1, list(zip(paths, inos, strict=True))
     assert all(st.st_nlink == len(paths) for st in sts), [st.st_nlink for st in sts]
 
 
