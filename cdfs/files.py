@@ -158,6 +158,7 @@ class Files:
             raise
         finally:
             os.close(fd)
+        self.view.links.copied_up(node, e)
         st = self.view.upper.lstat(rel)
         assert st is not None
         return st
@@ -172,7 +173,7 @@ class Files:
             return
         rel = node.rel  # ESTALE for a detached node: it has no name to give a copy
         assert node.parent is not None
-        others = view.upper.names_of(st, view.nlink(st)) if view.nlink(st) > 1 else []
+        others = view.upper.names_of(st, view.links.nlink(st)) if view.links.nlink(st) > 1 else []
         tmp = join(node.parent.rel, names.COW_PREFIX + b"%d" % node.ino)
         view.upper.copy_file(rel, tmp, with_data=keep_data)
         for i, other in enumerate(o for o in others if o != rel):
@@ -184,7 +185,7 @@ class Files:
         if others:
             new = view.upper.lstat(rel)
             assert new is not None
-            view.note_link(node, new)
+            view.links.note((b"s", new.st_ino), node.ino)
         log.debug("copy-on-write of %r during a burn", rel)
 
     def read(self, fh: Handle, off: int, size: int) -> bytes:

@@ -24,6 +24,7 @@ from .discread import DiscEntry
 from .errors import NameTooLongError, UsageError, WriteOnceError, os_error
 from .files import Files
 from .frozen import Frozen
+from .hardlinks import HardLinks
 from .isonames import check_target, joliet_problem, windows_key
 from .media import DiscInfo
 from .nodes import ROOT_INO, Attr, Caller, Controls, Handle, Node
@@ -55,11 +56,7 @@ class View:
         self.inodes: dict[int, Node] = {ROOT_INO: self.root}
         """Inode number -> its node; for a hard-linked file, the node of one
         of its names (the one FUSE requests by inode number act through)."""
-        self.links: dict[int, list[Node]] = {}
-        """Inode number -> the nodes of the names of a hard-linked file."""
-        self.link_inos: dict[tuple[object, ...], int] = {}
-        """What the names of a hard-linked file share (its staging inode
-        number, or its disc serial number and extents) -> its inode number."""
+        self.links = HardLinks(self)
         self._next_ino = itertools.count(ROOT_INO + 1)
         self.control_inos: dict[bytes, int] = {}
         for cname in names.CONTROL_FILES:
@@ -90,7 +87,7 @@ class View:
             for kid in node.kids.values():
                 kid.disc = self._disc_child(node, kid.name)
                 if kid.disc is not None and kid.disc.link is not None:
-                    self.link_inos.setdefault((b"d", kid.disc.link), kid.ino)
+                    self.links.inos.setdefault((b"d", kid.disc.link), kid.ino)
                 stack.append(kid)
         self.budget.reset(info, disc_root, self.upper)
 
@@ -130,59 +127,17 @@ class View:
         """The node of a name; ``st`` and ``disc`` (its staged lstat and
         disc entry) tell whether it is another name of a hard-linked file
         that has a node already: it then shares that node's inode number."""
-        key = self._link_key(st, disc)
-        ino = self.link_inos.get(key) if key is not None else None
-        if ino is not None and key is not None and not self._same_file(ino, key):
-            ino = None
+        links = self.links
+        key = links.key(st, disc)
+        ino = links.ino_of(key)
         node = Node(next(self._next_ino) if ino is None else ino, parent, name)
         parent.kids[name] = node
         if ino is None:
             self.inodes[node.ino] = node
-            if key is not None:
-                self.link_inos[key] = node.ino
+            links.note(key, node.ino)
         else:
-            self._join(self.inodes[ino], node)
+            links.join(self.inodes[ino], node)
         return node
-
-    def _link_key(
-        self, st: os.stat_result | None, disc: DiscEntry | None
-    ) -> tuple[object, ...] | None:
-        """What the names of a hard-linked file share (None: one name)."""
-        if st is not None:
-            if stat.S_ISREG(st.st_mode) and self.nlink(st) > 1:
-                return (b"s", st.st_ino)
-            return None
-        if disc is not None and disc.link is not None:
-            return (b"d", disc.link)
-        return None
-
-    def _same_file(self, ino: int, key: tuple[object, ...]) -> bool:
-        """Whether the inode ``ino`` is still the file ``key`` names (a
-        staging inode number is reused once its file is gone)."""
-        node = self.inodes.get(ino)
-        if node is None or node.detached:
-            return False
-        if key[0] == b"d":
-            return node.disc is not None and node.disc.link == key[1]
-        st = self.staged_stat(node)
-        return st is not None and st.st_ino == key[1]
-
-    def _join(self, node: Node, new: Node) -> None:
-        """``new`` is another name of ``node``'s file."""
-        group = self.links.setdefault(node.ino, [node])
-        if node not in group:
-            group.append(node)
-        group.append(new)
-
-    def note_link(self, node: Node, st: os.stat_result) -> None:
-        """The staged file of ``node`` (hard-linked) is now staging inode
-        ``st.st_ino`` (copied before a change during a burn)."""
-        self.link_inos[(b"s", st.st_ino)] = node.ino
-
-    def nlink(self, st: os.stat_result) -> int:
-        """The user's names of a staged file: its st_nlink less the link a
-        running burn's snapshot holds."""
-        return max(1, st.st_nlink - self.frozen.links(st.st_ino))
 
     def _detach(self, node: Node) -> None:
         """The node's name is gone: it has no path any more (nor have the
@@ -194,33 +149,10 @@ class View:
         node.disc = None
         for kid in list(node.kids.values()):
             self._detach(kid)
-        if self._unlink_name(node):
+        if self.links.drop(node):
             return
         if not node.handles:
             self.inodes.pop(node.ino, None)
-
-    def _unlink_name(self, node: Node) -> bool:
-        """Take a detached node out of its file's names; True when the file
-        has names left (the inode then acts through one of them, with the
-        handles open on it)."""
-        group = self.links.get(node.ino)
-        if group is None or node not in group:
-            return False
-        group.remove(node)
-        alive = [n for n in group if not n.detached]
-        if len(alive) <= 1:
-            del self.links[node.ino]
-        if not alive:
-            return False
-        if self.inodes.get(node.ino) is node:
-            heir = alive[0]
-            heir.handles.extend(node.handles)
-            for h in node.handles:
-                h.node = heir
-            heir.size, node.size = node.size, -1
-            node.handles = []
-            self.inodes[node.ino] = heir
-        return True
 
     def child(self, parent: Node, name: bytes) -> Node | None:
         """The node called ``name`` in ``parent``, or None."""
@@ -305,7 +237,7 @@ class View:
         if stat.S_ISDIR(st.st_mode):
             nlink = st.st_nlink
         elif stat.S_ISREG(st.st_mode):
-            nlink = self.nlink(st)
+            nlink = self.links.nlink(st)
         return Attr(
             node.ino,
             st.st_mode,
@@ -319,12 +251,11 @@ class View:
             st.st_ctime_ns,
         )
 
-    @staticmethod
-    def _disc_attr(ino: int, e: DiscEntry) -> Attr:
+    def _disc_attr(self, ino: int, e: DiscEntry) -> Attr:
         return Attr(
             ino,
             e.mode,
-            1 if stat.S_ISDIR(e.mode) else e.nlink,
+            1 if stat.S_ISDIR(e.mode) else self.links.disc_nlink(e),
             e.uid,
             e.gid,
             e.size,
@@ -489,35 +420,9 @@ class View:
         return self._new_node(parent, name)
 
     def link(self, node: Node, parent: Node, name: bytes) -> Node:
-        """A new name for a staged file (link(2)): the two names are one
-        file, burned as one copy of its data with a link count (Rock Ridge)."""
+        """A new name for a staged file (link(2)): :meth:`HardLinks.make`."""
         self.generation += 1
-        if self.is_control(node) or node is self.root:
-            raise os_error(errno.EPERM)
-        if node.detached:
-            raise os_error(errno.ENOENT)
-        st = self.staged_stat(node)
-        if st is None:
-            # A new record at the burned extent is possible, but the file
-            # would then live in both layers: on a rewritable disc a change
-            # through one name would have to copy up every other.
-            raise WriteOnceError(
-                f"cannot link to {node.rel.decode(errors='replace')!r}: it is on the disc "
-                "(hard links are kept between staged files only): copy it instead"
-            )
-        if not stat.S_ISREG(st.st_mode):
-            raise os_error(errno.EPERM)  # directories (link(2)), symlinks
-        self._check_new_name(parent, name)
-        self.budget.check_entries(1)
-        self._ensure_upper_dir(parent)
-        rel = join(parent.rel, name)
-        self.upper.hardlink(node.rel, rel)
-        self.budget.add_entry()
-        new = Node(node.ino, parent, name)
-        parent.kids[name] = new
-        self._join(node, new)
-        self.link_inos[(b"s", st.st_ino)] = node.ino
-        return new
+        return self.links.make(node, parent, name)
 
     def refuse_on_disc(self, node: Node, what: str) -> WriteOnceError:
         return WriteOnceError(
@@ -555,7 +460,7 @@ class View:
             raise self.refuse_on_disc(node, "delete")
         if st is not None:
             self.upper.unlink(node.rel)
-            self.budget.remove_entry(st, data=self.nlink(st) <= 1)
+            self.budget.remove_entry(st, data=self.links.nlink(st) <= 1)
         if node.disc is not None and self.rewritable:
             self._delete_from_disc(parent, node)
         self.child(parent, name)
@@ -647,7 +552,7 @@ class View:
                 self.upper.remove_tree(target.rel)
             else:
                 self.upper.unlink(target.rel)
-            self.budget.remove_entry(tst, data=self.nlink(tst) <= 1)
+            self.budget.remove_entry(tst, data=self.links.nlink(tst) <= 1)
         if target.disc is not None and self.rewritable:
             self._delete_from_disc(parent, target)
         self._detach(target)

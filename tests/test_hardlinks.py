@@ -229,3 +229,39 @@ def test_write_through_one_name_during_a_burn(
     m.start()
     linked(mp / "a", mp / "d" / "b", mp / "d" / "c", mp / "n")
     assert (mp / "d" / "b").read_bytes() == b"NEW" + DATA[3:]
+
+
+def test_burned_links_on_a_rewritable_disc_change_together(
+    tmp_path: Path, mount: Any, make_disc: Any
+) -> None:
+    disc = make_disc("cd-rw80")
+    m = mount(disc, "--no-burn-on-unmount")
+    mp = m.path
+    (mp / "d").mkdir()
+    (mp / "a").write_bytes(b"burned\n")
+    os.link(mp / "a", mp / "d" / "b")
+    os.link(mp / "a", mp / "c")
+    assert m.burn().returncode == 0
+    m.stop()
+    m.start()
+    linked(mp / "a", mp / "d" / "b", mp / "c")
+    # A change through one name copies the file up under every name.
+    with open(mp / "d" / "b", "ab") as fh:
+        fh.write(b"changed\n")
+    linked(mp / "a", mp / "d" / "b", mp / "c")
+    assert (mp / "a").read_bytes() == b"burned\nchanged\n"
+    # Deleting a name of a burned file lowers the others' link count.
+    os.unlink(mp / "c")
+    linked(mp / "a", mp / "d" / "b")
+    assert m.burn().returncode == 0
+    start = sessions_of(disc, m.env)[-1][0]
+    xorriso_hardlinks(disc, start, tmp_path / "x")
+    linked(tmp_path / "x" / "a", tmp_path / "x" / "d" / "b")
+    assert (tmp_path / "x" / "a").read_bytes() == b"burned\nchanged\n"
+    assert not (tmp_path / "x" / "c").exists()
+    m.stop()
+    m.start()
+    linked(mp / "a", mp / "d" / "b")
+    # Deleting a name that is only on the disc: the other shows one link.
+    os.unlink(mp / "a")
+    assert os.lstat(mp / "d" / "b").st_nlink == 1
