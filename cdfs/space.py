@@ -76,13 +76,19 @@ def blank_room(info: DiscInfo) -> Sectors:
 
 
 def disc_counts(root: DiscEntry | None) -> Counts:
-    """Entries of a disc tree; ``data`` is the sectors its files take."""
+    """Entries of a disc tree; ``data`` is the sectors its files take (a
+    hard-linked file's once)."""
     entries = dirs = links = data = 0
+    seen: set[object] = set()
     if root is not None:
         for _path, e in walk(root):
             entries += 1
             dirs += stat.S_ISDIR(e.mode)
             links += stat.S_ISLNK(e.mode)
+            if e.link is not None:  # the names of a hard-linked file: its data once
+                if e.link in seen:
+                    continue
+                seen.add(e.link)
             data += sectors_for(e.size) if stat.S_ISREG(e.mode) else 0
     return Counts(entries, dirs, links, data)
 
