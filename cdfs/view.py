@@ -162,7 +162,9 @@ class View:
             return None
         disc = self._disc_child(parent, name)
         node = parent.kids.get(name)
-        st = self.upper.lstat(join(parent.rel, name))
+        st = None
+        if disc is None or node is None:
+            st = self.upper.lstat(join(parent.rel, name))
         if disc is None and st is None:
             if node is not None:
                 self._detach(node)
@@ -432,13 +434,14 @@ class View:
     def _delete_from_disc(self, parent: Node, node: Node) -> None:
         """Stage the deletion of what the disc has at ``node`` (rewritable
         discs): a whiteout hides it, and the next session leaves it out."""
-        assert node.disc is not None
+        e = node.disc
+        assert e is not None
+        # The data of a hard-linked file stays while another name has it.
+        data = stat.S_ISREG(e.mode) and self.links.disc_nlink(e) <= 1
         self._ensure_upper_dir(parent)
         self.upper.add_whiteout(parent.rel, node.name)
-        self.budget.drop_disc_entry(
-            is_dir=stat.S_ISDIR(node.disc.mode),
-            size=node.disc.size if stat.S_ISREG(node.disc.mode) else 0,
-        )
+        self.generation += 1  # the names counted above have changed
+        self.budget.drop_disc_entry(is_dir=stat.S_ISDIR(e.mode), size=e.size if data else 0)
 
     def _check_frozen(self, parent: Node, name: bytes, what: str) -> None:
         """A name the running burn records onto write-once media stays (EBUSY)."""
