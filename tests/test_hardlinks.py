@@ -212,6 +212,19 @@ def test_write_through_one_name_during_a_burn(
     # A new name made during the burn is a name of that file too.
     os.link(mp / "a", mp / "n")
     linked(mp / "a", mp / "d" / "b", mp / "d" / "c", mp / "n")
+    os.unlink(mp / "n")  # not held by the burn
+    # Renaming a name the burn holds: taken on a rewritable disc, refused
+    # on a write-once one (as for any file the burn records).
+    shown = [mp / "a", mp / "d" / "b", mp / "d" / "c"]
+    if media == "cd-rw80":
+        os.rename(mp / "d" / "c", mp / "c2")
+        shown[2] = mp / "c2"
+    else:
+        with pytest.raises(OSError) as exc:
+            os.rename(mp / "d" / "c", mp / "c2")
+        assert exc.value.errno == errno.EBUSY
+    os.link(mp / "a", mp / "n")
+    linked(*shown, mp / "n")
     assert m.status()["burn"]["phase"] == "mastering", "the burn left the phase too early"
     out, err = burn.communicate(timeout=300)
     assert burn.returncode == 0, (out, err)
@@ -221,14 +234,15 @@ def test_write_through_one_name_during_a_burn(
     linked(tmp_path / "x" / "a", tmp_path / "x" / "d" / "b", tmp_path / "x" / "d" / "c")
     assert (tmp_path / "x" / "a").read_bytes() == DATA
     # The mount shows the changed file, still one file of four names.
-    linked(mp / "a", mp / "d" / "b", mp / "d" / "c", mp / "n")
+    linked(*shown, mp / "n")
     assert (mp / "n").read_bytes() == b"NEW" + DATA[3:]
     assert os.getxattr(mp / "a", "user.cdfs.state") == b"staged"
     assert m.burn().returncode == 0
     m.stop()
     m.start()
-    linked(mp / "a", mp / "d" / "b", mp / "d" / "c", mp / "n")
+    linked(*shown, mp / "n")
     assert (mp / "d" / "b").read_bytes() == b"NEW" + DATA[3:]
+    assert os.path.exists(mp / "d" / "c") == (media == "cd-r80")
 
 
 def test_burned_links_on_a_rewritable_disc_change_together(
