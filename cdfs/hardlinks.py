@@ -78,6 +78,28 @@ class HardLinks:
             same = st is not None and st.st_ino == key[1]
         return ino if same else None
 
+    def node(
+        self,
+        parent: Node,
+        name: bytes,
+        st: os.stat_result | None,
+        disc: DiscEntry | None,
+        numbers: Iterator[int],
+    ) -> Node:
+        """A new node for a name (``st``, ``disc``: its staged lstat and
+        disc entry): another name of a hard-linked file that has a node
+        shares that node's inode number; any other gets the next of
+        ``numbers``."""
+        key = self.key(st, disc)
+        ino = self.ino_of(key)
+        if ino is None:
+            new = Node(next(numbers), parent, name)
+            self.note(key, new.ino)
+        else:
+            new = Node(ino, parent, name)
+            self.join(self.view.inodes[ino], new)
+        return new
+
     def note(self, key: Key | None, ino: int) -> None:
         if key is not None:
             self.inos[key] = ino

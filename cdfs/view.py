@@ -124,19 +124,11 @@ class View:
         st: os.stat_result | None = None,
         disc: DiscEntry | None = None,
     ) -> Node:
-        """The node of a name; ``st`` and ``disc`` (its staged lstat and
-        disc entry) tell whether it is another name of a hard-linked file
-        that has a node already: it then shares that node's inode number."""
-        links = self.links
-        key = links.key(st, disc)
-        ino = links.ino_of(key)
-        node = Node(next(self._next_ino) if ino is None else ino, parent, name)
+        """The node of a name (``st``, ``disc``: its staged lstat and disc
+        entry, which tell whether it is another name of a hard-linked file)."""
+        node = self.links.node(parent, name, st, disc, self._next_ino)
         parent.kids[name] = node
-        if ino is None:
-            self.inodes[node.ino] = node
-            links.note(key, node.ino)
-        else:
-            links.join(self.inodes[ino], node)
+        self.inodes.setdefault(node.ino, node)
         return node
 
     def _detach(self, node: Node) -> None:
