@@ -279,3 +279,54 @@ def test_burned_links_on_a_rewritable_disc_change_together(
     # Deleting a name that is only on the disc: the other shows one link.
     os.unlink(mp / "a")
     assert os.lstat(mp / "d" / "b").st_nlink == 1
+
+
+def test_mastering_writes_linked_data_once_also_when_a_rewrite_copies_it(tmp_path: Path) -> None:
+    """master_session: the names of one file share one extent, the link
+    count and a serial number that no other file has; a rewrite (copy_from)
+    copies a kept linked file's data once; estimate_sectors counts it once."""
+
+    from cdfs import discread
+    from cdfs.mastering import Kind, MasterEntry, estimate_sectors, master_session
+    from cdfs.units import Lba
+
+    src = tmp_path / "data"
+    src.write_bytes(DATA)
+
+    def file(path: tuple[bytes, ...], **kw: Any) -> MasterEntry:
+        return MasterEntry(path, Kind.FILE, 0o644, 1, 2, 10**18, 10**18, **kw)
+
+    entries = [
+        MasterEntry((b"d",), Kind.DIR, 0o755, 1, 2, 10**18, 10**18),
+        file((b"a",), size=len(DATA), source=src, link=7),
+        file((b"d", b"b"), size=len(DATA), source=src, link=7),
+        file((b"c",), size=len(DATA), source=src),
+        file((b"e",), link=9),
+        file((b"d", b"e2"), link=9),
+    ]
+    first = tmp_path / "first.iso"
+    sectors = master_session(entries, first, start=Lba(0), label="links")
+    assert sectors <= estimate_sectors(entries) < sectors + sectors_for(len(DATA))
+    with first.open("rb") as fp:
+        root = discread.read_session(fp, Lba(0))
+    a, b, c = root.children[b"a"], root.children[b"d"].children[b"b"], root.children[b"c"]
+    e, e2 = root.children[b"e"], root.children[b"d"].children[b"e2"]
+    assert a.link == b.link is not None and a.nlink == b.nlink == 2
+    assert e.link == e2.link is not None and e.serial != a.serial
+    assert c.link is None and c.serial not in (a.serial, e.serial)
+    assert a.extents != c.extents
+    # A rewrite copies the kept files into a new session: the linked one once.
+    kept = [
+        entries[0],
+        file((b"a",), size=len(DATA), extents=a.extents, link=1),
+        file((b"d", b"b"), size=len(DATA), extents=a.extents, link=1),
+        file((b"c",), size=len(DATA), extents=c.extents),
+    ]
+    second = tmp_path / "second.iso"
+    with first.open("rb") as disc:
+        rewritten = master_session(kept, second, start=Lba(0), label="re", copy_from=disc)
+    assert rewritten <= sectors  # the data of a, d/b and c twice, as in the first
+    assert rewritten <= estimate_sectors(kept, copied=True)
+    xorriso_hardlinks(second, 0, tmp_path / "x")
+    linked(tmp_path / "x" / "a", tmp_path / "x" / "d" / "b")
+    assert (tmp_path / "x" / "d" / "b").read_bytes() == DATA == (tmp_path / "x" / "c").read_bytes()
