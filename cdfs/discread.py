@@ -77,6 +77,17 @@ class DiscEntry:
     target: bytes = b""
     children: Mapping[bytes, DiscEntry] = field(default_factory=lambda: _EMPTY)
     """Directories: entries by the name shown to the user."""
+    serial: int = 0
+    """Rock Ridge PX file serial number (RRIP 1.12; 0 when the disc has none)."""
+
+    @property
+    def link(self) -> tuple[int, tuple[tuple[int, int], ...]] | None:
+        """What the names of one hard-linked file of the session share: the
+        serial number and the extents; None for a file with one name (or
+        whose names cannot be told apart from copies: no serial, no data)."""
+        if self.kind is not Kind.FILE or self.nlink < 2 or not (self.serial or self.extents):
+            return None
+        return self.serial, self.extents
 
 
 # -- dates ------------------------------------------------------------------------
@@ -126,6 +137,7 @@ class _Rock:
     uid: int = 0
     gid: int = 0
     nlink: int = 1
+    serial: int = 0
     times: dict[int, int | None] = field(default_factory=dict)
     """TF timestamps by flag bit: 1 MODIFY, 2 ACCESS, 3 ATTRIBUTES."""
     target: bytes | None = None
@@ -242,6 +254,8 @@ class _Session:
                 name.append(body[1:])
             elif sig == b"PX" and len(body) >= 32:
                 rock.mode, rock.nlink, rock.uid, rock.gid = struct.unpack_from("<I4xI4xI4xI", body)
+                if len(body) >= 40:  # RRIP 1.12 4.1.1: the file serial number
+                    rock.serial = struct.unpack_from("<I", body, 32)[0]
             elif sig == b"TF" and body:
                 rock.times.update(_tf_times(body))
             elif sig == b"SL" and body:
@@ -431,8 +445,9 @@ class _Builder:
         mode, uid, gid, nlink, mtime, atime, ctime = self._attrs(first, Kind.FILE)
         size = sum(r.size for r in recs)
         extents = tuple((r.lba, r.size) for r in recs if r.size)
+        serial = first.rock.serial if first.rock is not None else 0
         return DiscEntry(name, Kind.FILE, mode, uid, gid, nlink, size,
-                         mtime, atime, ctime, extents)  # fmt: skip
+                         mtime, atime, ctime, extents, serial=serial)  # fmt: skip
 
 
 def read_session(fp: BinaryIO, start: Lba) -> DiscEntry:

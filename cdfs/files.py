@@ -158,20 +158,34 @@ class Files:
             raise
         finally:
             os.close(fd)
+        self.view.links.copied_up(node, e)
         st = self.view.upper.lstat(rel)
         assert st is not None
         return st
 
     def unshare(self, node: Node, st: os.stat_result, *, keep_data: bool) -> None:
-        """A running burn holds a hard link to this file: give the staged
-        name a copy of its own, so the burn masters the old bytes unchanged."""
-        if st.st_nlink <= 1 or not stat.S_ISREG(st.st_mode):
+        """A running burn's snapshot holds a hard link to this file: give
+        its staged names a copy of their own, so the burn masters the old
+        bytes unchanged.  Every name of a file the user hard-linked moves to
+        the copy, so that they stay one file."""
+        view = self.view
+        if not stat.S_ISREG(st.st_mode) or not view.frozen.links(st.st_ino):
             return
         rel = node.rel  # ESTALE for a detached node: it has no name to give a copy
         assert node.parent is not None
+        others = view.upper.names_of(st, view.links.nlink(st)) if view.links.nlink(st) > 1 else []
         tmp = join(node.parent.rel, names.COW_PREFIX + b"%d" % node.ino)
-        self.view.upper.copy_file(rel, tmp, with_data=keep_data)
-        self.view.upper.rename(tmp, rel)
+        view.upper.copy_file(rel, tmp, with_data=keep_data)
+        for i, other in enumerate(o for o in others if o != rel):
+            parent = other.rpartition(b"/")[0]
+            alias = join(parent, names.COW_PREFIX + b"%d.%d" % (node.ino, i))
+            view.upper.hardlink(tmp, alias)
+            view.upper.rename(alias, other)
+        view.upper.rename(tmp, rel)
+        if others:
+            new = view.upper.lstat(rel)
+            assert new is not None
+            view.links.note((b"s", new.st_ino), node.ino)
         log.debug("copy-on-write of %r during a burn", rel)
 
     def read(self, fh: Handle, off: int, size: int) -> bytes:

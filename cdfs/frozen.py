@@ -1,6 +1,7 @@
 """The names a running burn holds: the staged paths its snapshot took.
 
-Owns that set (each path and every directory above one) from the moment
+Owns that set (each path and every directory above one), and the staged
+files (by inode number) its snapshot holds a hard link to, from the moment
 the snapshot is taken (:func:`cdfs.snapshot.take_snapshot`) until the burn
 ends (:func:`cdfs.snapshot.release_snapshot`), and the refusal, with its
 reason, to let go of one of them.  Which media need the refusal is the
@@ -20,6 +21,19 @@ class Frozen:
 
     def __init__(self) -> None:
         self._paths: frozenset[bytes] = frozenset()
+        self._inodes: frozenset[int] = frozenset()
+
+    def hold_links(self, inodes: Iterable[int]) -> None:
+        """The snapshot holds one hard link to each of these staged files
+        (inode numbers in the staging tree), also in a simulation."""
+        self._inodes = frozenset(inodes)
+
+    def links(self, st_ino: int) -> int:
+        """Hard links the snapshot holds to the staged file ``st_ino`` (0 or
+        1): a staged file's own names are its st_nlink less these, and a
+        file the snapshot holds is copied before it is changed.  The inode
+        number stays the file's while held: a held file is never freed."""
+        return int(st_ino in self._inodes)
 
     def freeze(self, rels: Iterable[bytes]) -> None:
         """Hold ``rels`` (relative staged paths) and the directories above them."""
@@ -32,6 +46,7 @@ class Frozen:
 
     def thaw(self) -> None:
         self._paths = frozenset()
+        self._inodes = frozenset()
 
     def refuse(self, rel: bytes, what: str) -> None:
         """EBUSY for ``what`` (delete, rename) of a held path: on a

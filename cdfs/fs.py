@@ -206,9 +206,9 @@ class Operations(pyfuse3.Operations):
 
     @_errors
     async def link(self, inode: Any, new_parent_inode: Any, new_name: Any, ctx: Any) -> Any:
-        # Discs made by cdfs have no hard links; EPERM is what file systems
-        # without hard link support answer (link(2)).
-        raise pyfuse3.FUSEError(errno.EPERM)
+        view = self.view
+        node = view.link(view.node(inode), view.node(new_parent_inode), bytes(new_name))
+        return entry(view.getattr(node))
 
     @_errors
     async def mknod(self, parent_inode: Any, name: Any, mode: Any, rdev: int, ctx: Any) -> Any:

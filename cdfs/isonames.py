@@ -274,13 +274,13 @@ def volume_ids(label: str) -> tuple[str, str]:
 # -- the room the records of these names take ---------------------------------
 
 # Upper bounds in bytes of what pycdlib writes (ECMA-119 9.1 and 9.4, SUSP,
-# RRIP 1.09).  A directory record is at most 254 bytes (pycdlib moves what
+# RRIP 1.12).  A directory record is at most 254 bytes (pycdlib moves what
 # does not fit into a continuation area) and never crosses a sector, so a
 # sector of directory records wastes less than one record.
 _DR_MAX = 256
 _JOLIET_DR_MAX = 33 + 2 * JOLIET_NAME_MAX + 1
 _ISO_DR_BASE = 33 + 32 + 1
-_SUSP_FIXED = 5 + 36 + 26 + 12 + 28  # RR, PX, TF, CL or PL, CE
+_SUSP_FIXED = 5 + 44 + 26 + 12 + 28  # RR (1.09 only), PX with serial, TF, CL or PL, CE
 _CE_MAX = 28
 _PTR_MAX = 8 + 32
 _JOLIET_PTR_MAX = 8 + 2 * JOLIET_NAME_MAX

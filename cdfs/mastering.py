@@ -2,7 +2,7 @@
 
 This module owns turning the frozen tree of a session (:class:`MasterEntry`
 records) into an image whose first byte is sector ``start`` of the disc:
-ISO 9660 level 3 + Joliet + Rock Ridge 1.09, every extent absolute, files
+ISO 9660 level 3 + Joliet + Rock Ridge 1.12, every extent absolute, files
 kept from earlier sessions pointing at their old extents (no data emitted for
 them), the session's own size in the volume descriptors and 150 sectors of
 padding.  It also owns the cheap upper bound of that size
@@ -26,6 +26,7 @@ with xorriso, isoinfo and bsdtar to guard the pin.
 from __future__ import annotations
 
 import bisect
+import collections
 import enum
 import gc
 import itertools
@@ -95,6 +96,12 @@ class MasterEntry:
     """A file kept from an earlier session: (absolute LBA, byte length)."""
     target: bytes = b""
     """Symlink target."""
+    link: int = 0
+    """Files with the same non-zero ``link`` are names of one file (hard
+    links): its data is laid out once (or kept once), and every name's
+    records point at it, with the same Rock Ridge PX serial number and the
+    number of names as link count.  Their ``source`` (or ``extents``) and
+    attributes are those of the first name."""
 
     @property
     def st_mode(self) -> int:
@@ -171,6 +178,8 @@ def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
     dirs: dict[tuple[bytes, ...], _Dir] = {(): _Dir((), None)}
     for e in sorted(entries, key=_by_path):
         _check_entry(e)
+        if e.link and e.kind is not Kind.FILE:
+            raise UsageError(f"{isonames.show_path(e.path)!r}: only files can be hard links")
         parent = dirs.get(e.path[:-1])
         if parent is None:
             raise UsageError(f"the directory of {isonames.show_path(e.path)!r} is not in the tree")
@@ -197,12 +206,18 @@ def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
 def estimate_sectors(entries: Sequence[MasterEntry], *, copied: bool = False) -> Sectors:
     """An upper bound of the sectors :func:`master_session` writes for
     ``entries`` (padding included), computed without pycdlib.  ``copied``:
-    for a session mastered with ``copy_from``, whose kept files are data too."""
+    for a session mastered with ``copy_from``, whose kept files are data too.
+    The data of hard-linked names counts once."""
     meta = isonames.MetadataBound()
     data = 0
+    links: set[int] = set()
     for e in entries:
         records = len(e.lengths_in(copied=copied)) if e.kind is Kind.FILE else 1
         meta.add(e.path, is_dir=e.kind is Kind.DIR, records=records, target=e.target)
+        if e.link:
+            if e.link in links:
+                continue
+            links.add(e.link)
         if e.kind is Kind.FILE and (e.source is not None or (copied and e.kept)):
             data += sectors_for(e.size)
     return Sectors(meta.sectors() + data + SESSION_PADDING)
@@ -391,8 +406,17 @@ class _Builder:
         self.iso, self.copy_from = iso, copy_from
         self.readers: list[_Reader] = []
         self.inodes: dict[tuple[bytes, ...], Any] = {}
+        self.serials: dict[tuple[bytes, ...], int] = {(): 1}
+        """PX serial numbers of directories; each file and symlink gets the
+        next one, the names of a hard-linked file share theirs."""
+        self._serial = itertools.count(2)
+        self.links: dict[int, tuple[Any, Any]] = {}
+        """Hard-link number -> (pycdlib inode or None, PX entry) of its first name."""
+        self.nlinks: collections.Counter[int] = collections.Counter()
 
     def build(self, plan: dict[tuple[bytes, ...], _Dir]) -> None:
+        self.nlinks.update(e.link for d in plan.values() for e in d.children.values() if e.link)
+        self.iso.root_serial(1)
         iso_dirs: dict[tuple[bytes, ...], tuple[str, Any]] = {(): ("", self.iso.iso_root)}
         for d in plan.values():
             self._add_iso_children(d, iso_dirs)
@@ -401,6 +425,7 @@ class _Builder:
             self._add_joliet_children(d, joliet_dirs)
         self.iso.finish_records()
         self.inodes.clear()
+        self.links.clear()
 
     def _add_iso_children(self, d: _Dir, dirs: dict[tuple[bytes, ...], tuple[str, Any]]) -> None:
         path, rec = dirs[d.path]
@@ -409,16 +434,33 @@ class _Builder:
             e = d.children[name]
             ident = d.iso[name]
             if e.kind is Kind.DIR:
-                dirs[e.path] = self.iso.iso_dir(f"{path}/{ident.decode()}", name, e, d.entry)
+                serial = self.serials[e.path] = next(self._serial)
+                serials = (serial, self.serials[d.path])
+                dirs[e.path] = self.iso.iso_dir(
+                    f"{path}/{ident.decode()}", name, e, d.entry, serials
+                )
             elif e.kind is Kind.SYMLINK:
-                self.iso.iso_symlink(rec, ident, name, e.target, e)
+                self.iso.iso_symlink(rec, ident, name, e.target, e, next(self._serial))
             else:
-                ino = None
-                if (reader := self._reader(e)) is not None:
-                    self.readers.append(reader)
-                    ino = self.inodes[e.path] = self.iso.new_inode(cast(BinaryIO, reader), e.size)
+                ino, px = self._data(e)
+                if ino is not None:
+                    self.inodes[e.path] = ino
                 lengths, at = _extents(e, copied)
-                self.iso.iso_file(rec, ident, name, e, lengths, ino, at)
+                self.iso.iso_file(rec, ident, name, e, lengths, ino, at, px)
+
+    def _data(self, e: MasterEntry) -> tuple[Any, Any]:
+        """The pycdlib inode of a file's data (None when the session holds
+        none) and its PX entry: those of its first name for a hard link."""
+        if e.link in self.links:
+            return self.links[e.link]
+        ino = None
+        if (reader := self._reader(e)) is not None:
+            self.readers.append(reader)
+            ino = self.iso.new_inode(cast(BinaryIO, reader), e.size)
+        found = ino, self.iso.px(e, self.nlinks[e.link] if e.link else 1, next(self._serial))
+        if e.link:
+            self.links[e.link] = found
+        return found
 
     def _reader(self, e: MasterEntry) -> _Reader | None:
         """Where a file's data comes from, if the session holds it."""

@@ -33,7 +33,8 @@ class Attr:
 
 
 class Node:
-    """One name in the merged tree, with a stable inode number.
+    """One name in the merged tree, with a stable inode number (shared by
+    the names of a hard-linked file: :mod:`cdfs.hardlinks`).
 
     A node is *staged* when its name exists in the upper tree and *on disc*
     when the disc's last session has it (``disc``); a directory can be both.

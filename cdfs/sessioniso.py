@@ -48,7 +48,9 @@ from .units import SECTOR_SIZE, sectors_for
 _VD_START = 16
 """ECMA-119 6.2.1: the volume descriptors follow the 16-sector system area."""
 
-_RR_VERSION = "1.09"
+_RR_VERSION = "1.12"
+"""RRIP 1.12: its PX entries carry a file serial number (st_ino), which is
+how readers (libisofs, libarchive) tell hard links apart from copies."""
 
 
 class Stat(Protocol):
@@ -174,9 +176,9 @@ def _rr_name(rec: Any) -> bytes:
 
 
 class _SharedPX(pycdlib_rockridge.RRPXRecord):
-    """A PX entry (mode, owner; one link, no serial number) shared by every
-    file and symlink record that has these values, encoded once.  Files'
-    PX entries are never changed once made (only directories count links)."""
+    """A PX entry (mode, owner, link count, serial number) shared by the
+    records of one file (its names and extents), encoded once.  Files' PX
+    entries are never changed once made (only directories count links)."""
 
     __slots__ = ("_encoded",)
     _encoded: bytes
@@ -211,17 +213,17 @@ class _Shared:
     """The shared PX, TF and RR entries of a session, by value."""
 
     def __init__(self) -> None:
-        self._px: dict[tuple[int, int, int], _SharedPX] = {}
         self._tf: dict[tuple[int, int, int], _SharedTF] = {}
         self._rr: dict[int, _SharedRR] = {}
 
-    def px(self, mode: int, uid: int, gid: int) -> _SharedPX:
-        px = self._px.get((mode, uid, gid))
-        if px is None:
-            px = self._px[mode, uid, gid] = _SharedPX()
-            px.new(mode)
-            px.posix_user_id, px.posix_group_id = uid, gid
-            px._encoded = pycdlib_rockridge.RRPXRecord.record(px, _RR_VERSION)
+    @staticmethod
+    def px(mode: int, uid: int, gid: int, nlink: int, serial: int) -> _SharedPX:
+        """A PX entry for one file (every file has a serial number of its own)."""
+        px = _SharedPX()
+        px.new(mode)
+        px.posix_user_id, px.posix_group_id = uid, gid
+        px.posix_file_links, px.posix_serial_number = nlink, serial
+        px._encoded = pycdlib_rockridge.RRPXRecord.record(px, _RR_VERSION)
         return px
 
     def tf(self, flags: int, changed: _Date, accessed: _Date) -> _SharedTF:
@@ -319,23 +321,33 @@ class SessionIso(rockridge.RockRidgeLayout):
 
     # -- directories (through pycdlib's API) --
 
-    def iso_dir(self, path: str, name: bytes, st: Stat, parent: Stat | None) -> tuple[str, Any]:
+    def iso_dir(
+        self, path: str, name: bytes, st: Stat, parent: Stat | None, serials: tuple[int, int]
+    ) -> tuple[str, Any]:
         """Add the directory at ISO ``path`` (below its parent's real ISO
         path) with Rock Ridge name ``name``, showing ``st`` (its ``..``
         showing ``parent``, None for the root: pycdlib's defaults); returns
         its real ISO path (in ``/RR_MOVED`` when it was relocated) and its
-        record."""
+        record.  ``serials``: the PX serial numbers of the directory and of
+        its parent."""
         real_path = self.add_dir(path, name.decode(), st.st_mode)
         rec: Any = self._find_iso_record(real_path.encode())
+        serial, up = serials
         moved_from = rec.rock_ridge.moved_to_cl_dr
         if moved_from is not None:
-            self._stamp(moved_from, st)
+            self._stamp(moved_from, st, serial)
             self._placeholders.append(moved_from)
-        self._stamp(rec, st)
-        self._stamp(rec.children[0], st)
+        self._stamp(rec, st, serial)
+        self._stamp(rec.children[0], st, serial)
         if parent is not None:
-            self._stamp(rec.children[1], parent)
+            self._stamp(rec.children[1], parent, up)
+        else:
+            _susp(rec.children[1], "px_record").posix_serial_number = up
         return real_path, rec
+
+    def root_serial(self, serial: int) -> None:
+        """The PX serial number of the root (its "." record)."""
+        _susp(self.iso_root.children[0], "px_record").posix_serial_number = serial
 
     def joliet_dir(self, path: str, st: Stat, parent: Stat | None) -> Any:
         """Add the directory at Joliet ``path``; returns its record."""
@@ -366,27 +378,31 @@ class SessionIso(rockridge.RockRidgeLayout):
         lengths: Sequence[int],
         ino: Any = None,
         at: Sequence[int] | None = None,
+        px: Any = None,
     ) -> None:
         """The records of one file in ISO directory ``parent`` (one per
         extent), pointing at ``ino``'s data -- or at nothing when ``ino`` is
         None: pycdlib then neither lays out nor writes data for them (empty
         files, kept files).  ``at``: where each extent of a file kept from an
-        earlier session is."""
+        earlier session is.  ``px``: its PX entry (:meth:`px`), shared by
+        every name of a hard-linked file."""
 
         def record(length: int) -> Any:
             rec = _Record()
             rec.new_file(self.pvd, length, ident, parent, self._seqnum, _RR_VERSION, name,
                          False, st.st_mode, 0.0)  # fmt: skip
-            self._stamp_file(rec, st)
+            self._stamp_file(rec, st, px)
             return rec
 
         self._file_records(record, lengths, ino, at, is_pvd=True)
 
-    def iso_symlink(self, parent: Any, ident: bytes, name: bytes, target: bytes, st: Stat) -> None:
+    def iso_symlink(
+        self, parent: Any, ident: bytes, name: bytes, target: bytes, st: Stat, serial: int
+    ) -> None:
         rec = _Record()
         rec.new_symlink(self.pvd, ident, parent, target, self._seqnum, _RR_VERSION, name,
                         False, 0.0)  # fmt: skip
-        self._stamp_file(rec, st)
+        self._stamp_file(rec, st, self.px(st, 1, serial))
         self._add_record(rec, False, None, True)
 
     def joliet_file(
@@ -491,19 +507,26 @@ class SessionIso(rockridge.RockRidgeLayout):
         for rec in self._placeholders:
             self.empty_placeholder(rec)
 
-    def _stamp(self, rec: Any, st: Stat) -> None:
-        """Set the record's date, Rock Ridge owner, mode and times."""
+    @staticmethod
+    def px(st: Stat, nlink: int, serial: int) -> Any:
+        """The PX entry of a file or symlink with ``nlink`` names."""
+        return _Shared.px(st.st_mode, st.uid, st.gid, nlink, serial)
+
+    def _stamp(self, rec: Any, st: Stat, serial: int) -> None:
+        """Set the record's date, Rock Ridge owner, mode, serial number and times."""
         rec.date = date = self._dates.of(st.mtime_ns)
         px, tf = _susp(rec, "px_record"), _susp(rec, "tf_record")
         px.posix_file_mode, px.posix_user_id, px.posix_group_id = st.st_mode, st.uid, st.gid
+        px.posix_serial_number = serial
         # RRIP 4.1.6: TF flag bit 1 is MODIFY and bit 2 ACCESS; pycdlib names
         # the fields for those bits the other way round.
         tf.access_time = tf.attribute_change_time = date
         tf.modification_time = self._dates.of(st.atime_ns)
 
-    def _stamp_file(self, rec: Any, st: Stat) -> None:
-        """:meth:`_stamp` for a file or symlink record: its PX, TF and RR
-        entries are shared with the records alike (:class:`_Shared`)."""
+    def _stamp_file(self, rec: Any, st: Stat, px: Any) -> None:
+        """:meth:`_stamp` for a file or symlink record: its TF and RR
+        entries are shared with the records alike (:class:`_Shared`), its PX
+        entry ``px`` with the other names and extents of the file."""
         rec.date = date = self._dates.of(st.mtime_ns)
         accessed = self._dates.of(st.atime_ns)
         rr = rec.rock_ridge
@@ -511,7 +534,7 @@ class SessionIso(rockridge.RockRidgeLayout):
             if entries is None:
                 continue
             if entries.px_record is not None:
-                entries.px_record = self._shared.px(st.st_mode, st.uid, st.gid)
+                entries.px_record = px
             if entries.tf_record is not None:
                 flags = entries.tf_record.time_flags
                 entries.tf_record = self._shared.tf(flags, date, accessed)

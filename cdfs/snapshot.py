@@ -13,6 +13,7 @@ staged), staging the deletion of what went away meanwhile.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import shutil
@@ -48,9 +49,10 @@ def _key(st: os.stat_result, kind: Kind) -> tuple[int, ...]:
     return (st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns)
 
 
-def disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry) -> MasterEntry:
+def disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry, link: int = 0) -> MasterEntry:
     """A file, directory or symlink of the disc as an entry of the next
-    session (kept files pointing at their extents)."""
+    session (kept files pointing at their extents; ``link``: its hard-link
+    number in the session, :attr:`MasterEntry.link`)."""
     kind = Kind.DIR if stat.S_ISDIR(e.mode) else Kind.SYMLINK if stat.S_ISLNK(e.mode) else Kind.FILE
     return MasterEntry(
         path=path,
@@ -63,6 +65,7 @@ def disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry) -> MasterEntry:
         size=e.size,
         extents=e.extents if kind is Kind.FILE else (),
         target=e.target,
+        link=link,
     )
 
 
@@ -79,10 +82,12 @@ def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
     snap_dir.mkdir(parents=True)
     snap_fd = os.open(snap_dir, os.O_PATH | os.O_DIRECTORY)
     busy = view.open_writer_paths()
+    busy_inodes = {st.st_ino for st in map(view.upper.lstat, busy) if st is not None}
     tree: dict[tuple[bytes, ...], MasterEntry] = {}
+    links = _Links()
     if view.root.disc is not None:
         for path, e in discread.walk(view.root.disc):
-            tree[path] = disc_entry(path, e)
+            tree[path] = disc_entry(path, e, links.disc(e))
     snap = Snapshot(entries=[])
     whiteouts: set[tuple[bytes, ...]] = set()
     staged: set[tuple[bytes, ...]] = set()
@@ -106,10 +111,16 @@ def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
                 if rpath in busy or is_reserved(name):
                     continue
                 st = os.lstat(name, dir_fd=fd)
+                if st.st_ino in busy_inodes and stat.S_ISREG(st.st_mode):
+                    continue  # another name of a file open for writing
                 disc = None if hidden(path) else tree.get(path)
-                entry = _staged_entry(path, st, name, fd, snap_fd, len(snap.items), snap_dir, disc)
+                entry = links.staged(st, path) or _staged_entry(
+                    path, st, name, fd, snap_fd, len(snap.items), snap_dir, disc
+                )
                 if entry is None:
                     continue
+                if entry.kind is Kind.FILE:
+                    entry = links.add(st, entry)
                 tree[path] = entry
                 staged.add(path)
                 snap.items.append(Entry(rpath, entry.kind.value, _key(st, entry.kind)))
@@ -118,6 +129,7 @@ def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
                     snap.bytes += entry.size
     finally:
         os.close(snap_fd)
+        view.frozen.hold_links(links.held)
     if whiteouts:
         tree = {p: e for p, e in tree.items() if p in staged or not hidden(p)}
     snap.entries = [tree[p] for p in sorted(tree)]
@@ -127,13 +139,51 @@ def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
         symlinks=sum(e.kind is Kind.SYMLINK for e in tree.values()),
         data=sum(
             sectors_for(e.size)
-            for e in tree.values()
-            if e.kind is Kind.FILE and e.source is not None
+            for e in {e.source: e for e in tree.values() if e.kind is Kind.FILE}.values()
+            if e.source is not None
         ),
     )
     if hold:
         view.frozen.freeze(item.rel for item in snap.items)
     return snap
+
+
+class _Links:
+    """Hard links in a snapshot: the names of one staged file share one
+    link of it in the snapshot and one link number; so do the names of one
+    file of the disc (:attr:`cdfs.discread.DiscEntry.link`)."""
+
+    def __init__(self) -> None:
+        self._numbers = itertools.count(1)
+        self._disc: dict[object, int] = {}
+        self._staged: dict[int, MasterEntry] = {}
+        """Staging inode number -> the entry of its first name."""
+        self.held: list[int] = []
+        """Staging inode numbers of the files the snapshot holds a link to."""
+
+    def disc(self, e: discread.DiscEntry) -> int:
+        key = e.link
+        if key is None:
+            return 0
+        if key not in self._disc:
+            self._disc[key] = next(self._numbers)
+        return self._disc[key]
+
+    def staged(self, st: os.stat_result, path: tuple[bytes, ...]) -> MasterEntry | None:
+        """Another name of a staged file already in the snapshot."""
+        first = self._staged.get(st.st_ino) if stat.S_ISREG(st.st_mode) else None
+        return None if first is None else replace(first, path=path)
+
+    def add(self, st: os.stat_result, entry: MasterEntry) -> MasterEntry:
+        """The entry of a staged file's name, with its link number when the
+        file has several names (its st_nlink before the snapshot's link)."""
+        if st.st_ino in self._staged:
+            return entry
+        self.held.append(st.st_ino)
+        if st.st_nlink > 1:
+            entry = replace(entry, link=next(self._numbers))
+            self._staged[st.st_ino] = entry
+        return entry
 
 
 def _staged_entry(

@@ -76,13 +76,19 @@ def blank_room(info: DiscInfo) -> Sectors:
 
 
 def disc_counts(root: DiscEntry | None) -> Counts:
-    """Entries of a disc tree; ``data`` is the sectors its files take."""
+    """Entries of a disc tree; ``data`` is the sectors its files take (a
+    hard-linked file's once)."""
     entries = dirs = links = data = 0
+    seen: set[object] = set()
     if root is not None:
         for _path, e in walk(root):
             entries += 1
             dirs += stat.S_ISDIR(e.mode)
             links += stat.S_ISLNK(e.mode)
+            if e.link is not None:  # the names of a hard-linked file: its data once
+                if e.link in seen:
+                    continue
+                seen.add(e.link)
             data += sectors_for(e.size) if stat.S_ISREG(e.mode) else 0
     return Counts(entries, dirs, links, data)
 
@@ -118,7 +124,9 @@ def deleted_counts(root: DiscEntry | None, upper: Upper) -> Counts:
 
 
 def staged_counts(upper: Upper) -> Counts:
+    """What is staged; the data of a hard-linked file counts once."""
     entries = dirs = links = data = 0
+    seen: set[int] = set()
     for _rel, dnames, fnames, fd in upper.walk():
         fnames = [n for n in fnames if not is_reserved(n)]
         entries += len(dnames) + len(fnames)
@@ -127,7 +135,10 @@ def staged_counts(upper: Upper) -> Counts:
             st = os.lstat(name, dir_fd=fd)
             if stat.S_ISLNK(st.st_mode):
                 links += 1
+            elif st.st_nlink > 1 and st.st_ino in seen:
+                continue
             else:
+                seen.add(st.st_ino)
                 data += sectors_for(st.st_size)
     return Counts(entries, dirs, links, data)
 
@@ -208,13 +219,15 @@ class Budget:
         self.dirs -= is_dir
         self.disc_data -= sectors_for(size)
 
-    def remove_entry(self, st: os.stat_result) -> None:
+    def remove_entry(self, st: os.stat_result, *, data: bool = True) -> None:
+        """A staged entry is gone; ``data``: and with it the data of its
+        file (not when other names of a hard-linked file remain)."""
         self.entries -= 1
         if stat.S_ISDIR(st.st_mode):
             self.dirs -= 1
         elif stat.S_ISLNK(st.st_mode):
             self.symlinks -= 1
-        else:
+        elif data:
             self.data -= sectors_for(st.st_size)
 
     def resize(self, old: int, new: int) -> None:

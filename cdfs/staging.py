@@ -103,6 +103,32 @@ class Upper:
         with self._at(rel) as (fd, name):
             os.link(name, dst_name, src_dir_fd=fd, dst_dir_fd=dst_dir_fd, follow_symlinks=False)
 
+    def hardlink(self, src: bytes, dst: bytes) -> None:
+        """A new name ``dst`` for the file ``src`` (never through a symlink)."""
+        with self._at(src) as (sfd, sname), self._at(dst) as (dfd, dname):
+            os.link(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+
+    def names_of(self, st: os.stat_result, count: int) -> list[bytes]:
+        """Up to ``count`` paths of the file ``st`` (by inode number), found
+        by walking the tree (d_ino from readdir: no stat per entry)."""
+        found: list[bytes] = []
+        todo = [b""]
+        while todo and len(found) < count:
+            rel = todo.pop()
+            with self._at(rel) as (pfd, name):
+                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
+            try:
+                with os.scandir(fd) as it:
+                    for e in it:
+                        path = join(rel, os.fsencode(e.name))
+                        if e.is_dir(follow_symlinks=False):
+                            todo.append(path)
+                        elif e.inode() == st.st_ino:
+                            found.append(path)
+            finally:
+                os.close(fd)
+        return found[:count]
+
     def chmod(self, rel: bytes, mode: int) -> None:
         with self._at(rel) as (fd, name):
             os.chmod(name, stat.S_IMODE(mode), dir_fd=fd)

@@ -24,6 +24,7 @@ from .discread import DiscEntry
 from .errors import NameTooLongError, UsageError, WriteOnceError, os_error
 from .files import Files
 from .frozen import Frozen
+from .hardlinks import HardLinks
 from .isonames import check_target, joliet_problem, windows_key
 from .media import DiscInfo
 from .nodes import ROOT_INO, Attr, Caller, Controls, Handle, Node
@@ -53,6 +54,9 @@ class View:
         self.reader = reader
         self.root = Node(ROOT_INO, None, b"")
         self.inodes: dict[int, Node] = {ROOT_INO: self.root}
+        """Inode number -> its node; for a hard-linked file, the node of one
+        of its names (the one FUSE requests by inode number act through)."""
+        self.links = HardLinks(self)
         self._next_ino = itertools.count(ROOT_INO + 1)
         self.control_inos: dict[bytes, int] = {}
         for cname in names.CONTROL_FILES:
@@ -82,6 +86,8 @@ class View:
             node = stack.pop()
             for kid in node.kids.values():
                 kid.disc = self._disc_child(node, kid.name)
+                if kid.disc is not None and kid.disc.link is not None:
+                    self.links.inos.setdefault((b"d", kid.disc.link), kid.ino)
                 stack.append(kid)
         self.budget.reset(info, disc_root, self.upper)
 
@@ -111,21 +117,32 @@ class View:
     def is_control(self, node: Node) -> bool:
         return node.parent is self.root and node.name in self.control_inos
 
-    def _new_node(self, parent: Node, name: bytes) -> Node:
-        node = Node(next(self._next_ino), parent, name)
+    def _new_node(
+        self,
+        parent: Node,
+        name: bytes,
+        st: os.stat_result | None = None,
+        disc: DiscEntry | None = None,
+    ) -> Node:
+        """The node of a name (``st``, ``disc``: its staged lstat and disc
+        entry, which tell whether it is another name of a hard-linked file)."""
+        node = self.links.node(parent, name, st, disc, self._next_ino)
         parent.kids[name] = node
-        self.inodes[node.ino] = node
+        self.inodes.setdefault(node.ino, node)
         return node
 
     def _detach(self, node: Node) -> None:
         """The node's name is gone: it has no path any more (nor have the
-        nodes below it), and lives on only while handles are open on it."""
+        nodes below it), and lives on only while handles are open on it --
+        or, for a hard-linked file, as its other names."""
         if node.parent is not None and node.parent.kids.get(node.name) is node:
             del node.parent.kids[node.name]
         node.parent = None
         node.disc = None
         for kid in list(node.kids.values()):
             self._detach(kid)
+        if self.links.drop(node):
+            return
         if not node.handles:
             self.inodes.pop(node.ino, None)
 
@@ -137,12 +154,15 @@ class View:
             return None
         disc = self._disc_child(parent, name)
         node = parent.kids.get(name)
-        if disc is None and self.upper.lstat(join(parent.rel, name)) is None:
+        st = None
+        if disc is None or node is None:
+            st = self.upper.lstat(join(parent.rel, name))
+        if disc is None and st is None:
             if node is not None:
                 self._detach(node)
             return None
         if node is None:
-            node = self._new_node(parent, name)
+            node = self._new_node(parent, name, st, disc)
         node.disc = disc
         return node
 
@@ -207,7 +227,11 @@ class View:
         size = st.st_size
         if stat.S_ISREG(st.st_mode) and node.size >= 0:
             size = node.size
-        nlink = st.st_nlink if stat.S_ISDIR(st.st_mode) else 1
+        nlink = 1
+        if stat.S_ISDIR(st.st_mode):
+            nlink = st.st_nlink
+        elif stat.S_ISREG(st.st_mode):
+            nlink = self.links.nlink(st)
         return Attr(
             node.ino,
             st.st_mode,
@@ -221,12 +245,11 @@ class View:
             st.st_ctime_ns,
         )
 
-    @staticmethod
-    def _disc_attr(ino: int, e: DiscEntry) -> Attr:
+    def _disc_attr(self, ino: int, e: DiscEntry) -> Attr:
         return Attr(
             ino,
             e.mode,
-            1 if stat.S_ISDIR(e.mode) else e.nlink,
+            1 if stat.S_ISDIR(e.mode) else self.links.disc_nlink(e),
             e.uid,
             e.gid,
             e.size,
@@ -267,8 +290,9 @@ class View:
             found.difference_update(names.CONTROL_FILES)
         out = []
         for name in sorted(found):
-            kid = node.kids.get(name) or self._new_node(node, name)
-            kid.disc = None if name in hidden else disc.get(name)
+            kdisc = None if name in hidden else disc.get(name)
+            kid = node.kids.get(name) or self._new_node(node, name, staged.get(name), kdisc)
+            kid.disc = kdisc
             attr = self._attr(kid, staged.get(name))
             if attr is not None:
                 out.append((name, attr))
@@ -389,6 +413,11 @@ class View:
         self.budget.add_entry(is_link=True)
         return self._new_node(parent, name)
 
+    def link(self, node: Node, parent: Node, name: bytes) -> Node:
+        """A new name for a staged file (link(2)): :meth:`HardLinks.make`."""
+        self.generation += 1
+        return self.links.make(node, parent, name)
+
     def refuse_on_disc(self, node: Node, what: str) -> WriteOnceError:
         return WriteOnceError(
             f"cannot {what} {node.rel.decode(errors='replace')!r}: it is on the disc"
@@ -397,13 +426,14 @@ class View:
     def _delete_from_disc(self, parent: Node, node: Node) -> None:
         """Stage the deletion of what the disc has at ``node`` (rewritable
         discs): a whiteout hides it, and the next session leaves it out."""
-        assert node.disc is not None
+        e = node.disc
+        assert e is not None
+        # The data of a hard-linked file stays while another name has it.
+        data = stat.S_ISREG(e.mode) and self.links.disc_nlink(e) <= 1
         self._ensure_upper_dir(parent)
         self.upper.add_whiteout(parent.rel, node.name)
-        self.budget.drop_disc_entry(
-            is_dir=stat.S_ISDIR(node.disc.mode),
-            size=node.disc.size if stat.S_ISREG(node.disc.mode) else 0,
-        )
+        self.generation += 1  # the names counted above have changed
+        self.budget.drop_disc_entry(is_dir=stat.S_ISDIR(e.mode), size=e.size if data else 0)
 
     def _check_frozen(self, parent: Node, name: bytes, what: str) -> None:
         """A name the running burn records onto write-once media stays (EBUSY)."""
@@ -425,7 +455,7 @@ class View:
             raise self.refuse_on_disc(node, "delete")
         if st is not None:
             self.upper.unlink(node.rel)
-            self.budget.remove_entry(st)
+            self.budget.remove_entry(st, data=self.links.nlink(st) <= 1)
         if node.disc is not None and self.rewritable:
             self._delete_from_disc(parent, node)
         self.child(parent, name)
@@ -470,8 +500,8 @@ class View:
         self._check_name(new)
         self._check_strict(new_parent, new, moving=node)
         target = self.child(new_parent, new)
-        if target is node:
-            return
+        if target is not None and target.ino == node.ino:
+            return  # rename(2): two names of one file, nothing to do
         ancestor: Node | None = new_parent
         while ancestor is not None:
             if ancestor is node:
@@ -517,7 +547,7 @@ class View:
                 self.upper.remove_tree(target.rel)
             else:
                 self.upper.unlink(target.rel)
-            self.budget.remove_entry(tst)
+            self.budget.remove_entry(tst, data=self.links.nlink(tst) <= 1)
         if target.disc is not None and self.rewritable:
             self._delete_from_disc(parent, target)
         self._detach(target)

@@ -893,7 +893,11 @@ def test_records_made_directly_are_the_ones_pycdlib_makes(
     master_session(entries, fast, start=Lba(10**6 + 10), label="same")
     monkeypatch.setattr(sessioniso, "_Record", pycdlib.dr.DirectoryRecord)
     monkeypatch.setattr(sessioniso, "_compact", lambda rec: None)
-    monkeypatch.setattr(sessioniso.SessionIso, "_stamp_file", sessioniso.SessionIso._stamp)
+    monkeypatch.setattr(
+        sessioniso.SessionIso,
+        "_stamp_file",
+        lambda self, rec, st, px: self._stamp(rec, st, px.posix_serial_number),
+    )
     monkeypatch.setattr(
         sessioniso.SessionIso,
         "_append_child",
