@@ -277,7 +277,7 @@ def as_nobody(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_no_access_to_dev_fuse_says_so(nobody_home: Path) -> None:
+def test_no_access_to_dev_fuse_or_the_stash_says_so(nobody_home: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to act as another user")
     fuse = os.stat("/dev/fuse")
@@ -295,7 +295,18 @@ def test_no_access_to_dev_fuse_says_so(nobody_home: Path) -> None:
         "(chmod 0666 /dev/fuse), or mount as a user who may open it"
     )
     assert not os.path.ismount(mp)
-    # A mount point the user may not write in is named before that.
+    # A stash directory the user may not write in is named before that.
+    stash = nobody_home / "stash"
+    stash.mkdir(mode=0o500)
+    os.chown(stash, NOBODY, NOBODY)
+    res = as_nobody(nobody_home, "mount", "--stash-dir", str(stash), str(mp))
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stderr.strip().splitlines()[-1] == (
+        f"cdfs: cannot write the stash file in {stash}: Permission denied; make it writable, "
+        "or choose another stash directory ('cdfs config set stash_dir DIR' or --stash-dir)"
+    )
+    assert os.listdir(stash) == []
+    # So is a mount point the user may not write in.
     theirs = nobody_home / "roots"
     theirs.mkdir(mode=0o755)
     res = as_nobody(nobody_home, "mount", str(theirs))
