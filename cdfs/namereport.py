@@ -55,6 +55,7 @@ def name_changes(upper: Upper, disc: DiscEntry | None) -> dict[str, Any]:
             for n, e in (node.children.items() if node else ())
             if n not in hidden
         }
+        on_disc = {n for n, k in children.items() if k == stat.S_IFDIR}
         children.update(staged)
         text = {n: n.decode("utf-8", errors="replace") for n in children}
         kinds = [(text[n], k == stat.S_IFDIR) for n, k in children.items()]
@@ -63,6 +64,8 @@ def name_changes(upper: Upper, disc: DiscEntry | None) -> dict[str, Any]:
         j_names = joliet_names(in_joliet, first=burned)
         i_names = iso_names(kinds)
         for name in sorted(staged):
+            if staged[name] == stat.S_IFDIR and name in on_disc:
+                continue  # a burned directory that holds staged files: not a new name
             path = (rel + b"/" + name if rel else name).decode("utf-8", errors="replace")
             if staged[name] == stat.S_IFLNK:
                 counts["symlinks"] += 1

@@ -72,6 +72,12 @@ def test_status_lists_only_what_readers_really_see_differently(mount: Any) -> No
     assert "/Readme" in joliet and "/a b.txt" in joliet and "/file299.txt" in joliet
     assert "/README" not in joliet and not [n for n in joliet if n.startswith("/what")]
     assert len(joliet) == 302
+    # A burned directory that new files go into is not a new name.
+    (mp / "burned dir?").mkdir()
+    m.burn()
+    (mp / "burned dir?" / "new.txt").write_text("new")
+    report = m.status()["names"]
+    assert (report["joliet_count"], report["joliet_symlinks"], report["iso_count"]) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(
