@@ -1,6 +1,6 @@
-# The two commands of the README's quick start: `make demo` and `make test`.
-# Each installs what it needs when missing: Debian packages with apt-get
-# (as root, or through sudo) and Python packages into .venv.
+# The commands of the README's quick start: `make demo`, `make test` and
+# `make install`.  Each installs what it needs when missing: Debian packages
+# with apt-get (as root, or through sudo) and Python packages into .venv.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,14 +9,36 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := fuse3 libfuse3-dev pkg-config gcc xorriso genisoimage libarchive-tools \
 	p7zip-full rsync attr
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# `make install` links .venv/bin/cdfs into BINDIR: ~/.local/bin, or
+# /usr/local/bin as root (both on Debian's PATH once they exist).
+PREFIX ?= $(if $(SUDO),$(HOME)/.local,/usr/local)
+BINDIR ?= $(PREFIX)/bin
 
-.PHONY: demo test lint deps venv bench man clean
+.PHONY: demo test lint deps venv install uninstall bench man clean
 
 demo: deps venv
 	./scripts/demo
 
 test: deps venv lint
 	$(PY) -m pytest -q
+
+# A link, not a copy: the checkout stays the one installation (an editable
+# install), and `make uninstall` or removing the link undoes it.  A file of
+# that name that is not such a link is left alone.
+install: venv
+	@link="$(BINDIR)/cdfs"; target="$(abspath $(VENV))/bin/cdfs"; \
+	if [ -e "$$link" ] && [ ! -L "$$link" ]; then \
+		echo "$$link exists and is not a link made by 'make install': remove it first" >&2; \
+		exit 1; fi; \
+	mkdir -p "$(BINDIR)" && ln -sfn "$$target" "$$link" && echo "installed $$link -> $$target"; \
+	case ":$$PATH:" in *":$(BINDIR):"*) ;; \
+	*) echo "$(BINDIR) is not on your PATH yet: export PATH=\"$(BINDIR):\$$PATH\" (in ~/.profile to keep it)";; \
+	esac
+
+uninstall:
+	@link="$(BINDIR)/cdfs"; \
+	if [ -L "$$link" ] && [ "$$(readlink "$$link")" = "$(abspath $(VENV))/bin/cdfs" ]; then \
+		rm "$$link" && echo "removed $$link"; fi
 
 lint: venv
 	$(VENV)/bin/ruff check cdfs tests bench

@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import config, mounts, names, paths, private
+from . import config, mounts, names, paths, private, stash
 from .errors import (
     BurnInProgressError,
     CdfsError,
@@ -192,41 +192,57 @@ def resolve_drive(spec: str | None, configured: str = "") -> str:
 
 def cmd_mount(args: argparse.Namespace) -> int:
     from .daemon import Daemon, MountOptions, daemonize, parse_mount_options, run
-    from .recorder import open_recorder
 
     fuse = parse_mount_options(args.options)
     mp = Path(args.mountpoint).resolve()
     if mounts.remove_dead_cdfs_mount(mp):
         print(f"cdfs: removed the dead mount at {mp} (its daemon had stopped)", file=sys.stderr)
-    if not mp.is_dir():
-        raise NotFoundError(f"mount point {mp} is not a directory")
-    if os.path.ismount(mp):
-        raise UsageError(f"{mp} is already a mount point")
     settings, _origin = config.load()
-    recorder = open_recorder(resolve_drive(args.drive, settings.drive))
-    stash_dir = args.stash_dir or settings.stash_dir
-    stash = Path(stash_dir).expanduser() if stash_dir else paths.default_stash_dir()
+    recorder, stash_path = check_mount(args, mp, settings, nonempty=fuse.pop("nonempty", False))
     if args.no_burn_on_unmount:
         settings = replace(settings, burn_on_unmount=False)
     if args.close_policy:
         settings = replace(settings, close_policy=args.close_policy)
     if args.names:
         settings = replace(settings, names=args.names)
-    options = MountOptions(mp, stash, settings=settings, debug=args.debug, **fuse)
+    options = MountOptions(mp, stash_path, settings=settings, debug=args.debug, **fuse)
     ready = None if args.foreground else daemonize(paths.log_file(recorder.ident))
     try:
         daemon = Daemon(recorder, options)
     except CdfsError as exc:
         if ready is None:
             raise
-        os.write(ready, f"{exc}\n".encode())
+        os.write(ready, f"{exc.exit_code} {exc}\n".encode())
         return exc.exit_code
     try:
         return run(daemon, ready)
     except RuntimeError as exc:
         if ready is not None:
-            os.write(ready, f"cannot mount {mp}: {exc}\n".encode())
+            os.write(ready, f"{CdfsError.exit_code} cannot mount {mp}: {exc}\n".encode())
         raise CdfsError(f"cannot mount {mp}: {exc}") from None
+
+
+def check_mount(
+    args: argparse.Namespace, mp: Path, settings: config.Settings, *, nonempty: bool
+) -> tuple[Recorder, Path]:
+    """The recorder and stash directory of a mount, once everything that can
+    be checked before mounting has been: in the foreground, and before
+    anything is created for the drive (staging area, log), so that a mount
+    that cannot work says why, with its own exit code."""
+    from .mountcheck import check_fuse_device, check_mountpoint, stash_room_warning
+    from .recorder import open_recorder
+    from .space import room
+
+    check_mountpoint(mp, nonempty=nonempty)
+    recorder = open_recorder(resolve_drive(args.drive, settings.drive))
+    info = recorder.disc_info()
+    stash_dir = args.stash_dir or settings.stash_dir
+    stash_path = Path(stash_dir).expanduser() if stash_dir else paths.default_stash_dir()
+    free = stash.check(stash_path, recorder.ident)
+    check_fuse_device()
+    if warning := stash_room_warning(stash_path, free, room(info) * SECTOR_SIZE):
+        print(f"cdfs: warning: {warning}", file=sys.stderr)
+    return recorder, stash_path
 
 
 def cmd_umount(args: argparse.Namespace) -> int:

@@ -49,8 +49,10 @@ MAX_REQUEST = 65536
 
 
 FUSE_CONF = Path("/etc/fuse.conf")
-MOUNT_OPTIONS = ("allow_other",)
-"""What ``cdfs mount -o`` accepts (``default_permissions`` is always on)."""
+MOUNT_OPTIONS = ("allow_other", "nonempty")
+"""What ``cdfs mount -o`` accepts (``default_permissions`` is always on;
+``nonempty`` is cdfs's own: FUSE 3 mounts over anything, cdfs refuses a
+non-empty mount point without it)."""
 
 
 @dataclass(frozen=True)
@@ -385,8 +387,8 @@ def fuse_options(options: MountOptions) -> set[str]:
 
 def run(daemon: Daemon, ready_fd: int | None = None) -> int:
     """Mount, serve until unmounted, and clean up.  ``ready_fd`` gets one
-    line (``ok`` or an error) once the mount is up, for the parent of a
-    background mount."""
+    line (``ok``, or an exit code and an error) once the mount is up, for
+    the parent of a background mount."""
     mp = daemon.options.mountpoint
     pyfuse3.init(Operations(daemon.view), str(mp), fuse_options(daemon.options))
     if ready_fd is not None:
@@ -407,7 +409,8 @@ def run(daemon: Daemon, ready_fd: int | None = None) -> int:
 
 def daemonize(log_path: Path) -> int | None:
     """Fork into the background like sshfs.  Returns the write end of the
-    readiness pipe in the child; the parent waits for it and exits."""
+    readiness pipe in the child; the parent waits for it and exits: 0 on
+    ``ok``, else with the exit code that starts the line (``3 message``)."""
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid:
@@ -416,8 +419,9 @@ def daemonize(log_path: Path) -> int | None:
             msg = r.read().decode(errors="replace").strip()
         if msg == "ok":
             sys.exit(0)
-        sys.stderr.write(f"cdfs: {msg or 'the daemon exited before mounting'}\n")
-        sys.exit(1)
+        code, _, text = msg.partition(" ")
+        sys.stderr.write(f"cdfs: {text or 'the daemon exited before mounting'}\n")
+        sys.exit(int(code) if code.isdigit() else 1)
     os.close(rfd)
     os.setsid()
     private.own_dir(log_path.parent)

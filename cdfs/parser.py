@@ -96,7 +96,11 @@ def add_mount(sub: Subparsers) -> None:
         description="Mount a recorder: the disc's files read-only, with a "
         "writable staging area on top.  Runs in the background "
         "unless -f is given.  A dead cdfs mount at MOUNTPOINT (its daemon was killed "
-        "or crashed) is removed first, and mounting finishes any burn it interrupted.",
+        "or crashed) is removed first, and mounting finishes any burn it interrupted.  "
+        "Before anything is created or the daemon starts, it checks that MOUNTPOINT is an "
+        "empty directory, that the drive answers, that the stash directory exists and is "
+        "writable (warning when it has less room than a session could take) and that "
+        "/dev/fuse can be opened; each refusal says what to do.",
     )
     m.add_argument("mountpoint", metavar="MOUNTPOINT")
     m.add_argument(
@@ -108,8 +112,9 @@ def add_mount(sub: Subparsers) -> None:
     m.add_argument(
         "--stash-dir",
         metavar="DIR",
-        help="where the stash file (the mastered image) is written (default ~/.cache/cdfs; "
-        "in a shared directory such as /tmp, in a private cdfs-UID subdirectory of it)",
+        help="where the stash file (the mastered image) is written (default ~/.cache/cdfs, "
+        "created when missing; any other directory must exist and be writable; in a shared "
+        "directory such as /tmp, in a private cdfs-UID subdirectory of it)",
     )
     m.add_argument(
         "--no-burn-on-unmount",
@@ -137,7 +142,8 @@ def add_mount(sub: Subparsers) -> None:
         default=[],
         help="FUSE mount options, comma-separated: allow_other (let other users use the "
         "mount, with the files' modes checked by the kernel; as a user other than root it "
-        "needs the line user_allow_other in /etc/fuse.conf)",
+        "needs the line user_allow_other in /etc/fuse.conf); nonempty (mount over a "
+        "directory that is not empty, hiding its files until unmounted; refused without it)",
     )
     m.add_argument("--debug", action="store_true", help="log every FUSE request")
 

@@ -96,6 +96,9 @@ def open_recorder(spec: str) -> Recorder:
     is a drive driven through xorriso; anything else is the path of an
     emulated disc image.
     """
+    if spec.startswith("/dev/") and not os.path.exists(spec):
+        # Refused here, before any command makes a staging area or log for it.
+        raise NotFoundError(f"no drive at {spec}: see the recorders with 'xorriso -devices'")
     if spec.startswith(("/dev/", "stdio:")) or _is_block_device(spec):
         from .xorriso import XorrisoRecorder
 

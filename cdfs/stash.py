@@ -6,7 +6,10 @@ configured stash directory when only the user can change it, otherwise a
 private ``cdfs-UID`` subdirectory that cdfs makes there (a shared directory
 such as /tmp); each stash is a new 0600 file with an unpredictable name
 (:mod:`cdfs.private`), so that no link planted by someone else is ever
-written through.  Also owns the cleanup of stashes a crash left behind, and
+written through.  :func:`check` makes the same checks when mounting, so that
+a stash directory that is missing (only cdfs's default one is created),
+read-only or unsafe is refused then, not at the first burn.  Also owns the
+cleanup of stashes a crash left behind, and
 :func:`keep`, which takes the stash of a rewrite (the only copy of a disc
 erased for it) out of that cleanup.
 """
@@ -22,8 +25,8 @@ import shutil
 import stat
 from pathlib import Path
 
-from . import private
-from .errors import CdfsError, NoSpaceError
+from . import paths, private
+from .errors import NoSpaceError, NotFoundError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ KEPT_PREFIX = "cdfs-rewrite-"
 """``cdfs-rewrite-RECORDER.RANDOM.iso``: a rewrite's stash, kept until the
 user has burned it (a failed or interrupted rewrite says where it is)."""
 SUFFIX = ".iso"
+CHOOSE_ANOTHER = "choose another stash directory ('cdfs config set stash_dir DIR' or --stash-dir)"
 
 
 def create(configured: Path, ident: str, need_bytes: int) -> Path:
@@ -47,10 +51,26 @@ def create(configured: Path, ident: str, need_bytes: int) -> Path:
             f"not enough free disk space for the stash file in {where}: "
             f"{need_bytes // 1_000_000} MB needed, {free // 1_000_000} MB available"
         )
+    return _new(where, ident)
+
+
+def check(configured: Path, ident: str) -> int:
+    """What :func:`create` checks before a burn, checked at mount: the stash
+    directory is safe and a stash file can be made in it (one is made and
+    removed again).  Returns the free bytes there; raises as :func:`create`."""
+    where = area(configured)
+    os.unlink(_new(where, ident))
+    return shutil.disk_usage(where).free
+
+
+def _new(where: Path, ident: str) -> Path:
     try:
         return private.create_unique(where, f"{STASH_PREFIX}{ident}.", SUFFIX)
     except OSError as exc:
-        raise CdfsError(f"cannot write the stash file in {where}: {exc.strerror}") from None
+        raise UsageError(
+            f"cannot write the stash file in {where}: {exc.strerror}; make it writable, or "
+            f"{CHOOSE_ANOTHER}"
+        ) from None
 
 
 def keep(stash: Path) -> Path:
@@ -61,11 +81,18 @@ def keep(stash: Path) -> Path:
 
 
 def area(configured: Path) -> Path:
-    """The directory stash files go in: ``configured`` (created 0700 if
-    missing) when the user owns it and no one else may write there; a
-    private ``cdfs-UID`` subdirectory of it when it is a shared directory
-    (sticky, owned by root or the user, like /tmp).  Anything else is
-    refused with the reason: someone else could swap what cdfs writes."""
+    """The directory stash files go in: ``configured`` when the user owns it
+    and no one else may write there; a private ``cdfs-UID`` subdirectory of
+    it when it is a shared directory (sticky, owned by root or the user,
+    like /tmp).  Anything else is refused with the reason: someone else
+    could swap what cdfs writes.  A missing directory is created (0700) only
+    when it is cdfs's own default one: any other may be a disk that is not
+    mounted, or a typing error, and is refused."""
+    if configured != paths.default_stash_dir() and not os.path.lexists(configured):
+        raise NotFoundError(
+            f"the stash directory {configured} does not exist: create it (mkdir -p "
+            f"{configured}), or {CHOOSE_ANOTHER}"
+        )
     try:
         private.make_dirs(configured)
         real = Path(os.path.realpath(configured))
@@ -73,12 +100,14 @@ def area(configured: Path) -> Path:
         if not stat.S_ISDIR(st.st_mode):
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
     except OSError as exc:
-        raise CdfsError(f"cannot write the stash file in {configured}: {exc.strerror}") from None
+        raise UsageError(
+            f"cannot write the stash file in {configured}: {exc.strerror}; {CHOOSE_ANOTHER}"
+        ) from None
     for parent in (*reversed(real.parents), real):
         if why := _not_safe(parent):
-            raise CdfsError(
-                f"cdfs will not write the stash file in {configured}: {parent} {why}; choose "
-                "another stash directory ('cdfs config set stash_dir DIR' or --stash-dir)"
+            raise UsageError(
+                f"cdfs will not write the stash file in {configured}: {parent} {why}; "
+                + CHOOSE_ANOTHER
             )
     if st.st_uid == os.geteuid() and not st.st_mode & 0o022:
         return real
@@ -109,16 +138,17 @@ def _private_subdir(shared: Path, configured: Path) -> Path:
         fd = os.open(sub, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-            raise CdfsError(f"cannot write the stash file in {sub}: {exc.strerror}") from None
+            raise UsageError(
+                f"cannot write the stash file in {sub}: {exc.strerror}; {CHOOSE_ANOTHER}"
+            ) from None
         fd = -1  # a link or a file
     try:
         st = os.fstat(fd) if fd >= 0 else None
         if st is None or st.st_uid != os.geteuid():
-            raise CdfsError(
+            raise UsageError(
                 f"cdfs will not write the stash file in {configured}: it is shared with other "
                 f"users, and {sub}, where cdfs keeps its stash files there, is not a directory "
-                "of yours (someone else made it); choose another stash directory "
-                "('cdfs config set stash_dir DIR' or --stash-dir)"
+                f"of yours (someone else made it); {CHOOSE_ANOTHER}"
             )
         if stat.S_IMODE(st.st_mode) != private.DIR_MODE:
             os.fchmod(fd, private.DIR_MODE)

@@ -67,17 +67,28 @@ def render_text(s: dict[str, Any]) -> str:
 
 
 def names_lines(report: dict[str, Any]) -> list[str]:
-    """The staged names other readers see differently, in plain words."""
+    """The staged names other readers see differently, in plain words: the
+    Joliet (Windows) changes one by one, the rest as counts."""
     out: list[str] = []
-    for view, who in (("joliet", "Windows (Joliet)"), ("iso", "strict ISO 9660 readers")):
-        count = report.get(f"{view}_count", 0)
-        if not count:
-            continue
-        out.append(f"{who} will see {count} staged name{'s' if count != 1 else ''} differently:")
-        # Plain ISO names differ for almost everything (8.3-like, upper
-        # case): a few examples say enough.
-        shown = report.get(view, [])[: 5 if view == "iso" else None]
+    count = report.get("joliet_count", 0)
+    if count:
+        out.append(
+            f"Windows (Joliet) will see {count} staged name{'s' if count != 1 else ''} differently:"
+        )
+        shown = report.get("joliet", [])
         out += [f"  {item['path']}  ->  {item['as']}" for item in shown]
         if count > len(shown):
             out.append(f"  ... and {count - len(shown)} more")
+    links = report.get("joliet_symlinks", 0)
+    if links:
+        out.append(
+            f"Windows (Joliet) will not see {links} staged symbolic link{'s' if links != 1 else ''}"
+            " (Joliet cannot record links)"
+        )
+    count = report.get("iso_count", 0)
+    if count:
+        out.append(
+            f"Readers with neither Rock Ridge nor Joliet will see {count} staged "
+            f"name{'s' if count != 1 else ''} shortened or with characters replaced"
+        )
     return out

@@ -42,9 +42,13 @@ def test_failed_recording_keeps_staging_and_next_burn_goes_after(
 
 
 def test_unwritable_stash_is_a_clear_error(tmp_path: Path, mount: Any) -> None:
+    # Good when mounting (a bad one is refused then: test_mountcheck), it
+    # has become a file by the time of the burn.
     stash = tmp_path / "stash-is-a-file"
-    stash.write_text("not a directory")
+    stash.mkdir()
     m = mount(None, "--stash-dir", str(stash), "--no-burn-on-unmount")
+    stash.rmdir()
+    stash.write_text("not a directory")
     (m.path / "f.txt").write_text("keep me")
     res = m.burn(check=False)
     assert res.returncode == 1 and "stash" in res.stderr

@@ -211,7 +211,11 @@ def test_open_recorder_picks_the_backend(tmp_path: Path, blank_cdr: EmulatedReco
     from cdfs.xorriso import XorrisoRecorder
 
     assert isinstance(open_recorder(str(blank_cdr.path)), EmulatedRecorder)
-    assert isinstance(open_recorder("/dev/sr7"), XorrisoRecorder)
+    assert isinstance(open_recorder("/dev/null"), XorrisoRecorder)  # any path under /dev/
+    if not os.path.exists("/dev/sr7"):
+        # A drive that is not there is refused at once (nothing is made for it).
+        with pytest.raises(NotFoundError, match="no drive at /dev/sr7"):
+            open_recorder("/dev/sr7")
     assert isinstance(open_recorder(f"stdio:{tmp_path}/x.iso"), XorrisoRecorder)
     with pytest.raises(NotFoundError, match="cdfs media create"):
         open_recorder(str(tmp_path / "nope.img"))

@@ -182,13 +182,16 @@ def test_umount_reports_a_failed_unmount_burn_every_time(
     tmp_path: Path, background: Any, make_disc: Any, home: dict[str, str]
 ) -> None:
     # Burns fail quickly, in checking, and leave the disc as it is: the
-    # stash directory cannot be created.
-    (tmp_path / "file").write_text("not a directory\n")
-    stash = tmp_path / "file" / "stash"
+    # stash directory, good at mount time, is a file by the time of the burn.
+    stash = tmp_path / "stash"
     disc = make_disc("cd-rw80")
     before = disc_hash(disc)
     for round_ in range(3):
+        stash.unlink(missing_ok=True)
+        stash.mkdir()
         mp = background(disc, "--stash-dir", str(stash))
+        stash.rmdir()
+        stash.write_text("not a directory\n")
         if round_ == 0:
             (mp / "kept.txt").write_text("kept\n")
         # A burn that fails just before the unmount burn does, most likely in

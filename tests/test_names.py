@@ -28,8 +28,10 @@ def test_status_lists_names_windows_sees_differently(mount: Any) -> None:
     assert joliet["Readme"] == "Readme~1"  # the same name to Windows as "README"
     assert joliet["🎵.mp3"] == "_.mp3"
     assert report["joliet_count"] == 4
-    iso = {item["path"]: item["as"] for item in report["iso"]}
-    assert iso["ok.txt"] == "OK.TXT"
+    # Plain ISO 9660 names are a count: upper case alone ("ok.txt") is not
+    # a change worth listing.
+    assert "iso" not in report
+    assert report["iso_count"] == 4  # the long name, "what? ...", the emoji, Readme/README
     text = (mp / ".status").read_text()
     assert "Windows (Joliet) will see 4 staged names differently:" in text
     assert "what? yes: no.txt  ->  what_ yes_ no.txt" in text
@@ -40,6 +42,42 @@ def test_status_lists_names_windows_sees_differently(mount: Any) -> None:
     seven = run(["7z", "l", str(m.disc)]).stdout
     for shown in joliet.values():
         assert shown in seven
+
+
+def test_status_lists_only_what_readers_really_see_differently(mount: Any) -> None:
+    m = mount()
+    mp = m.path
+    for i in range(300):  # ordinary names: the same to every reader, give or take case
+        (mp / f"file{i:03}.txt").write_text(str(i))
+    (mp / "a b.txt").write_text("space")
+    (mp / "Readme").write_text("the file")
+    os.symlink("Readme", mp / "README")  # not in the Joliet tree, so no ~1 for Readme
+    os.symlink("file000.txt", mp / "what?")
+    report = m.status()["names"]
+    assert report["joliet"] == [] and report["joliet_count"] == 0
+    assert report["joliet_symlinks"] == 2
+    # "a b.txt" -> A_B.TXT, "what?" -> WHAT_, and one of Readme/README.
+    assert report["iso_count"] == 3
+    text = (mp / ".status").read_text()
+    assert "file0" not in text
+    names_part = [line for line in text.splitlines() if "Joliet" in line or "->" in line]
+    assert names_part == [
+        "Windows (Joliet) will not see 2 staged symbolic links (Joliet cannot record links)",
+        "Readers with neither Rock Ridge nor Joliet will see 3 staged names shortened or "
+        "with characters replaced",
+    ]
+    # What the status promised is what the burned disc's Joliet tree holds.
+    m.burn()
+    joliet = run(["isoinfo", "-i", str(m.disc), "-J", "-f"]).stdout.splitlines()
+    assert "/Readme" in joliet and "/a b.txt" in joliet and "/file299.txt" in joliet
+    assert "/README" not in joliet and not [n for n in joliet if n.startswith("/what")]
+    assert len(joliet) == 302
+    # A burned directory that new files go into is not a new name.
+    (mp / "burned dir?").mkdir()
+    m.burn()
+    (mp / "burned dir?" / "new.txt").write_text("new")
+    report = m.status()["names"]
+    assert (report["joliet_count"], report["joliet_symlinks"], report["iso_count"]) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(

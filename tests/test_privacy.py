@@ -190,7 +190,12 @@ def test_planted_links_in_a_shared_stash_dir_are_never_followed(
 
 @pytest.mark.parametrize("planted", ["link", "their dir", "their shared dir"])
 def test_a_stash_dir_someone_else_controls_is_refused(
-    tmp_path: Path, mount: Any, make_disc: Any, shared: Path, planted: str
+    tmp_path: Path,
+    mount: Any,
+    make_disc: Any,
+    shared: Path,
+    planted: str,
+    home: dict[str, str],
 ) -> None:
     tmpdir = shared / "tmp"
     tmpdir.mkdir()
@@ -205,7 +210,28 @@ def test_a_stash_dir_someone_else_controls_is_refused(
         as_nobody("ln", "-s", str(mine), str(sub), check=True)
     elif planted == "their dir":
         as_nobody("mkdir", "-m", "0777", str(sub), check=True)
-    m = mount(make_disc(), "--no-burn-on-unmount", "--stash-dir", str(tmpdir))
+    # Refused when mounting ...
+    (tmp_path / "mnt").mkdir()
+    disc = make_disc()
+    res = cdfs(
+        ["mount", "--drive", str(disc), "--stash-dir", str(tmpdir), str(tmp_path / "mnt")],
+        home,
+        check=False,
+    )
+    assert res.returncode == 2, res.stderr
+    assert "will not write the stash file" in res.stderr, res.stderr
+    assert "choose another stash directory" in res.stderr
+    assert not os.path.ismount(tmp_path / "mnt")
+    assert sorted(os.listdir(mine)) == ["keep.txt"]
+    # ... and when burning, if it was planted after the mount.
+    hidden, plant = shared / "planted", tmpdir if planted == "their shared dir" else sub
+    os.rename(plant, hidden)
+    if planted == "their shared dir":
+        tmpdir.mkdir()
+        tmpdir.chmod(0o1777)
+    m = mount(disc, "--no-burn-on-unmount", "--stash-dir", str(tmpdir))
+    shutil.rmtree(plant)
+    os.rename(hidden, plant)
     (m.path / "f.txt").write_text("staged\n")
     res = m.burn(check=False)
     assert res.returncode == 1
