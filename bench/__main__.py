@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import endtoend, fuse_io, mastering, report
-from .common import GIB, REPO, Bench, Config, can_drop_caches, remove
+from .common import GIB, REPO, Bench, Config, remove
+from .measure import can_drop_caches
 
 log = logging.getLogger("bench")
 

@@ -84,6 +84,7 @@ def _child_append(disc: Path, new: Path, stash_dir: Path) -> dict[str, float]:
         )
     )
     t1 = time.perf_counter()
+    stash_dir.mkdir(mode=0o700, exist_ok=True)  # only the default stash is created by cdfs
     image = stash.create(stash_dir, rec.ident, 0)
     try:
         sectors = master_session(entries, image, start=info.nwa, label="APPEND")
@@ -144,7 +145,7 @@ def _child(argv: list[str]) -> int:
 
 
 def _child_cmd(bench: Bench, *args: str | os.PathLike[str]) -> Any:
-    from .common import run
+    from .measure import run
 
     env = bench.env(bench.work / "home-append")
     res = run(
@@ -165,7 +166,8 @@ def _copy_disc(src: Path, dest: Path) -> None:
 
 def _base_disc(bench: Bench, files: int) -> Path:
     """An emulated CD-R whose one session holds ``files`` small files."""
-    from .common import KIB, TreeSpec, make_tree, run, step
+    from .common import KIB, TreeSpec, make_tree, step
+    from .measure import run
 
     src = make_tree(bench, f"append{files}", TreeSpec(files=files, size=KIB, per_dir=100))
     home = bench.work / "home-append"
@@ -179,7 +181,7 @@ def _base_disc(bench: Bench, files: int) -> Path:
 
 
 def _xorriso_append(disc: Path, newdir: Path, out: Path, msinfo: tuple[int, int]) -> float:
-    from .common import measured
+    from .measure import measured
 
     cmd = ["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-C", f"{msinfo[0]},{msinfo[1]}"]
     return measured([*cmd, "-M", str(disc), "-o", str(out), str(newdir)]).seconds
@@ -207,7 +209,8 @@ def _mount_append(bench: Bench, disc: Path) -> tuple[float, float]:
 
 def bench_append(bench: Bench) -> list[Result]:
     """Measure the append (see the module doc); returns the rows it added."""
-    from .common import Result, Target, median, remove
+    from .common import Result, Target, remove
+    from .measure import median
 
     files = QUICK_FILES if bench.config.quick else FILES
     base = _base_disc(bench, files)

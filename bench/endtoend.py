@@ -18,18 +18,14 @@ from .common import (
     Mount,
     PhaseWatch,
     Result,
-    RssSampler,
     Target,
     TreeSpec,
-    drop_caches,
     make_tree,
-    proc_status,
     remove,
-    reset_peak_rss,
-    run,
     step,
 )
 from .mastering import tree_spec, xorriso_cmd
+from .measure import RssSampler, drop_caches, proc_status, reset_peak_rss, run
 
 
 def _median_phases(runs: list[dict[str, float]]) -> str:

@@ -23,17 +23,12 @@ from .common import (
     Result,
     Target,
     TreeSpec,
-    cpu_seconds,
-    drop_caches,
     make_tree,
-    median,
     remove,
-    run,
     step,
-    throughput,
-    timed,
     warm,
 )
+from .measure import cpu_seconds, drop_caches, median, run, throughput, timed
 
 Cmd = Sequence[str | Path]
 

@@ -18,19 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import (
-    KIB,
-    MIB,
-    Bench,
-    Result,
-    Target,
-    TreeSpec,
-    make_tree,
-    measured,
-    median,
-    remove,
-    warm,
-)
+from .common import KIB, MIB, Bench, Result, Target, TreeSpec, make_tree, remove, warm
+from .measure import measured, median
 
 log = logging.getLogger("bench")
 
