@@ -26,7 +26,7 @@ def _kib(field: str) -> int:
 
 
 def main() -> None:
-    from cdfs.mastering import Kind, MasterEntry, master_session
+    from cdfs.iso.mastering import Kind, MasterEntry, master_session
     from cdfs.units import Lba
 
     src, out = Path(sys.argv[1]), Path(sys.argv[2])

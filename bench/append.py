@@ -5,9 +5,9 @@ mastered by ``xorriso -as mkisofs -R -J``) is recorded on an emulated CD-R;
 each run works on a fresh copy of it and adds one small file as session 2:
 
 - ``append-master``: cdfs as its burn job does it, in a process of its own:
-  read the last session's tree (:func:`cdfs.discread.read_tree`), list it
+  read the last session's tree (:func:`cdfs.iso.discread.read_tree`), list it
   again with one new file (kept files by their extents), and
-  :func:`cdfs.mastering.master_session` at the next writable address;
+  :func:`cdfs.iso.mastering.master_session` at the next writable address;
 - ``append-record``: the same plus recording on the emulated recorder and
   reading the session back for verification;
 - ``append-mount``: the whole user path: write the file into a cdfs mount and
@@ -55,10 +55,11 @@ log = logging.getLogger("bench")
 
 def _child_append(disc: Path, new: Path, stash_dir: Path) -> dict[str, float]:
     """What the burn job does for the append, timed step by step."""
-    from cdfs import discread, stash
-    from cdfs.emulated import EmulatedRecorder, Faults
-    from cdfs.mastering import Kind, MasterEntry, master_session
-    from cdfs.snapshot import disc_entry
+    from cdfs.burn import stash
+    from cdfs.burn.snapshot import disc_entry
+    from cdfs.iso import discread
+    from cdfs.iso.mastering import Kind, MasterEntry, master_session
+    from cdfs.recorders.emulated import EmulatedRecorder, Faults
     from cdfs.units import SECTOR_SIZE
 
     t0 = time.perf_counter()
@@ -109,7 +110,7 @@ def _child_append(disc: Path, new: Path, stash_dir: Path) -> dict[str, float]:
 
 def _child_record(disc: Path, image: Path) -> dict[str, float]:
     """Record ``image`` at the disc's next writable address (setup, untimed)."""
-    from cdfs.emulated import EmulatedRecorder, Faults
+    from cdfs.recorders.emulated import EmulatedRecorder, Faults
 
     rec = EmulatedRecorder(disc, faults=Faults())
     nwa = rec.disc_info().nwa
@@ -119,7 +120,7 @@ def _child_record(disc: Path, image: Path) -> dict[str, float]:
 
 
 def _msinfo(disc: Path) -> tuple[int, int]:
-    from cdfs.emulated import EmulatedRecorder, Faults
+    from cdfs.recorders.emulated import EmulatedRecorder, Faults
 
     info = EmulatedRecorder(disc, faults=Faults()).disc_info()
     last = info.last_session

@@ -1,4 +1,4 @@
-"""Mastering benchmarks: cdfs' :func:`cdfs.mastering.master_session` (in a
+"""Mastering benchmarks: cdfs' :func:`cdfs.iso.mastering.master_session` (in a
 process of its own, see ``_master_child.py``) against ``xorriso -as
 mkisofs -J -R`` on the same source tree, time and peak memory.
 

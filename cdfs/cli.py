@@ -24,8 +24,10 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import config, mounts, names, paths, private, stash
-from .errors import (
+from cdfs import config, mounts, names, paths, private
+from cdfs.burn import stash
+from cdfs.burn.status import human_bytes, render_text
+from cdfs.errors import (
     BurnInProgressError,
     CdfsError,
     NoSpaceError,
@@ -34,14 +36,13 @@ from .errors import (
     UsageError,
     WriteOnceError,
 )
-from .isonames import volume_ids
-from .media import DiscInfo, media_type
-from .parser import build_parser, recording_values
-from .status import human_bytes, render_text
-from .units import SECTOR_SIZE
+from cdfs.iso.isonames import volume_ids
+from cdfs.parser import build_parser, recording_values
+from cdfs.recorders.media import DiscInfo, media_type
+from cdfs.units import SECTOR_SIZE
 
 if TYPE_CHECKING:
-    from .recorder import Recorder
+    from cdfs.recorders.recorder import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def hold_recorder(recorder: Recorder, through_mount: str) -> int:
     """:func:`cdfs.daemon.lock_recorder` for a command that uses a recorder
     without a mount.  If a mount has it, the refusal names the mount and
     ``through_mount`` (formatted with ``mp``) says what to do instead."""
-    from .daemon import lock_recorder
+    from cdfs.daemon import lock_recorder
 
     staging_dir = paths.staging_area(recorder.ident)
     try:
@@ -154,7 +155,7 @@ def request_burn(mountpoint: Path, lines: Sequence[str]) -> int:
 
 def wait_and_report(mountpoint: Path, ticket: int, quiet: bool) -> int:
     """Wait for the burn or erase of request ``ticket``; says how it ended."""
-    from .progress import wait_for_burn
+    from cdfs.progress import wait_for_burn
 
     return report_burn(wait_for_burn(partial(poll_status, mountpoint), ticket, show=not quiet))
 
@@ -179,7 +180,7 @@ def resolve_drive(spec: str | None, configured: str = "") -> str:
         return spec
     disc = paths.default_disc()
     if not disc.exists():
-        from .emulated import create_media
+        from cdfs.recorders.emulated import create_media
 
         private.own_dir(disc.parent)
         create_media(disc, media_type(DEFAULT_MEDIA))
@@ -191,7 +192,7 @@ def resolve_drive(spec: str | None, configured: str = "") -> str:
 
 
 def cmd_mount(args: argparse.Namespace) -> int:
-    from .daemon import Daemon, MountOptions, daemonize, parse_mount_options, run
+    from cdfs.daemon import Daemon, MountOptions, daemonize, parse_mount_options, run
 
     fuse = parse_mount_options(args.options)
     mp = Path(args.mountpoint).resolve()
@@ -229,9 +230,9 @@ def check_mount(
     be checked before mounting has been: in the foreground, and before
     anything is created for the drive (staging area, log), so that a mount
     that cannot work says why, with its own exit code."""
-    from .mountcheck import check_fuse_device, check_mountpoint, stash_room_warning
-    from .recorder import open_recorder
-    from .space import room
+    from cdfs.mount.space import room
+    from cdfs.mountcheck import check_fuse_device, check_mountpoint, stash_room_warning
+    from cdfs.recorders.opening import open_recorder
 
     check_mountpoint(mp, nonempty=nonempty)
     recorder = open_recorder(resolve_drive(args.drive, settings.drive))
@@ -246,7 +247,7 @@ def check_mount(
 
 
 def cmd_umount(args: argparse.Namespace) -> int:
-    from .progress import read_status_file, wait_for_exit
+    from cdfs.progress import read_status_file, wait_for_exit
 
     mp = Path(args.mountpoint).resolve()
     if mounts.remove_dead_cdfs_mount(mp):
@@ -274,8 +275,8 @@ def cmd_umount(args: argparse.Namespace) -> int:
 def daemon_gone(staging_dir: Path, pid: int) -> bool:
     """Whether the daemon ``pid`` of ``staging_dir`` has finished: it has let
     go of the recorder, or another daemon has taken it over since."""
-    from .daemon import recorder_released
-    from .progress import read_status_file
+    from cdfs.daemon import recorder_released
+    from cdfs.progress import read_status_file
 
     if recorder_released(staging_dir):
         return True
@@ -317,10 +318,10 @@ def cmd_config_set(args: argparse.Namespace) -> int:
 
 
 def cmd_burn_image(args: argparse.Namespace) -> int:
-    from .image import burn_image
-    from .options import options_from
-    from .progress import PhaseBars
-    from .recorder import open_recorder
+    from cdfs.burn.image import burn_image
+    from cdfs.burn.options import options_from
+    from cdfs.progress import PhaseBars
+    from cdfs.recorders.opening import open_recorder
 
     settings, _origin = config.load()
     recorder = open_recorder(resolve_drive(args.drive, settings.drive))
@@ -377,8 +378,8 @@ def erase_mounted(mp: Path, mode: str, args: argparse.Namespace) -> int:
 def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
     """Erase a disc image or device that no daemon holds; one a mount holds
     is refused (busy), since the mount would go on showing what it erased."""
-    from .progress import advance, byte_bar
-    from .recorder import open_recorder
+    from cdfs.progress import advance, byte_bar
+    from cdfs.recorders.opening import open_recorder
 
     recorder = open_recorder(drive)
     erase = f"cdfs erase{' --full' if args.full else ''} {{mp}}"
@@ -415,7 +416,7 @@ def info_dict(info: DiscInfo) -> dict[str, Any]:
 
 
 def cmd_media_create(args: argparse.Namespace) -> int:
-    from .emulated import create_media
+    from cdfs.recorders.emulated import create_media
 
     rec = create_media(Path(args.path), media_type(args.type))
     info = rec.disc_info()
@@ -427,7 +428,7 @@ def cmd_media_create(args: argparse.Namespace) -> int:
 
 
 def cmd_media_info(args: argparse.Namespace) -> int:
-    from .recorder import open_recorder
+    from cdfs.recorders.opening import open_recorder
 
     info = open_recorder(args.path).disc_info()
     d = info_dict(info)

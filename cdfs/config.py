@@ -5,7 +5,7 @@ are read from: ``/etc/cdfs/config.toml`` (system-wide), then
 ``$XDG_CONFIG_HOME/cdfs/config.toml`` (per user), the later winning.
 Unknown keys and bad values are refused with a clear message, never
 ignored.  Per-burn overrides (``cdfs burn`` flags, ``.burn`` lines) are
-applied on top by :mod:`cdfs.options`.
+applied on top by :mod:`cdfs.burn.options`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import tomli_w
 
-from . import paths
-from .errors import ConfigError
+from cdfs import paths
+from cdfs.errors import ConfigError
 
 SYSTEM_CONFIG = Path("/etc/cdfs/config.toml")
 

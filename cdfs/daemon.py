@@ -27,20 +27,22 @@ from typing import Any, NoReturn
 import pyfuse3
 import trio
 
-from . import discread, names, paths, private, stash
-from .burn import Burner
-from .config import Settings
-from .errors import BurnInProgressError, UsageError, WriteOnceError
-from .fs import Operations
-from .namereport import name_changes
-from .options import BurnOptions, parse_burn_options
-from .outcome import BurnResult
-from .recorder import Recorder
-from .recovery import recover
-from .staging import Upper
-from .status import render_text
-from .units import SECTOR_SIZE
-from .view import Attr, Handle, View
+from cdfs import names, paths, private
+from cdfs.burn import stash
+from cdfs.burn.job import Burner
+from cdfs.burn.options import BurnOptions, parse_burn_options
+from cdfs.burn.outcome import BurnResult
+from cdfs.burn.recovery import recover
+from cdfs.burn.status import render_text
+from cdfs.config import Settings
+from cdfs.errors import BurnInProgressError, UsageError, WriteOnceError
+from cdfs.iso import discread
+from cdfs.mount.fs import Operations
+from cdfs.mount.namereport import name_changes
+from cdfs.mount.staging import Upper
+from cdfs.mount.view import Attr, Handle, View
+from cdfs.recorders.recorder import Recorder
+from cdfs.units import SECTOR_SIZE
 
 log = logging.getLogger(__name__)
 

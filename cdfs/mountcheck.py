@@ -5,7 +5,7 @@ mount already, is empty unless ``-o nonempty``, and a user who is not root
 may write in it, as fusermount3 requires) and of the FUSE device, and the
 warning about a stash directory with less free space than a session could
 take.  Each refusal is one line saying what is wrong and how to fix it.
-The stash directory's own rules are :mod:`cdfs.stash`'s; the command line
+The stash directory's own rules are :mod:`cdfs.burn.stash`'s; the command line
 calls both before it creates anything or goes into the background.
 """
 
@@ -15,7 +15,7 @@ import errno
 import os
 from pathlib import Path
 
-from .errors import NotFoundError, UsageError
+from cdfs.errors import NotFoundError, UsageError
 
 FUSE_DEVICE = Path("/dev/fuse")
 

@@ -19,8 +19,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import names
-from .errors import CdfsError, NotMountedError
+from cdfs import names
+from cdfs.errors import CdfsError, NotMountedError
 
 log = logging.getLogger(__name__)
 

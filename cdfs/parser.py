@@ -2,7 +2,7 @@
 
 Owns the argparse definitions, from which both ``--help`` and the man page
 are generated, and the translation of the recording flags back into the
-``key=value`` words of a burn request (the names :mod:`cdfs.options`
+``key=value`` words of a burn request (the names :mod:`cdfs.burn.options`
 parses).  Runs nothing: every command's parser sets ``handler`` to the
 command's name, and :func:`cdfs.cli.main` looks the function up by it, so
 this module needs none of the commands.
@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from . import __version__, config
-from .media import MEDIA_TYPES
-from .options import ClosePolicy
+from cdfs import __version__, config
+from cdfs.burn.options import ClosePolicy
+from cdfs.recorders.media import MEDIA_TYPES
 
 if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]

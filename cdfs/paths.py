@@ -58,5 +58,5 @@ def own_dirs() -> tuple[Path, ...]:
 
 
 def lock_dir() -> Path:
-    """Where the drive locks live (:mod:`cdfs.drivelock`)."""
+    """Where the drive locks live (:mod:`cdfs.recorders.drivelock`)."""
     return state_dir() / "locks"

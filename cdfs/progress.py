@@ -18,8 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .errors import NotMountedError
-from .status import AT_REST
+from cdfs.burn.status import AT_REST
+from cdfs.errors import NotMountedError
 
 if TYPE_CHECKING:
     from tqdm import tqdm

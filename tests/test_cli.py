@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cdfs.burn.options import parse_burn_options
 from cdfs.cli import build_parser
 from cdfs.errors import UsageError
-from cdfs.options import parse_burn_options
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -81,7 +81,7 @@ def test_swapped_or_externally_written_disc_is_noticed(
 ) -> None:
     from pathlib import Path
 
-    from cdfs.emulated import EmulatedRecorder
+    from cdfs.recorders.emulated import EmulatedRecorder
 
     from conftest import run, xorriso_listing
 

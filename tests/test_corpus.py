@@ -11,11 +11,11 @@ each reader's view of the disc must be exactly what the tree predicts:
   pycdlib's Rock Ridge facade, the mount itself) see every name byte for
   byte, with its bytes, mtime (whole seconds), mode, owner and symlink target;
 - Joliet readers (7z, isoinfo ``-J``, pycdlib's Joliet facade) see the
-  documented mapping: :func:`cdfs.isonames.joliet_names` of each
+  documented mapping: :func:`cdfs.iso.isonames.joliet_names` of each
   directory's children (symlinks are not in Joliet), with bytes and mtime;
   isoinfo can only print ISO 8859-1, so its names are the mapping with
   every other character shown as ``_``;
-- the ISO 9660 view (``isoinfo -l``) holds :func:`cdfs.isonames.iso_names`
+- the ISO 9660 view (``isoinfo -l``) holds :func:`cdfs.iso.isonames.iso_names`
   of each directory's children, directories that would be deeper than the
   8 levels ECMA-119 allows relocated into ``/RR_MOVED`` (an empty
   placeholder stays where they were), and symlinks as empty files.
@@ -52,7 +52,7 @@ from typing import Any
 import pycdlib
 import pytest
 
-from cdfs import isonames
+from cdfs.iso import isonames
 
 from conftest import Mount, cdfs
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cdfs.detect import (
+from cdfs.recorders.detect import (
     WRITABLE_PROFILES,
     DriveInfo,
     drive_from_properties,

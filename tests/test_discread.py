@@ -17,11 +17,11 @@ from typing import BinaryIO
 
 import pytest
 
-from cdfs import discread
-from cdfs.discread import DiscEntry, read_session, read_tree, walk
 from cdfs.errors import InvalidImageError
-from cdfs.mastering import Kind, MasterEntry, master_session
-from cdfs.media import DiscInfo, DiscState, Session, media_type
+from cdfs.iso import discread
+from cdfs.iso.discread import DiscEntry, read_session, read_tree, walk
+from cdfs.iso.mastering import Kind, MasterEntry, master_session
+from cdfs.recorders.media import DiscInfo, DiscState, Session, media_type
 from cdfs.units import SECTOR_SIZE, Lba, Sectors
 
 TIMEOUT = 120

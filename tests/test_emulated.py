@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from cdfs import emulated
-from cdfs.emulated import EmulatedRecorder, Faults, create_media, throttle_rate, toc_path
 from cdfs.errors import (
     BurnInProgressError,
     CdfsError,
@@ -27,8 +25,11 @@ from cdfs.errors import (
     UsageError,
     WriteOnceError,
 )
-from cdfs.media import MEDIA_TYPES, SESSION_PADDING, DiscState, Session, media_type
-from cdfs.recorder import Recorder, open_recorder
+from cdfs.recorders import emulated
+from cdfs.recorders.emulated import EmulatedRecorder, Faults, create_media, throttle_rate, toc_path
+from cdfs.recorders.media import MEDIA_TYPES, SESSION_PADDING, DiscState, Session, media_type
+from cdfs.recorders.opening import open_recorder
+from cdfs.recorders.recorder import Recorder
 from cdfs.units import SECTOR_SIZE, Lba
 
 TIMEOUT = 120
@@ -208,7 +209,7 @@ def test_ident_is_stable_safe_and_follows_the_real_path(
 
 
 def test_open_recorder_picks_the_backend(tmp_path: Path, blank_cdr: EmulatedRecorder) -> None:
-    from cdfs.xorriso import XorrisoRecorder
+    from cdfs.recorders.xorriso import XorrisoRecorder
 
     assert isinstance(open_recorder(str(blank_cdr.path)), EmulatedRecorder)
     assert isinstance(open_recorder("/dev/null"), XorrisoRecorder)  # any path under /dev/
@@ -542,7 +543,8 @@ def test_fault_injected_through_the_environment_of_another_process(
     blank_cdr: EmulatedRecorder, small_iso: Path
 ) -> None:
     code = (
-        "import sys; from pathlib import Path; from cdfs.emulated import EmulatedRecorder\n"
+        "import sys; from pathlib import Path\n"
+        "from cdfs.recorders.emulated import EmulatedRecorder\n"
         "from cdfs.errors import RecorderError\n"
         "try:\n"
         f"    EmulatedRecorder(Path({str(blank_cdr.path)!r})).record(Path({str(small_iso)!r}), 0)\n"
@@ -587,7 +589,7 @@ def test_killed_recording_is_recovered_and_earlier_sessions_survive(
     image = tmp_path / "slow.bin"
     image.write_bytes(os.urandom(4 * 1024 * 1024))
     code = (
-        "from pathlib import Path; from cdfs.emulated import EmulatedRecorder\n"
+        "from pathlib import Path; from cdfs.recorders.emulated import EmulatedRecorder\n"
         f"EmulatedRecorder(Path({str(disc)!r})).record(Path({str(image)!r}), {nwa})\n"
     )
     env = dict(os.environ, CDFS_EMULATED_FAULTS='{"slow": 30}')

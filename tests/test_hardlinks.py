@@ -286,8 +286,8 @@ def test_mastering_writes_linked_data_once_also_when_a_rewrite_copies_it(tmp_pat
     count and a serial number that no other file has; a rewrite (copy_from)
     copies a kept linked file's data once; estimate_sectors counts it once."""
 
-    from cdfs import discread
-    from cdfs.mastering import Kind, MasterEntry, estimate_sectors, master_session
+    from cdfs.iso import discread
+    from cdfs.iso.mastering import Kind, MasterEntry, estimate_sectors, master_session
     from cdfs.units import Lba
 
     src = tmp_path / "data"

@@ -1,6 +1,6 @@
 """Mastering sessions, checked by independent readers.
 
-Images made by :func:`cdfs.mastering.master_session` are listed and extracted
+Images made by :func:`cdfs.iso.mastering.master_session` are listed and extracted
 with xorriso, isoinfo, bsdtar and 7z and compared with the source tree; later
 sessions are placed into a sparse disc image at their start sector and read
 with ``-load sbsector`` / ``-T``.  The naming rules and the size bound are
@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdfs import discread, isonames
 from cdfs.errors import CdfsError, UsageError
-from cdfs.mastering import (
+from cdfs.iso import discread, isonames
+from cdfs.iso.mastering import (
     MAX_EXTENT,
     Kind,
     MasterEntry,
@@ -860,7 +860,7 @@ def test_relocation_directory_names_both_taken_is_refused(tmp_path: Path) -> Non
     assert {"/.rr_moved", "/rr_moved"} <= set(lsdl(out))
 
 
-# -- records made by cdfs.sessioniso ------------------------------------------------
+# -- records made by cdfs.iso.sessioniso ------------------------------------------------
 
 
 def test_records_made_directly_are_the_ones_pycdlib_makes(
@@ -875,7 +875,7 @@ def test_records_made_directly_are_the_ones_pycdlib_makes(
     relocated directories, a session not at sector 0)."""
     import pycdlib.dr
 
-    from cdfs import sessioniso
+    from cdfs.iso import sessioniso
 
     def entry(path: tuple[bytes, ...], i: int, **kw: object) -> MasterEntry:
         t = (i * 7919 % 5000) * 10**9 * 3600

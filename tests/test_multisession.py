@@ -3,7 +3,7 @@
 Sessions are burned through real mounts on emulated CD-R, DVD+R and BD-R;
 after each burn every session of the disc is read by xorriso (``-load
 sbsector``), by isoinfo (``-T``) and by cdfs itself (the mount's view and
-:func:`cdfs.discread.read_session`), and must hold exactly the tree that was
+:func:`cdfs.iso.discread.read_session`), and must hold exactly the tree that was
 live when it was burned.  Later sessions must hold new data and metadata
 only.  Discs begun by genisoimage and xorriso (also Joliet-only ones, as
 Windows XP wrote them) are appended to by cdfs, and cdfs discs by them.
@@ -32,11 +32,11 @@ from typing import Any, BinaryIO
 import pycdlib
 import pytest
 
-from cdfs import discread
-from cdfs.emulated import EmulatedRecorder, Faults
 from cdfs.errors import CdfsError
-from cdfs.mastering import Kind, MasterEntry, estimate_sectors, master_session
-from cdfs.media import SESSION_PADDING, media_type
+from cdfs.iso import discread
+from cdfs.iso.mastering import Kind, MasterEntry, estimate_sectors, master_session
+from cdfs.recorders.emulated import EmulatedRecorder, Faults
+from cdfs.recorders.media import SESSION_PADDING, media_type
 from cdfs.units import SECTOR_SIZE, Lba, sectors_for
 
 from conftest import cdfs
@@ -799,7 +799,7 @@ PYCDLIB_INTERNALS: dict[str, Callable[[], object]] = {
     "DirectoryRecordDate.from_fields": lambda: pycdlib.dates.DirectoryRecordDate.from_fields,
     "utils.encode_space_pad": lambda: pycdlib.utils.encode_space_pad,
     "utils.split_path": lambda: pycdlib.utils.split_path,
-    # cdfs/sessioniso.py makes file records itself, under their parent record:
+    # cdfs/iso/sessioniso.py makes file records itself, under their parent record:
     "DirectoryRecord._new": lambda: pycdlib.dr.DirectoryRecord._new.__globals__["dates"],
     "DirectoryRecord._rr_new": lambda: pycdlib.dr.DirectoryRecord._rr_new,
     "DirectoryRecord fields": lambda: (
@@ -827,8 +827,9 @@ PYCDLIB_INTERNALS: dict[str, Callable[[], object]] = {
 def test_pycdlib_is_the_pinned_version() -> None:
     version = importlib.metadata.version("pycdlib")
     assert version == PYCDLIB_PIN, (
-        f"pycdlib {version} is installed but cdfs is pinned to {PYCDLIB_PIN}: cdfs/sessioniso.py"
-        " and cdfs/rockridge.py use pycdlib internals for session placement, records made"
+        f"pycdlib {version} is installed but cdfs is pinned to {PYCDLIB_PIN}: "
+        "cdfs/iso/sessioniso.py"
+        " and cdfs/iso/rockridge.py use pycdlib internals for session placement, records made"
         " under their parent, kept extents, Joliet names, timestamps and Rock Ridge layout."
         " Check each against the new version, then move the pin"
         " in pyproject.toml and here; the multisession tests read sessions back with xorriso"
@@ -839,5 +840,5 @@ def test_pycdlib_is_the_pinned_version() -> None:
             assert get() is not None, name
         except (AttributeError, KeyError) as exc:
             raise AssertionError(
-                f"pycdlib internal {name} used by cdfs/sessioniso.py or rockridge.py is gone"
+                f"pycdlib internal {name} used by cdfs/iso/sessioniso.py or rockridge.py is gone"
             ) from exc

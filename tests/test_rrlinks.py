@@ -1,4 +1,4 @@
-"""The SL entries of :mod:`cdfs.rrlinks` against models of the readers.
+"""The SL entries of :mod:`cdfs.iso.rrlinks` against models of the readers.
 
 Each model follows its reader's source line by line: libarchive's
 ``parse_rockridge_SL1``, libisofs's ``read_rr_SL`` (as ``fs_image.c`` calls
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdfs import rrlinks
+from cdfs.iso import rrlinks
 
 Entries = list[bytes]
 

@@ -31,9 +31,9 @@ from typing import Any
 
 import pytest
 
-from cdfs import discread
 from cdfs.errors import NameTooLongError
-from cdfs.mastering import Kind, MasterEntry, master_session
+from cdfs.iso import discread
+from cdfs.iso.mastering import Kind, MasterEntry, master_session
 from cdfs.units import Lba
 
 from conftest import cdfs, run, xorriso_extract

@@ -117,7 +117,7 @@ def test_check_messages(tmp_path: Path, mount: Any, make_disc: Any, home: dict[s
     src.mkdir()
     (src / "x").write_bytes(os.urandom(5_000_000))
     run(["xorriso", "-as", "mkisofs", "-quiet", "-o", str(iso), str(src)])
-    from cdfs.emulated import EmulatedRecorder
+    from cdfs.recorders.emulated import EmulatedRecorder
 
     EmulatedRecorder(disc).record(iso, EmulatedRecorder(disc).disc_info().nwa or 0)
     m2 = mount(disc, "--no-burn-on-unmount", name="mnt2")

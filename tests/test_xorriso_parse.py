@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 
 from cdfs.errors import NotFoundError, NotWritableError, RecorderError, WriteOnceError
-from cdfs.media import SESSION_PADDING, DiscState, Family, Session
-from cdfs.recorder import Recorder
-from cdfs.units import SECTOR_SIZE, Lba
-from cdfs.xorriso import (
+from cdfs.recorders.media import SESSION_PADDING, DiscState, Family, Session
+from cdfs.recorders.recorder import Recorder
+from cdfs.recorders.xorriso import (
     XorrisoRecorder,
     disc_info_from_toc,
     erase_command,
@@ -31,6 +30,7 @@ from cdfs.xorriso import (
     record_command,
     supports_simulation,
 )
+from cdfs.units import SECTOR_SIZE, Lba
 
 TIMEOUT = 120
 

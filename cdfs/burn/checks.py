@@ -1,0 +1,133 @@
+"""Checks before and after recording, in plain words.
+
+Owns what makes a burn safe to start (the same disc the mount shows, room
+on the disc; room for the stash is :mod:`cdfs.burn.stash`'s) and the verification of
+a recorded session against the stash file (full: every byte; quick: the
+directory tree plus checksums of a sample).  Raises the error hierarchy's
+errors; never changes anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from cdfs.errors import (
+    CdfsError,
+    DiscChangedError,
+    NoSpaceError,
+    NotWritableError,
+    VerificationError,
+)
+from cdfs.iso import discread
+from cdfs.iso.mastering import Kind
+from cdfs.mount.space import room
+from cdfs.recorders.media import DiscInfo
+from cdfs.recorders.recorder import Recorder
+from cdfs.units import SECTOR_SIZE, Lba
+
+ProgressFn = Callable[[int, int], None]
+
+
+def verify_session(
+    recorder: Recorder, stash: Path, start: Lba, progress: Callable[[int, int], None]
+) -> None:
+    """Compare every byte of the recorded session with the stash."""
+    total = stash.stat().st_size
+    done = 0
+    with stash.open("rb") as want, recorder.open_reader() as disc:
+        disc.seek(start * SECTOR_SIZE)
+        while True:
+            a = want.read(1 << 20)
+            if not a:
+                break
+            b = disc.read(len(a))
+            if a != b:
+                bad = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), len(b))
+                sector = start + (done + bad) // SECTOR_SIZE
+                raise VerificationError(
+                    f"verification failed: sector {sector} on the disc differs from the stash file"
+                )
+            done += len(a)
+            progress(done, total)
+
+
+def check_capacity(info: DiscInfo, need: int) -> None:
+    """Refuse a burn to a disc that is closed, full, or too small."""
+    mb = -(-need * SECTOR_SIZE // 1_000_000)
+    plain = (
+        "The disc in the drive is not writable or it is full: insert a blank "
+        f"writable disc, or one with at least {mb} MB free"
+    )
+    if not info.writable or info.nwa is None:
+        raise NotWritableError(plain)
+    have = room(info)
+    if need > have:
+        over = -(-(need - have) * SECTOR_SIZE // 1_000_000)
+        raise NoSpaceError(f"{plain} (the staged files need {over} MB more than is free)")
+
+
+def check_same_disc(known: DiscInfo, now: DiscInfo) -> None:
+    """Refuse to burn onto a disc other than the one the mount shows."""
+    if known.identity and now.identity != known.identity:
+        raise DiscChangedError(
+            "the disc in the drive is not the one this mount shows (it was swapped, or "
+            "written by another program): nothing was burned and the staged files are kept; "
+            "unmount and mount again to stage onto the disc now in the drive"
+        )
+
+
+def expected_tree(
+    entries: Iterable[tuple[tuple[bytes, ...], Kind, int]],
+) -> dict[tuple[bytes, ...], tuple[Kind, int]]:
+    """What quick verification expects to read back: path -> (kind, size)."""
+    return {path: (kind, size) for path, kind, size in entries}
+
+
+def verify_quick(
+    recorder: Recorder,
+    stash: Path,
+    start: Lba,
+    expected: Mapping[tuple[bytes, ...], tuple[Kind, int]],
+    progress: ProgressFn,
+    samples: int = 64,
+) -> None:
+    """Read the recorded session's directory tree back and compare it with
+    what was mastered, then compare checksums of the first and last 64 KiB
+    and of ``samples`` random 64 KiB pieces of the session with the stash."""
+    total = stash.stat().st_size
+    with stash.open("rb") as want, recorder.open_reader() as disc:
+        try:
+            root = discread.read_session(disc, start)
+        except CdfsError as exc:
+            raise VerificationError(
+                f"verification failed: the new session cannot be read back ({exc})"
+            ) from None
+        got = {path: (e.kind, e.size) for path, e in discread.walk(root)}
+        for path, (want_kind, want_size) in expected.items():
+            kind, size = got.get(path, (None, -1))
+            if kind is not want_kind or (kind is Kind.FILE and size != want_size):
+                name = b"/".join(path).decode(errors="replace")
+                raise VerificationError(
+                    f"verification failed: {name!r} is missing or different in the recorded session"
+                )
+        piece = 64 * 1024
+        offsets = {0, max(0, total - piece)}
+        rng = random.Random(start)
+        offsets.update(
+            rng.randrange(0, max(total, 1)) // SECTOR_SIZE * SECTOR_SIZE for _ in range(samples)
+        )
+        for n, off in enumerate(sorted(offsets), 1):
+            want.seek(off)
+            a = want.read(piece)
+            disc.seek(start * SECTOR_SIZE + off)
+            b = disc.read(len(a))
+            if hashlib.sha256(a).digest() != hashlib.sha256(b).digest():
+                sector = start + off // SECTOR_SIZE
+                raise VerificationError(
+                    f"verification failed: the piece at sector {sector} on the disc differs "
+                    "from the stash file"
+                )
+            progress(n * total // len(offsets), total)

@@ -1,0 +1,523 @@
+"""The burn job: snapshot what is staged, master it, record it, verify it,
+and only then drop from staging exactly what was burned.
+
+Owns the order of those steps, their progress and outcome, the queue of
+burn requests (one follow-up burn at most), and the rule that a recording
+is never cut half-way (it runs shielded from cancellation).  Mastering is
+:mod:`cdfs.iso.mastering`'s job, recording the recorder's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import functools
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from cdfs import names
+from cdfs.burn import journal
+from cdfs.burn import stash as stashes
+from cdfs.burn.checks import (
+    check_capacity,
+    check_same_disc,
+    expected_tree,
+    verify_quick,
+    verify_session,
+)
+from cdfs.burn.options import BurnOptions, Resolved, should_close
+from cdfs.burn.outcome import BurnResult
+from cdfs.burn.recovery import read_back, read_back_words, settle
+from cdfs.burn.snapshot import (
+    Snapshot,
+    drop_burned,
+    release_snapshot,
+    take_snapshot,
+)
+from cdfs.burn.status import AT_REST
+from cdfs.config import Settings
+from cdfs.errors import (
+    CdfsError,
+    NoSpaceError,
+    NotWritableError,
+    RecorderError,
+    VerificationError,
+    WriteOnceError,
+)
+from cdfs.iso import discread
+from cdfs.iso.mastering import Kind, master_session, volume_ids
+from cdfs.mount.space import session_sectors
+from cdfs.mount.view import View
+from cdfs.recorders.media import SPEED_1X, DiscInfo, DiscState, Session
+from cdfs.recorders.recorder import Recorder
+from cdfs.units import SECTOR_SIZE, Lba, sectors_for
+
+log = logging.getLogger(__name__)
+
+PHASES = ("idle", "checking", "mastering", "recording", "verifying", "erasing", "done", "failed")
+
+
+FAULT_PAUSE_ENV = "CDFS_FAULT_PAUSE"
+"""Fault knob for tests: ``PHASE`` or ``PHASE:SECONDS`` makes burns wait
+when they enter that phase, so a test can kill the daemon at a known point."""
+
+
+def fault_pause() -> tuple[str, float] | None:
+    """The phase and seconds of the fault knob, read once when the daemon
+    starts; a knob that names no phase a burn enters is a warning, never
+    silently ignored."""
+    knob = os.environ.get(FAULT_PAUSE_ENV, "")
+    if not knob:
+        return None
+    phase, _, seconds = knob.partition(":")
+    entered = PHASES[1:]
+    if phase not in entered:
+        log.warning(
+            "%s=%s ignored: %r is not a burn phase (%s)",
+            FAULT_PAUSE_ENV,
+            knob,
+            phase,
+            ", ".join(entered),
+        )
+        return None
+    try:
+        return phase, float(seconds or 60)
+    except ValueError:
+        log.warning("%s=%s ignored: %r is not a number of seconds", FAULT_PAUSE_ENV, knob, seconds)
+        return None
+
+
+def default_label(now: _dt.datetime | None = None) -> str:
+    """The disc name when none is given: the date, as the XP wizard did."""
+    return (now or _dt.datetime.now()).strftime("%Y-%m-%d")
+
+
+@dataclass
+class Progress:
+    """The running burn's phase and progress; read by ``.status``."""
+
+    phase: str = "idle"
+    done: int = 0
+    total: int = 0
+    started: float = 0.0
+    phase_started: float = 0.0
+
+    one_x: int = 0
+    """Bytes per second of 1x while recording, for the x-factor."""
+
+    def enter(self, phase: str, total: int = 0, one_x: int = 0) -> None:
+        self.phase, self.done, self.total, self.one_x = phase, 0, total, one_x
+        self.phase_started = time.monotonic()
+        if phase == "checking":
+            self.started = time.time()
+
+    def update(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+    def as_dict(self) -> dict[str, Any]:
+        elapsed = max(time.monotonic() - self.phase_started, 1e-6)
+        pct = 100.0 * self.done / self.total if self.total else 0.0
+        rate = self.done / elapsed
+        remaining = (self.total - self.done) / rate if rate > 0 and self.total else None
+        return {
+            "phase": self.phase,
+            "percent": round(pct, 1),
+            "bytes_done": self.done,
+            "bytes_total": self.total,
+            "bytes_per_second": round(rate),
+            "seconds_remaining": round(remaining, 1) if remaining is not None else None,
+            "x_factor": round(rate / self.one_x, 1) if self.one_x else None,
+        }
+
+
+class Burner:
+    """Runs burns one at a time in the daemon, and remembers the last one."""
+
+    def __init__(
+        self,
+        view: View,
+        recorder: Recorder,
+        staging_dir: Path,
+        stash_dir: Path,
+        on_change: Callable[[], None] = lambda: None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.view = view
+        self.recorder = recorder
+        self.staging_dir = staging_dir
+        self.stash_dir = stash_dir
+        self.progress = Progress()
+        self.last: BurnResult | None = None
+        self.requests = 0
+        self.on_change = on_change
+        self._pending: BurnOptions | None = None
+        self._erase: bool | None = None
+        self._wake = trio.Event()
+        self._idle = trio.Event()
+        self._idle.set()
+        self._fault_pause = fault_pause()
+
+    async def _enter(self, phase: str, total: int = 0, one_x: int = 0) -> None:
+        """Enter a phase: the one way each phase of a burn or an erase
+        starts, so that the status shows it and the fault knob holds it."""
+        self.progress.enter(phase, total, one_x)
+        self.on_change()
+        if self._fault_pause is not None and self._fault_pause[0] == phase:
+            log.warning("fault knob: pausing in %s for %g s", phase, self._fault_pause[1])
+            await trio.sleep(self._fault_pause[1])
+
+    @property
+    def busy(self) -> bool:
+        return self.progress.phase not in AT_REST
+
+    def request(self, options: BurnOptions) -> int:
+        """Queue a burn; returns its request number.  Requests made while a
+        burn runs become one follow-up burn."""
+        self.requests += 1
+        self._pending = (self._pending or BurnOptions()).merged(options)
+        self._wake.set()
+        self._idle = trio.Event()
+        return self.requests
+
+    def request_erase(self, full: bool) -> int:
+        """Queue an erase of the (rewritable) disc; runs before queued burns."""
+        self.requests += 1
+        self._erase = full
+        self._wake.set()
+        self._idle = trio.Event()
+        return self.requests
+
+    async def run(self) -> None:
+        """Serve erase and burn requests until cancelled."""
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            if self._erase is not None:
+                full, self._erase = self._erase, None
+                await self._job(functools.partial(self._erase_disc, full), "erase")
+            if self._pending is not None:
+                options, self._pending = self._pending, None
+                await self.burn(options)
+            if self._pending is None and self._erase is None:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    def has_staged(self) -> bool:
+        return any(True for _ in self.view.upper.listdir(b""))
+
+    async def burn(self, options: BurnOptions) -> BurnResult:
+        return await self._job(lambda: self._burn(options), "burn")
+
+    async def _job(self, job: Callable[[], Awaitable[BurnResult]], what: str) -> BurnResult:
+        """Run one burn or erase, turning every failure into its result."""
+        covers = self.requests
+        try:
+            result = await job()
+        except CdfsError as exc:
+            result = BurnResult(False, str(exc))
+        except Exception as exc:
+            log.exception("%s failed unexpectedly", what)
+            result = BurnResult(False, f"internal error: {exc!r}")
+        result.request = covers
+        result.finished = _dt.datetime.now().isoformat(timespec="seconds")
+        self.last = result
+        log.info("%s %s: %s", what, "succeeded" if result.ok else "failed", result.message)
+        if result.ok and self.progress.phase == "done":
+            self.on_change()  # a burn that recorded entered done itself, before the drop
+        else:
+            await self._enter("done" if result.ok else "failed")
+        return result
+
+    async def _erase_disc(self, full: bool) -> BurnResult:
+        prog = self.progress
+        await self._enter("erasing", self.view.info.capacity * SECTOR_SIZE)
+        info = await trio.to_thread.run_sync(self.recorder.disc_info)
+        check_same_disc(self.view.info, info)
+        if info.media.write_once:
+            raise WriteOnceError(f"a {info.media.title} cannot be erased: it is write-once")
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(
+                lambda: self.recorder.erase(full=full, progress=prog.update)
+            )
+            info, root = await self._read_disc()
+            self.view.set_disc(info, root)
+        kind = "full" if full else "quick"
+        return BurnResult(True, f"erased the disc ({kind} erase); staged files are kept")
+
+    async def _burn(self, options: BurnOptions) -> BurnResult:
+        prog = self.progress
+        await self._enter("checking")
+        opts = options.resolve(self.settings)
+        label = opts.label or default_label()
+        volume_ids(label)
+        info = await trio.to_thread.run_sync(self.recorder.disc_info)
+        check_same_disc(self.view.info, info)
+        snap_dir = self.staging_dir / names.SNAPSHOT_DIR
+        snap = take_snapshot(self.view, snap_dir, hold=not opts.simulate)
+        try:
+            if not snap.items and not opts.rewrite:
+                return BurnResult(True, "nothing to burn: the staging area is empty", label)
+            if opts.rewrite:
+                return await self._rewrite(info, snap, label, opts)
+            need = session_sectors(snap.counts)
+            try:
+                check_capacity(info, need)
+            except (NoSpaceError, NotWritableError) as exc:
+                if info.media.rewritable:
+                    raise type(exc)(
+                        f"{exc}; or rewrite the whole disc as one session with "
+                        "'cdfs burn --rewrite'"
+                    ) from None
+                raise
+            assert info.nwa is not None
+            start = info.nwa
+            stash = stashes.create(self.stash_dir, self.recorder.ident, need * SECTOR_SIZE)
+            try:
+                await self._enter("mastering", snap.bytes)
+                sectors = await trio.to_thread.run_sync(
+                    lambda: master_session(
+                        snap.entries, stash, start=start, label=label, progress=prog.update
+                    )
+                )
+                close = should_close(info, start, sectors, opts.close_policy, opts.close)
+                session = await self._record(stash, start, sectors, snap, label, close, opts)
+            finally:
+                with contextlib.suppress(OSError):
+                    stash.unlink()
+        finally:
+            release_snapshot(self.view, snap_dir)
+        if opts.simulate:
+            return BurnResult(
+                True,
+                f"simulated: {snap.files} files ({snap.bytes} bytes) would have been burned; "
+                "nothing was written and the files stay staged",
+                label,
+                snap.files,
+                snap.bytes,
+            )
+        closed = "; the disc is now closed" if close else ""
+        ejected = "; the disc was ejected" if opts.eject else ""
+        return BurnResult(
+            True,
+            f"burned {snap.files} files ({snap.bytes} bytes) as "
+            f"session {len(self.view.info.sessions)}{closed}{ejected}",
+            label,
+            snap.files,
+            snap.bytes,
+            session.start,
+            session.length,
+        )
+
+    async def _record(
+        self,
+        stash: Path,
+        start: Lba,
+        sectors: int,
+        snap: Snapshot,
+        label: str,
+        close: bool,
+        opts: Resolved,
+    ) -> Session:
+        """Record, verify and drop what was burned.  Shielded: once the
+        recording starts, nothing cancels it half-way."""
+        prog = self.progress
+        one_x = SPEED_1X[self.view.info.media.family]
+        journal_path = self.staging_dir / names.JOURNAL_FILE
+        if not opts.simulate and not journal_path.exists():
+            self._write_journal(start, sectors, snap, label)
+        with trio.CancelScope(shield=True):
+            await self._enter("recording", sectors * SECTOR_SIZE, one_x=one_x)
+            try:
+                session = await trio.to_thread.run_sync(
+                    lambda: self.recorder.record(
+                        stash,
+                        start,
+                        close=close,
+                        speed=opts.speed,
+                        simulate=opts.simulate,
+                        progress=prog.update,
+                    )
+                )
+            except BaseException:
+                journal.clear(journal_path)
+                if not opts.simulate:
+                    await self._follow_disc()
+                raise
+            if opts.simulate:
+                return session
+            if opts.verify != "none":
+                await self._enter("verifying", sectors * SECTOR_SIZE)
+                try:
+                    await self._verify(stash, start, snap, opts.verify)
+                except (CdfsError, OSError) as exc:
+                    told = await self._settle_unverified(journal_path)
+                    raise VerificationError(f"{exc}; {told}") from None
+                journal.mark_verified(journal_path)
+            info, root = await self._read_disc()
+            # README, phase 5 ("done"): only now are the burned files dropped.
+            await self._enter("done")
+            # One step, with no FUSE request in between: the burned files
+            # leave staging as the new session appears.
+            drop_burned(self.view, snap.items, root)
+            self.view.set_disc(info, root)
+            journal.clear(journal_path)
+            if opts.eject:
+                await trio.to_thread.run_sync(self.recorder.eject)
+        return session
+
+    async def _verify(self, stash: Path, start: Lba, snap: Snapshot, mode: str) -> None:
+        prog = self.progress
+        if mode == "full":
+            await trio.to_thread.run_sync(
+                lambda: verify_session(self.recorder, stash, start, prog.update)
+            )
+            return
+        expected = expected_tree((e.path, e.kind, e.size) for e in snap.entries)
+        await trio.to_thread.run_sync(
+            lambda: verify_quick(self.recorder, stash, start, expected, prog.update)
+        )
+
+    async def _follow_disc(self) -> None:
+        """After a recording failed: the disc changed all the same (on
+        write-once media the range it began is lost, and the drive says the
+        disc is another one), so the mount follows it; otherwise every later
+        burn would be refused as onto a swapped disc."""
+        try:
+            info, root = await self._read_disc()
+        except (CdfsError, OSError) as exc:
+            log.warning("cannot read the disc again after the failed recording: %s", exc)
+            return
+        self.view.set_disc(info, root)
+
+    async def _settle_unverified(self, journal_path: Path) -> str:
+        """After a failed verification the session is on the disc all the
+        same: read each burned file back and drop those that are on it as
+        they are staged; the rest stay staged for the next burn (what a
+        remount does after a crash, :mod:`cdfs.burn.recovery`).  Returns what
+        happened, in words."""
+        j = journal.read(journal_path)
+        assert j is not None
+
+        def check() -> list[journal.Entry]:
+            with self.recorder.open_reader() as fp:
+                return read_back(self.view, j, fp)
+
+        try:
+            info, root = await self._read_disc()
+            bad = await trio.to_thread.run_sync(check)
+        except CdfsError as exc:
+            # The journal stays: the next mount tries again.
+            return f"the session cannot be read back ({exc}): its files stay staged"
+        settle(self.view, j, bad, info, root)
+        journal.clear(journal_path)
+        return read_back_words(bad, j.files)
+
+    def _write_journal(
+        self, start: Lba, sectors: int, snap: Snapshot, label: str, stash: Path | None = None
+    ) -> None:
+        journal.write(
+            self.staging_dir / names.JOURNAL_FILE,
+            journal.Journal(
+                start,
+                sectors,
+                label,
+                snap.files,
+                snap.bytes,
+                _dt.datetime.now().isoformat(timespec="seconds"),
+                tuple(snap.items),
+                str(stash) if stash else "",
+            ),
+        )
+
+    async def _rewrite(
+        self, info: DiscInfo, snap: Snapshot, label: str, opts: Resolved
+    ) -> BurnResult:
+        """Rewrite a rewritable disc as one session: master everything live
+        (reading what is on the disc into the stash) before blanking it, so
+        that a failure afterwards loses nothing."""
+        if info.media.write_once:
+            raise WriteOnceError(
+                f"--rewrite needs a rewritable disc; a {info.media.title} can only be added to"
+            )
+        files = [e for e in snap.entries if e.kind is Kind.FILE]
+        size = sum(e.size for e in files)
+        counts = replace(snap.counts, data=sum(sectors_for(e.size) for e in files))
+        need = session_sectors(counts)
+        blank = DiscInfo(info.media, DiscState.BLANK)
+        check_capacity(blank, need)
+        stash = stashes.create(self.stash_dir, self.recorder.ident, need * SECTOR_SIZE)
+        prog = self.progress
+        await self._enter("mastering", size)
+
+        def master() -> int:
+            with self.recorder.open_reader() as disc:
+                return master_session(
+                    snap.entries,
+                    stash,
+                    start=Lba(0),
+                    label=label,
+                    progress=prog.update,
+                    copy_from=disc,
+                )
+
+        try:
+            sectors = await trio.to_thread.run_sync(master)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                stash.unlink()
+            raise
+        close = should_close(blank, Lba(0), sectors, opts.close_policy, opts.close)
+        if opts.simulate:
+            stash.unlink()
+            return BurnResult(
+                True,
+                f"simulated: the disc would have been rewritten as one "
+                f"session of {len(files)} files ({size} bytes); nothing was "
+                "written",
+                label,
+                len(files),
+                size,
+            )
+        stash = stashes.keep(stash)  # from here on, it may be the only copy of the disc
+        self._write_journal(Lba(0), sectors, snap, label, stash)
+        with trio.CancelScope(shield=True):
+            await self._enter("erasing", info.capacity * SECTOR_SIZE)
+            try:
+                await trio.to_thread.run_sync(
+                    lambda: self.recorder.erase(full=False, progress=prog.update)
+                )
+                session = await self._record(stash, Lba(0), sectors, snap, label, close, opts)
+            except CdfsError as exc:
+                journal.clear(self.staging_dir / names.JOURNAL_FILE)
+                raise RecorderError(
+                    f"{exc}. The disc was erased for the rewrite: everything that was on it "
+                    f"and the staged files are in {stash}; burn that onto a blank disc with "
+                    f"'cdfs burn-image {stash}'. The staged files are kept."
+                ) from None
+        stash.unlink()
+        return BurnResult(
+            True,
+            f"rewrote the disc as one session: {len(files)} files ({size} bytes)",
+            label,
+            len(files),
+            size,
+            session.start,
+            session.length,
+        )
+
+    async def _read_disc(self) -> tuple[DiscInfo, discread.DiscEntry | None]:
+        """The disc's table of contents and the tree of its last session."""
+        info = await trio.to_thread.run_sync(self.recorder.disc_info)
+        with self.recorder.open_reader() as fp:
+            root = await trio.to_thread.run_sync(lambda: discread.read_tree(fp, info))
+        return info, root

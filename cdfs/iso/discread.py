@@ -1,0 +1,483 @@
+"""Reading sessions back: the tree of one ISO 9660 session as DiscEntry records.
+
+This module owns parsing the session that starts at a given sector of a disc
+(or disc image) and describing its files the way the rest of cdfs sees them:
+names from Rock Ridge, else Joliet, else ISO 9660; modes, owners and times
+from Rock Ridge PX/TF, else read-only defaults and the directory record date;
+symlinks from Rock Ridge SL; multi-extent files as one file with several
+extents; Rock Ridge relocation (CL/RE) undone.  Extents are absolute sectors,
+so the view reads file data straight from the disc.
+
+It does not read the table of contents (the recorders do), file data (the
+view does) or write anything (:mod:`cdfs.iso.mastering`).
+
+It reads the on-disc structures itself rather than through pycdlib: pycdlib
+always starts at sector 16 and can only resolve Rock Ridge links within the
+tree it walked, while sessions appended by ``genisoimage -M`` link relocated
+directories into the previous session (the kernel and xorriso follow such
+links by absolute sector, and so does this reader).  References: ECMA-119
+(ISO 9660) 8.4 and 9.1, SUSP 1.12, RRIP 1.12 (IEEE P1282) section 4, Joliet.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import stat
+import struct
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from types import MappingProxyType
+from typing import BinaryIO
+
+from cdfs.errors import InvalidImageError, MediaError
+from cdfs.iso import rrlinks
+from cdfs.iso.mastering import Kind
+from cdfs.recorders.media import DiscInfo
+from cdfs.units import SECTOR_SIZE, Lba
+
+__all__ = ["DiscEntry", "Kind", "read_session", "read_tree", "walk"]
+
+log = logging.getLogger(__name__)
+
+_EMPTY: Mapping[bytes, DiscEntry] = MappingProxyType({})
+_VD_START = 16
+_VD_MAX = 64
+_JOLIET_ESCAPES = (b"%/@", b"%/C", b"%/E")
+_RRIP_IDS = (b"RRIP_1991A", b"IEEE_P1282", b"IEEE_1282")
+_MAX_DIR_BYTES = 64 << 20
+"""A directory larger than this is taken for corruption, not read."""
+_MAX_CE = 64
+"""Continuation areas followed per record (a loop guard)."""
+
+# ECMA-119 9.1.6 file flags
+_F_DIR, _F_ASSOCIATED, _F_MULTI_EXTENT = 0x02, 0x04, 0x80
+
+_DEFAULT_PERMS = {Kind.FILE: 0o444, Kind.DIR: 0o555, Kind.SYMLINK: 0o777}
+
+
+@dataclass(frozen=True, eq=False)
+class DiscEntry:
+    """One file, directory or symlink of a session (the root has name b"")."""
+
+    name: bytes
+    kind: Kind
+    mode: int
+    """Full st_mode, type bits included."""
+    uid: int
+    gid: int
+    nlink: int
+    size: int
+    mtime_ns: int
+    atime_ns: int
+    ctime_ns: int
+    extents: tuple[tuple[int, int], ...]
+    """(absolute LBA, byte length) of a file's data, in order."""
+    target: bytes = b""
+    children: Mapping[bytes, DiscEntry] = field(default_factory=lambda: _EMPTY)
+    """Directories: entries by the name shown to the user."""
+    serial: int = 0
+    """Rock Ridge PX file serial number (RRIP 1.12; 0 when the disc has none)."""
+
+    @property
+    def link(self) -> tuple[int, tuple[tuple[int, int], ...]] | None:
+        """What the names of one hard-linked file of the session share: the
+        serial number and the extents; None for a file with one name (or
+        whose names cannot be told apart from copies: no serial, no data)."""
+        if self.kind is not Kind.FILE or self.nlink < 2 or not (self.serial or self.extents):
+            return None
+        return self.serial, self.extents
+
+
+# -- dates ------------------------------------------------------------------------
+
+
+def _ns(
+    fields: tuple[int, int, int, int, int, int], gmtoff: int, hundredths: int = 0
+) -> int | None:
+    """Nanoseconds since the epoch, or None for an unset or invalid date."""
+    year, month, day, hour, minute, second = fields
+    try:
+        tz = timezone(timedelta(minutes=15 * gmtoff))
+        t = datetime(year, month, day, hour, minute, second, tzinfo=tz)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    delta = t - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * 10**9 + hundredths * 10**7
+
+
+@functools.lru_cache(maxsize=4096)
+def _dr_date(b: bytes) -> int | None:
+    """ECMA-119 9.1.5: years since 1900, month, day, h, m, s, GMT offset."""
+    y, mo, d, h, mi, s, off = struct.unpack("<6Bb", b)
+    return _ns((1900 + y, mo, d, h, mi, s), off)
+
+
+@functools.lru_cache(maxsize=4096)
+def _vd_date(b: bytes) -> int | None:
+    """ECMA-119 8.4.26.1: 16 ASCII digits and a GMT offset."""
+    try:
+        y, mo, d, h, mi, s, cs = (int(b[i : i + 2]) for i in range(2, 16, 2))
+        y += 100 * int(b[:2])
+    except ValueError:
+        return None
+    return _ns((y, mo, d, h, mi, s), struct.unpack_from("<b", b, 16)[0], cs)
+
+
+# -- raw records ----------------------------------------------------------------------
+
+
+@dataclass
+class _Rock:
+    """The Rock Ridge entries of one directory record (RRIP 4.1)."""
+
+    name: bytes | None = None
+    mode: int | None = None
+    uid: int = 0
+    gid: int = 0
+    nlink: int = 1
+    serial: int = 0
+    times: dict[int, int | None] = field(default_factory=dict)
+    """TF timestamps by flag bit: 1 MODIFY, 2 ACCESS, 3 ATTRIBUTES."""
+    target: bytes | None = None
+    child: int | None = None
+    """CL: where the relocated directory really is."""
+    relocated: bool = False
+    """RE: this is a relocated directory, shown at its CL placeholder."""
+
+
+@dataclass
+class _Record:
+    ident: bytes
+    flags: int
+    lba: int
+    size: int
+    date: int | None
+    rock: _Rock | None
+
+    @property
+    def is_dir(self) -> bool:
+        return bool(self.flags & _F_DIR)
+
+
+class _Session:
+    """One session of a disc: its descriptors, directories and Rock Ridge."""
+
+    def __init__(self, fp: BinaryIO, start: int) -> None:
+        self.fp, self.start = fp, start
+        self.skip = 0
+        """SUSP SP: bytes to skip at the start of every system use area."""
+        self.rock_ridge = False
+        pvd, self.joliet = self._descriptors()
+        self.root = self._parse_record(pvd[156:190], rock=False)
+        self._probe_rock_ridge()
+
+    def read(self, lba: int, offset: int, length: int) -> bytes:
+        try:
+            self.fp.seek(lba * SECTOR_SIZE + offset)
+            data = self.fp.read(length)
+        except OSError as e:
+            raise MediaError(f"cannot read sector {lba} of the disc: {e}") from e
+        if len(data) != length:
+            raise InvalidImageError(
+                f"the session at sector {self.start} refers to sector {lba}, beyond the disc"
+            )
+        return data
+
+    def _descriptors(self) -> tuple[bytes, _Record | None]:
+        pvd: bytes | None = None
+        joliet = None
+        for n in range(_VD_START, _VD_START + _VD_MAX):
+            try:
+                vd = self.read(self.start + n, 0, SECTOR_SIZE)
+            except InvalidImageError:
+                break
+            if vd[1:6] != b"CD001" or vd[0] == 255:
+                break
+            if vd[0] == 1 and pvd is None:
+                pvd = vd
+            elif vd[0] == 2 and vd[88:91] in _JOLIET_ESCAPES and not vd[7] & 1:
+                joliet = self._parse_record(vd[156:190], rock=False)
+        if pvd is None:
+            raise InvalidImageError(
+                f"no ISO 9660 volume descriptor at sector {self.start + _VD_START}"
+            )
+        return pvd, joliet
+
+    def _probe_rock_ridge(self) -> None:
+        """SUSP 5.3: an SP entry in the root's "." record announces SUSP;
+        RRIP 4.3: an ER entry (or, for 1.09, PX/RR entries) announces Rock Ridge."""
+        first = self.read(self.root.lba, 0, min(self.root.size, SECTOR_SIZE))
+        n = first[0]
+        if n < 34 or n > len(first):
+            raise InvalidImageError(f"the root directory of the session at {self.start} is damaged")
+        su = first[34:n]
+        if su[:2] != b"SP" or len(su) < 7 or su[4:6] != b"\xbe\xef":
+            return
+        self.skip = su[6]
+        ids = []
+        for sig, body in self._susp(su):
+            if sig == b"ER" and len(body) >= 4:
+                ids.append(body[4 : 4 + body[0]])
+            if sig in (b"PX", b"RR") or (ids and ids[-1] in _RRIP_IDS):
+                self.rock_ridge = True
+        if self.rock_ridge:  # the root's own attributes are in its "." record
+            self.root = self._parse_record(first[:n], skip=0)
+
+    def _susp(self, area: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """(signature, body) of each SUSP entry of a system use area,
+        continuation areas (CE) followed."""
+        areas, followed = [area], 0
+        while areas:
+            data, i = areas.pop(0), 0
+            while i + 4 <= len(data):
+                sig, length = data[i : i + 2], data[i + 2]
+                if length < 4 or i + length > len(data) or sig == b"ST":
+                    break
+                body = data[i + 4 : i + length]
+                i += length
+                if sig == b"CE" and len(body) >= 24 and followed < _MAX_CE:
+                    block, offset, size = struct.unpack_from("<I4xI4xI", body)
+                    if size <= SECTOR_SIZE:
+                        followed += 1
+                        areas.append(self.read(block, offset, size))
+                    continue
+                yield sig, body
+
+    def _rock(self, area: bytes) -> _Rock:
+        rock = _Rock()
+        name: list[bytes] = []
+        link: list[bytes] = []
+        for sig, body in self._susp(area):
+            if sig == b"NM" and body and not body[0] & 0x06:
+                name.append(body[1:])
+            elif sig == b"PX" and len(body) >= 32:
+                rock.mode, rock.nlink, rock.uid, rock.gid = struct.unpack_from("<I4xI4xI4xI", body)
+                if len(body) >= 40:  # RRIP 1.12 4.1.1: the file serial number
+                    rock.serial = struct.unpack_from("<I", body, 32)[0]
+            elif sig == b"TF" and body:
+                rock.times.update(_tf_times(body))
+            elif sig == b"SL" and body:
+                link.append(body[1:])
+            elif sig == b"CL" and len(body) >= 4:
+                rock.child = struct.unpack_from("<I", body)[0]
+            elif sig == b"RE":
+                rock.relocated = True
+        if name:
+            rock.name = b"".join(name)
+        if link:
+            rock.target = rrlinks.target(b"".join(link))
+        return rock
+
+    def _parse_record(self, rec: bytes, *, rock: bool = True, skip: int | None = None) -> _Record:
+        n = rec[0]
+        if n < 34 or n > len(rec) or 33 + rec[32] > n:
+            raise InvalidImageError(f"a directory record in the session at {self.start} is damaged")
+        ext_attr, lba, size = rec[1], *struct.unpack_from("<I4xI", rec, 2)
+        ident = rec[33 : 33 + rec[32]]
+        su_start = 33 + rec[32] + (1 - rec[32] % 2) + (self.skip if skip is None else skip)
+        parsed = self._rock(rec[su_start:n]) if rock and self.rock_ridge else None
+        return _Record(ident, rec[25], lba + ext_attr, size, _dr_date(rec[18:25]), parsed)
+
+    def records(self, d: _Record) -> list[_Record]:
+        """The records of a directory, "." and ".." left out."""
+        if d.size > _MAX_DIR_BYTES:
+            raise InvalidImageError(f"a directory of {d.size} bytes at sector {d.lba}")
+        data = self.read(d.lba, 0, d.size)
+        out, pos = [], 0
+        while pos < len(data):
+            n = data[pos]
+            if n == 0:  # records do not cross sectors; the rest is padding
+                pos = (pos // SECTOR_SIZE + 1) * SECTOR_SIZE
+                continue
+            rec = self._parse_record(data[pos : pos + n])
+            pos += n
+            if rec.ident not in (b"\x00", b"\x01"):
+                out.append(rec)
+        return out
+
+    def directory_at(self, lba: int) -> _Record:
+        """The "." record of the directory at ``lba`` (a CL target)."""
+        first = self.read(lba, 0, SECTOR_SIZE)
+        return self._parse_record(first[: first[0]])
+
+
+def _tf_times(body: bytes) -> dict[int, int | None]:
+    """RRIP 4.1.6: timestamps in flag-bit order (0 CREATE, 1 MODIFY,
+    2 ACCESS, 3 ATTRIBUTES, ...), 7 bytes each, or 17 with LONG_FORM."""
+    flags, long = body[0], bool(body[0] & 0x80)
+    width, pos, out = (17 if long else 7), 1, {}
+    for bit in range(7):
+        if flags & (1 << bit) and pos + width <= len(body):
+            stamp = body[pos : pos + width]
+            out[bit] = _vd_date(stamp) if long else _dr_date(stamp)
+            pos += width
+    return out
+
+
+# -- from records to entries ---------------------------------------------------------
+
+
+def _groups(recs: list[_Record]) -> Iterator[list[_Record]]:
+    """Directory records grouped by file: a multi-extent file has several."""
+    group: list[_Record] = []
+    for rec in recs:
+        group.append(rec)
+        if not rec.flags & _F_MULTI_EXTENT:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+@dataclass
+class _Frame:
+    """A directory being built: its record and what was found in it."""
+
+    name: bytes
+    rec: _Record
+    todo: Iterator[tuple[bytes, list[_Record]]]
+    kids: dict[bytes, DiscEntry] = field(default_factory=dict)
+    relocated: int = 0
+    """Records of relocated (RE) directories in it, not shown here."""
+
+
+class _Builder:
+    """Builds the DiscEntry tree of a session through one of its trees:
+    Rock Ridge (on the ISO 9660 tree), Joliet, or plain ISO 9660."""
+
+    def __init__(self, session: _Session, root: _Record, joliet: bool) -> None:
+        self.session, self.root, self.joliet = session, root, joliet
+        self.seen: set[int] = set()
+
+    def tree(self) -> DiscEntry:
+        # Iterative post-order: deep trees need no recursion, and each
+        # directory is made once its children (and link count) are known.
+        frames = [self._frame(b"", self.root)]
+        while True:
+            top = frames[-1]
+            child = next(top.todo, None)
+            if child is None:
+                frames.pop()
+                entry = self._dir(top.name, top.rec, top.kids)
+                if not frames:
+                    return entry
+                if len(frames) > 1 or not self._is_rr_moved(top):
+                    frames[-1].kids[top.name] = entry
+            elif child[1][0].is_dir:
+                frames.append(self._frame(*child))
+            else:
+                top.kids[child[0]] = self._leaf(*child)
+
+    def _frame(self, name: bytes, recs: _Record | list[_Record]) -> _Frame:
+        rec = recs if isinstance(recs, _Record) else recs[0]
+        if rec.lba in self.seen:
+            raise InvalidImageError(f"directories loop at sector {rec.lba}")
+        self.seen.add(rec.lba)
+        frame = _Frame(name, rec, iter(()))
+        frame.todo = self._children(frame)
+        return frame
+
+    def _children(self, frame: _Frame) -> Iterator[tuple[bytes, list[_Record]]]:
+        for recs in _groups(self.session.records(frame.rec)):
+            first = recs[0]
+            if first.rock and first.rock.relocated:
+                frame.relocated += 1  # shown where its CL placeholder is
+                continue
+            if first.flags & _F_ASSOCIATED:
+                continue
+            if first.rock and first.rock.child is not None:
+                real = self.session.directory_at(first.rock.child)
+                real.rock, real.date = first.rock, first.date
+                recs = [real]
+            name = self._name(first).replace(b"/", b"_").replace(b"\0", b"_")
+            if name in (b"", b".", b".."):
+                log.debug("skipping a record with the unusable name %r", name)
+                continue
+            yield name, recs
+
+    @staticmethod
+    def _is_rr_moved(frame: _Frame) -> bool:
+        """At the root: the directory Rock Ridge relocated deep directories
+        into, hidden when it holds nothing else (whatever its name: a user's
+        empty directory called rr_moved stays visible)."""
+        return not frame.kids and frame.relocated > 0
+
+    def _name(self, rec: _Record) -> bytes:
+        if rec.rock is not None and rec.rock.name:
+            return rec.rock.name
+        name = rec.ident
+        if self.joliet:
+            name = name.decode("utf-16-be", "replace").encode()
+        if not rec.is_dir:
+            name = name.rsplit(b";", 1)[0]
+            name = name[:-1] if name.endswith(b".") else name
+        return name
+
+    def _attrs(self, rec: _Record, kind: Kind) -> tuple[int, int, int, int, int, int, int]:
+        """(mode, uid, gid, nlink, mtime, atime, ctime) of a record."""
+        rock, date = rec.rock, rec.date or 0
+        perms = _DEFAULT_PERMS[kind]
+        if rock is None:
+            return kind.type_bits | perms, 0, 0, 1, date, date, date
+        if rock.mode is not None:
+            perms = stat.S_IMODE(rock.mode)
+        mtime = rock.times.get(1) or date
+        atime = rock.times.get(2) or mtime
+        ctime = rock.times.get(3) or mtime
+        return kind.type_bits | perms, rock.uid, rock.gid, rock.nlink, mtime, atime, ctime
+
+    def _dir(self, name: bytes, rec: _Record, kids: dict[bytes, DiscEntry]) -> DiscEntry:
+        mode, uid, gid, _links, mtime, atime, ctime = self._attrs(rec, Kind.DIR)
+        nlink = 2 + sum(e.kind is Kind.DIR for e in kids.values())
+        children = MappingProxyType(dict(sorted(kids.items())))
+        return DiscEntry(name, Kind.DIR, mode, uid, gid, nlink, rec.size,
+                         mtime, atime, ctime, (), children=children)  # fmt: skip
+
+    def _leaf(self, name: bytes, recs: list[_Record]) -> DiscEntry:
+        first = recs[0]
+        if first.rock is not None and first.rock.target is not None:
+            target = first.rock.target
+            mode, uid, gid, nlink, mtime, atime, ctime = self._attrs(first, Kind.SYMLINK)
+            return DiscEntry(name, Kind.SYMLINK, mode, uid, gid, nlink, len(target),
+                             mtime, atime, ctime, (), target=target)  # fmt: skip
+        mode, uid, gid, nlink, mtime, atime, ctime = self._attrs(first, Kind.FILE)
+        size = sum(r.size for r in recs)
+        extents = tuple((r.lba, r.size) for r in recs if r.size)
+        serial = first.rock.serial if first.rock is not None else 0
+        return DiscEntry(name, Kind.FILE, mode, uid, gid, nlink, size,
+                         mtime, atime, ctime, extents, serial=serial)  # fmt: skip
+
+
+def read_session(fp: BinaryIO, start: Lba) -> DiscEntry:
+    """The root of the tree of the session whose volume descriptors are at
+    ``start + 16``.  ``fp`` reads the disc: byte ``lba * 2048`` is sector
+    ``lba``.  Raises InvalidImageError when there is no readable session."""
+    try:
+        session = _Session(fp, start)
+        if session.rock_ridge or session.joliet is None:
+            return _Builder(session, session.root, joliet=False).tree()
+        return _Builder(session, session.joliet, joliet=True).tree()
+    except (struct.error, IndexError, UnicodeError) as e:
+        raise InvalidImageError(f"the session at sector {start} is damaged ({e})") from e
+
+
+def read_tree(fp: BinaryIO, info: DiscInfo) -> DiscEntry | None:
+    """The tree of the last session of a disc, or None when it is blank."""
+    last = info.last_session
+    if last is None:
+        return None
+    return read_session(fp, last.start)
+
+
+def walk(root: DiscEntry) -> Iterator[tuple[tuple[bytes, ...], DiscEntry]]:
+    """Every entry below ``root`` with its path, parents before children,
+    siblings in name order."""
+    todo: list[tuple[tuple[bytes, ...], DiscEntry]] = [
+        ((name,), e) for name, e in sorted(root.children.items(), reverse=True)
+    ]
+    while todo:
+        path, e = todo.pop()
+        yield path, e
+        todo.extend(((*path, name), c) for name, c in sorted(e.children.items(), reverse=True))

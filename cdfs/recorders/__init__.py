@@ -1,0 +1,12 @@
+"""Recorder backends: the drive and the disc in it.
+
+Owns the :class:`~cdfs.recorders.recorder.Recorder` interface, the media
+model (disc types, geometry, sessions, where the next session may start),
+the emulated recorder whose disc is an image file, the real-drive recorder
+driven through xorriso, the drive lock, udev discovery of recorders, and
+opening the backend a drive name means (:mod:`cdfs.recorders.opening`).
+
+May import: the core modules at the top of :mod:`cdfs` (errors, units,
+paths, private, names, config) and nothing else of cdfs.  Everything above
+talks to a drive only through the interface.
+"""

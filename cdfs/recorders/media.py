@@ -1,0 +1,222 @@
+"""The media model: disc types, their geometry, sessions and the rules for
+where the next session may start.
+
+This module owns the arithmetic of discs (capacities, session overheads, the
+next writable address) and the immutable records that describe a disc's
+table of contents.  It does no I/O: recorders (:mod:`cdfs.recorders.emulated`,
+:mod:`cdfs.recorders.xorriso`) fill these records in.
+
+Geometry and overheads follow ../shared/REFERENCE.md (Orange Book for CD).
+DVD and BD overheads are smaller and only approximated for the emulated
+recorder; a real drive reports its own next writable address.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from cdfs.errors import UsageError
+from cdfs.units import SECTOR_SIZE, Lba, Sectors
+
+
+class Family(enum.Enum):
+    CD = "cd"
+    DVD = "dvd"
+    BD = "bd"
+
+
+@dataclass(frozen=True)
+class MediaType:
+    """One kind of blank disc."""
+
+    name: str
+    """The name users type: ``cd-r80``, ``dvd+rw``, ..."""
+    family: Family
+    capacity: Sectors
+    """User-data sectors on a blank disc of this type."""
+    rewritable: bool
+    """Can be erased (CD-RW, DVD-RW) or overwritten (DVD+RW, BD-RE)."""
+    title: str
+    """Human description shown by ``cdfs media info``."""
+    first_gap: Sectors = Sectors(0)
+    """Sectors between the end of the first session and the next one."""
+    later_gap: Sectors = Sectors(0)
+    """Sectors between the end of a later session and the next one."""
+    run_out: Sectors = Sectors(0)
+    """Unreadable sectors that end each track (CD track-at-once)."""
+    max_sessions: int = 99
+    alignment: Sectors = Sectors(16)
+    """Sessions start on a multiple of this (32 KiB, as xorriso does on DVD
+    and BD; CD sessions start exactly where the drive says)."""
+
+    @property
+    def write_once(self) -> bool:
+        return not self.rewritable
+
+    @property
+    def capacity_bytes(self) -> int:
+        return self.capacity * SECTOR_SIZE
+
+
+def _cd(name: str, capacity: int, rewritable: bool, title: str) -> MediaType:
+    # Orange Book: lead-in 4,500 + lead-out (6,750 first, 2,250 later) + 150
+    # pre-gap; TAO tracks end with 2 run-out sectors.
+    return MediaType(
+        name,
+        Family.CD,
+        Sectors(capacity),
+        rewritable,
+        title,
+        first_gap=Sectors(11_400),
+        later_gap=Sectors(6_900),
+        run_out=Sectors(2),
+        alignment=Sectors(1),
+    )
+
+
+MEDIA_TYPES: dict[str, MediaType] = {
+    m.name: m
+    for m in (
+        _cd("cd-r74", 333_000, False, "CD-R 74 min (650 MB)"),
+        _cd("cd-r80", 360_000, False, "CD-R 80 min (700 MB)"),
+        _cd("cd-r90", 405_000, False, "CD-R 90 min (800 MB)"),
+        _cd("cd-r99", 445_500, False, "CD-R 99 min (870 MB)"),
+        _cd("cd-rw74", 333_000, True, "CD-RW 74 min (650 MB)"),
+        _cd("cd-rw80", 360_000, True, "CD-RW 80 min (700 MB)"),
+        # DVD-R incremental: each border-out costs space; approximated.
+        MediaType(
+            "dvd-r",
+            Family.DVD,
+            Sectors(2_298_496),
+            False,
+            "DVD-R (4.7 GB)",
+            first_gap=Sectors(16_384),
+            later_gap=Sectors(3_072),
+        ),
+        MediaType(
+            "dvd+r",
+            Family.DVD,
+            Sectors(2_295_104),
+            False,
+            "DVD+R (4.7 GB)",
+            first_gap=Sectors(2_048),
+            later_gap=Sectors(2_048),
+        ),
+        MediaType(
+            "dvd-rw",
+            Family.DVD,
+            Sectors(2_298_496),
+            True,
+            "DVD-RW (4.7 GB)",
+            first_gap=Sectors(16_384),
+            later_gap=Sectors(3_072),
+        ),
+        # Overwritable media grow in place: no lead-in/out between sessions.
+        MediaType("dvd+rw", Family.DVD, Sectors(2_295_104), True, "DVD+RW (4.7 GB)"),
+        MediaType("bd-r", Family.BD, Sectors(12_219_392), False, "BD-R (25 GB)"),
+        MediaType("bd-re", Family.BD, Sectors(12_219_392), True, "BD-RE (25 GB)"),
+    )
+}
+
+SESSION_PADDING = Sectors(150)
+"""Sectors of zeros burning tools append to every session (300 KiB)."""
+
+# 1x speeds in bytes of user data per second.
+SPEED_1X = {Family.CD: 153_600, Family.DVD: 1_385_000, Family.BD: 4_495_625}
+
+
+def media_type(name: str) -> MediaType:
+    """Look a media type up by name, with a clear error for unknown names."""
+    try:
+        return MEDIA_TYPES[name.lower()]
+    except KeyError:
+        known = ", ".join(MEDIA_TYPES)
+        raise UsageError(f"unknown media type {name!r}; known types: {known}") from None
+
+
+class DiscState(enum.Enum):
+    BLANK = "blank"
+    APPENDABLE = "appendable"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Session:
+    """One recorded session: where it starts and how many sectors it holds.
+
+    ``length`` counts the sectors written (image plus padding), not the
+    run-out or the gap before the next session.
+    """
+
+    start: Lba
+    length: Sectors
+
+    @property
+    def end(self) -> Lba:
+        return Lba(self.start + self.length)
+
+
+@dataclass(frozen=True)
+class DiscInfo:
+    """What a recorder knows about the disc in it."""
+
+    media: MediaType
+    state: DiscState
+    sessions: tuple[Session, ...] = ()
+    wasted: tuple[Session, ...] = ()
+    """Ranges lost to interrupted recordings (write-once media)."""
+    label: str = ""
+    identity: str = ""
+    """Changes whenever the disc is written or swapped (wrong-disc check)."""
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def capacity(self) -> Sectors:
+        return self.media.capacity
+
+    @property
+    def last_session(self) -> Session | None:
+        return self.sessions[-1] if self.sessions else None
+
+    @property
+    def nwa(self) -> Lba | None:
+        """Next writable address, or None when nothing more can be written."""
+        if self.state is DiscState.CLOSED:
+            return None
+        return next_writable_address(self.media, self.sessions, self.wasted)
+
+    @property
+    def used(self) -> Sectors:
+        """Sectors no longer available: written data plus session overheads."""
+        nwa = self.nwa
+        if nwa is None:
+            return self.capacity
+        return Sectors(min(nwa, self.capacity))
+
+    @property
+    def free(self) -> Sectors:
+        """Sectors a next session could hold, padding and run-out excluded."""
+        nwa = self.nwa
+        if nwa is None or len(self.sessions) >= self.media.max_sessions:
+            return Sectors(0)
+        room = self.capacity - nwa - SESSION_PADDING - self.media.run_out
+        return Sectors(max(0, room))
+
+    @property
+    def writable(self) -> bool:
+        return self.free > 0
+
+
+def next_writable_address(
+    media: MediaType, sessions: tuple[Session, ...], wasted: tuple[Session, ...] = ()
+) -> Lba:
+    """Where the next session starts, by the rules of this media type."""
+    ends = [(s.end, i == 0) for i, s in enumerate(sessions)]
+    ends += [(w.end, not sessions) for w in wasted]
+    if not ends:
+        return Lba(0)
+    end, first = max(ends)
+    gap = media.first_gap if first else media.later_gap
+    nwa = end + media.run_out + gap
+    return Lba(-(-nwa // media.alignment) * media.alignment)
