@@ -40,7 +40,8 @@ from .errors import (
     VerificationError,
     WriteOnceError,
 )
-from .mastering import Kind, master_session, volume_ids
+from .isonames import label_warning
+from .mastering import Kind, master_session
 from .media import SPEED_1X, DiscInfo, DiscState, Session
 from .options import BurnOptions, Resolved, should_close
 from .outcome import BurnResult
@@ -53,7 +54,7 @@ from .snapshot import (
     take_snapshot,
 )
 from .space import session_sectors
-from .status import AT_REST
+from .status import AT_REST, files_words
 from .units import SECTOR_SIZE, Lba, sectors_for
 from .view import View
 
@@ -257,7 +258,8 @@ class Burner:
         await self._enter("checking")
         opts = options.resolve(self.settings)
         label = opts.label or default_label()
-        volume_ids(label)
+        if warning := label_warning(label):
+            log.warning("%s", warning)
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
         check_same_disc(self.view.info, info)
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
@@ -297,7 +299,8 @@ class Burner:
         if opts.simulate:
             return BurnResult(
                 True,
-                f"simulated: {snap.files} files ({snap.bytes} bytes) would have been burned; "
+                f"simulated: {files_words(snap.files, snap.symlinks)} ({snap.bytes} bytes) "
+                "would have been burned; "
                 "nothing was written and the files stay staged",
                 label,
                 snap.files,
@@ -307,7 +310,7 @@ class Burner:
         ejected = "; the disc was ejected" if opts.eject else ""
         return BurnResult(
             True,
-            f"burned {snap.files} files ({snap.bytes} bytes) as "
+            f"burned {files_words(snap.files, snap.symlinks)} ({snap.bytes} bytes) as "
             f"session {len(self.view.info.sessions)}{closed}{ejected}",
             label,
             snap.files,
@@ -448,6 +451,7 @@ class Burner:
                 f"--rewrite needs a rewritable disc; a {info.media.title} can only be added to"
             )
         files = [e for e in snap.entries if e.kind is Kind.FILE]
+        links = sum(e.kind is Kind.SYMLINK for e in snap.entries)
         size = sum(e.size for e in files)
         counts = replace(snap.counts, data=sum(sectors_for(e.size) for e in files))
         need = session_sectors(counts)
@@ -480,7 +484,7 @@ class Burner:
             return BurnResult(
                 True,
                 f"simulated: the disc would have been rewritten as one "
-                f"session of {len(files)} files ({size} bytes); nothing was "
+                f"session of {files_words(len(files), links)} ({size} bytes); nothing was "
                 "written",
                 label,
                 len(files),
@@ -505,7 +509,7 @@ class Burner:
         stash.unlink()
         return BurnResult(
             True,
-            f"rewrote the disc as one session: {len(files)} files ({size} bytes)",
+            f"rewrote the disc as one session: {files_words(len(files), links)} ({size} bytes)",
             label,
             len(files),
             size,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import io
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from . import config, mounts, names, paths, private, stash
 from .errors import (
     BurnInProgressError,
+    BusyError,
     CdfsError,
     NoSpaceError,
     NotFoundError,
@@ -34,7 +36,7 @@ from .errors import (
     UsageError,
     WriteOnceError,
 )
-from .isonames import volume_ids
+from .isonames import label_warning
 from .media import DiscInfo, media_type
 from .parser import build_parser, recording_values
 from .status import human_bytes, render_text
@@ -62,7 +64,13 @@ def read_status(mountpoint: Path) -> dict[str, Any]:
                 f"crashed): 'cdfs mount {mountpoint}' removes the dead mount and mounts again, "
                 "which finishes any interrupted burn; 'cdfs umount' only removes it"
             ) from None
-        raise NotMountedError(f"{mountpoint} is not a cdfs mount ({exc.strerror})") from None
+        if exc.errno == errno.ENOENT:
+            raise NotFoundError(f"{mountpoint} does not exist") from None
+        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.ENOTDIR):
+            raise NotMountedError(f"{mountpoint} is not a cdfs mount") from None
+        raise NotMountedError(
+            f"{mountpoint} is not a cdfs mount, or cannot be reached ({exc.strerror})"
+        ) from None
     data: dict[str, Any] = json.loads(raw)
     return data
 
@@ -73,7 +81,7 @@ def holding_mount(staging_dir: Path) -> Path | None:
     try:
         mp = Path(json.loads((staging_dir / names.STATUS_FILE_NAME).read_text())["mountpoint"])
         live = read_status(mp)
-    except (OSError, ValueError, TypeError, KeyError, NotMountedError):
+    except (OSError, ValueError, TypeError, KeyError, NotMountedError, NotFoundError):
         return None
     return mp if Path(live.get("staging_dir", "")) == staging_dir else None
 
@@ -101,7 +109,7 @@ def poll_status(mountpoint: Path) -> dict[str, Any] | None:
     """The daemon's status, or ``None`` once the mount is gone."""
     try:
         return read_status(mountpoint)
-    except NotMountedError:
+    except (NotMountedError, NotFoundError):
         return None
 
 
@@ -262,6 +270,11 @@ def cmd_umount(args: argparse.Namespace) -> int:
     res = subprocess.run(
         ["fusermount3", "-u", str(mp)], capture_output=True, text=True, timeout=60, check=False
     )
+    if res.returncode and "busy" in res.stderr.lower():
+        raise BusyError(
+            f"cannot unmount {mp}: it is busy (a program has a file or its working directory "
+            f"in it); close those ('fuser -vm {mp}' lists them) and try again"
+        )
     if res.returncode:
         raise CdfsError(f"cannot unmount {mp}: {res.stderr.strip()}")
     wait_for_exit(partial(daemon_gone, staging_dir, pid), status_file, quiet=args.quiet)
@@ -285,8 +298,11 @@ def daemon_gone(staging_dir: Path, pid: int) -> bool:
 
 def cmd_burn(args: argparse.Namespace) -> int:
     mp = Path(args.mountpoint).resolve()
-    if args.label is not None:
-        volume_ids(args.label)  # refuse an unusable label here, before the daemon sees it
+    # Refuse an unusable label or speed here, before the daemon sees it.
+    if args.speed is not None:
+        config.check("speed", args.speed)
+    if args.label is not None and (warning := label_warning(args.label)):
+        print(f"cdfs: warning: {warning}", file=sys.stderr)
     values = {"label": args.label} if args.label is not None else {}
     if args.rewrite:
         values["rewrite"] = "yes"
@@ -317,11 +333,12 @@ def cmd_config_set(args: argparse.Namespace) -> int:
 
 
 def cmd_burn_image(args: argparse.Namespace) -> int:
-    from .image import burn_image
+    from .image import burn_image, check_image
     from .options import options_from
     from .progress import PhaseBars
     from .recorder import open_recorder
 
+    check_image(Path(args.image))
     settings, _origin = config.load()
     recorder = open_recorder(resolve_drive(args.drive, settings.drive))
     opts = options_from(recording_values(args)).resolve(settings)
@@ -367,7 +384,11 @@ def cmd_erase(args: argparse.Namespace) -> int:
 def erase_mounted(mp: Path, mode: str, args: argparse.Namespace) -> int:
     """Erase through the daemon of mount ``mp``: staged files are kept."""
     s = read_status(mp)
-    confirm(f"Erase everything on the {s['media_title']} in {s['drive']} ({mode})?", args.yes)
+    confirm(
+        f"Erase everything on the {s['media_title']} mounted at {mp} ({mode} erase; the staged "
+        "files are kept)?",
+        args.yes,
+    )
     ticket = submit(
         mp, partial(os.setxattr, mp, names.ERASE_XATTR.decode(), mode.encode()), "erase"
     )
@@ -390,7 +411,7 @@ def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
         if info.media.write_once:
             raise WriteOnceError(f"a {info.media.title} cannot be erased: it is write-once")
         confirm(
-            f"Erase everything on the {info.media.title} in {recorder.description} ({mode})?",
+            f"Erase everything on the {info.media.title} in {drive} ({mode} erase)?",
             args.yes,
         )
         with byte_bar("erasing", info.capacity * SECTOR_SIZE, args.quiet) as bar:
@@ -464,12 +485,47 @@ COMMANDS: dict[str, Command] = {
 """Each ``handler`` name the parser sets, and the function that runs it."""
 
 
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s: %(message)s"
+
+
+class CommandLog(logging.FileHandler):
+    """The log of the commands other than ``mount`` (``cdfs.log`` in the
+    state directory, 0600): opened on the first record, so a command that
+    logs nothing creates nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(paths.state_dir() / "cdfs.log", delay=True)
+
+    def _open(self) -> io.TextIOWrapper:
+        private.own_dir(paths.state_dir())
+        fd = private.open_file(Path(self.baseFilename), os.O_WRONLY | os.O_APPEND)
+        return open(fd, "a", encoding="utf-8")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A log that cannot be written is not worth a traceback on stderr."""
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    """Where log records go.  A mount logs on stderr: the terminal in the
+    foreground, its log file once in the background.  Every other command
+    prints its answer and its errors itself and keeps stderr for them (and
+    its progress): its log records (a blank disc created, an interrupted
+    recording settled) go to the command log; with -v also on stderr."""
+    level = logging.DEBUG if args.verbose else logging.INFO
+    if args.handler == "mount":
+        logging.basicConfig(level=level, format=LOG_FORMAT)
+        return
+    handler: logging.Handler = CommandLog()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handlers = [handler]
+    if args.verbose:
+        handlers.append(logging.StreamHandler())
+    logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
-    )
+    setup_logging(args)
     try:
         return COMMANDS[args.handler](args)
     except CdfsError as exc:

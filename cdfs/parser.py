@@ -30,7 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
         "~/.local/share/cdfs (created blank on first use).",
     )
     p.add_argument("--version", action="version", version=f"cdfs {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log more, and on stderr (commands other than mount log to "
+        "~/.local/state/cdfs/cdfs.log)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_mount, add_umount, add_burn, add_status, add_erase, add_burn_image):
         add(sub)

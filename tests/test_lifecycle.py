@@ -172,7 +172,7 @@ def test_umount_returns_when_the_daemon_is_a_zombie(mount: Any, make_disc: Any) 
     m = mount(disc)
     (m.path / "z.txt").write_text("zombie\n")
     res = cdfs(["umount", "-q", str(m.path)], m.env, timeout=60)
-    assert "burned 1 files" in res.stdout
+    assert "burned 1 file (" in res.stdout
     assert not os.path.ismount(m.path)
     assert m.stop() == 0
     assert "z.txt" in xorriso_listing(disc)
@@ -274,7 +274,7 @@ def test_umount_of_a_dead_mount_removes_it(
     background(disc, name="dead mount")
     assert (mp / "waiting.txt").read_text() == "waiting\n"
     res = cdfs(["umount", "-q", str(mp)], home, timeout=120)
-    assert "burned 1 files" in res.stdout
+    assert "burned 1 file (" in res.stdout
     assert "waiting.txt" in xorriso_listing(disc)
 
 
