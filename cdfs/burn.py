@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from .mastering import Kind, master_session
 from .media import SPEED_1X, DiscInfo, DiscState, Session
 from .options import BurnOptions, Resolved, should_close
 from .outcome import BurnResult
+from .rate import RateWindow, average
 from .recorder import Recorder
 from .recovery import read_back, read_back_words, settle
 from .snapshot import (
@@ -100,7 +101,11 @@ def default_label(now: _dt.datetime | None = None) -> str:
 
 @dataclass
 class Progress:
-    """The running burn's phase and progress; read by ``.status``."""
+    """The running burn's phase and progress; read by ``.status``.
+
+    A burn (or an erase) is a run of phases; each phase that ended well is
+    kept in ``finished`` until the next run starts, so that a command that
+    looked in only now and then still shows every phase reaching 100 %."""
 
     phase: str = "idle"
     done: int = 0
@@ -111,28 +116,58 @@ class Progress:
     one_x: int = 0
     """Bytes per second of 1x while recording, for the x-factor."""
 
+    run: int = 0
+    """Counts the burns and erases started, to tell one's phases from another's."""
+
+    finished: list[dict[str, Any]] = field(default_factory=list)
+    """The phases of this run that ended well, as :meth:`summary` gives them."""
+
+    window: RateWindow = field(default_factory=RateWindow)
+
     def enter(self, phase: str, total: int = 0, one_x: int = 0) -> None:
+        now = time.monotonic()
+        if self.phase in AT_REST:
+            if phase not in AT_REST:
+                self.run, self.finished = self.run + 1, []
+        elif phase != "failed":
+            self.finished.append(self.summary(now))
         self.phase, self.done, self.total, self.one_x = phase, 0, total, one_x
-        self.phase_started = time.monotonic()
+        self.phase_started = now
+        self.window = RateWindow()
+        self.window.add(0, now)
         if phase == "checking":
             self.started = time.time()
 
     def update(self, done: int, total: int) -> None:
         self.done, self.total = done, total
+        self.window.add(done)
+
+    def summary(self, now: float) -> dict[str, Any]:
+        """The phase under way as one that ended well: all of it done."""
+        seconds = now - self.phase_started
+        speed = average(self.total, seconds)
+        return {
+            "phase": self.phase,
+            "bytes_total": self.total,
+            "seconds": round(seconds, 2),
+            "bytes_per_second": round(speed) if speed else None,
+            "x_factor": round(speed / self.one_x, 1) if speed and self.one_x else None,
+        }
 
     def as_dict(self) -> dict[str, Any]:
-        elapsed = max(time.monotonic() - self.phase_started, 1e-6)
         pct = 100.0 * self.done / self.total if self.total else 0.0
-        rate = self.done / elapsed
-        remaining = (self.total - self.done) / rate if rate > 0 and self.total else None
+        rate = self.window.rate()
+        remaining = (self.total - self.done) / rate if rate and self.total else None
         return {
             "phase": self.phase,
             "percent": round(pct, 1),
             "bytes_done": self.done,
             "bytes_total": self.total,
-            "bytes_per_second": round(rate),
+            "bytes_per_second": round(rate) if rate else None,
             "seconds_remaining": round(remaining, 1) if remaining is not None else None,
-            "x_factor": round(rate / self.one_x, 1) if self.one_x else None,
+            "x_factor": round(rate / self.one_x, 1) if rate and self.one_x else None,
+            "run": self.run,
+            "finished": list(self.finished),
         }
 
 

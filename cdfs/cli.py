@@ -37,9 +37,9 @@ from .errors import (
     WriteOnceError,
 )
 from .isonames import label_warning
-from .media import DiscInfo, media_type
+from .media import SPEED_1X, DiscInfo, media_type
 from .parser import build_parser, recording_values
-from .status import human_bytes, render_text
+from .status import AT_REST, human_bytes, render_text
 from .units import SECTOR_SIZE
 
 if TYPE_CHECKING:
@@ -264,6 +264,8 @@ def cmd_umount(args: argparse.Namespace) -> int:
             f"{mp}, with the same --drive) finishes any interrupted burn"
         )
     s = read_status(mp)
+    burn = s.get("burn", {})
+    earlier = burn.get("run") if burn.get("phase") in AT_REST else None
     pid, staging_dir = int(s["pid"]), Path(s["staging_dir"])
     status_file = staging_dir / names.STATUS_FILE_NAME
     before = (s.get("last_burn") or {}).get("id")
@@ -277,7 +279,7 @@ def cmd_umount(args: argparse.Namespace) -> int:
         )
     if res.returncode:
         raise CdfsError(f"cannot unmount {mp}: {res.stderr.strip()}")
-    wait_for_exit(partial(daemon_gone, staging_dir, pid), status_file, quiet=args.quiet)
+    wait_for_exit(partial(daemon_gone, staging_dir, pid), status_file, args.quiet, earlier)
     last = read_status_file(status_file).get("last_burn") or {}
     if last and last.get("id") != before:
         return report_burn(last)
@@ -345,6 +347,7 @@ def cmd_burn_image(args: argparse.Namespace) -> int:
     lock = hold_recorder(recorder, "unmount it first ('cdfs umount {mp}')")
     try:
         with PhaseBars(quiet=args.quiet) as bars:
+            bars.one_x = SPEED_1X[recorder.disc_info().media.family]
             message = burn_image(recorder, Path(args.image), opts, bars.start)
     finally:
         os.close(lock)
@@ -398,7 +401,7 @@ def erase_mounted(mp: Path, mode: str, args: argparse.Namespace) -> int:
 def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
     """Erase a disc image or device that no daemon holds; one a mount holds
     is refused (busy), since the mount would go on showing what it erased."""
-    from .progress import advance, byte_bar
+    from .progress import PhaseBars
     from .recorder import open_recorder
 
     recorder = open_recorder(drive)
@@ -414,8 +417,10 @@ def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
             f"Erase everything on the {info.media.title} in {drive} ({mode} erase)?",
             args.yes,
         )
-        with byte_bar("erasing", info.capacity * SECTOR_SIZE, args.quiet) as bar:
-            recorder.erase(full=args.full, progress=partial(advance, bar))
+        with PhaseBars(quiet=args.quiet) as bars:
+            recorder.erase(
+                full=args.full, progress=bars.start("erasing", info.capacity * SECTOR_SIZE)
+            )
     finally:
         os.close(lock)
     print(f"cdfs: erased the disc ({mode} erase)")
