@@ -215,6 +215,8 @@ def cmd_mount(args: argparse.Namespace) -> int:
         settings = replace(settings, names=args.names)
     options = MountOptions(mp, stash_path, settings=settings, debug=args.debug, **fuse)
     ready = None if args.foreground else daemonize(paths.log_file(recorder.ident))
+    if ready is not None:
+        log_to_stderr()
     try:
         daemon = Daemon(recorder, options)
     except CdfsError as exc:
@@ -511,13 +513,15 @@ class CommandLog(logging.FileHandler):
 
 
 def setup_logging(args: argparse.Namespace) -> None:
-    """Where log records go.  A mount logs on stderr: the terminal in the
-    foreground, its log file once in the background.  Every other command
+    """Where log records go.  A mount in the foreground logs on stderr; one
+    in the background, on stderr once that is its log file (:func:`log_to_stderr`),
+    and until then (checks, an interrupted recording settled) like every
+    other command.  Every other command
     prints its answer and its errors itself and keeps stderr for them (and
     its progress): its log records (a blank disc created, an interrupted
     recording settled) go to the command log; with -v also on stderr."""
     level = logging.DEBUG if args.verbose else logging.INFO
-    if args.handler == "mount":
+    if args.handler == "mount" and args.foreground:
         logging.basicConfig(level=level, format=LOG_FORMAT)
         return
     handler: logging.Handler = CommandLog()
@@ -526,6 +530,13 @@ def setup_logging(args: argparse.Namespace) -> None:
     if args.verbose:
         handlers.append(logging.StreamHandler())
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers)
+
+
+def log_to_stderr() -> None:
+    """From now on log on stderr (a background daemon's log file)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.root.handlers = [handler]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

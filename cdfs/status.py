@@ -52,7 +52,8 @@ def burn_line(burn: dict[str, Any]) -> str:
         parts.append(f"{human_bytes(burn.get('bytes_done', 0))} of {human_bytes(total)}")
     rate = burn.get("bytes_per_second") or 0
     if rate:
-        parts.append(f"{human_bytes(rate)}/s")
+        x = burn.get("x_factor")
+        parts.append(f"{human_bytes(rate)}/s" + (f" ({x:.1f}x)" if x else ""))
     remaining = burn.get("seconds_remaining")
     if remaining is not None:
         parts.append(f"{int(remaining)} s left")
