@@ -127,19 +127,22 @@ def test_speed_zero_is_refused_plainly(mount: Any, make_disc: Any) -> None:
     assert m.status()["requests"] == 0
 
 
-def test_erase_prompt_names_the_medium_once(tmp_path: Path, home: dict[str, str]) -> None:
+def test_erase_prompt_names_the_medium_once(
+    tmp_path: Path, home: dict[str, str], mount: Any
+) -> None:
     disc = tmp_path / "rw.iso"
     cdfs(["media", "create", str(disc), "--type", "cd-rw80"], home)
-    res = run(
-        [sys.executable, "-m", "cdfs", "erase", str(disc)],
-        env=home,
-        check=False,
-        input=b"",
-    )
+    res = run([sys.executable, "-m", "cdfs", "erase", str(disc)], env=home, check=False)
     assert res.returncode == 2
     line = error_line(res)
     assert line.count("CD-RW") == 1, line
     assert f"Erase everything on the CD-RW 80 min (700 MB) in {disc} (quick erase)?" in line
+    m = mount(disc)
+    res = run([sys.executable, "-m", "cdfs", "erase", "--full", str(m.path)], env=home, check=False)
+    assert res.returncode == 2
+    line = error_line(res)
+    assert line.count("CD-RW") == 1, line
+    assert f"the CD-RW 80 min (700 MB) mounted at {m.path} (full erase; the staged" in line
 
 
 def test_long_label_is_shortened_with_a_warning(mount: Any, make_disc: Any) -> None:
