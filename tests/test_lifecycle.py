@@ -234,11 +234,9 @@ def test_a_mount_killed_mid_burn_is_mounted_again_and_recovered(
     assert res.returncode == 3 and "has stopped" in one_line_error(res)
 
     res = cdfs(["mount", "--drive", str(disc), str(mp)], home, timeout=60)
-    # One line says what was done; settling the interrupted recording, which
-    # worked, is in the log only.
+    # One line says what was done; settling the interrupted recording (when
+    # the kill came after it began), which worked, is in the log only.
     assert res.stderr == f"cdfs: removed the dead mount at {mp} (its daemon had stopped)\n"
-    logged = (Path(home["XDG_STATE_HOME"]) / "cdfs" / "cdfs.log").read_text()
-    assert "a recording was interrupted" in logged
     last = status(mp)["last_burn"]
     assert not last["ok"] and "interrupted before its session was recorded" in last["message"]
     assert "still staged" in cdfs(["status", str(mp)], home).stdout
