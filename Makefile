@@ -58,8 +58,10 @@ deps:
 
 venv: $(VENV)/.installed
 
+# An existing venv is updated in place with its own interpreter: making it
+# again with whatever python3 is first on the PATH now would mix two Pythons.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@

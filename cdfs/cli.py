@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import io
 import json
 import logging
 import os
@@ -26,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from cdfs import config, mounts, names, paths, private
 from cdfs.burn import stash
-from cdfs.burn.status import human_bytes, render_text
+from cdfs.burn.status import AT_REST, human_bytes, render_text
 from cdfs.errors import (
     BurnInProgressError,
+    BusyError,
     CdfsError,
     NoSpaceError,
     NotFoundError,
@@ -36,9 +38,9 @@ from cdfs.errors import (
     UsageError,
     WriteOnceError,
 )
-from cdfs.iso.isonames import volume_ids
+from cdfs.iso.isonames import label_warning
 from cdfs.parser import build_parser, recording_values
-from cdfs.recorders.media import DiscInfo, media_type
+from cdfs.recorders.media import SPEED_1X, DiscInfo, media_type
 from cdfs.units import SECTOR_SIZE
 
 if TYPE_CHECKING:
@@ -63,7 +65,13 @@ def read_status(mountpoint: Path) -> dict[str, Any]:
                 f"crashed): 'cdfs mount {mountpoint}' removes the dead mount and mounts again, "
                 "which finishes any interrupted burn; 'cdfs umount' only removes it"
             ) from None
-        raise NotMountedError(f"{mountpoint} is not a cdfs mount ({exc.strerror})") from None
+        if exc.errno == errno.ENOENT:
+            raise NotFoundError(f"{mountpoint} does not exist") from None
+        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.ENOTDIR):
+            raise NotMountedError(f"{mountpoint} is not a cdfs mount") from None
+        raise NotMountedError(
+            f"{mountpoint} is not a cdfs mount, or cannot be reached ({exc.strerror})"
+        ) from None
     data: dict[str, Any] = json.loads(raw)
     return data
 
@@ -74,7 +82,7 @@ def holding_mount(staging_dir: Path) -> Path | None:
     try:
         mp = Path(json.loads((staging_dir / names.STATUS_FILE_NAME).read_text())["mountpoint"])
         live = read_status(mp)
-    except (OSError, ValueError, TypeError, KeyError, NotMountedError):
+    except (OSError, ValueError, TypeError, KeyError, NotMountedError, NotFoundError):
         return None
     return mp if Path(live.get("staging_dir", "")) == staging_dir else None
 
@@ -102,7 +110,7 @@ def poll_status(mountpoint: Path) -> dict[str, Any] | None:
     """The daemon's status, or ``None`` once the mount is gone."""
     try:
         return read_status(mountpoint)
-    except NotMountedError:
+    except (NotMountedError, NotFoundError):
         return None
 
 
@@ -208,6 +216,8 @@ def cmd_mount(args: argparse.Namespace) -> int:
         settings = replace(settings, names=args.names)
     options = MountOptions(mp, stash_path, settings=settings, debug=args.debug, **fuse)
     ready = None if args.foreground else daemonize(paths.log_file(recorder.ident))
+    if ready is not None:
+        log_to_stderr()
     try:
         daemon = Daemon(recorder, options)
     except CdfsError as exc:
@@ -257,15 +267,22 @@ def cmd_umount(args: argparse.Namespace) -> int:
             f"{mp}, with the same --drive) finishes any interrupted burn"
         )
     s = read_status(mp)
+    burn = s.get("burn", {})
+    earlier = burn.get("run") if burn.get("phase") in AT_REST else None
     pid, staging_dir = int(s["pid"]), Path(s["staging_dir"])
     status_file = staging_dir / names.STATUS_FILE_NAME
     before = (s.get("last_burn") or {}).get("id")
     res = subprocess.run(
         ["fusermount3", "-u", str(mp)], capture_output=True, text=True, timeout=60, check=False
     )
+    if res.returncode and "busy" in res.stderr.lower():
+        raise BusyError(
+            f"cannot unmount {mp}: it is busy (a program has a file or its working directory "
+            f"in it); close those ('fuser -vm {mp}' lists them) and try again"
+        )
     if res.returncode:
         raise CdfsError(f"cannot unmount {mp}: {res.stderr.strip()}")
-    wait_for_exit(partial(daemon_gone, staging_dir, pid), status_file, quiet=args.quiet)
+    wait_for_exit(partial(daemon_gone, staging_dir, pid), status_file, args.quiet, earlier)
     last = read_status_file(status_file).get("last_burn") or {}
     if last and last.get("id") != before:
         return report_burn(last)
@@ -286,8 +303,11 @@ def daemon_gone(staging_dir: Path, pid: int) -> bool:
 
 def cmd_burn(args: argparse.Namespace) -> int:
     mp = Path(args.mountpoint).resolve()
-    if args.label is not None:
-        volume_ids(args.label)  # refuse an unusable label here, before the daemon sees it
+    # Refuse an unusable label or speed here, before the daemon sees it.
+    if args.speed is not None:
+        config.check("speed", args.speed)
+    if args.label is not None and (warning := label_warning(args.label)):
+        print(f"cdfs: warning: {warning}", file=sys.stderr)
     values = {"label": args.label} if args.label is not None else {}
     if args.rewrite:
         values["rewrite"] = "yes"
@@ -318,17 +338,19 @@ def cmd_config_set(args: argparse.Namespace) -> int:
 
 
 def cmd_burn_image(args: argparse.Namespace) -> int:
-    from cdfs.burn.image import burn_image
+    from cdfs.burn.image import burn_image, check_image
     from cdfs.burn.options import options_from
     from cdfs.progress import PhaseBars
     from cdfs.recorders.opening import open_recorder
 
+    check_image(Path(args.image))
     settings, _origin = config.load()
     recorder = open_recorder(resolve_drive(args.drive, settings.drive))
     opts = options_from(recording_values(args)).resolve(settings)
     lock = hold_recorder(recorder, "unmount it first ('cdfs umount {mp}')")
     try:
         with PhaseBars(quiet=args.quiet) as bars:
+            bars.one_x = SPEED_1X[recorder.disc_info().media.family]
             message = burn_image(recorder, Path(args.image), opts, bars.start)
     finally:
         os.close(lock)
@@ -368,7 +390,11 @@ def cmd_erase(args: argparse.Namespace) -> int:
 def erase_mounted(mp: Path, mode: str, args: argparse.Namespace) -> int:
     """Erase through the daemon of mount ``mp``: staged files are kept."""
     s = read_status(mp)
-    confirm(f"Erase everything on the {s['media_title']} in {s['drive']} ({mode})?", args.yes)
+    confirm(
+        f"Erase everything on the {s['media_title']} mounted at {mp} ({mode} erase; the staged "
+        "files are kept)?",
+        args.yes,
+    )
     ticket = submit(
         mp, partial(os.setxattr, mp, names.ERASE_XATTR.decode(), mode.encode()), "erase"
     )
@@ -378,7 +404,7 @@ def erase_mounted(mp: Path, mode: str, args: argparse.Namespace) -> int:
 def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
     """Erase a disc image or device that no daemon holds; one a mount holds
     is refused (busy), since the mount would go on showing what it erased."""
-    from cdfs.progress import advance, byte_bar
+    from cdfs.progress import PhaseBars
     from cdfs.recorders.opening import open_recorder
 
     recorder = open_recorder(drive)
@@ -391,11 +417,13 @@ def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
         if info.media.write_once:
             raise WriteOnceError(f"a {info.media.title} cannot be erased: it is write-once")
         confirm(
-            f"Erase everything on the {info.media.title} in {recorder.description} ({mode})?",
+            f"Erase everything on the {info.media.title} in {drive} ({mode} erase)?",
             args.yes,
         )
-        with byte_bar("erasing", info.capacity * SECTOR_SIZE, args.quiet) as bar:
-            recorder.erase(full=args.full, progress=partial(advance, bar))
+        with PhaseBars(quiet=args.quiet) as bars:
+            recorder.erase(
+                full=args.full, progress=bars.start("erasing", info.capacity * SECTOR_SIZE)
+            )
     finally:
         os.close(lock)
     print(f"cdfs: erased the disc ({mode} erase)")
@@ -465,12 +493,56 @@ COMMANDS: dict[str, Command] = {
 """Each ``handler`` name the parser sets, and the function that runs it."""
 
 
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s: %(message)s"
+
+
+class CommandLog(logging.FileHandler):
+    """The log of the commands other than ``mount`` (``cdfs.log`` in the
+    state directory, 0600): opened on the first record, so a command that
+    logs nothing creates nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(paths.state_dir() / "cdfs.log", delay=True)
+
+    def _open(self) -> io.TextIOWrapper:
+        private.own_dir(paths.state_dir())
+        fd = private.open_file(Path(self.baseFilename), os.O_WRONLY | os.O_APPEND)
+        return open(fd, "a", encoding="utf-8")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A log that cannot be written is not worth a traceback on stderr."""
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    """Where log records go.  A mount in the foreground logs on stderr; one
+    in the background, on stderr once that is its log file (:func:`log_to_stderr`),
+    and until then (checks, an interrupted recording settled) like every
+    other command.  Every other command
+    prints its answer and its errors itself and keeps stderr for them (and
+    its progress): its log records (a blank disc created, an interrupted
+    recording settled) go to the command log; with -v also on stderr."""
+    level = logging.DEBUG if args.verbose else logging.INFO
+    if args.handler == "mount" and args.foreground:
+        logging.basicConfig(level=level, format=LOG_FORMAT)
+        return
+    handler: logging.Handler = CommandLog()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handlers = [handler]
+    if args.verbose:
+        handlers.append(logging.StreamHandler())
+    logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers)
+
+
+def log_to_stderr() -> None:
+    """From now on log on stderr (a background daemon's log file)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.root.handlers = [handler]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
-    )
+    setup_logging(args)
     try:
         return COMMANDS[args.handler](args)
     except CdfsError as exc:

@@ -61,11 +61,12 @@ def _speed(key: str, value: Any) -> float | None:
     try:
         speed = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"{key} must be a number (an x-factor such as 4) or max, not {value!r}"
-        ) from None
+        speed = float("nan")
     if not 0 < speed <= 100:
-        raise ConfigError(f"{key} must be between 0 and 100 (an x-factor), not {value!r}")
+        raise ConfigError(
+            f"{key} must be a positive number (an x-factor such as 4, at most 100) or max, "
+            f"not {value!r}"
+        )
     return speed
 
 

@@ -39,7 +39,7 @@ from cdfs.errors import BurnInProgressError, UsageError, WriteOnceError
 from cdfs.iso import discread
 from cdfs.mount.fs import Operations
 from cdfs.mount.namereport import name_changes
-from cdfs.mount.staging import Upper
+from cdfs.mount.staging import Upper, is_reserved
 from cdfs.mount.view import Attr, Handle, View
 from cdfs.recorders.recorder import Recorder
 from cdfs.units import SECTOR_SIZE
@@ -162,7 +162,7 @@ class Daemon:
         )
         self.burner.last = recover(self.view, self.staging_dir) or self._load_last()
         stash.clean(options.stash_dir, recorder.ident)
-        self._staged_cache: tuple[float, int, int] = (0.0, 0, 0)
+        self._staged_cache: tuple[float, int, int, int] = (0.0, 0, 0, 0)
         self._burn_writers = 0
         """Descriptions of ``.burn`` open for writing: each makes its own
         request when released."""
@@ -183,24 +183,28 @@ class Daemon:
 
     # -- status -----------------------------------------------------------
 
-    def staged_totals(self) -> tuple[int, int]:
-        """(files, bytes) staged; cached for a second while a burn runs and
-        the status is polled."""
-        when, files, size = self._staged_cache
+    def staged_totals(self) -> tuple[int, int, int]:
+        """(files, symbolic links, bytes) staged, counted as a burn counts
+        them (not the staging area's own markers of deletions); cached for a
+        second while a burn runs and the status is polled."""
+        when, *totals = self._staged_cache
         if self.burner.busy and time.monotonic() - when < 1.0:
-            return files, size
-        files = size = 0
+            return totals[0], totals[1], totals[2]
+        files = links = size = 0
         for _rel, _dirs, fnames, fd in self.upper.walk():
             for name in fnames:
+                if is_reserved(name):
+                    continue
                 st = os.lstat(name, dir_fd=fd)
-                files += 1
+                files += stat.S_ISREG(st.st_mode)
+                links += stat.S_ISLNK(st.st_mode)
                 size += st.st_size if stat.S_ISREG(st.st_mode) else 0
-        self._staged_cache = (time.monotonic(), files, size)
-        return files, size
+        self._staged_cache = (time.monotonic(), files, links, size)
+        return files, links, size
 
     def status(self) -> dict[str, Any]:
         info = self.view.info
-        files, size = self.staged_totals()
+        files, links, size = self.staged_totals()
         capacity, available = self.view.statfs_sectors()
         return {
             "pid": os.getpid(),
@@ -215,6 +219,7 @@ class Daemon:
             "free_bytes": int(info.free) * SECTOR_SIZE,
             "available_bytes": available * SECTOR_SIZE,
             "staged_files": files,
+            "staged_symlinks": links,
             "staged_bytes": size,
             "burn": self.burner.progress.as_dict(),
             "requests": self.burner.requests,

@@ -104,6 +104,13 @@ class BurnInProgressError(CdfsError):
     exit_code = 8
 
 
+class BusyError(CdfsError):
+    """Something is in use: a mount that programs still use, a drive."""
+
+    errno = _errno.EBUSY
+    exit_code = 8
+
+
 class NotMountedError(CdfsError):
     """A command that talks to a mount was given something that is not one."""
 

@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
+QUIET_HELP = (
+    "show no progress (else on stderr: a bar per phase on a terminal, plain lines "
+    "to a pipe or file)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cdfs",
@@ -30,7 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
         "~/.local/share/cdfs (created blank on first use).",
     )
     p.add_argument("--version", action="version", version=f"cdfs {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log more, and on stderr (commands other than mount log to "
+        "~/.local/state/cdfs/cdfs.log)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_mount, add_umount, add_burn, add_status, add_erase, add_burn_image):
         add(sub)
@@ -159,7 +171,7 @@ def add_umount(sub: Subparsers) -> None:
         "mount it again to finish any interrupted burn.",
     )
     u.add_argument("mountpoint", metavar="MOUNTPOINT")
-    u.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    u.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
 
 
 def add_burn(sub: Subparsers) -> None:
@@ -181,7 +193,7 @@ def add_burn(sub: Subparsers) -> None:
     b.add_argument(
         "--wait", action="store_true", help="show progress; exit 0 only if the burn succeeded"
     )
-    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar with --wait")
+    b.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
 
 
 def add_status(sub: Subparsers) -> None:
@@ -209,7 +221,7 @@ def add_erase(sub: Subparsers) -> None:
     e.add_argument("target", metavar="TARGET")
     e.add_argument("--full", action="store_true", help="erase every sector (slow)")
     e.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    e.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
 
 
 def add_burn_image(sub: Subparsers) -> None:
@@ -224,7 +236,7 @@ def add_burn_image(sub: Subparsers) -> None:
     bi.add_argument("image", metavar="FILE.iso")
     bi.add_argument("--drive", metavar="DISC_OR_DEVICE", help="as for cdfs mount")
     add_recording_flags(bi)
-    bi.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    bi.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
 
 
 def add_config(sub: Subparsers) -> None:

@@ -1,10 +1,14 @@
 """Progress on the terminal, and waiting for the daemon to finish its work.
 
-Owns how the command line shows a burn, an erase or an unmount under way
-(byte bars on stderr, so stdout keeps only the command's answer) and the
-polling loops that wait for a daemon.  Does not know how a mount's status is
-read: callers pass a function that returns it, or ``None`` once the daemon
-is gone.  tqdm is imported only when a bar is shown.
+Owns how the command line shows a burn, an erase or an unmount under way,
+on stderr (stdout keeps only the command's answer): on a terminal one bar
+per phase, redrawn in place and left at 100 % when its phase ends well; to a
+pipe or a file, plain lines (no carriage returns), one when a phase starts,
+at every :data:`STEP_PERCENT` and when it ends.  Speeds are the daemon's (or,
+for a command that records itself, :mod:`cdfs.burn.rate`'s) over a moving window,
+with the x-factor while recording.  Also owns the polling loops that wait
+for a daemon.  Does not know how a mount's status is read: callers pass a
+function that returns it, or ``None`` once the daemon is gone.
 """
 
 from __future__ import annotations
@@ -16,70 +20,210 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, TextIO
 
-from cdfs.burn.status import AT_REST
+from cdfs.burn.rate import RateWindow, average
+from cdfs.burn.status import AT_REST, human_bytes
 from cdfs.errors import NotMountedError
 
-if TYPE_CHECKING:
-    from tqdm import tqdm
-
 POLL_SECONDS = 0.2
-"""Burn phases in which nothing is running."""
+STEP_PERCENT = 25
+"""Without a terminal, a line at every this many percent of a phase."""
+REDRAW_SECONDS = 0.1
+BAR_WIDTH = 24
 
 Status = dict[str, Any]
 
 
-def byte_bar(desc: str, total: int, quiet: bool = False) -> tqdm[NoReturn]:
-    """A progress bar counting bytes on stderr; drawn nowhere if ``quiet``."""
-    from tqdm import tqdm
-
-    return tqdm(
-        total=max(total, 1),
-        desc=desc,
-        unit="B",
-        unit_scale=True,
-        file=sys.stderr,
-        disable=quiet,
-    )
-
-
-def advance(bar: tqdm[NoReturn], done: int, total: int) -> None:
-    """Show ``done`` of ``total`` bytes (the total may change on the way)."""
-    bar.total = max(total, 1)
-    bar.n = done
-    bar.refresh()
+def progress_line(
+    phase: str,
+    done: int,
+    total: int,
+    *,
+    rate: float | None = None,
+    x_factor: float | None = None,
+    remaining: float | None = None,
+    seconds: float | None = None,
+    bar: bool = True,
+) -> str:
+    """One line of progress: ``recording  45% |#####    | 150.0 MB of 330.0
+    MB, 2.4 MB/s (16.0x), 75 s left`` (``seconds``: the phase has ended and
+    took that long)."""
+    pct = 100 * done // total if total > 0 else (100 if seconds is not None else 0)
+    head = f"{phase:>9} {pct:3d}%"
+    if bar:
+        filled = BAR_WIDTH * pct // 100
+        head += f" |{'█' * filled}{' ' * (BAR_WIDTH - filled)}|"
+    parts = []
+    amount = ""
+    if total > 0:
+        amount = human_bytes(total) if seconds is not None else human_bytes(done)
+        amount += "" if seconds is not None else f" of {human_bytes(total)}"
+    if seconds is not None:
+        amount = f"{amount} in {seconds:.1f} s".strip()
+    if amount:
+        parts.append(amount)
+    if rate:
+        parts.append(f"{human_bytes(rate)}/s" + (f" ({x_factor:.1f}x)" if x_factor else ""))
+    if remaining is not None and seconds is None:
+        parts.append(f"{int(remaining + 0.5)} s left")
+    return f"{head} {', '.join(parts)}".rstrip()
 
 
 class PhaseBars:
-    """One bar per phase (recording, verifying, ...), each left on the
-    terminal when the next one starts."""
+    """The phases of one burn, erase or unmount, one bar (or a few plain
+    lines) each.  Fed either with the daemon's status (:meth:`show`) or by
+    the recorder's progress callbacks (:meth:`start`)."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, stream: TextIO | None = None) -> None:
         self.quiet = quiet
-        self.phase = ""
-        self.bar: tqdm[NoReturn] | None = None
+        self.out = stream or sys.stderr
+        self.tty = self.out.isatty()
+        self.open = ""
+        """The phase whose bar is drawn and not yet ended."""
+        self._drawn = 0.0
+        self._step = -1
+        self.run: int | None = None
+        self.skip_run: int | None = None
+        self._finished = 0
+        self._local: tuple[str, int, float, RateWindow, int] | None = None
+        self.one_x = 0
+        """Bytes per second of 1x, for the x-factor of a recording (:meth:`start`)."""
 
-    def start(self, phase: str, total: int) -> Callable[[int, int], None]:
-        """A new bar for ``phase``; returns its ``(done, total)`` callback."""
-        return partial(advance, self._new_bar(phase, total))
+    # -- from the daemon's status --------------------------------------------
 
     def show(self, burn: Status) -> None:
-        """Show the ``burn`` part of a status; a new bar when the phase changed."""
-        bar = self.bar
-        if bar is None or burn["phase"] != self.phase:
-            bar = self._new_bar(burn["phase"], burn["bytes_total"])
-        advance(bar, burn["bytes_done"], burn["bytes_total"])
+        """Show the ``burn`` part of a status: the phases that ended since
+        the last look at 100 %, then the one under way."""
+        run = burn.get("run")
+        if run is not None and run == self.skip_run:
+            return
+        if run != self.run:
+            self.end_line()
+            self.run, self._finished = run, 0
+        finished = burn.get("finished") or []
+        for phase in finished[self._finished :]:
+            self.finish(
+                phase["phase"],
+                phase.get("bytes_total", 0),
+                phase.get("seconds", 0.0),
+                phase.get("bytes_per_second"),
+                phase.get("x_factor"),
+            )
+        self._finished = len(finished)
+        if burn.get("phase") not in (None, *AT_REST):
+            self.draw(
+                burn["phase"],
+                burn.get("bytes_done", 0),
+                burn.get("bytes_total", 0),
+                rate=burn.get("bytes_per_second"),
+                x_factor=burn.get("x_factor"),
+                remaining=burn.get("seconds_remaining"),
+            )
+        elif burn.get("phase") == "failed":
+            self.end_line()
 
-    def _new_bar(self, phase: str, total: int) -> tqdm[NoReturn]:
-        self.close()
-        self.phase = phase
-        self.bar = byte_bar(f"{phase:>9}", total, self.quiet)
-        return self.bar
+    # -- from progress callbacks ---------------------------------------------
 
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+    def start(self, phase: str, total: int) -> Callable[[int, int], None]:
+        """A new phase of a job this process runs (the one before ended
+        well); returns its ``(done, total)`` callback."""
+        self.complete()
+        one_x = self.one_x if phase == "recording" else 0
+        window = RateWindow()
+        window.add(0)
+        self._local = (phase, total, time.monotonic(), window, one_x)
+        self.draw(phase, 0, total)
+        return partial(self._advance, phase)
+
+    def _advance(self, phase: str, done: int, total: int) -> None:
+        if self._local is None or self._local[0] != phase:
+            return
+        _, _, began, window, one_x = self._local
+        self._local = (phase, total, began, window, one_x)
+        window.add(done)
+        rate = window.rate()
+        remaining = (total - done) / rate if rate else None
+        x = rate / one_x if rate and one_x else None
+        self.draw(phase, done, total, rate=rate, x_factor=x, remaining=remaining)
+
+    def complete(self) -> None:
+        """The phase under way (of :meth:`start`) ended well: at 100 %."""
+        if self._local is None:
+            return
+        phase, total, began, _window, one_x = self._local
+        self._local = None
+        seconds = time.monotonic() - began
+        speed = average(total, seconds)
+        self.finish(phase, total, seconds, speed, speed / one_x if speed and one_x else None)
+
+    # -- drawing -------------------------------------------------------------
+
+    def finish(
+        self,
+        phase: str,
+        total: int,
+        seconds: float,
+        rate: float | None = None,
+        x_factor: float | None = None,
+    ) -> None:
+        """``phase`` ended well: its bar at 100 %, left on the terminal."""
+        self.draw(phase, total, total, rate=rate, x_factor=x_factor, seconds=seconds)
+        self.end_line()
+
+    def draw(
+        self,
+        phase: str,
+        done: int,
+        total: int,
+        *,
+        rate: float | None = None,
+        x_factor: float | None = None,
+        remaining: float | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        new = phase != self.open
+        if new:
+            self.end_line()
+            self.open, self._step = phase, -1
+        pct = 100 * done // total if total > 0 else (100 if seconds is not None else 0)
+        line = progress_line(
+            phase,
+            done,
+            total,
+            rate=rate,
+            x_factor=x_factor,
+            remaining=remaining,
+            seconds=seconds,
+            bar=self.tty,
+        )
+        if self.tty:
+            if new or seconds is not None or now - self._drawn >= REDRAW_SECONDS:
+                self.out.write(f"\r{line}\x1b[K")
+                self.out.flush()
+                self._drawn = now
+            return
+        # 100 % is said once, when the phase has ended (finish).
+        step = 100 if seconds is not None else pct // STEP_PERCENT
+        if (new or step > self._step) and (pct < 100 or seconds is not None):
+            self.out.write(f"{line}\n")
+            self.out.flush()
+            self._step = step
+
+    def end_line(self) -> None:
+        """Leave the bar drawn so far as it is, and go on below it."""
+        if self.open and self.tty and not self.quiet:
+            self.out.write("\n")
+            self.out.flush()
+        self.open = ""
+
+    def close(self, ok: bool = True) -> None:
+        if ok:
+            self.complete()
+        self.end_line()
 
     def __enter__(self) -> PhaseBars:
         return self
@@ -87,23 +231,27 @@ class PhaseBars:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        self.close(ok=kind is None)
 
 
 def wait_for_burn(poll: Callable[[], Status | None], ticket: int, show: bool) -> Status:
     """Poll the status until a burn covering request ``ticket`` ended; returns
     the status's record of that burn."""
     with PhaseBars(quiet=not show) as bars:
+        first = True
         while True:
             s = poll()
             if s is None:
                 raise NotMountedError("the cdfs daemon went away before the burn finished")
             last = s.get("last_burn") or {}
             burn = s["burn"]
-            if last.get("request", 0) >= ticket and burn["phase"] in AT_REST:
+            ours = last.get("request", 0) >= ticket
+            if first and burn["phase"] in AT_REST and not ours:
+                bars.skip_run = burn.get("run")  # the burn before: not ours to show
+            first = False
+            bars.show(burn)
+            if ours and burn["phase"] in AT_REST:
                 return dict(last)
-            if burn["phase"] not in AT_REST:
-                bars.show(burn)
             time.sleep(POLL_SECONDS)
 
 
@@ -117,19 +265,15 @@ def read_status_file(status_file: Path) -> Status:
         return {"burn": {"phase": "idle"}}
 
 
-def wait_for_exit(gone: Callable[[], bool], status_file: Path, quiet: bool) -> None:
+def wait_for_exit(
+    gone: Callable[[], bool], status_file: Path, quiet: bool, skip_run: int | None
+) -> None:
     """Wait until ``gone()`` says the unmounted daemon has finished, showing
-    the burn it does meanwhile (from its status file) as one bar."""
-    bar = None
-    try:
+    the burn it does meanwhile (from its status file); ``skip_run`` is the
+    run the status showed before unmounting (an earlier burn's)."""
+    with PhaseBars(quiet=quiet) as bars:
+        bars.skip_run = skip_run
         while not gone():
-            burn = read_status_file(status_file).get("burn", {})
-            if burn.get("phase") not in (None, *AT_REST) and not quiet:
-                if bar is None:
-                    bar = byte_bar("burning", 1)
-                bar.set_description(burn["phase"])
-                advance(bar, burn.get("bytes_done", 0), burn.get("bytes_total", 1))
+            bars.show(read_status_file(status_file).get("burn", {}))
             time.sleep(POLL_SECONDS)
-    finally:
-        if bar is not None:
-            bar.close()
+        bars.show(read_status_file(status_file).get("burn", {}))

@@ -62,3 +62,21 @@ def test_make_install_leaves_a_cdfs_it_did_not_make_alone(tmp_path: Path) -> Non
     assert (bindir / "cdfs").read_text() == "#!/bin/sh\necho another cdfs\n"
     code, out = make("uninstall", f"PREFIX={tmp_path / 'prefix'}")
     assert code == 0 and (bindir / "cdfs").exists()
+
+
+def test_an_existing_venv_is_updated_with_its_own_python(tmp_path: Path) -> None:
+    """When pyproject.toml is newer than the venv, `make` updates the venv
+    through the venv's own interpreter, and never makes the venv again with
+    whatever python3 the PATH has now (that left the checkout's venv with one
+    Python's binary and another's standard library)."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    calls = tmp_path / "calls"
+    stub = venv / "bin" / "python"
+    stub.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    stub.chmod(0o755)
+    code, out = make("venv", f"VENV={venv}")
+    assert code == 0, out
+    assert not (venv / "pyvenv.cfg").exists(), "the venv was made again over the existing one"
+    assert "-m pip install -q -e .[test]" in calls.read_text().splitlines()
+    assert (venv / ".installed").exists()

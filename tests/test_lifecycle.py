@@ -172,7 +172,7 @@ def test_umount_returns_when_the_daemon_is_a_zombie(mount: Any, make_disc: Any) 
     m = mount(disc)
     (m.path / "z.txt").write_text("zombie\n")
     res = cdfs(["umount", "-q", str(m.path)], m.env, timeout=60)
-    assert "burned 1 files" in res.stdout
+    assert "burned 1 file (" in res.stdout
     assert not os.path.ismount(m.path)
     assert m.stop() == 0
     assert "z.txt" in xorriso_listing(disc)
@@ -234,7 +234,9 @@ def test_a_mount_killed_mid_burn_is_mounted_again_and_recovered(
     assert res.returncode == 3 and "has stopped" in one_line_error(res)
 
     res = cdfs(["mount", "--drive", str(disc), str(mp)], home, timeout=60)
-    assert "Traceback" not in res.stderr and "removed the dead mount" in res.stderr
+    # One line says what was done; settling the interrupted recording (when
+    # the kill came after it began), which worked, is in the log only.
+    assert res.stderr == f"cdfs: removed the dead mount at {mp} (its daemon had stopped)\n"
     last = status(mp)["last_burn"]
     assert not last["ok"] and "interrupted before its session was recorded" in last["message"]
     assert "still staged" in cdfs(["status", str(mp)], home).stdout
@@ -274,7 +276,7 @@ def test_umount_of_a_dead_mount_removes_it(
     background(disc, name="dead mount")
     assert (mp / "waiting.txt").read_text() == "waiting\n"
     res = cdfs(["umount", "-q", str(mp)], home, timeout=120)
-    assert "burned 1 files" in res.stdout
+    assert "burned 1 file (" in res.stdout
     assert "waiting.txt" in xorriso_listing(disc)
 
 

@@ -284,7 +284,7 @@ def test_status_file_and_command(mount: Any) -> None:
         "blank",
         "Capacity",
         "Free",
-        "Staged:       1 files",
+        "Staged:       1 file,",
         "Last burn:    none yet",
     ):
         assert word in text, text
@@ -293,7 +293,7 @@ def test_status_file_and_command(mount: Any) -> None:
     assert s["staged_files"] == 1 and s["staged_bytes"] == 5000
     assert s["capacity_bytes"] == 360_000 * 2048
     human = cdfs(["status", str(mp)], m.env).stdout
-    assert "Staged:" in human and "1 files" in human
+    assert "Staged:       1 file, 5.0 kB" in human
     m.burn()
     text = (mp / ".status").read_text()
     assert "appendable, 1 session" in text and "succeeded" in text, text
@@ -350,7 +350,7 @@ def test_background_mount_and_umount(tmp_path: Path, home: dict[str, str], make_
         assert os.path.ismount(mp)
         (mp / "bg.txt").write_text("background\n")
         res = cdfs(["umount", "--quiet", str(mp)], home, timeout=300)
-        assert "burned 1 files" in res.stdout
+        assert "burned 1 file (" in res.stdout
         assert not os.path.ismount(mp)
         assert "bg.txt" in xorriso_listing(disc)
     finally:

@@ -43,7 +43,7 @@ def test_config_get_set_and_refusals(home: dict[str, str]) -> None:
     for args, word in (
         (["set", "colour", "blue"], "unknown setting"),
         (["set", "verify", "sometimes"], "must be one of"),
-        (["set", "speed", "fast"], "must be a number"),
+        (["set", "speed", "fast"], "must be a positive number"),
         (["set", "eject", "perhaps"], "yes or no"),
         (["get", "colour"], "unknown setting"),
     ):

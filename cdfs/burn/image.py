@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cdfs.burn.checks import check_capacity, expected_tree, verify_quick, verify_session
 from cdfs.burn.options import Resolved
-from cdfs.errors import CdfsError, NotFoundError, NotWritableError
+from cdfs.errors import MediaError, NotFoundError, NotWritableError
 from cdfs.iso import discread
 from cdfs.recorders.media import DiscState
 from cdfs.recorders.recorder import Recorder
@@ -36,11 +36,15 @@ def check_image(image: Path) -> int:
     except FileNotFoundError:
         raise NotFoundError(f"no such image: {image}") from None
     except IsADirectoryError:
-        raise CdfsError(f"{image} is a directory, not an ISO image") from None
+        raise MediaError(f"{image} is a directory, not an ISO image") from None
     except OSError as exc:
-        raise CdfsError(f"cannot read {image}: {exc.strerror}") from None
+        raise MediaError(f"cannot read {image}: {exc.strerror}") from None
     if descriptor[1:6] != b"CD001":
-        raise CdfsError(f"{image} is not an ISO 9660 image (no volume descriptor at sector 16)")
+        raise MediaError(
+            f"{image} is not an ISO 9660 image (it has no volume descriptor at sector 16): "
+            "burn-image records disc images such as those 'xorriso -as mkisofs' or "
+            "'genisoimage' make; nothing was written"
+        )
     return size
 
 

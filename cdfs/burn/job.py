@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from cdfs.burn.checks import (
 )
 from cdfs.burn.options import BurnOptions, Resolved, should_close
 from cdfs.burn.outcome import BurnResult
+from cdfs.burn.rate import RateWindow, average
 from cdfs.burn.recovery import read_back, read_back_words, settle
 from cdfs.burn.snapshot import (
     Snapshot,
@@ -41,7 +42,7 @@ from cdfs.burn.snapshot import (
     release_snapshot,
     take_snapshot,
 )
-from cdfs.burn.status import AT_REST
+from cdfs.burn.status import AT_REST, files_words
 from cdfs.config import Settings
 from cdfs.errors import (
     CdfsError,
@@ -52,7 +53,8 @@ from cdfs.errors import (
     WriteOnceError,
 )
 from cdfs.iso import discread
-from cdfs.iso.mastering import Kind, master_session, volume_ids
+from cdfs.iso.isonames import label_warning
+from cdfs.iso.mastering import Kind, master_session
 from cdfs.mount.space import session_sectors
 from cdfs.mount.view import View
 from cdfs.recorders.media import SPEED_1X, DiscInfo, DiscState, Session
@@ -101,7 +103,11 @@ def default_label(now: _dt.datetime | None = None) -> str:
 
 @dataclass
 class Progress:
-    """The running burn's phase and progress; read by ``.status``."""
+    """The running burn's phase and progress; read by ``.status``.
+
+    A burn (or an erase) is a run of phases; each phase that ended well is
+    kept in ``finished`` until the next run starts, so that a command that
+    looked in only now and then still shows every phase reaching 100 %."""
 
     phase: str = "idle"
     done: int = 0
@@ -112,28 +118,58 @@ class Progress:
     one_x: int = 0
     """Bytes per second of 1x while recording, for the x-factor."""
 
+    run: int = 0
+    """Counts the burns and erases started, to tell one's phases from another's."""
+
+    finished: list[dict[str, Any]] = field(default_factory=list)
+    """The phases of this run that ended well, as :meth:`summary` gives them."""
+
+    window: RateWindow = field(default_factory=RateWindow)
+
     def enter(self, phase: str, total: int = 0, one_x: int = 0) -> None:
+        now = time.monotonic()
+        if self.phase in AT_REST:
+            if phase not in AT_REST:
+                self.run, self.finished = self.run + 1, []
+        elif phase != "failed":
+            self.finished.append(self.summary(now))
         self.phase, self.done, self.total, self.one_x = phase, 0, total, one_x
-        self.phase_started = time.monotonic()
+        self.phase_started = now
+        self.window = RateWindow()
+        self.window.add(0, now)
         if phase == "checking":
             self.started = time.time()
 
     def update(self, done: int, total: int) -> None:
         self.done, self.total = done, total
+        self.window.add(done)
+
+    def summary(self, now: float) -> dict[str, Any]:
+        """The phase under way as one that ended well: all of it done."""
+        seconds = now - self.phase_started
+        speed = average(self.total, seconds)
+        return {
+            "phase": self.phase,
+            "bytes_total": self.total,
+            "seconds": round(seconds, 2),
+            "bytes_per_second": round(speed) if speed else None,
+            "x_factor": round(speed / self.one_x, 1) if speed and self.one_x else None,
+        }
 
     def as_dict(self) -> dict[str, Any]:
-        elapsed = max(time.monotonic() - self.phase_started, 1e-6)
         pct = 100.0 * self.done / self.total if self.total else 0.0
-        rate = self.done / elapsed
-        remaining = (self.total - self.done) / rate if rate > 0 and self.total else None
+        rate = self.window.rate()
+        remaining = (self.total - self.done) / rate if rate and self.total else None
         return {
             "phase": self.phase,
             "percent": round(pct, 1),
             "bytes_done": self.done,
             "bytes_total": self.total,
-            "bytes_per_second": round(rate),
+            "bytes_per_second": round(rate) if rate else None,
             "seconds_remaining": round(remaining, 1) if remaining is not None else None,
-            "x_factor": round(rate / self.one_x, 1) if self.one_x else None,
+            "x_factor": round(rate / self.one_x, 1) if rate and self.one_x else None,
+            "run": self.run,
+            "finished": list(self.finished),
         }
 
 
@@ -259,7 +295,8 @@ class Burner:
         await self._enter("checking")
         opts = options.resolve(self.settings)
         label = opts.label or default_label()
-        volume_ids(label)
+        if warning := label_warning(label):
+            log.warning("%s", warning)
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
         check_same_disc(self.view.info, info)
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
@@ -299,7 +336,8 @@ class Burner:
         if opts.simulate:
             return BurnResult(
                 True,
-                f"simulated: {snap.files} files ({snap.bytes} bytes) would have been burned; "
+                f"simulated: {files_words(snap.files, snap.symlinks)} ({snap.bytes} bytes) "
+                "would have been burned; "
                 "nothing was written and the files stay staged",
                 label,
                 snap.files,
@@ -309,7 +347,7 @@ class Burner:
         ejected = "; the disc was ejected" if opts.eject else ""
         return BurnResult(
             True,
-            f"burned {snap.files} files ({snap.bytes} bytes) as "
+            f"burned {files_words(snap.files, snap.symlinks)} ({snap.bytes} bytes) as "
             f"session {len(self.view.info.sessions)}{closed}{ejected}",
             label,
             snap.files,
@@ -450,6 +488,7 @@ class Burner:
                 f"--rewrite needs a rewritable disc; a {info.media.title} can only be added to"
             )
         files = [e for e in snap.entries if e.kind is Kind.FILE]
+        links = sum(e.kind is Kind.SYMLINK for e in snap.entries)
         size = sum(e.size for e in files)
         counts = replace(snap.counts, data=sum(sectors_for(e.size) for e in files))
         need = session_sectors(counts)
@@ -482,7 +521,7 @@ class Burner:
             return BurnResult(
                 True,
                 f"simulated: the disc would have been rewritten as one "
-                f"session of {len(files)} files ({size} bytes); nothing was "
+                f"session of {files_words(len(files), links)} ({size} bytes); nothing was "
                 "written",
                 label,
                 len(files),
@@ -507,7 +546,7 @@ class Burner:
         stash.unlink()
         return BurnResult(
             True,
-            f"rewrote the disc as one session: {len(files)} files ({size} bytes)",
+            f"rewrote the disc as one session: {files_words(len(files), links)} ({size} bytes)",
             label,
             len(files),
             size,

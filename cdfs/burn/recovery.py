@@ -79,7 +79,8 @@ def _finish_recorded(view: View, j: journal.Journal) -> BurnResult:
     head = f"the burn started at {j.started} had recorded its session when cdfs stopped"
     bad: list[Entry] = []
     if j.verified:
-        told = f"{head}, and verified it: its {j.files} files are on the disc"
+        its = "its file is" if j.files == 1 else f"its {j.files} files are"
+        told = f"{head}, and verified it: {its} on the disc"
     else:
         assert view.reader is not None
         try:
@@ -115,7 +116,11 @@ def read_back(view: View, j: journal.Journal, fp: BinaryIO) -> list[Entry]:
 def read_back_words(bad: Sequence[Entry], files: int) -> str:
     """What a read-back found, in words."""
     if not bad:
-        return f"its {files} files are on the disc as staged"
+        return (
+            "its file is on the disc as staged"
+            if files == 1
+            else (f"its {files} files are on the disc as staged")
+        )
     return (
         f"{len(bad)} of its files did not read back correctly and stay staged "
         f"({_some(b.rel for b in bad)}); the others are on the disc"

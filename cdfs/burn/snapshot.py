@@ -40,6 +40,8 @@ class Snapshot:
     entries: list[MasterEntry]
     items: list[Entry] = field(default_factory=list)
     files: int = 0
+    symlinks: int = 0
+    """Staged symbolic links (``files`` counts the staged regular files)."""
     bytes: int = 0
     counts: Counts = field(default_factory=Counts)
 
@@ -128,6 +130,7 @@ def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
                 if entry.kind is Kind.FILE:
                     snap.files += 1
                     snap.bytes += entry.size
+                snap.symlinks += entry.kind is Kind.SYMLINK
     finally:
         os.close(snap_fd)
         view.frozen.hold_links(links.held)

@@ -23,6 +23,25 @@ def human_bytes(n: int | float) -> str:
     raise AssertionError("unreachable")
 
 
+def count(n: int, noun: str, plural: str = "") -> str:
+    """``1 file``, ``2 files``: a number with its noun."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def files_words(files: int, links: int = 0) -> str:
+    """``3 files``, ``1 file and 2 symbolic links``: what a burn took."""
+    words = count(files, "file")
+    return f"{words} and {count(links, 'symbolic link')}" if links else words
+
+
+def staged_line(s: dict[str, Any]) -> str:
+    """What is staged: files, symbolic links (as a burn counts them), bytes."""
+    parts = [count(s.get("staged_files", 0), "file")]
+    if s.get("staged_symlinks"):
+        parts.append(count(s["staged_symlinks"], "symbolic link"))
+    return ", ".join([*parts, human_bytes(s.get("staged_bytes", 0))])
+
+
 def burn_line(burn: dict[str, Any]) -> str:
     phase = burn.get("phase", "idle")
     if phase in AT_REST:
@@ -33,7 +52,8 @@ def burn_line(burn: dict[str, Any]) -> str:
         parts.append(f"{human_bytes(burn.get('bytes_done', 0))} of {human_bytes(total)}")
     rate = burn.get("bytes_per_second") or 0
     if rate:
-        parts.append(f"{human_bytes(rate)}/s")
+        x = burn.get("x_factor")
+        parts.append(f"{human_bytes(rate)}/s" + (f" ({x:.1f}x)" if x else ""))
     remaining = burn.get("seconds_remaining")
     if remaining is not None:
         parts.append(f"{int(remaining)} s left")
@@ -53,11 +73,11 @@ def render_text(s: dict[str, Any]) -> str:
     lines = [
         f"Drive:        {s.get('drive', '?')}",
         f"Disc:         {s.get('media_title', s.get('media', '?'))}, {s.get('state', '?')}, "
-        f"{len(sessions)} session{'s' if len(sessions) != 1 else ''}",
+        f"{count(len(sessions), 'session')}",
         f"Capacity:     {human_bytes(s.get('capacity_bytes', 0))}",
         f"Used:         {human_bytes(s.get('used_bytes', 0))}",
         f"Free:         {human_bytes(s.get('free_bytes', 0))}",
-        f"Staged:       {s.get('staged_files', 0)} files, {human_bytes(s.get('staged_bytes', 0))}",
+        f"Staged:       {staged_line(s)}",
         f"Still fits:   {human_bytes(s.get('available_bytes', 0))}",
         f"Burn:         {burn_line(s.get('burn', {}))}",
         f"Last burn:    {last_line(s.get('last_burn'))}",

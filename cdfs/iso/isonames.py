@@ -271,6 +271,25 @@ def volume_ids(label: str) -> tuple[str, str]:
     return iso, joliet
 
 
+def label_warning(label: str) -> str | None:
+    """A warning naming both forms when a label is longer than a volume id
+    can carry (ISO 9660: 32 characters, Joliet: 16), else ``None``."""
+    iso, joliet = volume_ids(label)
+    text = " ".join(label.split())
+    cut = []
+    if len(_d_string(text).strip("_")) > ISO_VOLUME_ID_MAX:
+        cut.append(f"ISO 9660 allows {ISO_VOLUME_ID_MAX}")
+    if len(_joliet_chars(text).rstrip()) > JOLIET_VOLUME_ID_MAX:
+        cut.append(f"Joliet (Windows) allows {JOLIET_VOLUME_ID_MAX}")
+    if not cut:
+        return None
+    return (
+        f"the label {label!r} ({len(text)} characters) is too long ({' and '.join(cut)} "
+        f"characters) and is shortened: Windows will show {joliet!r}, "
+        f"other systems {iso!r}"
+    )
+
+
 # -- the room the records of these names take ---------------------------------
 
 # Upper bounds in bytes of what pycdlib writes (ECMA-119 9.1 and 9.4, SUSP,
