@@ -422,7 +422,8 @@ def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
         )
         with PhaseBars(quiet=args.quiet) as bars:
             recorder.erase(
-                full=args.full, progress=bars.start("erasing", info.capacity * SECTOR_SIZE)
+                full=args.full,
+                progress=bars.start("erasing", info.capacity * SECTOR_SIZE if args.full else 0),
             )
     finally:
         os.close(lock)

@@ -166,7 +166,9 @@ def add_umount(sub: Subparsers) -> None:
         "umount",
         help="unmount, after burning what is staged",
         description="Unmount; returns when the daemon has finished the burn that "
-        "unmounting starts.  Exit status 1 if that burn failed.  A dead mount (its daemon "
+        "unmounting starts.  Exit status 1 if that burn failed; 8 if the mount is busy (a "
+        "program has a file or its working directory in it: nothing is unmounted or burned).  "
+        "A dead mount (its daemon "
         "was killed or crashed) is removed with exit status 3, as nothing was burned: "
         "mount it again to finish any interrupted burn.",
     )

@@ -14,6 +14,7 @@ function that returns it, or ``None`` once the daemon is gone.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -44,16 +45,16 @@ def progress_line(
     x_factor: float | None = None,
     remaining: float | None = None,
     seconds: float | None = None,
-    bar: bool = True,
+    bar: int = BAR_WIDTH,
 ) -> str:
     """One line of progress: ``recording  45% |#####    | 150.0 MB of 330.0
-    MB, 2.4 MB/s (16.0x), 75 s left`` (``seconds``: the phase has ended and
-    took that long)."""
+    MB, 2.4 MB/s (16.0x), 75 s left``, with a bar ``bar`` characters wide
+    (none if 0; ``seconds``: the phase has ended and took that long)."""
     pct = 100 * done // total if total > 0 else (100 if seconds is not None else 0)
     head = f"{phase:>9} {pct:3d}%"
-    if bar:
-        filled = BAR_WIDTH * pct // 100
-        head += f" |{'█' * filled}{' ' * (BAR_WIDTH - filled)}|"
+    if bar > 0:
+        filled = bar * pct // 100
+        head += f" |{'█' * filled}{' ' * (bar - filled)}|"
     parts = []
     amount = ""
     if total > 0:
@@ -190,17 +191,15 @@ class PhaseBars:
             self.end_line()
             self.open, self._step = phase, -1
         pct = 100 * done // total if total > 0 else (100 if seconds is not None else 0)
-        line = progress_line(
-            phase,
-            done,
-            total,
-            rate=rate,
-            x_factor=x_factor,
-            remaining=remaining,
-            seconds=seconds,
-            bar=self.tty,
-        )
+        words = dict(rate=rate, x_factor=x_factor, remaining=remaining, seconds=seconds)
+        line = progress_line(phase, done, total, bar=0, **words)
         if self.tty:
+            # One terminal row, or redrawing in place would leave wrapped rows.
+            cols = self.columns() - 1
+            room = min(BAR_WIDTH, cols - len(line) - 3)
+            if room >= 5:
+                line = progress_line(phase, done, total, bar=room, **words)
+            line = line[:cols]
             if new or seconds is not None or now - self._drawn >= REDRAW_SECONDS:
                 self.out.write(f"\r{line}\x1b[K")
                 self.out.flush()
@@ -212,6 +211,13 @@ class PhaseBars:
             self.out.write(f"{line}\n")
             self.out.flush()
             self._step = step
+
+    def columns(self) -> int:
+        """The width of the terminal drawn on (80 if it does not say)."""
+        try:
+            return os.get_terminal_size(self.out.fileno()).columns or 80
+        except (OSError, ValueError):
+            return 80
 
     def end_line(self) -> None:
         """Leave the bar drawn so far as it is, and go on below it."""

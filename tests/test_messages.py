@@ -91,6 +91,10 @@ def test_exit_codes_of_the_table(tmp_path: Path, home: dict[str, str], mount: An
     m = mount(disc)
     res = cdfs(["erase", "--yes", str(disc)], home, check=False)
     assert res.returncode == 8 and f"in use by the cdfs mount at {m.path}" in error_line(res)
+    other = tmp_path / "other"
+    other.mkdir()
+    res = cdfs(["mount", "--drive", str(disc), str(other)], home, check=False, timeout=60)
+    assert res.returncode == 8 and "in use by a cdfs mount" in error_line(res)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], cwd=m.path)
     try:
         res = cdfs(["umount", "-q", str(m.path)], home, check=False, timeout=60)

@@ -5,12 +5,15 @@ while recording, and no speed above what the recorder was paced at."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import re
 import select
 import signal
+import struct
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -24,11 +27,14 @@ BURN_PHASES = ("checking", "mastering", "recording", "verifying")
 X_FACTOR = re.compile(r"\((\d+\.\d)x\)")
 
 
-def in_pty(cmd: list[str], env: dict[str, str], timeout: float = 120) -> tuple[int, str]:
-    """Run ``cmd`` with a terminal as its stdin, stdout and stderr; returns
-    its exit status and everything it wrote."""
+def in_pty(
+    cmd: list[str], env: dict[str, str], timeout: float = 120, columns: int = 80
+) -> tuple[int, str]:
+    """Run ``cmd`` with a terminal ``columns`` wide as its stdin, stdout and
+    stderr; returns its exit status and everything it wrote."""
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
         os.execvpe(cmd[0], cmd, env)
     out = b""
     deadline = time.monotonic() + timeout
@@ -156,10 +162,18 @@ def test_burn_image_and_erase_show_their_phases(
     code, out = in_pty(cdfs_cmd("erase", "--yes", "--full", str(disc)), home)
     assert code == 0 and f"erasing 100% |{'█' * 24}|" in out, out
     assert "blank" in cdfs(["media", "info", str(disc)], home).stdout
-    # Through a mount: the daemon erases, the command shows it.
+    # On a narrow terminal each drawing fits one row (no bar when too narrow).
+    code, out = in_pty(cdfs_cmd("erase", "--yes", "--full", str(disc)), home, columns=40)
+    draws = [d.replace("\x1b[K", "") for d in re.split(r"[\r\n]+", out) if "erasing" in d]
+    assert code == 0 and draws and all(len(d) < 40 and "|" not in d for d in draws), draws
+    assert any("erasing 100% 737.3 MB in" in d for d in draws), draws
+    # Through a mount: the daemon erases, the command shows it; a quick
+    # erase blanks the table of contents and counts no bytes.
     m = mount(disc)
     res = cdfs(["erase", "--yes", str(m.path)], m.env)
-    assert_every_phase_ends(plain_lines(res.stderr), ("erasing",))
+    lines = plain_lines(res.stderr)
+    assert_every_phase_ends(lines, ("erasing",))
+    assert re.fullmatch(r"\s*erasing 100% in \d+\.\d s", finished(lines, "erasing")[0]), lines
 
 
 def test_rate_window_has_no_spikes() -> None:

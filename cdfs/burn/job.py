@@ -276,7 +276,8 @@ class Burner:
 
     async def _erase_disc(self, full: bool) -> BurnResult:
         prog = self.progress
-        await self._enter("erasing", self.view.info.capacity * SECTOR_SIZE)
+        # A quick erase blanks the table of contents: no bytes to count.
+        await self._enter("erasing", self.view.info.capacity * SECTOR_SIZE if full else 0)
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
         check_same_disc(self.view.info, info)
         if info.media.write_once:
@@ -530,7 +531,7 @@ class Burner:
         stash = stashes.keep(stash)  # from here on, it may be the only copy of the disc
         self._write_journal(Lba(0), sectors, snap, label, stash)
         with trio.CancelScope(shield=True):
-            await self._enter("erasing", info.capacity * SECTOR_SIZE)
+            await self._enter("erasing")  # a quick erase: no bytes to count
             try:
                 await trio.to_thread.run_sync(
                     lambda: self.recorder.erase(full=False, progress=prog.update)
