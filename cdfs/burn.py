@@ -263,7 +263,7 @@ class Burner:
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
         snap = take_snapshot(self.view, snap_dir, hold=not opts.simulate)
         try:
-            if not snap.items and not opts.rewrite:
+            if not snap.items and not snap.dir_changes and not opts.rewrite:
                 return BurnResult(True, "nothing to burn: the staging area is empty", label)
             if opts.rewrite:
                 return await self._rewrite(info, snap, label, opts)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from . import discread, names
+from . import dirattrs, discread, names
 from .journal import Entry
 from .mastering import Kind, MasterEntry
 from .space import Counts
@@ -41,6 +41,8 @@ class Snapshot:
     files: int = 0
     bytes: int = 0
     counts: Counts = field(default_factory=Counts)
+    dir_changes: int = 0
+    """Burned directories whose staged attribute changes it records."""
 
 
 def _key(st: os.stat_result, kind: Kind) -> tuple[int, ...]:
@@ -130,6 +132,14 @@ def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
     finally:
         os.close(snap_fd)
         view.frozen.hold_links(links.held)
+    for rel in list(view.dir_attrs.changes):
+        path = tuple(rel.split(b"/"))
+        kept = tree.get(path)
+        if kept is None or kept.kind is not Kind.DIR or hidden(path):
+            continue
+        change = view.dir_attrs.effective(rel, view.upper.lstat(rel))
+        tree[path] = dirattrs.apply(kept, change)
+        snap.dir_changes += tree[path] != kept
     if whiteouts:
         tree = {p: e for p, e in tree.items() if p in staged or not hidden(p)}
     snap.entries = [tree[p] for p in sorted(tree)]

@@ -1,0 +1,229 @@
+"""Everyday copying tools into folders that are already on the disc.
+
+rsync -a/-aX/-aHAX, cp -au, cp -a and tar -x add files to a burned folder
+and set its mode and times, on a CD-R and a CD-RW: each exits 0.  The
+folder's new mode and times are staged (a private file of the staging
+area), shown by the mount, kept by a remount and by a failed burn, and
+recorded by the next session: read back with xorriso and isoinfo.  Burned
+files of write-once media show no write bits; the disc keeps their modes.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_multisession import sessions_of
+
+from conftest import Mount, run, xorriso_extract
+
+ISOINFO_ENTRY = re.compile(r"^([-dl][-rwxsStT]{9})\s.*\]\s+(.+?)\s*$")
+
+
+def isoinfo_modes(disc: Path, start: int) -> dict[str, str]:
+    """Path -> mode string, as ``isoinfo -R -l`` lists the session at ``start``."""
+    out: dict[str, str] = {}
+    where = ""
+    for line in run(["isoinfo", "-i", str(disc), "-T", str(start), "-R", "-l"]).stdout.splitlines():
+        if line.startswith("Directory listing of /"):
+            where = line[len("Directory listing of /") :]
+            continue
+        m = ISOINFO_ENTRY.match(line)
+        if m and m[2] not in (".", ".."):
+            out[where + m[2]] = m[1]
+    return out
+
+
+def read_back(disc: Path, env: dict[str, str], dest: Path) -> Path:
+    """The disc's last session, extracted by xorriso (modes and times too)."""
+    xorriso_extract(disc, dest, sessions_of(disc, env)[-1][0])
+    return dest
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+def dir_attrs(path: Path) -> tuple[int, int]:
+    """(permission bits, mtime in seconds) of a directory."""
+    st = os.stat(path)
+    return stat.S_IMODE(st.st_mode), int(st.st_mtime)
+
+
+def set_dir(path: Path, mode: int, mtime: int) -> None:
+    os.chmod(path, mode)
+    os.utime(path, (mtime + 7, mtime))
+
+
+def add_files(root: Path, tag: str) -> None:
+    """New files in ``root`` and ``root/sub``, with whole-second times, as
+    files from an archive or a camera's card have (cp -u compares times to
+    the second: it cannot learn the disc's precision from a burned file)."""
+    (root / "sub").mkdir(parents=True, exist_ok=True)
+    for i, p in enumerate((root / f"{tag}.txt", root / "sub" / f"{tag}.bin")):
+        p.write_bytes(os.urandom(3000 + i) + tag.encode())
+        os.utime(p, (1_500_000_000 + i, 1_400_000_000 + i))
+
+
+@pytest.mark.parametrize("media", ["cd-r80", "cd-rw80"])
+def test_copy_tools_into_burned_folders(
+    tmp_path: Path, mount: Any, make_disc: Any, home: dict[str, str], media: str
+) -> None:
+    disc = make_disc(media)
+    m = mount(disc, "--no-burn-on-unmount")
+    mp = m.path
+    src = tmp_path / "src"
+    add_files(src, "first")
+    set_dir(src, 0o755, 1_100_000_000)
+    run(["rsync", "-a", f"{src}/", f"{mp}/pkg/"])
+    m.burn()
+    burned = mp / "pkg" / "first.txt"
+    # Item 8: a burned file of write-once media shows no write bits (the
+    # disc keeps its mode); on rewritable media it can be changed.
+    shown = stat.S_IMODE(os.stat(burned).st_mode)
+    assert shown == (0o444 if media == "cd-r80" else 0o644)
+    os.chmod(burned, 0o644)  # what the disc has: nothing to change, success
+    os.chmod(burned, shown)
+    if media == "cd-r80":
+        assert os.getxattr(burned, "user.cdfs.state") == b"disc"
+    expected = files(src)
+
+    tools = [
+        ["rsync", "-a", f"{src}/", f"{mp}/pkg/"],
+        ["rsync", "-aX", f"{src}/", f"{mp}/pkg/"],
+        ["rsync", "-aHAX", f"{src}/", f"{mp}/pkg/"],
+        ["cp", "-au", f"{src}/.", f"{mp}/pkg/"],
+    ]
+    for i, cmd in enumerate(tools):
+        add_files(src, f"t{i}")
+        set_dir(src, (0o750, 0o700, 0o711, 0o755)[i], 1_200_000_000 + i * 1000)
+        set_dir(src / "sub", (0o700, 0o750, 0o755, 0o710)[i], 1_210_000_000 + i * 1000)
+        res = run(cmd, check=False)
+        assert res.returncode == 0, (cmd, res.stderr)
+        assert dir_attrs(mp / "pkg") == dir_attrs(src), cmd
+        assert dir_attrs(mp / "pkg" / "sub") == dir_attrs(src / "sub"), cmd
+        expected = files(src)
+        assert files(mp / "pkg") == expected, cmd
+    # cp -a and tar -x of new files only (they would overwrite burned ones).
+    extra = tmp_path / "extra" / "pkg"
+    add_files(extra, "cp")
+    set_dir(extra / "sub", 0o751, 1_300_000_000)
+    set_dir(extra, 0o705, 1_310_000_000)
+    res = run(["cp", "-a", f"{extra}/.", f"{mp}/pkg/"], check=False)
+    assert res.returncode == 0, res.stderr
+    assert dir_attrs(mp / "pkg") == (0o705, 1_310_000_000)
+    tarred = tmp_path / "tarred" / "pkg"
+    add_files(tarred, "tar")
+    set_dir(tarred / "sub", 0o715, 1_320_000_000)
+    set_dir(tarred, 0o750, 1_330_000_000)
+    run(["tar", "-C", str(tarred.parent), "-cf", str(tmp_path / "x.tar"), "pkg"])
+    res = run(["tar", "-C", str(mp), "-xf", str(tmp_path / "x.tar")], check=False)
+    assert res.returncode == 0, res.stderr
+    want = {"pkg": (0o750, 1_330_000_000), "pkg/sub": (0o715, 1_320_000_000)}
+    assert {d: dir_attrs(mp / d) for d in want} == want
+    expected = {**expected, **files(extra), **files(tarred)}
+    assert files(mp / "pkg") == expected
+
+    # Staged: a remount shows them; the staged-attrs file is private.
+    staging = Path(m.status()["staging_dir"])
+    assert stat.S_IMODE(os.lstat(staging / "dir-attrs.json").st_mode) == 0o600
+    m.stop()
+    m = mount(disc, "--no-burn-on-unmount")
+    assert {d: dir_attrs(mp / d) for d in want} == want
+    m.burn()
+    assert not (staging / "dir-attrs.json").exists()  # applied: nothing left staged
+    assert {d: dir_attrs(mp / d) for d in want} == want
+    out = read_back(disc, home, tmp_path / "out")
+    assert files(out / "pkg") == expected
+    assert {d: dir_attrs(out / d) for d in want} == want
+    listed = isoinfo_modes(disc, sessions_of(disc, home)[-1][0])
+    assert listed["pkg"] == "drwxr-x---" and listed["pkg/sub"] == "drwx--xr-x"
+    # The disc keeps the burned files' own modes, whatever the mount shows.
+    assert listed["pkg/first.txt"] == "-rw-r--r--"
+    for name in ("first.txt", "sub/first.bin", "tar.txt"):
+        mode = stat.S_IMODE(os.stat(mp / "pkg" / name).st_mode)
+        assert mode == (0o444 if media == "cd-r80" else 0o644), name
+
+
+def test_staged_folder_attributes_outlive_a_failed_burn_and_stay_private(
+    tmp_path: Path, mount: Any, make_disc: Any, home: dict[str, str]
+) -> None:
+    disc = make_disc("cd-r80")
+    m = mount(disc, "--no-burn-on-unmount")
+    (m.path / "d").mkdir()
+    (m.path / "d" / "f.txt").write_text("on disc\n")
+    m.burn()
+    staging = Path(m.status()["staging_dir"])
+    m.stop()
+    # A link planted where cdfs keeps the staged changes is neither read
+    # nor written through.
+    victim = tmp_path / "victim.json"
+    planted = json.dumps({"dirs": {"d": {"mode": 0o777}}})
+    victim.write_text(planted)
+    os.symlink(victim, staging / "dir-attrs.json")
+    home["CDFS_EMULATED_FAULTS"] = json.dumps({"fail_after_bytes": 4096})
+    m = mount(disc, "--no-burn-on-unmount")
+    d = m.path / "d"
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o755
+    os.chmod(d, 0o750)
+    os.utime(d, (1_234_567_000, 1_234_567_890))
+    assert victim.read_text() == planted
+    st = os.lstat(staging / "dir-attrs.json")
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+    # Only a folder's attributes are staged: a burn records them, and one
+    # that fails keeps them.
+    res = m.burn(check=False)
+    assert res.returncode == 1, res.stderr
+    assert dir_attrs(d) == (0o750, 1_234_567_890)
+    m.stop()
+    del home["CDFS_EMULATED_FAULTS"]
+    m = mount(disc, "--no-burn-on-unmount")
+    assert dir_attrs(d) == (0o750, 1_234_567_890)
+    assert os.getxattr(d, "user.cdfs.state") == b"disc"
+    m.burn()
+    assert dir_attrs(d) == (0o750, 1_234_567_890)
+    assert not (staging / "dir-attrs.json").exists()
+    out = read_back(disc, home, tmp_path / "out")
+    assert dir_attrs(out / "d") == (0o750, 1_234_567_890)
+    assert (out / "d" / "f.txt").read_text() == "on disc\n"
+    # The burned file stays as it is on write-once media.
+    assert _errno(os.chmod, d / "f.txt", 0o600) == errno.EPERM
+    assert _errno(os.utime, d / "f.txt", (0, 0)) == errno.EPERM
+
+
+def test_cdfs_attributes_are_read_by_name_not_listed(tmp_path: Path, mount: Any) -> None:
+    m: Mount = mount()
+    mp = m.path
+    (mp / "d").mkdir()
+    (mp / "d" / "f.txt").write_text("x")
+    for p in (mp, mp / "d", mp / "d" / "f.txt"):
+        assert os.listxattr(p) == [], p
+    assert os.getxattr(mp / "d" / "f.txt", "user.cdfs.state") == b"staged"
+    assert json.loads(os.getxattr(mp, "user.cdfs.status"))["media"]
+    assert _errno(os.removexattr, mp / "d" / "f.txt", "user.cdfs.state") == errno.EPERM
+    assert _errno(os.removexattr, mp / "d" / "f.txt", "user.other") == errno.ENODATA
+    # Copying off the mount and onto it with every attribute kept.
+    res = run(["cp", "-a", "--preserve=all", str(mp / "d"), str(tmp_path / "copy")], check=False)
+    assert res.returncode == 0, res.stderr
+    assert os.listxattr(tmp_path / "copy" / "f.txt") == []
+    res = run(["cp", "-a", "--preserve=all", str(tmp_path / "copy"), str(mp / "e")], check=False)
+    assert res.returncode == 0, res.stderr
+    assert (mp / "e" / "f.txt").read_text() == "x"
+
+
+def _errno(fn: Any, *args: Any) -> int:
+    try:
+        fn(*args)
+    except OSError as exc:
+        return exc.errno or 0
+    return 0
