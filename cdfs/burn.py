@@ -211,7 +211,9 @@ class Burner:
         await self._idle.wait()
 
     def has_staged(self) -> bool:
-        return any(True for _ in self.view.upper.listdir(b""))
+        """Whether a burn has anything to record: staged names, or staged
+        attributes of burned directories."""
+        return bool(self.view.dir_attrs.changes) or any(True for _ in self.view.upper.listdir(b""))
 
     async def burn(self, options: BurnOptions) -> BurnResult:
         return await self._job(lambda: self._burn(options), "burn")

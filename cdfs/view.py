@@ -631,7 +631,7 @@ class View:
                 raise os_error(errno.EISDIR)
             self.dir_attrs.set(node.rel, disc, st, asked)
             return self.getattr(node)
-        if disc is not None and st is None and not self.rewritable and size is None:
+        if disc is not None and st is None and size is None:
             shown = self.getattr(node)
             if unchanged(disc, shown.mode, asked):
                 return shown  # what the disc has: nothing to change

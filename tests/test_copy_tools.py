@@ -23,11 +23,11 @@ from test_multisession import sessions_of
 
 from conftest import Mount, run, xorriso_extract
 
-ISOINFO_ENTRY = re.compile(r"^([-dl][-rwxsStT]{9})\s.*\]\s+(.+?)\s*$")
+ISOINFO_ENTRY = re.compile(r"^([-dl][-rwxsStT]{9})\s+\d+\s+(\d+)\s+(\d+)\s.*\]\s+(.+?)\s*$")
 
 
 def isoinfo_modes(disc: Path, start: int) -> dict[str, str]:
-    """Path -> mode string, as ``isoinfo -R -l`` lists the session at ``start``."""
+    """Path -> "mode uid gid", as ``isoinfo -R -l`` lists the session at ``start``."""
     out: dict[str, str] = {}
     where = ""
     for line in run(["isoinfo", "-i", str(disc), "-T", str(start), "-R", "-l"]).stdout.splitlines():
@@ -35,8 +35,8 @@ def isoinfo_modes(disc: Path, start: int) -> dict[str, str]:
             where = line[len("Directory listing of /") :]
             continue
         m = ISOINFO_ENTRY.match(line)
-        if m and m[2] not in (".", ".."):
-            out[where + m[2]] = m[1]
+        if m and m[4] not in (".", ".."):
+            out[where + m[4]] = f"{m[1]} {m[2]} {m[3]}"
     return out
 
 
@@ -92,10 +92,14 @@ def test_copy_tools_into_burned_folders(
     # disc keeps its mode); on rewritable media it can be changed.
     shown = stat.S_IMODE(os.stat(burned).st_mode)
     assert shown == (0o444 if media == "cd-r80" else 0o644)
-    os.chmod(burned, 0o644)  # what the disc has: nothing to change, success
+    # Asking for what the disc has succeeds and stages nothing (rsync -a
+    # sets the mode of every file it finds up to date).
+    os.chmod(burned, 0o644)
     os.chmod(burned, shown)
-    if media == "cd-r80":
-        assert os.getxattr(burned, "user.cdfs.state") == b"disc"
+    st = os.stat(burned)
+    os.utime(burned, (st.st_atime + 0.5, st.st_mtime + 0.25))
+    assert os.getxattr(burned, "user.cdfs.state") == b"disc"
+    assert stat.S_IMODE(os.stat(burned).st_mode) == shown
     expected = files(src)
 
     tools = [
@@ -147,9 +151,9 @@ def test_copy_tools_into_burned_folders(
     assert files(out / "pkg") == expected
     assert {d: dir_attrs(out / d) for d in want} == want
     listed = isoinfo_modes(disc, sessions_of(disc, home)[-1][0])
-    assert listed["pkg"] == "drwxr-x---" and listed["pkg/sub"] == "drwx--xr-x"
+    assert listed["pkg"] == "drwxr-x--- 0 0" and listed["pkg/sub"] == "drwx--xr-x 0 0"
     # The disc keeps the burned files' own modes, whatever the mount shows.
-    assert listed["pkg/first.txt"] == "-rw-r--r--"
+    assert listed["pkg/first.txt"] == "-rw-r--r-- 0 0"
     for name in ("first.txt", "sub/first.bin", "tar.txt"):
         mode = stat.S_IMODE(os.stat(mp / "pkg" / name).st_mode)
         assert mode == (0o444 if media == "cd-r80" else 0o644), name
@@ -177,6 +181,7 @@ def test_staged_folder_attributes_outlive_a_failed_burn_and_stay_private(
     assert stat.S_IMODE(os.stat(d).st_mode) == 0o755
     os.chmod(d, 0o750)
     os.utime(d, (1_234_567_000, 1_234_567_890))
+    os.chown(d, 1234, 5678)
     assert victim.read_text() == planted
     st = os.lstat(staging / "dir-attrs.json")
     assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
@@ -195,10 +200,33 @@ def test_staged_folder_attributes_outlive_a_failed_burn_and_stay_private(
     assert not (staging / "dir-attrs.json").exists()
     out = read_back(disc, home, tmp_path / "out")
     assert dir_attrs(out / "d") == (0o750, 1_234_567_890)
+    assert (os.stat(d).st_uid, os.stat(d).st_gid) == (1234, 5678)
+    listed = isoinfo_modes(disc, sessions_of(disc, home)[-1][0])
+    # (isoinfo shows the owner and group in octal.)
+    assert listed["d"] == f"drwxr-x--- {1234:o} {5678:o}"
+    assert listed["d/f.txt"] == "-rw-r--r-- 0 0"
     assert (out / "d" / "f.txt").read_text() == "on disc\n"
     # The burned file stays as it is on write-once media.
     assert _errno(os.chmod, d / "f.txt", 0o600) == errno.EPERM
     assert _errno(os.utime, d / "f.txt", (0, 0)) == errno.EPERM
+
+
+def test_an_unmount_burns_folder_attributes_staged_alone(
+    tmp_path: Path, mount: Any, make_disc: Any, home: dict[str, str]
+) -> None:
+    disc = make_disc("cd-rw80")
+    m = mount(disc)
+    (m.path / "d").mkdir()
+    (m.path / "d" / "f.txt").write_text("x")
+    m.burn()
+    os.chmod(m.path / "d", 0o700)
+    assert list(m.staged().iterdir()) == []  # no staged names
+    sessions = len(sessions_of(disc, home))
+    assert m.stop() == 0  # burns on unmount
+    assert len(sessions_of(disc, home)) == sessions + 1
+    out = read_back(disc, home, tmp_path / "out")
+    assert stat.S_IMODE(os.stat(out / "d").st_mode) == 0o700
+    assert (out / "d" / "f.txt").read_text() == "x"
 
 
 def test_cdfs_attributes_are_read_by_name_not_listed(tmp_path: Path, mount: Any) -> None:
