@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_fault_pause import kill_9
 from test_multisession import sessions_of
 
-from conftest import Mount, run, xorriso_extract
+from conftest import Mount, cdfs, run, xorriso_extract
 
 ISOINFO_ENTRY = re.compile(r"^([-dl][-rwxsStT]{9})\s+\d+\s+(\d+)\s+(\d+)\s.*\]\s+(.+?)\s*$")
 
@@ -209,6 +210,36 @@ def test_staged_folder_attributes_outlive_a_failed_burn_and_stay_private(
     # The burned file stays as it is on write-once media.
     assert _errno(os.chmod, d / "f.txt", 0o600) == errno.EPERM
     assert _errno(os.utime, d / "f.txt", (0, 0)) == errno.EPERM
+
+
+@pytest.mark.parametrize("phase", ["recording", "verifying"])
+def test_a_killed_burn_keeps_folder_attributes_until_the_disc_has_them(
+    tmp_path: Path, mount: Any, make_disc: Any, home: dict[str, str], phase: str
+) -> None:
+    disc = make_disc("cd-r80")
+    m = mount(disc, "--no-burn-on-unmount", name="m1")
+    (m.path / "d").mkdir()
+    (m.path / "d" / "f.txt").write_text("x")
+    m.burn()
+    m.stop()
+    home["CDFS_FAULT_PAUSE"] = f"{phase}:60"
+    m = mount(disc, "--no-burn-on-unmount", name="m1")
+    os.chmod(m.path / "d", 0o700)
+    (m.path / "new.txt").write_text("new")
+    staging = Path(m.status()["staging_dir"])
+    cdfs(["burn", str(m.path)], home)
+    m.wait_for(lambda s: s["burn"]["phase"] == phase)
+    kill_9(m)  # held before recording anything, or after the session is on the disc
+    del home["CDFS_FAULT_PAUSE"]
+    m = mount(disc, "--no-burn-on-unmount", name="m2")
+    assert stat.S_IMODE(os.stat(m.path / "d").st_mode) == 0o700
+    # Recorded (the remount finished that burn): nothing left to stage.
+    assert (staging / "dir-attrs.json").exists() == (phase == "recording")
+    m.burn()
+    assert not (staging / "dir-attrs.json").exists()
+    out = read_back(disc, home, tmp_path / "out")
+    assert stat.S_IMODE(os.stat(out / "d").st_mode) == 0o700
+    assert (out / "new.txt").read_text() == "new"
 
 
 def test_an_unmount_burns_folder_attributes_staged_alone(
