@@ -114,7 +114,8 @@ class DirAttrs:
         entry; ``container``: the lstat of its staged container, if any).
         A value the disc already has (to the second, for times) is not a
         change."""
-        change = dict(self.changes.get(rel, {}))
+        old = self.changes.get(rel, {})
+        change = dict(old)
         for field, value in asked.items():
             if value is None:
                 continue
@@ -124,9 +125,13 @@ class DirAttrs:
                 change.pop(field, None)
             else:
                 change[field] = value
-        if asked.get("mtime_ns") is not None:
+        if "mtime_ns" not in change:
+            change.pop("base_ns", None)
+        elif asked.get("mtime_ns") is not None:
             # A container made later starts at the disc's mtime.
             change["base_ns"] = disc.mtime_ns if container is None else container.st_mtime_ns
+        if _fields(change) == _fields(old):
+            return  # nothing new (rsync sets every folder's times again): no write
         change["ctime_ns"] = time.time_ns()
         if set(change) <= {"ctime_ns", "base_ns"}:
             self.changes.pop(rel, None)
@@ -217,6 +222,10 @@ def apply(entry: MasterEntry, change: Change) -> MasterEntry:
         atime_ns=change.get("atime_ns", entry.atime_ns),
         mtime_ns=change.get("mtime_ns", entry.mtime_ns),
     )
+
+
+def _fields(change: Change) -> Change:
+    return {k: v for k, v in change.items() if k != "ctime_ns"}
 
 
 def _disc_value(disc: DiscEntry, field: str) -> int:

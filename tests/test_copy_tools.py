@@ -153,6 +153,11 @@ def test_copy_tools_into_burned_folders(
     assert {d: dir_attrs(out / d) for d in want} == want
     listed = isoinfo_modes(disc, sessions_of(disc, home)[-1][0])
     assert listed["pkg"] == "drwxr-x--- 0 0" and listed["pkg/sub"] == "drwx--xr-x 0 0"
+    # Copying what is there onto it again stages nothing.
+    run(["rsync", "-a", f"{mp}/pkg/", f"{tmp_path}/copy/"])
+    run(["rsync", "-aX", f"{tmp_path}/copy/", f"{mp}/pkg/"])
+    assert not (staging / "dir-attrs.json").exists()
+    assert list(m.staged().iterdir()) == []
     # The disc keeps the burned files' own modes, whatever the mount shows.
     assert listed["pkg/first.txt"] == "-rw-r--r-- 0 0"
     for name in ("first.txt", "sub/first.bin", "tar.txt"):
