@@ -214,6 +214,7 @@ class Daemon:
             "available_bytes": available * SECTOR_SIZE,
             "staged_files": files,
             "staged_bytes": size,
+            "staged_folder_changes": len(self.view.dir_attrs.changes),
             "burn": self.burner.progress.as_dict(),
             "requests": self.burner.requests,
             "refusals": self.refusals,

@@ -189,6 +189,11 @@ def test_staged_folder_attributes_outlive_a_failed_burn_and_stay_private(
     os.utime(d, (1_234_567_000, 1_234_567_890))
     os.chown(d, 1234, 5678)
     assert victim.read_text() == planted
+    assert m.status()["staged_folder_changes"] == 1
+    assert (
+        "Folders:      1 on the disc with a staged mode, owner or time"
+        in (m.path / ".status").read_text()
+    )
     st = os.lstat(staging / "dir-attrs.json")
     assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
     # Only a folder's attributes are staged: a burn records them, and one
@@ -204,6 +209,8 @@ def test_staged_folder_attributes_outlive_a_failed_burn_and_stay_private(
     m.burn()
     assert dir_attrs(d) == (0o750, 1_234_567_890)
     assert not (staging / "dir-attrs.json").exists()
+    assert m.status()["staged_folder_changes"] == 0
+    assert "Folders:" not in (m.path / ".status").read_text()
     out = read_back(disc, home, tmp_path / "out")
     assert dir_attrs(out / "d") == (0o750, 1_234_567_890)
     assert (os.stat(d).st_uid, os.stat(d).st_gid) == (1234, 5678)
