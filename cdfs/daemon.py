@@ -221,6 +221,7 @@ class Daemon:
             "staged_files": files,
             "staged_symlinks": links,
             "staged_bytes": size,
+            "staged_folder_changes": len(self.view.dir_attrs.changes),
             "burn": self.burner.progress.as_dict(),
             "requests": self.burner.requests,
             "refusals": self.refusals,

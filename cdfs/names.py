@@ -34,6 +34,9 @@ JOURNAL_FILE = "burn-journal.json"
 STATUS_FILE_NAME = "status.json"
 """The last status the daemon published (kept after unmount)."""
 LOCK_FILE = "lock"
+DIR_ATTRS_FILE = "dir-attrs.json"
+"""Staged mode, owner and time changes of directories on the disc
+(:mod:`cdfs.mount.dirattrs`); private, applied by the next burn."""
 
 RESERVED_PREFIX = b".cdfs."
 """Names in the staging tree that start with this are cdfs's bookkeeping;

@@ -918,6 +918,14 @@ def _libarchive_quirks(a: Attrs) -> Attrs:
     return a
 
 
+def _mount_quirks(a: Attrs) -> Attrs:
+    # The corpus is burned on a CD-R: the mount shows burned files without
+    # write permission (issue 11 item 8); the disc keeps their modes.
+    if a.get("kind") == "file" and "mode" in a:
+        return {**a, "mode": a["mode"] & ~0o222}
+    return a
+
+
 def _extract_xorriso(b: Burned) -> tuple[Listing, dict[str, str]]:
     out = b.scratch("xorriso")
     run(["xorriso", "-osirrox", "on", "-indev", f"stdio:{b.disc}", "-extract", "/", str(out)])
@@ -954,7 +962,7 @@ def _fs(*names: str) -> frozenset[str]:
 
 RR_FIELDS = _fs("kind", "size", "sha", "mtime", "mode", "uid", "gid", "target")
 READERS = {
-    "mount": Reader("rr", RR_FIELDS | {"atime"}, lambda b: (b.mount_view, {})),
+    "mount": Reader("rr", RR_FIELDS | {"atime"}, lambda b: (b.mount_view, {}), _mount_quirks),
     "xorriso": Reader("rr+moved", RR_FIELDS, _extract_xorriso),
     "xorriso-lsdl": Reader(
         "rr+moved",

@@ -2,7 +2,8 @@
 cdfs mount and to a plain reference directory must agree on content,
 listing and errno.  Burns happen in between; afterwards, changes to what
 was burned must fail with EPERM (write-once) while everything else goes on
-agreeing with the reference."""
+agreeing with the reference; burned files show no write bits, and the
+mode of a burned directory may change (the next session records it)."""
 
 from __future__ import annotations
 
@@ -152,7 +153,15 @@ class Model(RuleBasedStateMachine):
                 raise OSError(errno.ELOOP, "skip symlinks")
             os.chmod(root / p, mode)
 
-        self.both(op, p, follow=True)
+        ref = self.ref / p
+        # A burned directory's mode may change; setting a burned file's mode
+        # to the one it has changes nothing, and succeeds.
+        allowed = (
+            p in self.burned
+            and not ref.is_symlink()
+            and (ref.is_dir() or (ref.is_file() and stat.S_IMODE(ref.stat().st_mode) == mode))
+        )
+        self.both(op, p, follow=True, mutating=not allowed)
 
     @rule(p=paths, mtime=st.integers(0, 5_869_583_999))  # ISO 9660's range
     def utime(self, p: str, mtime: int) -> None:
@@ -180,7 +189,12 @@ class Model(RuleBasedStateMachine):
 
     @invariant()
     def same_tree(self) -> None:
-        assert snapshot(self.mnt, self.timed) == snapshot(self.ref, self.timed)
+        want = snapshot(self.ref, self.timed)
+        for rel in self.burned:  # on a write-once disc: shown read-only
+            if want.get(rel, ("",))[0] == "file":
+                kind, mode, body, mtime = want[rel]
+                want[rel] = (kind, mode & ~0o222, body, mtime)
+        assert snapshot(self.mnt, self.timed) == want
 
 
 @pytest.fixture(scope="module")

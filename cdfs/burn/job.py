@@ -249,7 +249,9 @@ class Burner:
         await self._idle.wait()
 
     def has_staged(self) -> bool:
-        return any(True for _ in self.view.upper.listdir(b""))
+        """Whether a burn has anything to record: staged names, or staged
+        attributes of burned directories."""
+        return bool(self.view.dir_attrs.changes) or any(True for _ in self.view.upper.listdir(b""))
 
     async def burn(self, options: BurnOptions) -> BurnResult:
         return await self._job(lambda: self._burn(options), "burn")
@@ -303,7 +305,7 @@ class Burner:
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
         snap = take_snapshot(self.view, snap_dir, hold=not opts.simulate)
         try:
-            if not snap.items and not opts.rewrite:
+            if not snap.items and not snap.dir_changes and not opts.rewrite:
                 return BurnResult(True, "nothing to burn: the staging area is empty", label)
             if opts.rewrite:
                 return await self._rewrite(info, snap, label, opts)

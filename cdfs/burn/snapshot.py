@@ -27,6 +27,7 @@ from cdfs import names
 from cdfs.burn.journal import Entry
 from cdfs.iso import discread
 from cdfs.iso.mastering import Kind, MasterEntry
+from cdfs.mount import dirattrs
 from cdfs.mount.space import Counts
 from cdfs.mount.staging import Upper, is_reserved, join
 from cdfs.mount.view import View
@@ -44,6 +45,8 @@ class Snapshot:
     """Staged symbolic links (``files`` counts the staged regular files)."""
     bytes: int = 0
     counts: Counts = field(default_factory=Counts)
+    dir_changes: int = 0
+    """Burned directories whose staged attribute changes it records."""
 
 
 def _key(st: os.stat_result, kind: Kind) -> tuple[int, ...]:
@@ -134,6 +137,14 @@ def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
     finally:
         os.close(snap_fd)
         view.frozen.hold_links(links.held)
+    for rel in list(view.dir_attrs.changes):
+        path = tuple(rel.split(b"/"))
+        kept = tree.get(path)
+        if kept is None or kept.kind is not Kind.DIR or hidden(path):
+            continue
+        change = view.dir_attrs.effective(rel, view.upper.lstat(rel))
+        tree[path] = dirattrs.apply(kept, change)
+        snap.dir_changes += tree[path] != kept
     if whiteouts:
         tree = {p: e for p, e in tree.items() if p in staged or not hidden(p)}
     snap.entries = [tree[p] for p in sorted(tree)]

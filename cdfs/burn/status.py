@@ -82,6 +82,9 @@ def render_text(s: dict[str, Any]) -> str:
         f"Burn:         {burn_line(s.get('burn', {}))}",
         f"Last burn:    {last_line(s.get('last_burn'))}",
     ]
+    folders = s.get("staged_folder_changes", 0)
+    if folders:
+        lines.append(f"Folders:      {folders} on the disc with a staged mode, owner or time")
     lines += names_lines(s.get("names") or {})
     return "\n".join(lines) + "\n"
 

@@ -311,9 +311,11 @@ class Operations(pyfuse3.Operations):
 
     @_errors
     async def listxattr(self, inode: Any, ctx: Any) -> Any:
-        if inode == pyfuse3.ROOT_INODE:
-            return [names.STATE_XATTR, names.STATUS_XATTR]
-        return [names.STATE_XATTR]
+        # cdfs's own attributes answer by name but are not listed: tools
+        # that copy attributes (rsync -X, cp --preserve=all, tar --xattrs)
+        # would otherwise copy them off the mount, or try to remove them
+        # from a file they copy onto it and fail.
+        return []
 
     @_errors
     async def setxattr(self, inode: Any, name: Any, value: Any, ctx: Any) -> None:
@@ -324,4 +326,9 @@ class Operations(pyfuse3.Operations):
 
     @_errors
     async def removexattr(self, inode: Any, name: Any, ctx: Any) -> None:
-        raise pyfuse3.FUSEError(errno.ENOTSUP)
+        name = bytes(name)
+        if name in (names.STATE_XATTR, names.STATUS_XATTR, names.ERASE_XATTR):
+            raise pyfuse3.FUSEError(errno.EPERM)  # cdfs's own: not the user's to remove
+        if not name.startswith(b"user."):
+            raise pyfuse3.FUSEError(errno.EOPNOTSUPP)
+        raise pyfuse3.FUSEError(pyfuse3.ENOATTR)  # there is no such attribute

@@ -23,6 +23,7 @@ from cdfs import names
 from cdfs.errors import NameTooLongError, UsageError, WriteOnceError, os_error
 from cdfs.iso.discread import DiscEntry
 from cdfs.iso.isonames import check_target, joliet_problem, windows_key
+from cdfs.mount.dirattrs import DirAttrs, unchanged
 from cdfs.mount.files import Files
 from cdfs.mount.frozen import Frozen
 from cdfs.mount.hardlinks import HardLinks
@@ -72,13 +73,16 @@ class View:
         self.generation = 0
         """Bumped by every change of names: lets callers cache what they
         derive from the tree (the status's name report)."""
+        self.dir_attrs = DirAttrs(upper.root.parent / names.DIR_ATTRS_FILE)
         self.set_disc(info, disc_root)
 
     # -- disc -----------------------------------------------------------
 
     def set_disc(self, info: DiscInfo, disc_root: DiscEntry | None) -> None:
-        self.generation += 1
         """Point every node at the disc's (new) last session."""
+        if self.generation:  # not the first: the disc changed
+            self.dir_attrs.settle(disc_root)
+        self.generation += 1
         self.info = info
         self.root.disc = disc_root
         stack = [self.root]
@@ -208,6 +212,8 @@ class View:
             attr = self._disc_attr(node.ino, disc)
             if st is not None and st.st_mtime_ns > attr.mtime_ns:
                 attr.mtime_ns = attr.ctime_ns = st.st_mtime_ns
+            if stat.S_ISDIR(disc.mode):
+                self.dir_attrs.show(node.rel, attr, st)
             return attr
         return None
 
@@ -246,9 +252,12 @@ class View:
         )
 
     def _disc_attr(self, ino: int, e: DiscEntry) -> Attr:
+        mode = e.mode
+        if stat.S_ISREG(mode) and not self.rewritable:
+            mode &= ~0o222  # burned for good: shown read-only (the disc keeps its mode)
         return Attr(
             ino,
-            e.mode,
+            mode,
             1 if stat.S_ISDIR(e.mode) else self.links.disc_nlink(e),
             e.uid,
             e.gid,
@@ -355,7 +364,13 @@ class View:
             return
         assert node.parent is not None
         self.ensure_upper_dir(node.parent)
+        up = self.staged_stat(node.parent)
         self.upper.mkdir(node.rel, 0o755)
+        # Bookkeeping, not a change of names: the times shown stay.
+        if node.disc is not None:
+            self.upper.utime(node.rel, node.disc.atime_ns, node.disc.mtime_ns)
+        if up is not None:
+            self.upper.utime(node.parent.rel, up.st_atime_ns, up.st_mtime_ns)
 
     def _own(self, rel: bytes, uid: int, gid: int) -> None:
         if os.geteuid() == 0 and (uid, gid) != (0, 0):
@@ -432,6 +447,8 @@ class View:
         data = stat.S_ISREG(e.mode) and self.links.disc_nlink(e) <= 1
         self.ensure_upper_dir(parent)
         self.upper.add_whiteout(parent.rel, node.name)
+        if stat.S_ISDIR(e.mode):
+            self.dir_attrs.forget(node.rel)
         self.generation += 1  # the names counted above have changed
         self.budget.drop_disc_entry(is_dir=stat.S_ISDIR(e.mode), size=e.size if data else 0)
 
@@ -598,6 +615,26 @@ class View:
         if self.is_control(node):
             times = atime_ns is not None or mtime_ns is not None
             return self.controls.control_setattr(node.name, node.ino, fh, size=size, times=times)
+        for ns in (atime_ns, mtime_ns):
+            if ns is not None and not (ISO_DATE_RANGE[0] <= ns // 10**9 <= ISO_DATE_RANGE[1]):
+                raise UsageError("discs store dates from 1900 to 2155 only")
+        disc, st = node.disc, None if node.detached else self.staged_stat(node)
+        asked = {"mode": mode, "uid": uid, "gid": gid, "atime_ns": atime_ns, "mtime_ns": mtime_ns}
+        if (
+            disc is not None
+            and stat.S_ISDIR(disc.mode)
+            and node is not self.root
+            and (st is None or stat.S_ISDIR(st.st_mode))
+        ):
+            # A burned directory: its next session's records will show it.
+            if size is not None:
+                raise os_error(errno.EISDIR)
+            self.dir_attrs.set(node.rel, disc, st, asked)
+            return self.getattr(node)
+        if disc is not None and st is None and size is None:
+            shown = self.getattr(node)
+            if unchanged(disc, shown.mode, asked):
+                return shown  # what the disc has: nothing to change
         with self.files.target(node, fh, size) as target:
             st = target.stat()
             if size is not None:
@@ -611,11 +648,6 @@ class View:
             if uid is not None or gid is not None:
                 target.chown(-1 if uid is None else uid, -1 if gid is None else gid)
             if atime_ns is not None or mtime_ns is not None:
-                for ns in (atime_ns, mtime_ns):
-                    if ns is not None and not (
-                        ISO_DATE_RANGE[0] <= ns // 10**9 <= ISO_DATE_RANGE[1]
-                    ):
-                        raise UsageError("discs store dates from 1900 to 2155 only")
                 target.utime(atime_ns, mtime_ns)
         return self.getattr(node)
 
