@@ -25,7 +25,6 @@ from .errors import (
 from .mastering import Kind
 from .media import DiscInfo
 from .recorder import Recorder
-from .space import room
 from .units import SECTOR_SIZE, Lba
 
 ProgressFn = Callable[[int, int], None]
@@ -55,7 +54,10 @@ def verify_session(
 
 
 def check_capacity(info: DiscInfo, need: int) -> None:
-    """Refuse a burn to a disc that is closed, full, or too small."""
+    """Refuse a burn of a session image of ``need`` sectors (by the bound
+    of :mod:`cdfs.space`) to a disc that is closed, full, or too small:
+    the rule the staging area's ENOSPC check applies, so that what staging
+    took is not refused here."""
     mb = -(-need * SECTOR_SIZE // 1_000_000)
     plain = (
         "The disc in the drive is not writable or it is full: insert a blank "
@@ -63,7 +65,7 @@ def check_capacity(info: DiscInfo, need: int) -> None:
     )
     if not info.writable or info.nwa is None:
         raise NotWritableError(plain)
-    have = room(info)
+    have = info.room
     if need > have:
         over = -(-(need - have) * SECTOR_SIZE // 1_000_000)
         raise NoSpaceError(f"{plain} (the staged files need {over} MB more than is free)")

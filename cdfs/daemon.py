@@ -39,7 +39,6 @@ from .recorder import Recorder
 from .recovery import recover
 from .staging import Upper
 from .status import render_text
-from .units import SECTOR_SIZE
 from .view import Attr, Handle, View
 
 log = logging.getLogger(__name__)
@@ -199,7 +198,7 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         info = self.view.info
         files, size = self.staged_totals()
-        capacity, available = self.view.statfs_sectors()
+        space = self.view.space()
         return {
             "pid": os.getpid(),
             "mountpoint": str(self.options.mountpoint),
@@ -208,10 +207,7 @@ class Daemon:
             "media_title": info.media.title,
             "state": info.state.value,
             "sessions": [{"start": s.start, "length": s.length} for s in info.sessions],
-            "capacity_bytes": capacity * SECTOR_SIZE,
-            "used_bytes": int(info.used) * SECTOR_SIZE,
-            "free_bytes": int(info.free) * SECTOR_SIZE,
-            "available_bytes": available * SECTOR_SIZE,
+            **space.as_bytes(),
             "staged_files": files,
             "staged_bytes": size,
             "burn": self.burner.progress.as_dict(),

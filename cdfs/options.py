@@ -148,5 +148,5 @@ def should_close(
         (*info.sessions, Session(start, Sectors(sectors))),
         info.wasted,
     )
-    remaining = after.free
+    remaining = after.room
     return remaining <= AUTO_CLOSE_FRACTION * info.capacity or remaining < MIN_SESSION
