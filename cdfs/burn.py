@@ -52,7 +52,7 @@ from .snapshot import (
     release_snapshot,
     take_snapshot,
 )
-from .space import session_sectors
+from .space import after_burn, session_sectors
 from .status import AT_REST
 from .units import SECTOR_SIZE, Lba, sectors_for
 from .view import View
@@ -279,6 +279,7 @@ class Burner:
                 raise
             assert info.nwa is not None
             start = info.nwa
+            self._reserve(info, start, need, snap, close=opts.close is True, simulate=opts.simulate)
             stash = stashes.create(self.stash_dir, self.recorder.ident, need * SECTOR_SIZE)
             try:
                 await self._enter("mastering", snap.bytes)
@@ -288,11 +289,13 @@ class Burner:
                     )
                 )
                 close = should_close(info, start, sectors, opts.close_policy, opts.close)
+                self._reserve(info, start, sectors, snap, close=close, simulate=opts.simulate)
                 session = await self._record(stash, start, sectors, snap, label, close, opts)
             finally:
                 with contextlib.suppress(OSError):
                     stash.unlink()
         finally:
+            self.view.budget.burn_ended()
             release_snapshot(self.view, snap_dir)
         if opts.simulate:
             return BurnResult(
@@ -437,6 +440,23 @@ class Burner:
             ),
         )
 
+    def _reserve(
+        self,
+        info: DiscInfo,
+        start: Lba,
+        sectors: int,
+        snap: Snapshot,
+        *,
+        close: bool,
+        simulate: bool,
+    ) -> None:
+        """Until the burn ends, measure what is staged meanwhile against the
+        session after this one (:meth:`cdfs.space.Budget.burn_started`)."""
+        if not simulate:
+            self.view.budget.burn_started(
+                after_burn(info, start, sectors, close=close), snap.counts.data
+            )
+
     async def _rewrite(
         self, info: DiscInfo, snap: Snapshot, label: str, opts: Resolved
     ) -> BurnResult:
@@ -453,6 +473,7 @@ class Burner:
         need = session_sectors(counts)
         blank = DiscInfo(info.media, DiscState.BLANK)
         check_capacity(blank, need)
+        self._reserve(blank, Lba(0), need, snap, close=opts.close is True, simulate=opts.simulate)
         stash = stashes.create(self.stash_dir, self.recorder.ident, need * SECTOR_SIZE)
         prog = self.progress
         await self._enter("mastering", size)
@@ -475,6 +496,7 @@ class Burner:
                 stash.unlink()
             raise
         close = should_close(blank, Lba(0), sectors, opts.close_policy, opts.close)
+        self._reserve(blank, Lba(0), sectors, snap, close=close, simulate=opts.simulate)
         if opts.simulate:
             stash.unlink()
             return BurnResult(

@@ -45,9 +45,9 @@ from dataclasses import dataclass, replace
 from . import names
 from .discread import DiscEntry, walk
 from .errors import NoSpaceError
-from .media import SESSION_PADDING, DiscInfo, DiscState
+from .media import SESSION_PADDING, DiscInfo, DiscState, Session, recorded_length
 from .staging import Upper, is_reserved
-from .units import SECTOR_SIZE, Sectors, sectors_for
+from .units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
 # Directory records are at most 255 bytes and never cross a sector, so one
 # entry costs at most 255 bytes in the ISO tree and 255 in the Joliet tree;
@@ -210,9 +210,13 @@ class Budget:
         """Disc and staged entries; ``data``: the staged data only."""
         self.gone = Counts()
         """Disc entries and data a rewrite would leave out (deleted)."""
+        self.burning: tuple[DiscInfo, int] | None = None
+        """While a burn runs: the disc as it will be after it, and the
+        sectors of staged data that burn takes along."""
 
     def reset(self, info: DiscInfo, disc_root: DiscEntry | None, upper: Upper | None) -> None:
         self.info = info
+        self.burning = None  # the disc as read now holds what a burn recorded
         self.disc = disc_counts(disc_root)
         staged = staged_counts(upper) if upper is not None else Counts()
         self.gone = Counts()
@@ -233,9 +237,26 @@ class Budget:
     def entries(self) -> int:
         return self.total.entries
 
+    def burn_started(self, after: DiscInfo, data: int) -> None:
+        """A burn runs that leaves the disc as ``after`` and takes ``data``
+        sectors of the staged data along: until the disc is read again,
+        what is staged meanwhile is measured against the session after it
+        (on CD, past the gap that session will cost), so that it fits then."""
+        self.burning = (after, data)
+
+    def burn_ended(self) -> None:
+        self.burning = None
+
+    def _basis(self) -> tuple[DiscInfo, Counts]:
+        """The disc the next session goes on, and what it will hold."""
+        if self.burning is None:
+            return self.info, self.total
+        after, data = self.burning
+        return after, replace(self.total, data=max(0, self.total.data - data))
+
     def needed(self) -> int:
         """Sectors the next session's image takes, by the upper bound."""
-        return int(session_sectors(self.total))
+        return int(session_sectors(self._basis()[1]))
 
     def _one_more(self, counts: Counts) -> int:
         """The bound of ``counts`` with room for one more (empty) name, so
@@ -243,14 +264,15 @@ class Budget:
         return int(session_sectors(replace(counts, entries=counts.entries + 1)))
 
     def figures(self) -> Figures:
-        room = int(self.info.room)
+        info, total = self._basis()
+        room = int(info.room)
         base = Counts(self.disc.entries, self.disc.dirs, self.disc.symlinks, 0)
         free = max(0, room - self._one_more(base))
-        staged = self._one_more(self.total) - self._one_more(base)
+        staged = self._one_more(total) - self._one_more(base)
         rewrite = None
         if self.info.media.rewritable:
             # Everything live, its data copied: the disc's less what is deleted.
-            t, d, g = self.total, self.disc, self.gone
+            t, d, g = total, self.disc, self.gone
             live = Counts(
                 t.entries - g.entries,
                 t.dirs - g.dirs,
@@ -260,12 +282,12 @@ class Budget:
             rewrite = max(0, int(self.info.blank_room) - self._one_more(live))
         return Figures(
             capacity=self.capacity,
-            used=int(self.info.used),
+            used=int(info.used),
             free=free,
             staged=staged,
             still_fits=max(0, free - staged),
             rewrite_fits=rewrite,
-            entries=self.total.entries + 1,
+            entries=total.entries + 1,
         )
 
     def available(self) -> int:
@@ -275,15 +297,19 @@ class Budget:
     def _check(self, after: Counts) -> None:
         """Refuse (ENOSPC) a change that would leave the next session's
         image larger than the room on the disc."""
-        room = int(self.info.room)
+        info, _ = self._basis()
+        if self.burning is not None:
+            after = replace(after, data=max(0, after.data - self.burning[1]))
+        room = int(info.room)
         need = int(session_sectors(after))
         if need <= room:
             return
         if room == 0:
-            why = "closed" if self.info.state is DiscState.CLOSED else "full"
+            why = "closed" if info.state is DiscState.CLOSED else "full"
+            when = " by the running burn" if self.burning is not None else ""
             raise NoSpaceError(
-                f"the disc is {why}: nothing more can be staged for it; insert a blank "
-                "writable disc and mount again"
+                f"the disc is {why}{when}: nothing more can be staged for it; insert a "
+                "blank writable disc and mount again"
             )
         left = max(0, room - self.needed())
         raise NoSpaceError(
@@ -318,6 +344,14 @@ class Budget:
         if grow > 0:
             self._check(after)
         self.total = after
+
+
+def after_burn(info: DiscInfo, start: int, sectors: int, *, close: bool) -> DiscInfo:
+    """The disc once a session image of ``sectors`` is recorded at
+    ``start`` (the recorder's padding after it, as the recorders do)."""
+    session = Session(Lba(start), recorded_length(info.media, sectors))
+    state = DiscState.CLOSED if close else DiscState.APPENDABLE
+    return DiscInfo(info.media, state, (*info.sessions, session), info.wasted)
 
 
 def disc_figures(info: DiscInfo, root: DiscEntry | None) -> Figures:

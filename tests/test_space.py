@@ -253,3 +253,29 @@ def test_dvd_plus_rw_figures_and_exact_limit(mount: Any, make_disc: Any) -> None
     assert big.stat().st_size == avail
     big.unlink()
     assert figures(m)["available_bytes"] == avail
+
+
+def test_what_is_staged_during_a_burn_fits_the_session_after(mount: Any, make_disc: Any) -> None:
+    """While a burn runs, df's available is what the session after it can
+    take: on a CD that one costs another 6,900 sectors of gap.  A file of
+    that size staged during the burn burns next."""
+    disc = make_disc("cd-r80")
+    m = mount(disc, "--no-burn-on-unmount")
+    (m.path / "first.txt").write_bytes(b"first\n")
+    m.burn()
+    data = os.urandom(1_500_000)
+    (m.path / "slow.bin").write_bytes(data)
+    before = figures(m)
+    ticket = m.request(cdfs, ["burn", "--speed", "4", str(m.path)], m.env)
+    m.wait_for(lambda s: s["burn"]["phase"] == "recording")
+    during = df(m.path, "-B1")["Available"]
+    gap = 6_900 * SECTOR_SIZE
+    assert during <= before["available_bytes"] - gap
+    run(["truncate", "-s", str(during), str(m.path / "during.bin")])
+    assert m.wait_for_burn(ticket)["ok"]
+    s = figures(m)
+    assert s["staged_need_bytes"] <= s["free_bytes"]
+    m.burn()
+    assert sorted(os.listdir(m.path)) == ["during.bin", "first.txt", "slow.bin"]
+    start = media_info(disc, m.env)["sessions"][-1]["start"]
+    assert isoinfo_sha256(disc, start, "slow.bin") == hashlib.sha256(data).hexdigest()
