@@ -434,8 +434,13 @@ def cmd_media_info(args: argparse.Namespace) -> int:
 
     recorder = open_recorder(args.path)
     info = recorder.disc_info()
-    with recorder.open_reader() as fp:
-        root = read_tree(fp, info)  # the next session lists it again
+    try:
+        with recorder.open_reader() as fp:
+            root = read_tree(fp, info)  # the next session lists it again
+    except CdfsError as exc:
+        root = None  # the table of contents is still worth showing
+        print(f"cdfs: warning: cannot read the disc's files ({exc}); free leaves out the "
+              "room the next session would take to list them", file=sys.stderr)  # fmt: skip
     space = disc_figures(info, root)
     d = info_dict(info, space)
     if args.json:

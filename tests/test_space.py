@@ -279,3 +279,20 @@ def test_what_is_staged_during_a_burn_fits_the_session_after(mount: Any, make_di
     assert sorted(os.listdir(m.path)) == ["during.bin", "first.txt", "slow.bin"]
     start = media_info(disc, m.env)["sessions"][-1]["start"]
     assert isoinfo_sha256(disc, start, "slow.bin") == hashlib.sha256(data).hexdigest()
+
+
+def test_media_info_of_a_disc_whose_files_cannot_be_read(
+    tmp_path: Path, make_disc: Any, home: dict[str, str]
+) -> None:
+    """The table of contents and the figures are still shown, with a warning."""
+    from cdfs.emulated import EmulatedRecorder
+    from cdfs.units import Lba
+
+    disc = make_disc("cd-r80")
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x01" * 40 * SECTOR_SIZE)
+    EmulatedRecorder(disc).record(junk, Lba(0))
+    res = cdfs(["media", "info", "--json", str(disc)], home)
+    assert "cannot read the disc's files" in res.stderr
+    info = json.loads(res.stdout)
+    assert len(info["sessions"]) == 1 and 0 < info["free_bytes"] < info["capacity_bytes"]
