@@ -233,10 +233,6 @@ class Budget:
     def capacity(self) -> int:
         return int(self.info.media.capacity)
 
-    @property
-    def entries(self) -> int:
-        return self.total.entries
-
     def burn_started(self, after: DiscInfo, data: int) -> None:
         """A burn runs that leaves the disc as ``after`` and takes ``data``
         sectors of the staged data along: until the disc is read again,
@@ -271,8 +267,9 @@ class Budget:
         staged = self._one_more(total) - self._one_more(base)
         rewrite = None
         if self.info.media.rewritable:
-            # Everything live, its data copied: the disc's less what is deleted.
-            t, d, g = total, self.disc, self.gone
+            # Everything live, its data copied: the disc's less what is
+            # deleted, and everything staged (also what a running burn takes).
+            t, d, g = self.total, self.disc, self.gone
             live = Counts(
                 t.entries - g.entries,
                 t.dirs - g.dirs,
@@ -289,10 +286,6 @@ class Budget:
             rewrite_fits=rewrite,
             entries=total.entries + 1,
         )
-
-    def available(self) -> int:
-        """Sectors free for one more file (still fits)."""
-        return self.figures().still_fits
 
     def _check(self, after: Counts) -> None:
         """Refuse (ENOSPC) a change that would leave the next session's
