@@ -16,7 +16,7 @@ from . import config
 from .config import Settings
 from .errors import UsageError
 from .isonames import volume_ids
-from .media import DiscInfo, DiscState, Session
+from .media import DiscInfo, DiscState, Session, recorded_length
 from .units import Lba, Sectors
 
 
@@ -145,7 +145,7 @@ def should_close(
     after = DiscInfo(
         info.media,
         DiscState.APPENDABLE,
-        (*info.sessions, Session(start, Sectors(sectors))),
+        (*info.sessions, Session(start, recorded_length(info.media, sectors))),
         info.wasted,
     )
     remaining = after.room

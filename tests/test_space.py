@@ -296,3 +296,20 @@ def test_media_info_of_a_disc_whose_files_cannot_be_read(
     assert "cannot read the disc's files" in res.stderr
     info = json.loads(res.stdout)
     assert len(info["sessions"]) == 1 and 0 < info["free_bytes"] < info["capacity_bytes"]
+
+
+def test_auto_close_counts_the_recorder_padding() -> None:
+    """The close policy's 'what would remain' is the room of the session
+    after, with the 150 sectors the recorder writes after the image."""
+    from cdfs.media import DiscInfo, DiscState
+    from cdfs.options import AUTO_CLOSE_FRACTION, ClosePolicy, should_close
+    from cdfs.units import Lba
+
+    cd = media_type("cd-r80")
+    blank = DiscInfo(cd, DiscState.BLANK)
+    limit = int(AUTO_CLOSE_FRACTION * cd.capacity)  # 7,200 sectors
+    # The session after starts past the padding, the run-out and the gap,
+    # and costs padding and run-out itself.
+    for remaining, closes in ((limit, True), (limit + 1, False)):
+        image = cd.capacity - remaining - 2 * (RECORDER_PADDING + 2) - 11_400
+        assert should_close(blank, Lba(0), image, ClosePolicy.AUTO, None) is closes
