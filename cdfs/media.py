@@ -135,8 +135,9 @@ SESSION_PADDING = Sectors(150)
 
 RECORDER_PADDING = Sectors(150)
 """Sectors of zeros the recorder writes after the image: xorriso records
-with ``padsize=300k``, and the emulated recorder writes the same, so that a
-recorded session is image plus this on every backend."""
+with ``padsize=300k``, and the emulated recorder writes the same, so that
+the room a session needs is counted alike on every backend
+(:func:`recorded_length` says when the padding is part of the session)."""
 
 # 1x speeds in bytes of user data per second.
 SPEED_1X = {Family.CD: 153_600, Family.DVD: 1_385_000, Family.BD: 4_495_625}
