@@ -44,6 +44,7 @@ from cdfs.recorders.media import SPEED_1X, DiscInfo, media_type
 from cdfs.units import SECTOR_SIZE
 
 if TYPE_CHECKING:
+    from cdfs.mount.space import Figures
     from cdfs.recorders.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,6 @@ def check_mount(
     be checked before mounting has been: in the foreground, and before
     anything is created for the drive (staging area, log), so that a mount
     that cannot work says why, with its own exit code."""
-    from cdfs.mount.space import room
     from cdfs.mountcheck import check_fuse_device, check_mountpoint, stash_room_warning
     from cdfs.recorders.opening import open_recorder
 
@@ -251,7 +251,7 @@ def check_mount(
     stash_path = Path(stash_dir).expanduser() if stash_dir else paths.default_stash_dir()
     free = stash.check(stash_path, recorder.ident)
     check_fuse_device()
-    if warning := stash_room_warning(stash_path, free, room(info) * SECTOR_SIZE):
+    if warning := stash_room_warning(stash_path, free, info.room * SECTOR_SIZE):
         print(f"cdfs: warning: {warning}", file=sys.stderr)
     return recorder, stash_path
 
@@ -431,14 +431,15 @@ def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def info_dict(info: DiscInfo) -> dict[str, Any]:
+def info_dict(info: DiscInfo, space: Figures) -> dict[str, Any]:
+    figures = space.as_bytes()
+    for staging_only in ("staged_need_bytes", "available_bytes"):
+        del figures[staging_only]
     return {
         "media": info.media.name,
         "title": info.media.title,
         "state": info.state.value,
-        "capacity_bytes": info.capacity * SECTOR_SIZE,
-        "used_bytes": info.used * SECTOR_SIZE,
-        "free_bytes": info.free * SECTOR_SIZE,
+        **figures,
         "next_writable_address": info.nwa,
         "sessions": [{"start": s.start, "length": s.length} for s in info.sessions],
     }
@@ -457,10 +458,21 @@ def cmd_media_create(args: argparse.Namespace) -> int:
 
 
 def cmd_media_info(args: argparse.Namespace) -> int:
+    from cdfs.iso.discread import read_tree
+    from cdfs.mount.space import disc_figures
     from cdfs.recorders.opening import open_recorder
 
-    info = open_recorder(args.path).disc_info()
-    d = info_dict(info)
+    recorder = open_recorder(args.path)
+    info = recorder.disc_info()
+    try:
+        with recorder.open_reader() as fp:
+            root = read_tree(fp, info)  # the next session lists it again
+    except CdfsError as exc:
+        root = None  # the table of contents is still worth showing
+        print(f"cdfs: warning: cannot read the disc's files ({exc}); free leaves out the "
+              "room the next session would take to list them", file=sys.stderr)  # fmt: skip
+    space = disc_figures(info, root)
+    d = info_dict(info, space)
     if args.json:
         print(json.dumps(d, indent=2))
         return 0
@@ -468,7 +480,9 @@ def cmd_media_info(args: argparse.Namespace) -> int:
     print(f"State:     {d['state']}")
     print(f"Capacity:  {human_bytes(d['capacity_bytes'])} ({info.capacity} sectors)")
     print(f"Used:      {human_bytes(d['used_bytes'])}")
-    print(f"Free:      {human_bytes(d['free_bytes'])}")
+    print(f"Free:      {human_bytes(d['free_bytes'])} (what files of a next session can take)")
+    if space.rewrite_fits is not None:
+        print(f"Rewrite:   {human_bytes(d['rewrite_available_bytes'])} free after a rewrite")
     print(f"Sessions:  {len(info.sessions)}")
     for i, s in enumerate(info.sessions, 1):
         print(f"  {i:2}: start {s.start}, length {s.length} sectors")

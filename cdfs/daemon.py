@@ -42,7 +42,6 @@ from cdfs.mount.namereport import name_changes
 from cdfs.mount.staging import Upper, is_reserved
 from cdfs.mount.view import Attr, Handle, View
 from cdfs.recorders.recorder import Recorder
-from cdfs.units import SECTOR_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +204,7 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         info = self.view.info
         files, links, size = self.staged_totals()
-        capacity, available = self.view.statfs_sectors()
+        space = self.view.space()
         return {
             "pid": os.getpid(),
             "mountpoint": str(self.options.mountpoint),
@@ -214,10 +213,7 @@ class Daemon:
             "media_title": info.media.title,
             "state": info.state.value,
             "sessions": [{"start": s.start, "length": s.length} for s in info.sessions],
-            "capacity_bytes": capacity * SECTOR_SIZE,
-            "used_bytes": int(info.used) * SECTOR_SIZE,
-            "free_bytes": int(info.free) * SECTOR_SIZE,
-            "available_bytes": available * SECTOR_SIZE,
+            **space.as_bytes(),
             "staged_files": files,
             "staged_symlinks": links,
             "staged_bytes": size,

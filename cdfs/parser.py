@@ -198,13 +198,27 @@ def add_burn(sub: Subparsers) -> None:
     b.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
 
 
+SPACE_FIGURES = (
+    "Used runs to where the next session starts (all of a closed disc). Free is what "
+    "files of the next session can take: the rest of the disc less what any session "
+    "costs (the recorder's 300 KiB padding, the run-out, the session's own "
+    "descriptors, path tables and the directory records of the files already on the "
+    "disc). Still fits is free minus what the staged changes need (their data and "
+    "directory records): df shows it as available, and staging takes no more (ENOSPC). "
+    "A closed or full disc has 0 free. On a rewritable disc, 'If rewritten' is what "
+    "would still fit after cdfs burn --rewrite. JSON keys: capacity_bytes, used_bytes, "
+    "free_bytes, staged_need_bytes, available_bytes (still fits), "
+    "rewrite_available_bytes."
+)
+
+
 def add_status(sub: Subparsers) -> None:
     s = command(
         sub,
         "status",
         help="show the disc, the staging area and the burn",
         description="Show disc type, state, capacity, used and free space, "
-        "staged files, the running burn and the last result.",
+        "staged files, the running burn and the last result. " + SPACE_FIGURES,
     )
     s.add_argument("mountpoint", metavar="MOUNTPOINT")
     s.add_argument("--json", action="store_true", help="machine-readable output")
@@ -280,6 +294,14 @@ def add_media(sub: Subparsers) -> None:
         metavar="TYPE",
         help="one of: " + ", ".join(MEDIA_TYPES),
     )
-    mi = command(msub, "info", "media info", help="show a disc's type, state, sessions and space")
+    mi = command(
+        msub,
+        "info",
+        "media info",
+        help="show a disc's type, state, sessions and space",
+        description="Show a disc's type, state, sessions (start, length in sectors), "
+        "capacity, used and free space (as cdfs status defines them, with nothing staged); "
+        "on a rewritable disc also what would be free after a rewrite.",
+    )
     mi.add_argument("path", metavar="PATH", help="emulated disc image or device")
     mi.add_argument("--json", action="store_true", help="machine-readable output")

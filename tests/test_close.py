@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+from pathlib import Path
 from typing import Any
 
-from conftest import cdfs
+import pytest
+
+from cdfs.recorders.emulated import EmulatedRecorder
+from cdfs.units import Lba
+
+from conftest import cdfs, run
 
 PLAIN = "The disc in the drive is not writable or it is full: insert a blank writable disc"
 
 
-def test_close_per_burn_then_refuse_with_staging_kept(mount: Any, make_disc: Any) -> None:
+def test_close_per_burn_then_refuse_with_staging_kept(
+    tmp_path: Path, mount: Any, make_disc: Any
+) -> None:
     disc = make_disc("cd-r80")
     m = mount(disc)
     (m.path / "a.txt").write_text("a")
@@ -19,14 +28,34 @@ def test_close_per_burn_then_refuse_with_staging_kept(mount: Any, make_disc: Any
     assert "closed" in res.stdout
     info = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
     assert info["state"] == "closed"
-    # A closed disc mounts read-only as far as its files go; staging still works.
-    (m.path / "b.txt").write_text("b")
-    res = m.burn(check=False)
+    # A closed disc takes nothing more: nothing free, writes refused with
+    # ENOSPC (until issue 11 staging took them and the burn refused them).
+    assert os.statvfs(m.path).f_bavail == 0
+    with pytest.raises(OSError) as exc:
+        (m.path / "b.txt").write_text("b")
+    assert exc.value.errno == errno.ENOSPC
+    assert "closed" in (m.path / ".status").read_text()
+    assert os.listdir(m.path) == ["a.txt"]
+
+    # Files staged while the disc was open, then closed by another program:
+    # the burn refuses with the plain message and keeps them staged.
+    other = make_disc("cd-r80", name="other.iso")
+    m2 = mount(other, "--no-burn-on-unmount", name="mnt2")
+    (m2.path / "b.txt").write_text("b")
+    m2.stop()
+    src = tmp_path / "theirs"
+    src.mkdir()
+    (src / "theirs.txt").write_text("theirs")
+    iso = tmp_path / "theirs.iso"
+    run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", str(iso), str(src)])
+    EmulatedRecorder(other).record(iso, Lba(0), close=True)
+    m3 = mount(other, name="mnt3")
+    assert m3.status()["staged_files"] == 1 and m3.status()["free_bytes"] == 0
+    res = m3.burn(check=False)
     assert res.returncode == 1 and PLAIN in res.stderr
     assert "at least 1 MB free" in res.stderr
-    assert (m.path / "b.txt").read_text() == "b"
-    assert os.getxattr(m.path / "b.txt", "user.cdfs.state") == b"staged"
-    assert "closed" in (m.path / ".status").read_text()
+    assert (m3.path / "b.txt").read_text() == "b"
+    assert os.getxattr(m3.path / "b.txt", "user.cdfs.state") == b"staged"
 
 
 def test_close_in_burn_file(mount: Any, make_disc: Any) -> None:

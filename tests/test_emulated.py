@@ -27,7 +27,13 @@ from cdfs.errors import (
 )
 from cdfs.recorders import emulated
 from cdfs.recorders.emulated import EmulatedRecorder, Faults, create_media, throttle_rate, toc_path
-from cdfs.recorders.media import MEDIA_TYPES, SESSION_PADDING, DiscState, Session, media_type
+from cdfs.recorders.media import (
+    MEDIA_TYPES,
+    RECORDER_PADDING,
+    DiscState,
+    Session,
+    media_type,
+)
 from cdfs.recorders.opening import open_recorder
 from cdfs.recorders.recorder import Recorder
 from cdfs.units import SECTOR_SIZE, Lba
@@ -87,6 +93,12 @@ def make_next_session(
 
 def sectors(path: Path) -> int:
     return -(-path.stat().st_size // SECTOR_SIZE)
+
+
+def recorded(path: Path) -> int:
+    """The session a recording of the image ``path`` makes: the image and
+    the zeros the recorder writes after it (xorriso's padsize=300k)."""
+    return sectors(path) + RECORDER_PADDING
 
 
 def read_toc(disc: Path) -> dict[str, object]:
@@ -149,7 +161,7 @@ def test_create_each_media_type_is_blank_sparse_and_full_size(
     assert info.state is DiscState.BLANK
     assert info.sessions == () and info.wasted == ()
     assert info.nwa == 0
-    assert info.free == media.capacity - SESSION_PADDING - media.run_out
+    assert info.room == media.capacity - RECORDER_PADDING - media.run_out
     assert re.fullmatch(r"[0-9a-f]{32}", info.identity)
     toc = read_toc(disc)
     assert toc["media"] == name and toc["state"] == "blank" and toc["recording"] is None
@@ -233,13 +245,15 @@ def test_first_session_reads_back_with_isoinfo_and_xorriso(
     calls: list[tuple[int, int]] = []
     session = blank_cdr.record(small_iso, Lba(0), progress=lambda d, t: calls.append((d, t)))
     n = sectors(small_iso)
-    assert session == Session(Lba(0), n)
+    assert session == Session(Lba(0), n + RECORDER_PADDING)
+    assert disc_bytes(disc, n, RECORDER_PADDING) == bytes(RECORDER_PADDING * SECTOR_SIZE)
     info = blank_cdr.disc_info()
     assert info.state is DiscState.APPENDABLE
     assert info.sessions == (session,)
     assert info.label == "FIRST"
     assert info.identity != before.identity
-    assert info.nwa == n + CD_R80.run_out + CD_R80.first_gap  # Orange Book: 11,400 + run-out
+    # Orange Book: 11,400 + run-out after the padded track
+    assert info.nwa == session.end + CD_R80.run_out + CD_R80.first_gap
     assert calls[0] == (0, small_iso.stat().st_size)
     assert calls[-1] == (small_iso.stat().st_size,) * 2
     assert disc_bytes(disc, 0, n) == small_iso.read_bytes()
@@ -264,7 +278,7 @@ def test_second_session_from_genisoimage_reads_back(
     assert nwa is not None
     second = make_next_session(tmp_path, disc, 0, nwa, {"later.txt": b"second\n"}, "SECOND")
     session = blank_cdr.record(second, nwa)
-    assert session == Session(nwa, sectors(second))
+    assert session == Session(nwa, recorded(second))
     info = blank_cdr.disc_info()
     assert info.sessions[-1] == session and len(info.sessions) == 2
     assert info.label == "SECOND"
@@ -306,15 +320,18 @@ def test_write_once_refuses_to_write_a_sector_twice(
         fresh = EmulatedRecorder(disc)
         with pytest.raises(WriteOnceError):
             fresh._write_sectors(fd, Lba(5), b"\xff" * SECTOR_SIZE)
-        # Sectors never written can be written, once.
-        fresh._write_sectors(fd, Lba(n + 1), b"\x01" * SECTOR_SIZE)
+        # The padding after the image is written too; sectors never
+        # written can be written, once.
         with pytest.raises(WriteOnceError):
-            fresh._write_sectors(fd, Lba(n + 1), b"\x02" * SECTOR_SIZE)
+            fresh._write_sectors(fd, Lba(n + RECORDER_PADDING - 1), b"\x01" * SECTOR_SIZE)
+        fresh._write_sectors(fd, Lba(n + RECORDER_PADDING), b"\x01" * SECTOR_SIZE)
+        with pytest.raises(WriteOnceError):
+            fresh._write_sectors(fd, Lba(n + RECORDER_PADDING), b"\x02" * SECTOR_SIZE)
         with pytest.raises(RecorderError, match="past the end"):
             fresh._write_sectors(fd, Lba(CD_R80.capacity), b"\0" * SECTOR_SIZE)
     finally:
         os.close(fd)
-    assert disc_bytes(disc, 0, n + 1) == before[: (n + 1) * SECTOR_SIZE]
+    assert disc_bytes(disc, 0, n + 2) == before
 
 
 def test_rewritable_media_may_write_a_sector_twice(tmp_path: Path, no_env_faults: None) -> None:
@@ -333,7 +350,7 @@ def test_closed_disc_is_refused_with_the_users_message(
 ) -> None:
     blank_cdr.record(small_iso, Lba(0), close=True)
     info = blank_cdr.disc_info()
-    assert info.state is DiscState.CLOSED and info.nwa is None and info.free == 0
+    assert info.state is DiscState.CLOSED and info.nwa is None and info.room == 0
     big = tmp_path / "three-mb.iso"
     big.write_bytes(b"\0" * (3 * 1024 * 1024 - 100))
     with pytest.raises(NotWritableError) as err:
@@ -386,7 +403,7 @@ def test_simulation_changes_nothing(blank_cdr: EmulatedRecorder, small_iso: Path
     session = blank_cdr.record(
         small_iso, Lba(0), simulate=True, progress=lambda d, t: calls.append((d, t))
     )
-    assert session == Session(Lba(0), sectors(small_iso))
+    assert session == Session(Lba(0), recorded(small_iso))
     assert calls[-1] == (small_iso.stat().st_size,) * 2
     assert read_toc(blank_cdr.path) == before
     assert blank_cdr.path.stat().st_blocks == 0
@@ -476,7 +493,7 @@ def test_failure_on_write_once_media_wastes_the_range(
     image = tmp_path / "img.bin"
     data = os.urandom(3 * 1024 * 1024)
     image.write_bytes(data)
-    n = sectors(image)
+    n = recorded(image)
     before = blank_cdr.disc_info().identity
     faulty = EmulatedRecorder(blank_cdr.path, Faults(fail_after_bytes=1024 * 1024 + 4096))
     with pytest.raises(RecorderError, match="failed after 1052672 bytes"):
@@ -506,7 +523,7 @@ def test_failure_on_rewritable_media_leaves_the_disc_as_it_was(
     after = rec.disc_info()
     assert (after.sessions, after.wasted, after.nwa) == ((), (), 0)
     assert after.identity != before.identity
-    assert rec.record(small_iso, Lba(0)) == Session(Lba(0), sectors(small_iso))
+    assert rec.record(small_iso, Lba(0)) == Session(Lba(0), recorded(small_iso))
 
 
 def test_bad_sector_fails_there(blank_cdr: EmulatedRecorder, tmp_path: Path) -> None:
@@ -518,14 +535,14 @@ def test_bad_sector_fails_there(blank_cdr: EmulatedRecorder, tmp_path: Path) -> 
         faulty.record(image, Lba(0))
     assert disc_bytes(blank_cdr.path, 0, 40) == data[: 40 * SECTOR_SIZE]
     assert disc_bytes(blank_cdr.path, 40, 1) == b"\0" * SECTOR_SIZE
-    assert blank_cdr.disc_info().wasted == (Session(Lba(0), 100),)
+    assert blank_cdr.disc_info().wasted == (Session(Lba(0), 100 + RECORDER_PADDING),)
 
 
 def test_disc_removed_mid_burn(blank_cdr: EmulatedRecorder, small_iso: Path) -> None:
     faulty = EmulatedRecorder(blank_cdr.path, Faults(remove_after_bytes=SECTOR_SIZE * 10))
     with pytest.raises(RecorderError, match="removed from the drive"):
         faulty.record(small_iso, Lba(0))
-    assert blank_cdr.disc_info().wasted == (Session(Lba(0), sectors(small_iso)),)
+    assert blank_cdr.disc_info().wasted == (Session(Lba(0), recorded(small_iso)),)
 
 
 def test_slow_fault_adds_time_per_mib(
@@ -557,7 +574,7 @@ def test_fault_injected_through_the_environment_of_another_process(
     )
     assert res.returncode == 7, res.stderr
     assert "injected fault" in res.stdout
-    assert blank_cdr.disc_info().wasted == (Session(Lba(0), sectors(small_iso)),)
+    assert blank_cdr.disc_info().wasted == (Session(Lba(0), recorded(small_iso)),)
 
 
 # --- crashes -----------------------------------------------------------------
@@ -601,7 +618,7 @@ def test_killed_recording_is_recovered_and_earlier_sessions_survive(
             time.sleep(0.05)
         # While the child holds the drive nothing is recovered or recorded.
         assert blank_cdr.disc_info().wasted == ()
-        assert read_toc(disc)["recording"] == [nwa, sectors(image)]
+        assert read_toc(disc)["recording"] == [nwa, recorded(image)]
         with pytest.raises(BurnInProgressError):
             blank_cdr.record(small_iso, nwa)
         with pytest.raises(BurnInProgressError):
@@ -610,8 +627,8 @@ def test_killed_recording_is_recovered_and_earlier_sessions_survive(
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=TIMEOUT)
     info = EmulatedRecorder(disc).disc_info()
-    assert info.sessions == (Session(Lba(0), sectors(small_iso)),)
-    assert info.wasted == (Session(nwa, sectors(image)),)
+    assert info.sessions == (Session(Lba(0), recorded(small_iso)),)
+    assert info.wasted == (Session(nwa, recorded(image)),)
     assert "hello.txt" in run(["isoinfo", "-i", str(disc), "-R", "-l"])
 
 
@@ -627,7 +644,7 @@ def test_quick_erase_blanks_the_toc(tmp_path: Path, no_env_faults: None, small_i
     assert info.state is DiscState.BLANK
     assert (info.sessions, info.wasted, info.label, info.nwa) == ((), (), "", 0)
     assert info.identity != closed.identity
-    assert rec.record(small_iso, Lba(0)) == Session(Lba(0), sectors(small_iso))
+    assert rec.record(small_iso, Lba(0)) == Session(Lba(0), recorded(small_iso))
 
 
 def test_full_erase_zeroes_every_sector(

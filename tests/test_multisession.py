@@ -36,16 +36,12 @@ from cdfs.errors import CdfsError
 from cdfs.iso import discread
 from cdfs.iso.mastering import Kind, MasterEntry, estimate_sectors, master_session
 from cdfs.recorders.emulated import EmulatedRecorder, Faults
-from cdfs.recorders.media import SESSION_PADDING, media_type
+from cdfs.recorders.media import RECORDER_PADDING, SESSION_PADDING, media_type
 from cdfs.units import SECTOR_SIZE, Lba, sectors_for
 
 from conftest import cdfs
 
 TIMEOUT = 120
-FULL = re.compile(
-    r"The disc in the drive is not writable or it is full: insert a blank writable disc,"
-    r" or one with at least \d+ MB free"
-)
 
 Tree = dict[str, tuple[str, bytes]]
 """Relative path -> ("file", data) | ("link", target) | ("dir", b"")."""
@@ -264,7 +260,8 @@ class History:
         for j in range(1, len(sessions)):
             (start, length), before, after = sessions[j], self.states[j - 1], self.states[j]
             fresh = new_data_sectors(before, after)
-            bound = fresh + SESSION_PADDING + metadata_allowance(after)
+            # The recorder's padding after the image is part of the session.
+            bound = fresh + SESSION_PADDING + RECORDER_PADDING + metadata_allowance(after)
             assert length <= bound, f"session {j + 1}: {length} sectors > {bound}"
             kept = [p for p, v in after.items() if v[0] == "file" and before.get(p) == v]
             for p in kept:
@@ -334,7 +331,7 @@ def test_ten_sessions_each_read_back_after_every_burn(
         h.check_sizes()
         assert len(sessions) == k
         if k > 1:  # far from holding big.bin (733 sectors) again
-            assert sessions[-1][1] < SESSION_PADDING + 100
+            assert sessions[-1][1] < SESSION_PADDING + RECORDER_PADDING + 100
     # The geometry of the medium: where each later session starts.
     kind = media_type(media)
     for j, ((s0, n0), (s1, _)) in enumerate(itertools.pairwise(sessions)):
@@ -365,15 +362,17 @@ def test_99_sessions_then_the_100th_is_refused(
     for name, (_kind, data) in tree.items():  # every byte of the last session
         assert isoinfo_read(disc, last_start, name) == data
 
-    (m.path / "one too many.txt").write_bytes(b"keep me\n")
-    res = m.burn(check=False)
-    assert res.returncode == 1 and FULL.search(res.stderr), res.stderr
-    assert (m.path / "one too many.txt").read_bytes() == b"keep me\n"
-    assert os.getxattr(m.path / "one too many.txt", "user.cdfs.state") == b"staged"
-    assert (m.staged() / "one too many.txt").read_bytes() == b"keep me\n"
+    # No 100th session: nothing free, and staging takes nothing more (it
+    # took the file until issue 11; the burn then refused it).
+    assert m.status()["free_bytes"] == m.status()["available_bytes"] == 0
+    assert os.statvfs(m.path).f_bavail == 0
+    with pytest.raises(OSError) as exc:
+        (m.path / "one too many.txt").write_bytes(b"keep me\n")
+    assert exc.value.errno == errno.ENOSPC
+    assert not (m.path / "one too many.txt").exists()
+    assert list(m.staged().iterdir()) == []
     info = media_info(disc, home)
     assert len(info["sessions"]) == 99 and info["free_bytes"] == 0
-    assert not m.status()["last_burn"]["ok"]
 
 
 def fill_until_enospc(path: Path, rng: random.Random) -> bytes:
@@ -400,7 +399,9 @@ def test_cd_r_fills_up_then_refuses(
 ) -> None:
     """On a CD-R every session costs 11,400 then 6,900 sectors of lead-in,
     lead-out and pre-gap: the disc is full long before 99 sessions.  The
-    last session that fits is filled up to what ``df`` allows, and burns."""
+    last session that fits is filled up to what ``df`` allows, and burns;
+    then staging takes nothing more (until issue 11 it took a file that the
+    burn then refused)."""
     disc = make_disc("cd-r80")
     m = mount(disc, "--no-burn-on-unmount")
     want: Tree = {}
@@ -415,25 +416,27 @@ def test_cd_r_fills_up_then_refuses(
             name, data = "fill.bin", filled
         else:
             name, data = f"n{k:03d}.txt", b"x" * k
-            (m.path / name).write_bytes(data)
-        if not touch_burn(m)["ok"]:
-            break
+            try:
+                (m.path / name).write_bytes(data)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC and avail == 0, (exc, avail)
+                break
+        assert touch_burn(m)["ok"], f"{name}: what staging took did not burn"
         want = {**want, name: ("file", data)}
         h.states.append(want)
-    assert filled and name != "fill.bin", "what df allowed did not burn"
-    res = m.burn(check=False)  # once more, for the message the command prints
-    assert res.returncode == 1 and FULL.search(res.stderr), res.stderr
+    assert filled and name != "fill.bin", "the disc never filled up"
+    assert not (m.path / name).exists() and list(m.staged().iterdir()) == []
+    assert m.status()["free_bytes"] == 0
     sessions = sessions_of(disc, home)
     assert 40 <= len(sessions) < 99
-    assert (m.path / name).read_bytes() == data
-    assert os.getxattr(m.path / name, "user.cdfs.state") == b"staged"
     # Orange Book layout, and the refusal is right: not even an empty
-    # session (padding and descriptors) fits after the last one.
+    # session (padding, descriptors, the recorder's padding and run-out)
+    # fits after the last one.
     for j, ((s0, n0), (s1, _)) in enumerate(itertools.pairwise(sessions)):
         assert s1 == s0 + n0 + 2 + (11_400 if j == 0 else 6_900)
     end = sessions[-1][0] + sessions[-1][1]
     assert end + 2 <= 360_000
-    assert end + 2 + 6_900 + SESSION_PADDING + 20 > 360_000
+    assert end + 2 + 6_900 + SESSION_PADDING + 20 + RECORDER_PADDING + 2 > 360_000
     h.check(deep=False)
     assert isoinfo_read(disc, sessions[-1][0], "fill.bin") == filled
 
@@ -553,7 +556,8 @@ def test_cdfs_appends_to_a_disc_begun_by(
     for p in old_files:
         assert listing[p].lba == old[p].lba < start, p
     fresh = new_data_sectors(before, want)
-    assert sessions[-1][1] <= fresh + SESSION_PADDING + metadata_allowance(want)
+    bound = fresh + SESSION_PADDING + RECORDER_PADDING + metadata_allowance(want)
+    assert sessions[-1][1] <= bound
 
 
 @pytest.mark.parametrize("tool", ["xorriso", "genisoimage"])

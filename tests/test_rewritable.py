@@ -111,6 +111,10 @@ def _fill(path: Path, size: int) -> None:
 
 
 def test_rewrite_when_a_session_no_longer_fits(tmp_path: Path, mount: Any, make_disc: Any) -> None:
+    """Deleting does not give room back to the next session: staging refuses
+    what only a rewrite could hold (until issue 11 it took it and the burn
+    refused it), the status says how much a rewrite frees, and after
+    ``cdfs burn --rewrite`` it fits."""
     disc = make_disc("cd-rw74")
     m = mount(disc, "--no-burn-on-unmount")
     mp = m.path
@@ -118,16 +122,25 @@ def test_rewrite_when_a_session_no_longer_fits(tmp_path: Path, mount: Any, make_
     (mp / "keep.txt").write_text("keep\n")
     m.burn()
     os.unlink(mp / "a.bin")  # deleting does not reclaim space on the disc
-    _fill(mp / "b.bin", 360_000_000)
-    res = m.burn(check=False)
-    assert res.returncode == 1 and "cdfs burn --rewrite" in res.stderr
+    s = m.status()
+    assert s["available_bytes"] < 360_000_000 < s["rewrite_available_bytes"]
+    assert "cdfs burn --rewrite" in (mp / ".status").read_text()
+    with pytest.raises(OSError) as exc:
+        _fill(mp / "b.bin", 360_000_000)
+    assert exc.value.errno == errno.ENOSPC
+    os.unlink(mp / "b.bin")
     res = m.burn("--rewrite")
     assert "rewrote the disc as one session" in res.stdout
     info = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
     assert [s["start"] for s in info["sessions"]] == [0]
+    assert m.status()["available_bytes"] > 360_000_000
+    _fill(mp / "b.bin", 360_000_000)
+    m.burn()
     assert sorted(os.listdir(mp)) == ["b.bin", "keep.txt"]
     assert (mp / "keep.txt").read_text() == "keep\n"
-    listing = run(["xorriso", "-indev", f"stdio:{disc}", "-find", "/", "-exec", "lsdl"]).stdout
+    start = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)["sessions"][-1]
+    listing = run(["xorriso", "-load", "sbsector", str(start["start"]), "-indev", f"stdio:{disc}",
+                   "-find", "/", "-exec", "lsdl"]).stdout  # fmt: skip
     assert "b.bin" in listing and "keep.txt" in listing and "a.bin" not in listing
 
 

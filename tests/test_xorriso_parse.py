@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cdfs.errors import NotFoundError, NotWritableError, RecorderError, WriteOnceError
-from cdfs.recorders.media import SESSION_PADDING, DiscState, Family, Session
+from cdfs.recorders.media import RECORDER_PADDING, DiscState, Family, Session
 from cdfs.recorders.recorder import Recorder
 from cdfs.recorders.xorriso import (
     XorrisoRecorder,
@@ -152,7 +152,7 @@ def test_blank_cdr() -> None:
     assert info.state is DiscState.BLANK
     assert info.capacity == 359846
     assert info.nwa == 0
-    assert info.free == 359846 - SESSION_PADDING - 2
+    assert info.room == 359846 - RECORDER_PADDING - 2
 
 
 def test_appendable_cdr_uses_the_drives_nwa() -> None:
@@ -170,7 +170,7 @@ def test_appendable_cdr_uses_the_drives_nwa() -> None:
     assert info.nwa == 38000 == 31098 + 2 + 6900
     assert info.label == "BACKUP 3"
     assert info.capacity == 38000 + 321846
-    assert info.free == 321846 - SESSION_PADDING - 2
+    assert info.room == 321846 - RECORDER_PADDING - 2
 
 
 def test_the_drives_nwa_wins_over_session_sizes() -> None:
@@ -188,7 +188,7 @@ def test_appendable_dvd_rw() -> None:
     assert info.sessions == (Session(Lba(0), 131591),)
     assert info.nwa == 174368
     assert info.label == "PBOOT"
-    assert info.free == 2123520 - SESSION_PADDING
+    assert info.room == 2123520 - RECORDER_PADDING
 
 
 def test_other_sessions_without_iso() -> None:
@@ -208,7 +208,7 @@ def test_closed_disc_without_toc() -> None:
     assert report.problems == ("Cannot obtain Table Of Content",)
     info = disc_info_from_toc(report)
     assert info.state is DiscState.CLOSED
-    assert info.nwa is None and info.free == 0 and not info.writable
+    assert info.nwa is None and info.room == 0 and not info.writable
 
 
 def test_empty_drive() -> None:
@@ -411,12 +411,15 @@ def test_fake_drive_records_with_progress(tmp_path: Path) -> None:
             raise ValueError("a broken progress bar must not stop a burn")
 
     session = rec.record(image, Lba(38000), speed=8, progress=progress)
-    assert session == Session(Lba(38000), image.stat().st_size // SECTOR_SIZE)
+    # The session is the image and the padding xorriso writes after it.
+    padded = image.stat().st_size // SECTOR_SIZE + RECORDER_PADDING
+    assert session == Session(Lba(38000), padded)
     total = image.stat().st_size
     assert seen == [(n * 1024 * 1024, total) for n in range(4)] + [(total, total)]
     burn = calls(log)[-1]
     assert burn[:4] == ["-as", "cdrecord", "-v", "dev=/dev/sr0"]
     assert "-multi" in burn and "-tao" in burn and "speed=8c" in burn
+    assert RECORDER_PADDING * SECTOR_SIZE == 300 * 1024 and "padsize=300k" in burn
     assert burn[-1] == str(image)
 
 

@@ -23,7 +23,6 @@ from cdfs.errors import (
 )
 from cdfs.iso import discread
 from cdfs.iso.mastering import Kind
-from cdfs.mount.space import room
 from cdfs.recorders.media import DiscInfo
 from cdfs.recorders.recorder import Recorder
 from cdfs.units import SECTOR_SIZE, Lba
@@ -55,7 +54,10 @@ def verify_session(
 
 
 def check_capacity(info: DiscInfo, need: int) -> None:
-    """Refuse a burn to a disc that is closed, full, or too small."""
+    """Refuse a burn of a session image of ``need`` sectors (by the bound
+    of :mod:`cdfs.mount.space`) to a disc that is closed, full, or too small:
+    the rule the staging area's ENOSPC check applies, so that what staging
+    took is not refused here."""
     mb = -(-need * SECTOR_SIZE // 1_000_000)
     plain = (
         "The disc in the drive is not writable or it is full: insert a blank "
@@ -63,7 +65,7 @@ def check_capacity(info: DiscInfo, need: int) -> None:
     )
     if not info.writable or info.nwa is None:
         raise NotWritableError(plain)
-    have = room(info)
+    have = info.room
     if need > have:
         over = -(-(need - have) * SECTOR_SIZE // 1_000_000)
         raise NoSpaceError(f"{plain} (the staged files need {over} MB more than is free)")

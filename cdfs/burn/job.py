@@ -55,7 +55,7 @@ from cdfs.errors import (
 from cdfs.iso import discread
 from cdfs.iso.isonames import label_warning
 from cdfs.iso.mastering import Kind, master_session
-from cdfs.mount.space import session_sectors
+from cdfs.mount.space import after_burn, session_sectors
 from cdfs.mount.view import View
 from cdfs.recorders.media import SPEED_1X, DiscInfo, DiscState, Session
 from cdfs.recorders.recorder import Recorder
@@ -321,6 +321,7 @@ class Burner:
                 raise
             assert info.nwa is not None
             start = info.nwa
+            self._reserve(info, start, need, snap, close=opts.close is True, simulate=opts.simulate)
             stash = stashes.create(self.stash_dir, self.recorder.ident, need * SECTOR_SIZE)
             try:
                 await self._enter("mastering", snap.bytes)
@@ -330,11 +331,13 @@ class Burner:
                     )
                 )
                 close = should_close(info, start, sectors, opts.close_policy, opts.close)
+                self._reserve(info, start, sectors, snap, close=close, simulate=opts.simulate)
                 session = await self._record(stash, start, sectors, snap, label, close, opts)
             finally:
                 with contextlib.suppress(OSError):
                     stash.unlink()
         finally:
+            self.view.budget.burn_ended()
             release_snapshot(self.view, snap_dir)
         if opts.simulate:
             return BurnResult(
@@ -480,6 +483,23 @@ class Burner:
             ),
         )
 
+    def _reserve(
+        self,
+        info: DiscInfo,
+        start: Lba,
+        sectors: int,
+        snap: Snapshot,
+        *,
+        close: bool,
+        simulate: bool,
+    ) -> None:
+        """Until the burn ends, measure what is staged meanwhile against the
+        session after this one (:meth:`cdfs.mount.space.Budget.burn_started`)."""
+        if not simulate:
+            self.view.budget.burn_started(
+                after_burn(info, start, sectors, close=close), snap.counts.data
+            )
+
     async def _rewrite(
         self, info: DiscInfo, snap: Snapshot, label: str, opts: Resolved
     ) -> BurnResult:
@@ -497,6 +517,7 @@ class Burner:
         need = session_sectors(counts)
         blank = DiscInfo(info.media, DiscState.BLANK)
         check_capacity(blank, need)
+        self._reserve(blank, Lba(0), need, snap, close=opts.close is True, simulate=opts.simulate)
         stash = stashes.create(self.stash_dir, self.recorder.ident, need * SECTOR_SIZE)
         prog = self.progress
         await self._enter("mastering", size)
@@ -519,6 +540,7 @@ class Burner:
                 stash.unlink()
             raise
         close = should_close(blank, Lba(0), sectors, opts.close_policy, opts.close)
+        self._reserve(blank, Lba(0), sectors, snap, close=close, simulate=opts.simulate)
         if opts.simulate:
             stash.unlink()
             return BurnResult(

@@ -16,7 +16,7 @@ from cdfs import config
 from cdfs.config import Settings
 from cdfs.errors import UsageError
 from cdfs.iso.isonames import volume_ids
-from cdfs.recorders.media import DiscInfo, DiscState, Session
+from cdfs.recorders.media import DiscInfo, DiscState, Session, recorded_length
 from cdfs.units import Lba, Sectors
 
 
@@ -145,8 +145,8 @@ def should_close(
     after = DiscInfo(
         info.media,
         DiscState.APPENDABLE,
-        (*info.sessions, Session(start, Sectors(sectors))),
+        (*info.sessions, Session(start, recorded_length(info.media, sectors))),
         info.wasted,
     )
-    remaining = after.free
+    remaining = after.room
     return remaining <= AUTO_CLOSE_FRACTION * info.capacity or remaining < MIN_SESSION

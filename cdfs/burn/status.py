@@ -76,9 +76,10 @@ def render_text(s: dict[str, Any]) -> str:
         f"{count(len(sessions), 'session')}",
         f"Capacity:     {human_bytes(s.get('capacity_bytes', 0))}",
         f"Used:         {human_bytes(s.get('used_bytes', 0))}",
-        f"Free:         {human_bytes(s.get('free_bytes', 0))}",
+        f"Free:         {human_bytes(s.get('free_bytes', 0))}{closed_note(s)}",
         f"Staged:       {staged_line(s)}",
-        f"Still fits:   {human_bytes(s.get('available_bytes', 0))}",
+        f"Still fits:   {fits_line(s)}",
+        *rewrite_lines(s),
         f"Burn:         {burn_line(s.get('burn', {}))}",
         f"Last burn:    {last_line(s.get('last_burn'))}",
     ]
@@ -87,6 +88,33 @@ def render_text(s: dict[str, Any]) -> str:
         lines.append(f"Folders:      {folders} on the disc with a staged mode, owner or time")
     lines += names_lines(s.get("names") or {})
     return "\n".join(lines) + "\n"
+
+
+def closed_note(s: dict[str, Any]) -> str:
+    """Why a disc takes no more sessions, after its Free figure."""
+    if s.get("free_bytes", 0):
+        return ""
+    if s.get("state") == "closed":
+        return " (the disc is closed: no session can be added)"
+    return " (the disc is full: not even an empty session fits)"
+
+
+def fits_line(s: dict[str, Any]) -> str:
+    """Still fits: free minus what the staged changes need (df's available)."""
+    fits = human_bytes(s.get("available_bytes", 0))
+    need = s.get("staged_need_bytes", 0)
+    if not need:
+        return fits
+    return f"{fits} (free minus {human_bytes(need)} the staged changes need)"
+
+
+def rewrite_lines(s: dict[str, Any]) -> list[str]:
+    """On a rewritable disc: what would still fit after a rewrite, when it
+    is more than a next session can take."""
+    rewrite = s.get("rewrite_available_bytes")
+    if rewrite is None or rewrite <= s.get("available_bytes", 0):
+        return []
+    return [f"If rewritten: {human_bytes(rewrite)} would still fit (cdfs burn --rewrite)"]
 
 
 def names_lines(report: dict[str, Any]) -> list[str]:

@@ -282,12 +282,13 @@ class Operations(pyfuse3.Operations):
 
     @_errors
     async def statfs(self, ctx: Any) -> Any:
-        capacity, available = self.view.statfs_sectors()
+        space = self.view.space()  # the figures .status shows (cdfs.mount.space)
         s = pyfuse3.StatvfsData()
         s.f_bsize = s.f_frsize = 2048
-        s.f_blocks = capacity
-        s.f_bfree = s.f_bavail = available
-        s.f_files = s.f_ffree = s.f_favail = 0
+        s.f_blocks = space.capacity
+        s.f_bfree = s.f_bavail = space.still_fits
+        s.f_ffree = s.f_favail = space.free_entries
+        s.f_files = space.entries + space.free_entries
         s.f_namemax = 255
         return s
 

@@ -28,7 +28,7 @@ from cdfs.mount.files import Files
 from cdfs.mount.frozen import Frozen
 from cdfs.mount.hardlinks import HardLinks
 from cdfs.mount.nodes import ROOT_INO, Attr, Caller, Controls, Handle, Node
-from cdfs.mount.space import Budget
+from cdfs.mount.space import Budget, Figures
 from cdfs.mount.staging import Upper, is_reserved, join
 from cdfs.recorders.media import DiscInfo
 from cdfs.units import ISO_DATE_RANGE
@@ -421,7 +421,7 @@ class View:
         self.check_new_name(parent, name)
         rel = join(parent.rel, name)
         check_target(target, tuple(rel.split(b"/")))
-        self.budget.check_entries(1)
+        self.budget.check_entries(1, is_link=True)
         self.ensure_upper_dir(parent)
         self.upper.symlink(rel, target)
         self._own(rel, uid, gid)
@@ -450,7 +450,9 @@ class View:
         if stat.S_ISDIR(e.mode):
             self.dir_attrs.forget(node.rel)
         self.generation += 1  # the names counted above have changed
-        self.budget.drop_disc_entry(is_dir=stat.S_ISDIR(e.mode), size=e.size if data else 0)
+        self.budget.drop_disc_entry(
+            is_dir=stat.S_ISDIR(e.mode), size=e.size if data else 0, is_link=stat.S_ISLNK(e.mode)
+        )
 
     def _check_frozen(self, parent: Node, name: bytes, what: str) -> None:
         """A name the running burn records onto write-once media stays (EBUSY)."""
@@ -657,9 +659,9 @@ class View:
         """Relative paths of staged files open for writing right now."""
         return {n.rel for n in self.inodes.values() if n.writers > 0 and not n.detached}
 
-    def statfs_sectors(self) -> tuple[int, int]:
-        """(capacity, available) in sectors, as ``df`` shows them."""
-        return self.budget.capacity, self.budget.available()
+    def space(self) -> Figures:
+        """The space figures (:mod:`cdfs.mount.space`) of the disc and staging."""
+        return self.budget.figures()
 
 
 __all__ = ["ROOT_INO", "Attr", "Caller", "Controls", "Handle", "Node", "View"]

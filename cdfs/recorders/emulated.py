@@ -46,7 +46,16 @@ from cdfs.errors import (
     WriteOnceError,
 )
 from cdfs.recorders import drivelock
-from cdfs.recorders.media import SPEED_1X, DiscInfo, DiscState, MediaType, Session, media_type
+from cdfs.recorders.media import (
+    RECORDER_PADDING,
+    SPEED_1X,
+    DiscInfo,
+    DiscState,
+    MediaType,
+    Session,
+    media_type,
+    recorded_length,
+)
 from cdfs.recorders.recorder import ProgressFn, disc_full_error
 from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
@@ -354,7 +363,7 @@ class EmulatedRecorder:
     ) -> Session:
         image = Path(image)
         size = _image_size(image)
-        session = Session(start, sectors_for(size))
+        session = Session(start, recorded_length(self._media, sectors_for(size)))
         with self._lock(raise_if_busy=True):
             toc = self._recover(self._read_toc())
             self._check_recordable(toc, session, size)
@@ -415,16 +424,15 @@ class EmulatedRecorder:
     # -- internals ---------------------------------------------------------
 
     def _check_recordable(self, toc: _Toc, session: Session, size: int) -> None:
-        media = toc.media
-        if toc.state is DiscState.CLOSED or len(toc.sessions) >= media.max_sessions:
+        info = toc.disc_info(self._path)
+        if info.nwa is None or len(toc.sessions) >= toc.media.max_sessions:
             raise disc_full_error(size)
-        nwa = toc.disc_info(self._path).nwa
-        if session.start != nwa:
+        if session.start != info.nwa:
             raise RecorderError(
                 f"the image was laid out for sector {session.start} but the disc's next"
-                f" writable address is {nwa}: it must be mastered again"
+                f" writable address is {info.nwa}: it must be mastered again"
             )
-        if session.end + media.run_out > media.capacity:
+        if sectors_for(size) > info.room:  # the media model's rule, as for a real drive
             raise disc_full_error(size)
 
     def _copy(
@@ -462,7 +470,9 @@ class EmulatedRecorder:
                 done += want
                 pacer.wait(done, want)
                 _report(progress, done, size)
-            if disc is not None:
+            if disc is not None:  # zeros after the image, as xorriso's padsize=300k
+                pad = Lba(session.start + sectors_for(size))
+                self._write_sectors(disc.fileno(), pad, bytes(RECORDER_PADDING * SECTOR_SIZE))
                 os.fsync(disc.fileno())
 
     def _byte_faults(self, done: int) -> int:

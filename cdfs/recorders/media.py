@@ -55,8 +55,18 @@ class MediaType:
         return not self.rewritable
 
     @property
+    def overwritable(self) -> bool:
+        """Grows in place, without sessions of its own (DVD+RW, BD-RE, ...):
+        a next session may start over the padding after the last image."""
+        return self.name in OVERWRITABLE
+
+    @property
     def capacity_bytes(self) -> int:
         return self.capacity * SECTOR_SIZE
+
+
+OVERWRITABLE = frozenset({"dvd+rw", "dvd-rw-ro", "dvd-ram", "bd-re", "stdio"})
+"""Names of the media types that grow in place (xorriso's own names too)."""
 
 
 def _cd(name: str, capacity: int, rewritable: bool, title: str) -> MediaType:
@@ -120,7 +130,14 @@ MEDIA_TYPES: dict[str, MediaType] = {
 }
 
 SESSION_PADDING = Sectors(150)
-"""Sectors of zeros burning tools append to every session (300 KiB)."""
+"""Sectors of zeros that end every mastered session image (300 KiB, as
+``mkisofs -pad`` does); part of the image, so counted in its size."""
+
+RECORDER_PADDING = Sectors(150)
+"""Sectors of zeros the recorder writes after the image: xorriso records
+with ``padsize=300k``, and the emulated recorder writes the same, so that
+the room a session needs is counted alike on every backend
+(:func:`recorded_length` says when the padding is part of the session)."""
 
 # 1x speeds in bytes of user data per second.
 SPEED_1X = {Family.CD: 153_600, Family.DVD: 1_385_000, Family.BD: 4_495_625}
@@ -195,17 +212,40 @@ class DiscInfo:
         return Sectors(min(nwa, self.capacity))
 
     @property
-    def free(self) -> Sectors:
-        """Sectors a next session could hold, padding and run-out excluded."""
+    def room(self) -> Sectors:
+        """Sectors the image of a next session may take: from the next
+        writable address to the end of the disc, less the recorder's
+        padding and the track's run-out.  0 on a closed disc, or one with
+        the most sessions it can hold.  The session's own metadata is part
+        of its image: :mod:`cdfs.mount.space` turns this into the free figure."""
         nwa = self.nwa
         if nwa is None or len(self.sessions) >= self.media.max_sessions:
             return Sectors(0)
-        room = self.capacity - nwa - SESSION_PADDING - self.media.run_out
-        return Sectors(max(0, room))
+        return Sectors(max(0, self.capacity - nwa - session_cost(self.media)))
+
+    @property
+    def blank_room(self) -> Sectors:
+        """What :attr:`room` is once a rewritable disc is blanked (the one
+        session of ``cdfs burn --rewrite``)."""
+        return Sectors(max(0, self.capacity - session_cost(self.media)))
 
     @property
     def writable(self) -> bool:
-        return self.free > 0
+        return self.room > 0
+
+
+def recorded_length(media: MediaType, image: int) -> Sectors:
+    """The session a recording of ``image`` sectors leaves: the image and
+    the recorder's padding, which is part of the track on sequential media
+    and which a next session overwrites on overwritable media."""
+    return Sectors(image + (0 if media.overwritable else RECORDER_PADDING))
+
+
+def session_cost(media: MediaType) -> Sectors:
+    """Sectors a recording takes beyond its image: the recorder's padding
+    and the track's run-out (the gap before a further session is counted
+    when that session comes)."""
+    return Sectors(RECORDER_PADDING + media.run_out)
 
 
 def next_writable_address(

@@ -37,15 +37,16 @@ from cdfs.errors import (
 )
 from cdfs.recorders.media import (
     MEDIA_TYPES,
-    SESSION_PADDING,
+    RECORDER_PADDING,
     DiscInfo,
     DiscState,
     Family,
     MediaType,
     Session,
+    recorded_length,
 )
 from cdfs.recorders.recorder import ProgressFn, disc_full_error
-from cdfs.units import Lba, Sectors, sectors_for
+from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
 log = logging.getLogger(__name__)
 
@@ -235,13 +236,10 @@ def media_for_profile(profile: str, blocks: int | None = None) -> MediaType:
     return _generic(word.lower() or "unknown", family, False, profile.strip() or "unknown disc")
 
 
-_OVERWRITABLE = frozenset({"dvd+rw", "dvd-rw-ro", "dvd-ram", "bd-re", "stdio"})
-
-
 def overwritable(media: MediaType) -> bool:
     """Grows in place (no sessions on the medium): needs xorriso's
     ``--grow_overwriteable_iso`` emulation of multisession."""
-    return media.name in _OVERWRITABLE
+    return media.overwritable
 
 
 def disc_info_from_toc(report: TocReport) -> DiscInfo:
@@ -344,7 +342,8 @@ def record_command(
     if simulate:
         args.append("-dummy")
     # An absolute path never starts with '-', so it cannot become an option.
-    args += ["padsize=300k", str(Path(image).absolute())]
+    pad = RECORDER_PADDING * SECTOR_SIZE // 1024  # 300k: what the media model counts
+    args += [f"padsize={pad}k", str(Path(image).absolute())]
     return args
 
 
@@ -445,8 +444,7 @@ class XorrisoRecorder:
                 f"the image was laid out for sector {start} but the disc's next writable"
                 f" address is {info.nwa}: it must be mastered again"
             )
-        # xorriso adds padsize=300k after the image.
-        if start + length + SESSION_PADDING + info.media.run_out > info.capacity:
+        if length > info.room:  # room leaves out the padding xorriso adds (padsize=300k)
             raise disc_full_error(size)
         if simulate and not supports_simulation(info.media):
             raise RecorderError(f"the drive cannot simulate recording on a {info.media.title}")
@@ -459,7 +457,7 @@ class XorrisoRecorder:
         self._run_long(args, "record", _record_progress(size, progress))
         if progress:
             progress(size, size)
-        return Session(start, length)
+        return Session(start, recorded_length(info.media, length))
 
     def erase(self, *, full: bool = False, progress: ProgressFn | None = None) -> None:
         info = self.disc_info()
