@@ -254,6 +254,39 @@ def test_a_killed_burn_keeps_folder_attributes_until_the_disc_has_them(
     assert (out / "new.txt").read_text() == "new"
 
 
+def test_staged_folder_attributes_file_is_appended_compacted_and_repaired(
+    mount: Any, make_disc: Any
+) -> None:
+    disc = make_disc("cd-r80")
+    m = mount(disc, "--no-burn-on-unmount")
+    for name in ("d1", "d2"):
+        (m.path / name).mkdir()
+    m.burn()
+    staging = Path(m.status()["staging_dir"])
+    attrs = staging / "dir-attrs.json"
+    for i in range(301):  # one line appended per change, compacted now and then
+        os.chmod(m.path / "d1", 0o700 if i % 2 else 0o750)
+    os.chmod(m.path / "d2", 0o711)
+    assert len(attrs.read_bytes().splitlines()) <= 2 + 64 + 1
+    m.stop()
+    # A daemon killed in the middle of a line: the line is ignored, the
+    # file written anew, and what came before is kept.
+    with attrs.open("ab") as f:
+        f.write(b'{"change": {"mode": 511}, "rel": "d')
+    m = mount(disc, "--no-burn-on-unmount")
+    assert stat.S_IMODE(os.stat(m.path / "d1").st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(m.path / "d2").st_mode) == 0o711
+    assert attrs.read_bytes().endswith(b"\n") and b"511" not in attrs.read_bytes()
+    assert stat.S_IMODE(os.lstat(attrs).st_mode) == 0o600
+    os.chmod(m.path / "d2", 0o701)
+    m.stop()
+    m = mount(disc, "--no-burn-on-unmount")
+    assert stat.S_IMODE(os.stat(m.path / "d2").st_mode) == 0o701
+    m.burn()
+    assert not attrs.exists()
+    assert stat.S_IMODE(os.stat(m.path / "d1").st_mode) == 0o750
+
+
 def test_an_unmount_burns_folder_attributes_staged_alone(
     tmp_path: Path, mount: Any, make_disc: Any, home: dict[str, str]
 ) -> None:

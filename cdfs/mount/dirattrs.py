@@ -5,8 +5,11 @@ owner, group and times of a burned directory may change with the next
 session, on write-once media as on rewritable ones (a burned *file* keeps
 its data and attributes on write-once media: :class:`cdfs.mount.view.View`).
 This module owns those changes: kept per directory path in one private
-file of the staging area (``dir-attrs.json``, 0600, replaced atomically,
-never read or written through a symbolic link), shown over the disc's
+file of the staging area (``dir-attrs.json``, 0600, never read or written
+through a symbolic link: one JSON line per change, each appended with one
+write, the whole file replaced atomically by a compact copy now and then,
+so that ``chmod -R`` of a large tree does not rewrite it per folder),
+shown over the disc's
 attributes, applied to the next session's tree (:func:`apply`), and
 forgotten once the disc shows them (:meth:`DirAttrs.settle`): a failed or
 killed burn keeps them, a successful one clears them.  It also says which
@@ -62,44 +65,82 @@ class DirAttrs:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.changes: dict[bytes, Change] = self._load()
+        self.changes: dict[bytes, Change] = {}
+        self._lines = 0
+        """Lines in the file: it is compacted when most are out of date."""
+        if not self._load():
+            self._compact()
 
     # -- the file -----------------------------------------------------------
 
-    def _load(self) -> dict[bytes, Change]:
+    def _load(self) -> bool:
+        """Replay the file; False when it must be written anew (it is a
+        link, or its last line was cut short)."""
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
-            return {}
+            return True
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 log.warning("%s is a symbolic link: not read (cdfs replaces it)", self.path)
             else:
                 log.warning("cannot read %s: %s", self.path, exc.strerror)
-            return {}
+            return False
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 log.warning("%s is not a regular file: not read", self.path)
-                return {}
+                return False
             with os.fdopen(os.dup(fd), "rb") as f:
-                data = json.loads(f.read())
-            return {
-                os.fsencode(rel): {k: int(v) for k, v in change.items()}
-                for rel, change in data["dirs"].items()
-            }
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("ignoring %s: %s", self.path, exc)
-            return {}
+                data = f.read()
+        finally:
+            os.close(fd)
+        for line in data.splitlines():
+            try:
+                record = json.loads(line)
+                rel, change = os.fsencode(record["rel"]), record["change"]
+                if change is None:
+                    self.changes.pop(rel, None)
+                else:
+                    self.changes[rel] = {str(k): int(v) for k, v in change.items()}
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("ignoring a line of %s: %s", self.path, exc)
+            self._lines += 1
+        return data.endswith(b"\n") or not data
+
+    def _save(self, rel: bytes) -> None:
+        """Record the change of ``rel`` (or that it has none any more)."""
+        if not self.changes or self._lines > 2 * len(self.changes) + 64:
+            self._compact()
+            return
+        line = _line(rel, self.changes.get(rel))
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, private.FILE_MODE)  # fmt: skip
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            self._compact()  # a link was planted there: replaced, not followed
+            return
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != private.FILE_MODE:
+                self._compact()
+                return
+            os.write(fd, line)
+            self._lines += 1
         finally:
             os.close(fd)
 
-    def _save(self) -> None:
+    def _compact(self) -> None:
+        """Write the file anew, atomically, one line per change (or remove
+        it when there is none)."""
+        self._lines = len(self.changes)
         if not self.changes:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)  # unlink never follows a link
             return
-        data = {"dirs": {os.fsdecode(rel): c for rel, c in sorted(self.changes.items())}}
-        private.write_file(self.path, json.dumps(data, sort_keys=True).encode())
+        data = b"".join(_line(rel, c) for rel, c in sorted(self.changes.items()))
+        private.write_file(self.path, data)
 
     # -- changes -------------------------------------------------------------
 
@@ -137,7 +178,7 @@ class DirAttrs:
             self.changes.pop(rel, None)
         else:
             self.changes[rel] = change
-        self._save()
+        self._save(rel)
 
     def forget(self, rel: bytes) -> None:
         """The directory at ``rel`` is deleted: its changes, and those of
@@ -147,7 +188,7 @@ class DirAttrs:
         for r in gone:
             del self.changes[r]
         if gone:
-            self._save()
+            self._compact()
 
     def settle(self, root: DiscEntry | None) -> None:
         """The disc changed (a burn, an erase): forget what it shows now,
@@ -168,7 +209,7 @@ class DirAttrs:
             else:
                 self.changes[rel] = left
         if self.changes != before:
-            self._save()
+            self._compact()
 
     # -- what they show ------------------------------------------------------
 
@@ -222,6 +263,12 @@ def apply(entry: MasterEntry, change: Change) -> MasterEntry:
         atime_ns=change.get("atime_ns", entry.atime_ns),
         mtime_ns=change.get("mtime_ns", entry.mtime_ns),
     )
+
+
+def _line(rel: bytes, change: Change | None) -> bytes:
+    """One line of the file: a directory's change, or null for none."""
+    record = {"rel": os.fsdecode(rel), "change": change}
+    return json.dumps(record, sort_keys=True).encode() + b"\n"
 
 
 def _fields(change: Change) -> Change:
