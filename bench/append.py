@@ -59,7 +59,8 @@ def _child_append(disc: Path, new: Path, stash_dir: Path) -> dict[str, float]:
     from cdfs.burn.snapshot import disc_entry
     from cdfs.iso import discread
     from cdfs.iso.mastering import Kind, MasterEntry, master_session
-    from cdfs.recorders.emulated import EmulatedRecorder, Faults
+    from cdfs.recorders.emulated import EmulatedRecorder
+    from cdfs.recorders.knobs import Faults
     from cdfs.units import SECTOR_SIZE
 
     t0 = time.perf_counter()
@@ -110,7 +111,8 @@ def _child_append(disc: Path, new: Path, stash_dir: Path) -> dict[str, float]:
 
 def _child_record(disc: Path, image: Path) -> dict[str, float]:
     """Record ``image`` at the disc's next writable address (setup, untimed)."""
-    from cdfs.recorders.emulated import EmulatedRecorder, Faults
+    from cdfs.recorders.emulated import EmulatedRecorder
+    from cdfs.recorders.knobs import Faults
 
     rec = EmulatedRecorder(disc, faults=Faults())
     nwa = rec.disc_info().nwa
@@ -120,7 +122,8 @@ def _child_record(disc: Path, image: Path) -> dict[str, float]:
 
 
 def _msinfo(disc: Path) -> tuple[int, int]:
-    from cdfs.recorders.emulated import EmulatedRecorder, Faults
+    from cdfs.recorders.emulated import EmulatedRecorder
+    from cdfs.recorders.knobs import Faults
 
     info = EmulatedRecorder(disc, faults=Faults()).disc_info()
     last = info.last_session

@@ -26,7 +26,8 @@ from cdfs.errors import (
     WriteOnceError,
 )
 from cdfs.recorders import emulated
-from cdfs.recorders.emulated import EmulatedRecorder, Faults, create_media, throttle_rate, toc_path
+from cdfs.recorders.emulated import EmulatedRecorder, create_media, toc_path
+from cdfs.recorders.knobs import FAULTS_ENV, Faults, throttle_rate
 from cdfs.recorders.media import (
     MEDIA_TYPES,
     RECORDER_PADDING,
@@ -115,7 +116,7 @@ def disc_bytes(disc: Path, start: int, count: int) -> bytes:
 
 @pytest.fixture
 def no_env_faults(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(emulated.FAULTS_ENV, raising=False)
+    monkeypatch.delenv(FAULTS_ENV, raising=False)
 
 
 @pytest.fixture
@@ -471,18 +472,18 @@ def test_throttled_recording_takes_real_time(tmp_path: Path, no_env_faults: None
 
 
 def test_faults_parse_from_the_environment() -> None:
-    env = {emulated.FAULTS_ENV: '{"fail_after_bytes": 1048576, "slow": 0.5, "bad_sector": 9}'}
+    env = {FAULTS_ENV: '{"fail_after_bytes": 1048576, "slow": 0.5, "bad_sector": 9}'}
     assert Faults.from_env(env) == Faults(fail_after_bytes=1048576, slow=0.5, bad_sector=Lba(9))
     assert Faults.from_env({}) == Faults()
     for bad in ("{", "[1]", '{"explode": 1}', '{"bad_sector": -1}', '{"fail_after_bytes": "x"}'):
-        with pytest.raises(UsageError, match=emulated.FAULTS_ENV):
-            Faults.from_env({emulated.FAULTS_ENV: bad})
+        with pytest.raises(UsageError, match=FAULTS_ENV):
+            Faults.from_env({FAULTS_ENV: bad})
 
 
 def test_recorder_takes_faults_from_the_environment(
     blank_cdr: EmulatedRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(emulated.FAULTS_ENV, '{"remove_after_bytes": 100}')
+    monkeypatch.setenv(FAULTS_ENV, '{"remove_after_bytes": 100}')
     assert EmulatedRecorder(blank_cdr.path).faults == Faults(remove_after_bytes=100)
     assert EmulatedRecorder(blank_cdr.path, Faults()).faults == Faults()
 

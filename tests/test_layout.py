@@ -16,6 +16,7 @@ PACKAGE = ROOT / "cdfs"
 
 # Bottom to top.  A module may import its own layer and the layers below.
 LAYERS = ["core", "recorders", "iso", "mount", "burn", "app"]
+MAX_LINES = 600
 CORE = {
     "cdfs",
     "cdfs.errors",
@@ -127,6 +128,15 @@ def test_every_layer_folder_is_a_package_with_a_docstring() -> None:
         assert init.exists(), f"{init} missing"
         doc = ast.get_docstring(ast.parse(init.read_text()))
         assert doc and "import" in doc, f"{init}: say what the folder owns and may import"
+
+
+def test_modules_stay_small() -> None:
+    big = [
+        f"{p.relative_to(ROOT)}: {n} lines"
+        for p in sorted([*PACKAGE.rglob("*.py"), *(ROOT / "bench").rglob("*.py")])
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    ]
+    assert not big, f"modules over {MAX_LINES} lines: " + ", ".join(big)
 
 
 def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:

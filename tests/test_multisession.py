@@ -35,7 +35,8 @@ import pytest
 from cdfs.errors import CdfsError
 from cdfs.iso import discread
 from cdfs.iso.mastering import Kind, MasterEntry, estimate_sectors, master_session
-from cdfs.recorders.emulated import EmulatedRecorder, Faults
+from cdfs.recorders.emulated import EmulatedRecorder
+from cdfs.recorders.knobs import Faults
 from cdfs.recorders.media import RECORDER_PADDING, SESSION_PADDING, media_type
 from cdfs.units import SECTOR_SIZE, Lba, sectors_for
 

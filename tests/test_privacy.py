@@ -349,7 +349,8 @@ def test_one_recording_at_a_time_per_drive(
     image = tmp_path / "image.iso"
     run(["xorriso", "-as", "mkisofs", "-quiet", "-o", str(image), str(src)])
     script = (
-        "import sys; from cdfs.recorders.emulated import EmulatedRecorder, Faults; "
+        "import sys; from cdfs.recorders.emulated import EmulatedRecorder; "
+        "from cdfs.recorders.knobs import Faults; "
         "EmulatedRecorder(sys.argv[1], Faults(slow=30.0)).record(sys.argv[2], 0)"
     )
     recording = subprocess.Popen([sys.executable, "-c", script, str(disc), str(image)], env=home)

@@ -1,6 +1,7 @@
 """The on-disc format: ISO 9660 with Joliet and Rock Ridge, multisession.
 
-Owns mastering the next session into one image (the stash file), placing
+Owns mastering the next session into one image (the stash file) and
+the readers of the file data it copies, placing
 pycdlib's records at an absolute sector (the session writer), the Rock
 Ridge rules and symbolic links, the names a session gets (ISO 9660, Joliet,
 volume identifiers), and reading a session back from a disc.

@@ -8,7 +8,7 @@ them), the session's own size in the volume descriptors and 150 sectors of
 padding.  It also owns the cheap upper bound of that size
 (:func:`estimate_sectors`), and the rewrite of a whole disc as one session:
 with ``copy_from``, kept files are copied from the old disc into the new
-session instead of being pointed at (:class:`_ExtentReader`).
+session instead of being pointed at (:class:`cdfs.iso.sources.ExtentReader`).
 
 It does not decide what goes into a session (:mod:`cdfs.burn.job`), read discs
 (:mod:`cdfs.iso.discread`), invent ISO/Joliet names (:mod:`cdfs.iso.isonames`), lay
@@ -25,7 +25,6 @@ with xorriso, isoinfo and bsdtar to guard the pin.
 
 from __future__ import annotations
 
-import bisect
 import collections
 import enum
 import gc
@@ -43,9 +42,10 @@ from typing import Any, BinaryIO, cast
 
 from pycdlib import pycdlibexception
 
-from cdfs.errors import CdfsError, NotFoundError, UsageError
+from cdfs.errors import CdfsError, UsageError
 from cdfs.iso import isonames, rockridge
 from cdfs.iso.sessioniso import SessionIso
+from cdfs.iso.sources import ExtentReader, Reader, SourceReader
 from cdfs.recorders.media import SESSION_PADDING
 from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
@@ -223,104 +223,7 @@ def estimate_sectors(entries: Sequence[MasterEntry], *, copied: bool = False) ->
     return Sectors(meta.sectors() + data + SESSION_PADDING)
 
 
-# -- I/O wrappers -------------------------------------------------------------
-
-
-class _SourceReader:
-    """The data of one new file: opened only while pycdlib copies it, and
-    checked to still hold ``size`` bytes (pycdlib would silently write a
-    short file)."""
-
-    __slots__ = ("_fp", "_left", "path", "size")
-    mode = "rb"
-
-    def __init__(self, path: Path, size: int) -> None:
-        self.path, self.size = path, size
-        self._fp: BinaryIO | None = None
-        self._left = size
-
-    def _open(self) -> BinaryIO:
-        if self._fp is None:
-            try:
-                self._fp = open(self.path, "rb")  # noqa: SIM115 - closed by read/close
-            except FileNotFoundError:
-                raise NotFoundError(f"{self.path} vanished while it was mastered") from None
-            except OSError as e:
-                raise CdfsError(f"cannot read {self.path}: {e.strerror}") from e
-        return self._fp
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        pos = self._open().seek(offset, whence)
-        self._left = self.size - pos
-        return pos
-
-    def read(self, n: int) -> bytes:
-        data = self._open().read(n)
-        self._left -= len(data)
-        if len(data) < n:
-            raise CdfsError(f"{self.path} shrank while it was mastered")
-        if self._left <= 0:
-            self.close()
-        return data
-
-    def close(self) -> None:
-        if self._fp is not None:
-            self._fp.close()
-            self._fp = None
-
-
-class _ExtentReader:
-    """The data of one kept file, read from the old disc extent by extent
-    while pycdlib copies it into a rewritten session.  ``disc`` is shared by
-    all kept files, so every read seeks first; nothing is held in memory
-    beyond the chunk pycdlib asks for."""
-
-    __slots__ = ("_disc", "_entry", "_pos", "_starts", "size")
-    mode = "rb"
-
-    def __init__(self, disc: BinaryIO, e: MasterEntry) -> None:
-        self._disc, self._entry = disc, e
-        self.size = e.size
-        self._pos = 0
-        self._starts = list(itertools.accumulate((n for _lba, n in e.extents), initial=0))
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 1:
-            offset += self._pos
-        elif whence == 2:
-            offset += self.size
-        self._pos = offset
-        return offset
-
-    def read(self, n: int) -> bytes:
-        parts: list[bytes] = []
-        want = min(n, self.size - self._pos)
-        while want > 0:
-            i = bisect.bisect_right(self._starts, self._pos) - 1
-            lba, length = self._entry.extents[i]
-            inner = self._pos - self._starts[i]
-            step = min(want, length - inner)
-            where = isonames.show_path(self._entry.path)
-            try:
-                self._disc.seek(lba * SECTOR_SIZE + inner)
-                data = self._disc.read(step)
-            except OSError as exc:
-                raise CdfsError(f"cannot copy {where!r} from the disc: {exc.strerror}") from exc
-            if len(data) != step:
-                raise CdfsError(
-                    f"cannot copy {where!r} from the disc: sector"
-                    f" {lba + (inner + len(data)) // SECTOR_SIZE} could not be read"
-                )
-            parts.append(data)
-            self._pos += step
-            want -= step
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def close(self) -> None:
-        """Nothing to close: ``disc`` belongs to the caller."""
-
-
-_Reader = _SourceReader | _ExtentReader
+# -- output -------------------------------------------------------------------
 
 
 class _SessionWriter:
@@ -404,7 +307,7 @@ class _Builder:
         copy_from: BinaryIO | None = None,
     ) -> None:
         self.iso, self.copy_from = iso, copy_from
-        self.readers: list[_Reader] = []
+        self.readers: list[Reader] = []
         self.inodes: dict[tuple[bytes, ...], Any] = {}
         self.serials: dict[tuple[bytes, ...], int] = {(): 1}
         """PX serial numbers of directories; each file and symlink gets the
@@ -462,14 +365,14 @@ class _Builder:
             self.links[e.link] = found
         return found
 
-    def _reader(self, e: MasterEntry) -> _Reader | None:
+    def _reader(self, e: MasterEntry) -> Reader | None:
         """Where a file's data comes from, if the session holds it."""
         if e.size == 0:
             return None
         if e.source is not None:
-            return _SourceReader(e.source, e.size)
+            return SourceReader(e.source, e.size)
         if self.copy_from is not None:
-            return _ExtentReader(self.copy_from, e)
+            return ExtentReader(self.copy_from, e.path, e.extents, e.size)
         return None
 
     def _add_joliet_children(self, d: _Dir, dirs: dict[tuple[bytes, ...], tuple[str, Any]]) -> None:

@@ -1,7 +1,7 @@
 """The merged view: what is on the disc, read-only, with the staging tree on top.
 
 This module says, here and only here, what the mount looks like as a file
-system: which inode a name has, what its attributes are, which operations
+system: which inode a name has, its attributes (:mod:`cdfs.mount.attrs`), which operations
 the write-once rules allow, and how staged data is accounted against the
 disc's free space.  It speaks in domain terms (nodes, :class:`Attr`,
 :class:`~cdfs.errors.CdfsError` and ``OSError``); :mod:`cdfs.mount.fs` turns that
@@ -23,7 +23,8 @@ from cdfs import names
 from cdfs.errors import NameTooLongError, UsageError, WriteOnceError, os_error
 from cdfs.iso.discread import DiscEntry
 from cdfs.iso.isonames import check_target, joliet_problem, windows_key
-from cdfs.mount.dirattrs import DirAttrs, unchanged
+from cdfs.mount.attrs import Attributes
+from cdfs.mount.dirattrs import DirAttrs
 from cdfs.mount.files import Files
 from cdfs.mount.frozen import Frozen
 from cdfs.mount.hardlinks import HardLinks
@@ -31,7 +32,6 @@ from cdfs.mount.nodes import ROOT_INO, Attr, Caller, Controls, Handle, Node
 from cdfs.mount.space import Budget, Figures
 from cdfs.mount.staging import Upper, is_reserved, join
 from cdfs.recorders.media import DiscInfo
-from cdfs.units import ISO_DATE_RANGE
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class View:
         """Bumped by every change of names: lets callers cache what they
         derive from the tree (the status's name report)."""
         self.dir_attrs = DirAttrs(upper.root.parent / names.DIR_ATTRS_FILE)
+        self.attrs = Attributes(self)
         self.set_disc(info, disc_root)
 
     # -- disc -----------------------------------------------------------
@@ -188,96 +189,11 @@ class View:
     # -- attributes -------------------------------------------------------
 
     def getattr(self, node: Node) -> Attr:
-        if self.is_control(node):
-            return self.controls.control_attr(node.name, node.ino)
-        if node.detached:
-            return self._orphan_attr(node)
-        attr = self._attr(node, self.staged_stat(node))
-        if attr is None:
-            raise os_error(errno.ENOENT)
-        return attr
-
-    def _attr(self, node: Node, st: os.stat_result | None) -> Attr | None:
-        """Attributes from the node's staged lstat (or None) and its disc
-        entry; None when it has neither."""
-        disc = node.disc
-        if node is self.root:
-            # The root's attributes are the staging tree's root's: they are
-            # not burned, and cp -a or rsync may set them.
-            assert st is not None
-            return self._staged_attr(node, st)
-        if st is not None and (disc is None or not stat.S_ISDIR(st.st_mode)):
-            return self._staged_attr(node, st)
-        if disc is not None:
-            attr = self._disc_attr(node.ino, disc)
-            if st is not None and st.st_mtime_ns > attr.mtime_ns:
-                attr.mtime_ns = attr.ctime_ns = st.st_mtime_ns
-            if stat.S_ISDIR(disc.mode):
-                self.dir_attrs.show(node.rel, attr, st)
-            return attr
-        return None
-
-    def _orphan_attr(self, node: Node) -> Attr:
-        """A detached file, through its open handles: no links left."""
-        st, disc = self.files.orphan_source(node)
-        if st is not None:
-            attr = self._staged_attr(node, st)
-            attr.size = st.st_size
-        else:
-            assert disc is not None
-            attr = self._disc_attr(node.ino, disc)
-        attr.nlink = 0
-        return attr
-
-    def _staged_attr(self, node: Node, st: os.stat_result) -> Attr:
-        size = st.st_size
-        if stat.S_ISREG(st.st_mode) and node.size >= 0:
-            size = node.size
-        nlink = 1
-        if stat.S_ISDIR(st.st_mode):
-            nlink = st.st_nlink
-        elif stat.S_ISREG(st.st_mode):
-            nlink = self.links.nlink(st)
-        return Attr(
-            node.ino,
-            st.st_mode,
-            nlink,
-            st.st_uid,
-            st.st_gid,
-            size,
-            st.st_blocks,
-            st.st_atime_ns,
-            st.st_mtime_ns,
-            st.st_ctime_ns,
-        )
-
-    def _disc_attr(self, ino: int, e: DiscEntry) -> Attr:
-        mode = e.mode
-        if stat.S_ISREG(mode) and not self.rewritable:
-            mode &= ~0o222  # burned for good: shown read-only (the disc keeps its mode)
-        return Attr(
-            ino,
-            mode,
-            1 if stat.S_ISDIR(e.mode) else self.links.disc_nlink(e),
-            e.uid,
-            e.gid,
-            e.size,
-            -(-e.size // 512),
-            e.atime_ns,
-            e.mtime_ns,
-            e.ctime_ns,
-        )
+        return self.attrs.get(node)
 
     def state(self, node: Node) -> bytes:
         """The value of ``user.cdfs.state``."""
-        if self.is_control(node):
-            return b"control"
-        st = self.staged_stat(node)
-        if node is self.root:
-            return b"disc" if node.disc is not None else b"staged"
-        if st is None or (stat.S_ISDIR(st.st_mode) and node.disc is not None):
-            return b"disc"
-        return b"staged"
+        return self.attrs.state(node)
 
     # -- listing ----------------------------------------------------------
 
@@ -302,7 +218,7 @@ class View:
             kdisc = None if name in hidden else disc.get(name)
             kid = node.kids.get(name) or self._new_node(node, name, staged.get(name), kdisc)
             kid.disc = kdisc
-            attr = self._attr(kid, staged.get(name))
+            attr = self.attrs.of(kid, staged.get(name))
             if attr is not None:
                 out.append((name, attr))
         # The control files answer lookups but are not listed, so that
@@ -614,44 +530,16 @@ class View:
         mtime_ns: int | None = None,
         fh: Handle | None = None,
     ) -> Attr:
-        if self.is_control(node):
-            times = atime_ns is not None or mtime_ns is not None
-            return self.controls.control_setattr(node.name, node.ino, fh, size=size, times=times)
-        for ns in (atime_ns, mtime_ns):
-            if ns is not None and not (ISO_DATE_RANGE[0] <= ns // 10**9 <= ISO_DATE_RANGE[1]):
-                raise UsageError("discs store dates from 1900 to 2155 only")
-        disc, st = node.disc, None if node.detached else self.staged_stat(node)
-        asked = {"mode": mode, "uid": uid, "gid": gid, "atime_ns": atime_ns, "mtime_ns": mtime_ns}
-        if (
-            disc is not None
-            and stat.S_ISDIR(disc.mode)
-            and node is not self.root
-            and (st is None or stat.S_ISDIR(st.st_mode))
-        ):
-            # A burned directory: its next session's records will show it.
-            if size is not None:
-                raise os_error(errno.EISDIR)
-            self.dir_attrs.set(node.rel, disc, st, asked)
-            return self.getattr(node)
-        if disc is not None and st is None and size is None:
-            shown = self.getattr(node)
-            if unchanged(disc, shown.mode, asked):
-                return shown  # what the disc has: nothing to change
-        with self.files.target(node, fh, size) as target:
-            st = target.stat()
-            if size is not None:
-                if not stat.S_ISREG(st.st_mode):
-                    raise os_error(errno.EINVAL)
-                target.truncate(st, size)
-            if mode is not None:
-                if stat.S_ISLNK(st.st_mode):
-                    raise os_error(errno.EPERM)
-                target.chmod(mode)
-            if uid is not None or gid is not None:
-                target.chown(-1 if uid is None else uid, -1 if gid is None else gid)
-            if atime_ns is not None or mtime_ns is not None:
-                target.utime(atime_ns, mtime_ns)
-        return self.getattr(node)
+        return self.attrs.set(
+            node,
+            size=size,
+            mode=mode,
+            uid=uid,
+            gid=gid,
+            atime_ns=atime_ns,
+            mtime_ns=mtime_ns,
+            fh=fh,
+        )
 
     # -- burn support -----------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Owns the :class:`~cdfs.recorders.recorder.Recorder` interface, the media
 model (disc types, geometry, sessions, where the next session may start),
-the emulated recorder whose disc is an image file, the real-drive recorder
+the emulated recorder whose disc is an image file (its pace and
+injected faults), the real-drive recorder
 driven through xorriso, the drive lock, udev discovery of recorders, and
 opening the backend a drive name means (:mod:`cdfs.recorders.opening`).
 

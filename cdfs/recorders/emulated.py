@@ -14,8 +14,8 @@ drive enforces:
   :meth:`EmulatedRecorder._write_sectors`, which every data write goes
   through, whatever the layers above do;
 * one recording or erase at a time (:mod:`cdfs.recorders.drivelock`);
-* recording speed is throttled like a real drive, and :class:`Faults`
-  inject failures for tests (also through ``CDFS_EMULATED_FAULTS``).
+* recording speed is throttled like a real drive, and faults are
+  injected for tests (both defined in :mod:`cdfs.recorders.knobs`).
 
 It does not master images, decide when to close a disc, or know about
 staging; the media arithmetic (NWA, free space) is :mod:`cdfs.recorders.media`'s.
@@ -31,7 +31,6 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -46,9 +45,9 @@ from cdfs.errors import (
     WriteOnceError,
 )
 from cdfs.recorders import drivelock
+from cdfs.recorders.knobs import Faults, throttle_rate
 from cdfs.recorders.media import (
     RECORDER_PADDING,
-    SPEED_1X,
     DiscInfo,
     DiscState,
     MediaType,
@@ -65,7 +64,6 @@ CHUNK_SIZE = 1024 * 1024
 """Bytes copied per step of a recording (and per progress report)."""
 
 TOC_SUFFIX = ".toc"
-FAULTS_ENV = "CDFS_EMULATED_FAULTS"
 _TOC_FORMAT = "cdfs-emulated-disc"
 _TOC_VERSION = 1
 _MIB = 1024 * 1024
@@ -74,65 +72,6 @@ _MIB = 1024 * 1024
 def toc_path(image: Path) -> Path:
     """Where the table of contents of the emulated disc ``image`` lives."""
     return image.with_name(image.name + TOC_SUFFIX)
-
-
-def throttle_rate(media: MediaType, speed: float | None) -> float | None:
-    """Bytes per second an emulated drive writes at ``speed`` (an x-factor);
-    None means as fast as the host allows."""
-    if speed is None:
-        return None
-    if speed <= 0:
-        raise UsageError(f"recording speed must be positive, not {speed:g}")
-    return speed * SPEED_1X[media.family]
-
-
-@dataclass(frozen=True)
-class Faults:
-    """Failures the emulated drive injects, for tests.
-
-    ``fail_after_bytes`` and ``remove_after_bytes`` count image bytes within
-    one recording; ``bad_sector`` fails any write touching that LBA;
-    ``slow`` adds seconds per MiB written.
-    """
-
-    fail_after_bytes: int | None = None
-    bad_sector: Lba | None = None
-    slow: float | None = None
-    remove_after_bytes: int | None = None
-    corrupt_at_byte: int | None = None
-    """Silently record a wrong byte at this offset of the image (a bad
-    sector the drive did not notice): only verification can catch it."""
-
-    @classmethod
-    def from_json(cls, text: str) -> Faults:
-        """Parse a JSON object such as ``{"fail_after_bytes": 1048576}``."""
-        try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            raise UsageError(f"{FAULTS_ENV} is not valid JSON: {exc}") from None
-        if not isinstance(raw, dict):
-            raise UsageError(f"{FAULTS_ENV} must be a JSON object, not {text!r}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise UsageError(
-                f"{FAULTS_ENV}: unknown fault {unknown[0]!r}; known: {', '.join(sorted(known))}"
-            )
-        values: dict[str, Any] = {}
-        for name, value in raw.items():
-            if value is None:
-                continue
-            number_ok = isinstance(value, int | float) and not isinstance(value, bool)
-            if not number_ok or value < 0 or (name != "slow" and not isinstance(value, int)):
-                raise UsageError(f"{FAULTS_ENV}: {name} must be a non-negative number")
-            values[name] = float(value) if name == "slow" else value
-        return cls(**values)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Faults:
-        """The faults named in ``CDFS_EMULATED_FAULTS`` (none when unset)."""
-        text = (os.environ if environ is None else environ).get(FAULTS_ENV, "").strip()
-        return cls.from_json(text) if text else cls()
 
 
 @dataclass(frozen=True)
