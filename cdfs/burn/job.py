@@ -455,6 +455,7 @@ class Burner:
         need = session_sectors(counts)
         blank = DiscInfo(info.media, DiscState.BLANK)
         check_capacity(blank, need)
+        start = info.media.first_start  # 32 on overwritable media
         stash = stashes.create(self.stash_dir, self.recorder.ident, need * SECTOR_SIZE)
         prog = self.progress
         await self._enter("mastering", size)
@@ -464,7 +465,7 @@ class Burner:
                 return master_session(
                     snap.entries,
                     stash,
-                    start=Lba(0),
+                    start=start,
                     label=label,
                     progress=prog.update,
                     copy_from=disc,
@@ -476,7 +477,7 @@ class Burner:
             with contextlib.suppress(OSError):
                 stash.unlink()
             raise
-        close = should_close(blank, Lba(0), sectors, opts.close_policy, opts.close)
+        close = should_close(blank, start, sectors, opts.close_policy, opts.close)
         if opts.simulate:
             stash.unlink()
             return BurnResult(
@@ -489,14 +490,14 @@ class Burner:
                 size,
             )
         stash = stashes.keep(stash)  # from here on, it may be the only copy of the disc
-        self._write_journal(Lba(0), sectors, snap, label, stash)
+        self._write_journal(start, sectors, snap, label, stash)
         with trio.CancelScope(shield=True):
             await self._enter("erasing", info.capacity * SECTOR_SIZE)
             try:
                 await trio.to_thread.run_sync(
                     lambda: self.recorder.erase(full=False, progress=prog.update)
                 )
-                session = await self._record(stash, Lba(0), sectors, snap, label, close, opts)
+                session = await self._record(stash, start, sectors, snap, label, close, opts)
             except CdfsError as exc:
                 journal.clear(self.staging_dir / names.JOURNAL_FILE)
                 raise RecorderError(

@@ -46,7 +46,16 @@ from cdfs.errors import (
     WriteOnceError,
 )
 from cdfs.recorders import drivelock
-from cdfs.recorders.media import SPEED_1X, DiscInfo, DiscState, MediaType, Session, media_type
+from cdfs.recorders.media import (
+    SPEED_1X,
+    SUPERBLOCK,
+    DiscInfo,
+    DiscState,
+    MediaType,
+    Session,
+    media_type,
+    start_allowed,
+)
 from cdfs.recorders.recorder import ProgressFn, disc_full_error
 from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
@@ -367,6 +376,8 @@ class EmulatedRecorder:
             self._write_toc(marked)
             try:
                 self._copy(image, session, pacer, progress, write=True)
+                if toc.media.overwritable:
+                    self._copy_superblock(image, session)
             except BaseException:
                 # If even this fails, the marker left behind is settled on next open.
                 with contextlib.suppress(RecorderError):
@@ -419,7 +430,7 @@ class EmulatedRecorder:
         if toc.state is DiscState.CLOSED or len(toc.sessions) >= media.max_sessions:
             raise disc_full_error(size)
         nwa = toc.disc_info(self._path).nwa
-        if session.start != nwa:
+        if not start_allowed(toc.disc_info(self._path), session.start):
             raise RecorderError(
                 f"the image was laid out for sector {session.start} but the disc's next"
                 f" writable address is {nwa}: it must be mastered again"
@@ -464,6 +475,25 @@ class EmulatedRecorder:
                 _report(progress, done, size)
             if disc is not None:
                 os.fsync(disc.fileno())
+
+    def _copy_superblock(self, image: Path, session: Session) -> None:
+        """What xorriso does after each session on overwritable media: copy
+        the session's first 32 sectors to LBAs 0-31, with the volume space
+        size of its descriptors made the absolute end, so that readers that
+        start at LBA 16 see the newest tree."""
+        with image.open("rb") as f:
+            head = bytearray(f.read(SUPERBLOCK * SECTOR_SIZE))
+        head += bytes(-len(head) % SECTOR_SIZE)
+        for sector in range(16, len(head) // SECTOR_SIZE):
+            at = sector * SECTOR_SIZE
+            if head[at + 1 : at + 6] != b"CD001" or head[at] == 255:
+                break
+            if head[at] in (1, 2):
+                size = session.end
+                head[at + 80 : at + 88] = size.to_bytes(4, "little") + size.to_bytes(4, "big")
+        with open(self._path, "r+b", buffering=0) as disc:
+            self._write_sectors(disc.fileno(), Lba(0), bytes(head))
+            os.fsync(disc.fileno())
 
     def _byte_faults(self, done: int) -> int:
         """Raise the fault due after ``done`` image bytes; else return the

@@ -49,10 +49,20 @@ class MediaType:
     alignment: Sectors = Sectors(16)
     """Sessions start on a multiple of this (32 KiB, as xorriso does on DVD
     and BD; CD sessions start exactly where the drive says)."""
+    overwritable: bool = False
+    """Grows in place, with no sessions of its own on the medium (DVD+RW,
+    BD-RE, formatted DVD-RW, DVD-RAM, xorriso's ``stdio:`` files): after
+    each session the newest session's head is copied to LBAs 0-31 (see
+    :data:`SUPERBLOCK`), so the first session starts at 32."""
 
     @property
     def write_once(self) -> bool:
         return not self.rewritable
+
+    @property
+    def first_start(self) -> Lba:
+        """Where the first session on a blank disc of this type starts."""
+        return Lba(SUPERBLOCK) if self.overwritable else Lba(0)
 
     @property
     def capacity_bytes(self) -> int:
@@ -113,11 +123,21 @@ MEDIA_TYPES: dict[str, MediaType] = {
             later_gap=Sectors(3_072),
         ),
         # Overwritable media grow in place: no lead-in/out between sessions.
-        MediaType("dvd+rw", Family.DVD, Sectors(2_295_104), True, "DVD+RW (4.7 GB)"),
+        MediaType(
+            "dvd+rw", Family.DVD, Sectors(2_295_104), True, "DVD+RW (4.7 GB)", overwritable=True
+        ),
         MediaType("bd-r", Family.BD, Sectors(12_219_392), False, "BD-R (25 GB)"),
-        MediaType("bd-re", Family.BD, Sectors(12_219_392), True, "BD-RE (25 GB)"),
+        MediaType(
+            "bd-re", Family.BD, Sectors(12_219_392), True, "BD-RE (25 GB)", overwritable=True
+        ),
     )
 }
+
+SUPERBLOCK = Sectors(32)
+"""LBAs 0-31 of overwritable media: where xorriso (``-grow_overwriteable_iso``)
+copies the newest session's first 32 sectors, volume descriptors included,
+so that readers starting at LBA 16 see the newest tree.  Sessions never
+start there, and nothing a later session keeps may lie there."""
 
 SESSION_PADDING = Sectors(150)
 """Sectors of zeros burning tools append to every session (300 KiB)."""
@@ -208,14 +228,33 @@ class DiscInfo:
         return self.free > 0
 
 
+def start_allowed(info: DiscInfo, start: Lba) -> bool:
+    """Whether a session may be recorded at ``start``: at the next writable
+    address; and on a blank overwritable disc also at 0, for a whole image
+    that carries its own head (``cdfs burn-image``), as xorriso and
+    growisofs write one."""
+    if start == info.nwa:
+        return True
+    return start == 0 and info.state is DiscState.BLANK and info.media.overwritable
+
+
+def superblock_overlap(media: MediaType, extents: tuple[tuple[int, int], ...]) -> bool:
+    """Whether data at these ``(lba, bytes)`` extents lies where the next
+    session on ``media`` overwrites it (LBAs 0-31 of overwritable media): a
+    session that keeps such a file must carry its data anew."""
+    return media.overwritable and any(n > 0 and lba < SUPERBLOCK for lba, n in extents)
+
+
 def next_writable_address(
     media: MediaType, sessions: tuple[Session, ...], wasted: tuple[Session, ...] = ()
 ) -> Lba:
-    """Where the next session starts, by the rules of this media type."""
+    """Where the next session starts, by the rules of this media type: on a
+    blank disc at :attr:`MediaType.first_start` (32 on overwritable media,
+    whose LBAs 0-31 hold the superblock copy; else 0)."""
     ends = [(s.end, i == 0) for i, s in enumerate(sessions)]
     ends += [(w.end, not sessions) for w in wasted]
     if not ends:
-        return Lba(0)
+        return media.first_start
     end, first = max(ends)
     gap = media.first_gap if first else media.later_gap
     nwa = end + media.run_out + gap

@@ -43,6 +43,7 @@ from cdfs.recorders.media import (
     Family,
     MediaType,
     Session,
+    start_allowed,
 )
 from cdfs.recorders.recorder import ProgressFn, disc_full_error
 from cdfs.units import Lba, Sectors, sectors_for
@@ -187,8 +188,10 @@ def parse_blank_progress(line: str) -> float | None:
 # --- media ---------------------------------------------------------------
 
 
-def _generic(name: str, family: Family, rewritable: bool, title: str) -> MediaType:
-    return MediaType(name, family, Sectors(0), rewritable, title)
+def _generic(
+    name: str, family: Family, rewritable: bool, title: str, *, overwritable: bool = False
+) -> MediaType:
+    return MediaType(name, family, Sectors(0), rewritable, title, overwritable=overwritable)
 
 
 def media_for_profile(profile: str, blocks: int | None = None) -> MediaType:
@@ -200,7 +203,7 @@ def media_for_profile(profile: str, blocks: int | None = None) -> MediaType:
     p = profile.strip().upper()
     word = p.split(" ")[0].rstrip(",")
     if p.startswith("STDIO FILE"):
-        return _generic("stdio", Family.DVD, True, "xorriso stdio pseudo-drive")
+        return _generic("stdio", Family.DVD, True, "xorriso stdio pseudo-drive", overwritable=True)
     if word in ("CD-R", "CD-RW"):
         prefix = word.lower()
         candidates = sorted(
@@ -218,7 +221,12 @@ def media_for_profile(profile: str, blocks: int | None = None) -> MediaType:
         if "OVERWRITE" in p:  # restricted overwrite: grows in place like DVD+RW
             title = "DVD-RW, restricted overwrite (4.7 GB)"
             return dataclasses.replace(
-                m, name="dvd-rw-ro", title=title, first_gap=Sectors(0), later_gap=Sectors(0)
+                m,
+                name="dvd-rw-ro",
+                title=title,
+                first_gap=Sectors(0),
+                later_gap=Sectors(0),
+                overwritable=True,
             )
         return m
     if word in ("DVD+R", "DVD+R/DL"):
@@ -226,7 +234,7 @@ def media_for_profile(profile: str, blocks: int | None = None) -> MediaType:
     if word in ("DVD+RW", "DVD+RW/DL"):
         return MEDIA_TYPES["dvd+rw"]
     if word == "DVD-RAM":
-        return _generic("dvd-ram", Family.DVD, True, "DVD-RAM")
+        return _generic("dvd-ram", Family.DVD, True, "DVD-RAM", overwritable=True)
     if word == "BD-R":
         return MEDIA_TYPES["bd-r"]
     if word == "BD-RE":
@@ -235,13 +243,10 @@ def media_for_profile(profile: str, blocks: int | None = None) -> MediaType:
     return _generic(word.lower() or "unknown", family, False, profile.strip() or "unknown disc")
 
 
-_OVERWRITABLE = frozenset({"dvd+rw", "dvd-rw-ro", "dvd-ram", "bd-re", "stdio"})
-
-
 def overwritable(media: MediaType) -> bool:
     """Grows in place (no sessions on the medium): needs xorriso's
     ``--grow_overwriteable_iso`` emulation of multisession."""
-    return media.name in _OVERWRITABLE
+    return media.overwritable
 
 
 def disc_info_from_toc(report: TocReport) -> DiscInfo:
@@ -330,11 +335,19 @@ def record_command(
     close: bool = False,
     speed: float | None = None,
     simulate: bool = False,
+    start: Lba | None = None,
 ) -> list[str]:
-    """Arguments for ``xorriso -as cdrecord`` recording ``image``."""
+    """Arguments for ``xorriso -as cdrecord`` recording ``image``.
+
+    On overwritable media the session goes exactly at ``start`` (the first
+    one at 32, as xorriso's man page says for ``--grow_overwriteable_iso``)
+    and its size is taken from the image's volume descriptor (``-isosize``:
+    without it xorriso tries to read the new head back and fails)."""
     args = ["-as", "cdrecord", "-v", f"dev={device}"]
     if overwritable(media):
-        args.append("--grow_overwriteable_iso")
+        args += ["--grow_overwriteable_iso", "-isosize"]
+        if start is not None:
+            args.append(f"write_start_address={start}s")
     if not close:
         args.append("-multi")
     if media.family is Family.CD or media.name in ("dvd-r", "dvd-rw"):
@@ -440,7 +453,7 @@ class XorrisoRecorder:
         length = sectors_for(size)
         if info.nwa is None or len(info.sessions) >= info.media.max_sessions:
             raise disc_full_error(size)
-        if start != info.nwa:
+        if not start_allowed(info, start):
             raise RecorderError(
                 f"the image was laid out for sector {start} but the disc's next writable"
                 f" address is {info.nwa}: it must be mastered again"
@@ -451,7 +464,13 @@ class XorrisoRecorder:
         if simulate and not supports_simulation(info.media):
             raise RecorderError(f"the drive cannot simulate recording on a {info.media.title}")
         args = record_command(
-            self._device, image, info.media, close=close, speed=speed, simulate=simulate
+            self._device,
+            image,
+            info.media,
+            close=close,
+            speed=speed,
+            simulate=simulate,
+            start=start,
         )
         log.info(
             "recording %s at %d on %s%s", image, start, self._device, " (simulated)" * simulate
