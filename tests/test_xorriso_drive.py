@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from conftest import run
+from cdfs.burn.checks import kept_at_risk, verify_kept
+from cdfs.burn.snapshot import disc_entry
+from cdfs.errors import VerificationError
+from cdfs.iso import discread
+from cdfs.iso.mastering import Kind, MasterEntry, master_session
+from cdfs.recorders.xorriso import XorrisoRecorder
+from cdfs.units import Lba
+
+from conftest import cdfs, run
 
 pytestmark = pytest.mark.skipif(shutil.which("xorriso") is None, reason="needs xorriso")
 
@@ -63,3 +71,74 @@ def test_three_burns_on_a_stdio_drive_read_back_byte_for_byte(tmp_path: Path, mo
     # to the superblock copy that points readers at the newest session.
     toc = run(["xorriso", "-indev", f"stdio:{disc}", "-toc"]).stdout
     assert "ISO session  :   1 ,        32 ," in toc, toc
+
+
+def _image_from_sector_0(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    """An ISO laid out from sector 0 with its small files below LBA 32, as
+    cdfs wrote overwritable discs before issue 13 (and other tools may)."""
+    src = tmp_path / "old-src"
+    src.mkdir()
+    entries = []
+    for name, data in sorted(files.items()):
+        (src / name).write_bytes(data)
+        entries.append(
+            MasterEntry(
+                (name.encode(),), Kind.FILE, 0o644, 0, 0, 0, 0, len(data), source=src / name
+            )
+        )
+    image = tmp_path / "old.iso"
+    master_session(entries, image, start=Lba(0), label="OLD")
+    lbas = run(["xorriso", "-indev", f"stdio:{image}", "-find", "/", "-exec", "report_lba"])
+    assert ",       31 ," in lbas.stdout, lbas.stdout  # the case that matters
+    return image
+
+
+def test_files_another_tool_left_below_32_move_into_the_next_session(
+    tmp_path: Path, mount: Any, home: dict[str, str]
+) -> None:
+    old = {
+        f"old{i}.bin": hashlib.shake_256(b"old%d" % i).digest(n) for i, n in enumerate(SIZES[1:5])
+    }
+    image = _image_from_sector_0(tmp_path, old)
+    disc = tmp_path / "drive.img"
+    disc.touch()
+    cdfs(["burn-image", "--drive", f"stdio:{disc}", "-q", str(image)], home)
+    m = mount(Path(f"stdio:{disc}"))
+    assert {rel: (m.path / rel).read_bytes() for rel in old} == old
+    expected = old | _stage(m.path, 2)
+    m.burn()
+    got = _extracted(disc, tmp_path / "out")
+    assert sorted(got) == sorted(expected)
+    assert [rel for rel, data in expected.items() if got[rel] != data] == []
+    lbas = run(["xorriso", "-indev", f"stdio:{disc}", "-find", "/", "-exec", "report_lba"])
+    low = [ln for ln in lbas.stdout.splitlines() if "'/old" in ln and int(ln.split(",")[1]) < 32]
+    assert low == [], lbas.stdout
+
+
+def test_verification_rereads_earlier_files_the_new_session_overwrote(tmp_path: Path) -> None:
+    """Without moving them, files below LBA 32 are overwritten by the next
+    session's superblock copy: verification must notice, not report success."""
+    old = {"old0.bin": b"x", "old1.bin": b"y" * 100}
+    disc = tmp_path / "drive.img"
+    disc.touch()
+    rec = XorrisoRecorder(f"stdio:{disc}")
+    rec.record(_image_from_sector_0(tmp_path, old), Lba(0))
+    info = rec.disc_info()
+    assert info.nwa is not None
+    with rec.open_reader() as fp:
+        root = discread.read_tree(fp, info)
+    assert root is not None
+    entries = [disc_entry(path, e) for path, e in discread.walk(root)]
+    new = tmp_path / "new.bin"
+    new.write_bytes(b"new" * 1000)
+    entries.append(MasterEntry((b"new.bin",), Kind.FILE, 0o644, 0, 0, 0, 0, 3000, source=new))
+    stash = tmp_path / "stash.iso"
+    sectors = master_session(entries, stash, start=info.nwa, label="NEW")
+    digests = kept_at_risk(rec, info, info.nwa, sectors, entries)
+    assert sorted(digests) == [(b"old0.bin",)]  # at LBA 31; old1.bin is at 32
+    verify_kept(rec, digests, entries)  # nothing written yet: all as before
+    rec.record(stash, info.nwa)
+    with pytest.raises(
+        VerificationError, match=r"overwrote files of an earlier one \('old0\.bin'\)"
+    ):
+        verify_kept(rec, digests, entries)

@@ -26,9 +26,12 @@ from cdfs import names
 from cdfs.burn import journal
 from cdfs.burn import stash as stashes
 from cdfs.burn.checks import (
+    KeptDigests,
     check_capacity,
     check_same_disc,
     expected_tree,
+    kept_at_risk,
+    verify_kept,
     verify_quick,
     verify_session,
 )
@@ -52,14 +55,21 @@ from cdfs.errors import (
     WriteOnceError,
 )
 from cdfs.iso import discread
-from cdfs.iso.mastering import Kind, master_session, volume_ids
+from cdfs.iso.mastering import Kind, MasterEntry, master_session, volume_ids
 from cdfs.mount.space import session_sectors
 from cdfs.mount.view import View
-from cdfs.recorders.media import SPEED_1X, DiscInfo, DiscState, Session
+from cdfs.recorders.media import SPEED_1X, DiscInfo, DiscState, Session, superblock_overlap
 from cdfs.recorders.recorder import Recorder
 from cdfs.units import SECTOR_SIZE, Lba, sectors_for
 
 log = logging.getLogger(__name__)
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
 
 PHASES = ("idle", "checking", "mastering", "recording", "verifying", "erasing", "done", "failed")
 
@@ -264,12 +274,19 @@ class Burner:
         check_same_disc(self.view.info, info)
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
         snap = take_snapshot(self.view, snap_dir, hold=not opts.simulate)
+        stack = contextlib.ExitStack()
         try:
             if not snap.items and not opts.rewrite:
                 return BurnResult(True, "nothing to burn: the staging area is empty", label)
             if opts.rewrite:
                 return await self._rewrite(info, snap, label, opts)
-            need = session_sectors(snap.counts)
+            carried: list[Path] = []
+            stack.callback(_unlink_all, carried)
+            entries = await trio.to_thread.run_sync(
+                lambda: self._carry_low_files(info, snap.entries, carried)
+            )
+            moved = sum(sectors_for(e.size) for e in entries if e.source in carried)
+            need = session_sectors(replace(snap.counts, data=snap.counts.data + moved))
             try:
                 check_capacity(info, need)
             except (NoSpaceError, NotWritableError) as exc:
@@ -286,15 +303,21 @@ class Burner:
                 await self._enter("mastering", snap.bytes)
                 sectors = await trio.to_thread.run_sync(
                     lambda: master_session(
-                        snap.entries, stash, start=start, label=label, progress=prog.update
+                        entries, stash, start=start, label=label, progress=prog.update
                     )
                 )
                 close = should_close(info, start, sectors, opts.close_policy, opts.close)
-                session = await self._record(stash, start, sectors, snap, label, close, opts)
+                digests = await trio.to_thread.run_sync(
+                    lambda: kept_at_risk(self.recorder, info, start, sectors, entries)
+                )
+                session = await self._record(
+                    stash, start, sectors, snap, label, close, opts, kept=(digests, entries)
+                )
             finally:
                 with contextlib.suppress(OSError):
                     stash.unlink()
         finally:
+            stack.close()
             release_snapshot(self.view, snap_dir)
         if opts.simulate:
             return BurnResult(
@@ -318,6 +341,37 @@ class Burner:
             session.length,
         )
 
+    def _carry_low_files(
+        self, info: DiscInfo, entries: list[MasterEntry], carried: list[Path]
+    ) -> list[MasterEntry]:
+        """``entries``, with every kept file whose data lies in LBAs 0-31 of
+        an overwritable disc (written there by another tool, or by cdfs
+        before issue 13) turned into a new file read from a private copy:
+        the next session's superblock copy overwrites those sectors.  The
+        copies' paths are appended to ``carried`` (the caller removes them)."""
+        low = [e for e in entries if e.kept and superblock_overlap(info.media, e.extents)]
+        if not low:
+            return entries
+        copies: dict[tuple[tuple[int, int], ...], Path] = {}
+        with self.recorder.open_reader() as disc:
+            for e in low:
+                if e.extents in copies:
+                    continue  # a hard link's other name
+                copy = stashes.create(self.stash_dir, self.recorder.ident, e.size)
+                carried.append(copy)
+                with copy.open("r+b") as out:
+                    for lba, length in e.extents:
+                        disc.seek(lba * SECTOR_SIZE)
+                        data = disc.read(length)
+                        if len(data) != length:
+                            raise RecorderError(f"cannot read sector {lba} of the disc")
+                        out.write(data)
+                copies[e.extents] = copy
+        log.info("moving %d files out of LBAs 0-31 into the new session", len(copies))
+        return [
+            replace(e, source=copies[e.extents], extents=()) if e in low else e for e in entries
+        ]
+
     async def _record(
         self,
         stash: Path,
@@ -327,9 +381,13 @@ class Burner:
         label: str,
         close: bool,
         opts: Resolved,
+        *,
+        kept: tuple[KeptDigests, list[MasterEntry]] = ({}, []),
     ) -> Session:
         """Record, verify and drop what was burned.  Shielded: once the
-        recording starts, nothing cancels it half-way."""
+        recording starts, nothing cancels it half-way.  ``kept``: digests of
+        earlier sessions' files where this one may write
+        (:func:`~cdfs.burn.checks.kept_at_risk`), read again when verifying."""
         prog = self.progress
         one_x = SPEED_1X[self.view.info.media.family]
         journal_path = self.staging_dir / names.JOURNAL_FILE
@@ -359,6 +417,7 @@ class Burner:
                 await self._enter("verifying", sectors * SECTOR_SIZE)
                 try:
                     await self._verify(stash, start, snap, opts.verify)
+                    await trio.to_thread.run_sync(lambda: verify_kept(self.recorder, *kept))
                 except (CdfsError, OSError) as exc:
                     told = await self._settle_unverified(journal_path)
                     raise VerificationError(f"{exc}; {told}") from None
