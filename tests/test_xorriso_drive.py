@@ -142,3 +142,18 @@ def test_verification_rereads_earlier_files_the_new_session_overwrote(tmp_path: 
         VerificationError, match=r"overwrote files of an earlier one \('old0\.bin'\)"
     ):
         verify_kept(rec, digests, entries)
+
+
+def test_rewrite_on_a_stdio_drive_starts_at_32_and_reads_back(tmp_path: Path, mount: Any) -> None:
+    disc = tmp_path / "drive.img"
+    disc.touch()
+    m = mount(Path(f"stdio:{disc}"))
+    expected = _stage(m.path, 1, SIZES[1:5])
+    m.burn()
+    expected |= _stage(m.path, 2)
+    m.burn("--rewrite")
+    got = _extracted(disc, tmp_path / "out")
+    assert sorted(got) == sorted(expected)
+    assert [rel for rel, data in expected.items() if got[rel] != data] == []
+    toc = run(["xorriso", "-indev", f"stdio:{disc}", "-toc"]).stdout
+    assert "ISO session  :   1 ,        32 ," in toc and "1 session," in toc, toc
