@@ -5,7 +5,12 @@ extractor, session after session (issue 13, defect 1)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +24,7 @@ from cdfs.iso.mastering import Kind, MasterEntry, master_session
 from cdfs.recorders.xorriso import XorrisoRecorder
 from cdfs.units import Lba
 
-from conftest import cdfs, run
+from conftest import Mount, cdfs, run
 
 pytestmark = pytest.mark.skipif(shutil.which("xorriso") is None, reason="needs xorriso")
 
@@ -157,3 +162,63 @@ def test_rewrite_on_a_stdio_drive_starts_at_32_and_reads_back(tmp_path: Path, mo
     assert [rel for rel, data in expected.items() if got[rel] != data] == []
     toc = run(["xorriso", "-indev", f"stdio:{disc}", "-toc"]).stdout
     assert "ISO session  :   1 ,        32 ," in toc and "1 session," in toc, toc
+
+
+SLOW_XORRISO = """#!{python}
+# Waits before a recording (in small steps, as libburn's own signal handler
+# would abort it), then runs the real xorriso.
+import os, sys, time
+args = sys.argv[1:]
+if "-v" in args and any(a.startswith("dev=") for a in args) and args[-1].startswith("/"):
+    open({marker!r}, "w").close()
+    for _ in range(40):
+        time.sleep(0.05)
+os.execv({real!r}, [{real!r}, *args])
+"""
+
+
+class _OwnGroupMount(Mount):
+    """A mount whose daemon leads its own process group, as a shell's
+    foreground job does, so that a signal to the group spares pytest."""
+
+    def _spawn(self, logf: Any) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "cdfs", "mount", "-f", "--drive", str(self.disc)]
+        return subprocess.Popen(
+            [*cmd, *self.extra, str(self.path)],
+            env=self.env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def test_ctrl_c_on_the_mount_does_not_reach_xorriso(tmp_path: Path, home: dict[str, str]) -> None:
+    real = shutil.which("xorriso")
+    assert real is not None
+    bindir, marker = tmp_path / "bin", tmp_path / "recording"
+    bindir.mkdir()
+    wrapper = bindir / "xorriso"
+    wrapper.write_text(SLOW_XORRISO.format(python=sys.executable, marker=str(marker), real=real))
+    wrapper.chmod(0o755)
+    env = home | {"PATH": f"{bindir}:{home['PATH']}"}
+    disc = tmp_path / "drive.img"
+    disc.touch()
+    mp = tmp_path / "mnt"
+    mp.mkdir()
+    m = _OwnGroupMount(mp, Path(f"stdio:{disc}"), env, log=tmp_path / "mnt.log")
+    m.extra = ["--no-burn-on-unmount"]
+    try:
+        m.start()
+        expected = _stage(m.path, 1)
+        m.request((m.path / ".burn").touch)
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the recording never started"
+            time.sleep(0.01)
+        assert m.proc is not None
+        os.killpg(m.proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        m.proc.wait(timeout=120)
+    finally:
+        m.kill()
+    got = _extracted(disc, tmp_path / "out")
+    assert got == expected

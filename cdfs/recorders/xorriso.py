@@ -518,6 +518,7 @@ class XorrisoRecorder:
                 errors="replace",
                 timeout=timeout,
                 check=False,
+                start_new_session=True,  # Ctrl-C on `cdfs mount -f` is not for xorriso
             )
         except FileNotFoundError:
             raise RecorderError(f"{self._program} is not installed") from None
@@ -539,6 +540,9 @@ class XorrisoRecorder:
                 stderr=subprocess.STDOUT,
                 text=True,
                 errors="replace",
+                # Its own session and process group: a Ctrl-C meant for cdfs
+                # must not reach libburn, whose handler aborts the burn.
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise RecorderError(f"{self._program} is not installed") from None
