@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from cdfs.burn.checks import check_capacity
 from cdfs.errors import NotFoundError, NotWritableError, RecorderError, WriteOnceError
-from cdfs.recorders.media import SESSION_PADDING, DiscState, Family, Session
+from cdfs.recorders.media import SESSION_PADDING, DiscInfo, DiscState, Family, Session
 from cdfs.recorders.recorder import Recorder
 from cdfs.recorders.xorriso import (
     XorrisoRecorder,
@@ -30,7 +31,7 @@ from cdfs.recorders.xorriso import (
     record_command,
     supports_simulation,
 )
-from cdfs.units import SECTOR_SIZE, Lba
+from cdfs.units import SECTOR_SIZE, Lba, Sectors
 
 TIMEOUT = 120
 
@@ -278,7 +279,9 @@ def test_progress_lines() -> None:
         ("CD-R", 999999, "cd-r99"),
         ("CD-RW", 359847, "cd-rw80"),
         ("DVD-R sequential recording", None, "dvd-r"),
-        ("DVD-R/DL sequential recording", None, "dvd-r"),
+        # One DAO session only (issue 13): no longer taken for a DVD-R.
+        ("DVD-R/DL sequential recording", None, "dvd-r-dl"),
+        ("DVD-R/DL layer jump recording", None, "dvd-r-dl"),
         ("DVD-RW sequential recording", None, "dvd-rw"),
         ("DVD-RW restricted overwrite", None, "dvd-rw-ro"),
         ("DVD+R", None, "dvd+r"),
@@ -596,3 +599,103 @@ def test_real_engine_closed_medium_is_refused(tmp_path: Path) -> None:
 def test_real_engine_unusable_drive(tmp_path: Path) -> None:
     with pytest.raises(RecorderError, match="Cannot acquire drive"):
         XorrisoRecorder(f"stdio:{tmp_path}/no/such/dir/disc.iso").disc_info()
+
+
+# --- disc states xorriso reports after "but" (issue 13, defects 2 and 3) ----------
+# The "Media status" texts are xorriso's own: Xorriso_toc() in xorriso/drive_mgt.c
+# of libisoburn 1.5.4 appends " , but next track is damaged", " , but no writable
+# address" (burn_disc_next_track_is_damaged() bits 0 and 1) and, for a DVD-RW
+# sequential (profile 0x14) without TAO multi-session capabilities,
+# " , but will need -close on"; for profile 0x15 (which its comment calls DVD-RW DL;
+# libburn names it "DVD-R/DL sequential recording") ' , but will need -close "on"'.
+# Profile names are libburn's (libburn/mmc.c: "DVD-R/DL sequential recording",
+# "DVD-R/DL layer jump recording").  The other lines follow the formats in the same
+# function ("Media blocks : %d readable , %d writable , %d overall", "ISO session  :
+# %3d , %9d , %9ds , %s", "Media nwa    : %ds").
+
+DAMAGED_DVDR = """Drive current: -outdev '/dev/sr0'
+Drive type   : vendor 'HL-DT-ST' product 'DVDRAM GH22NS50' revision 'TN02'
+Media current: DVD-R sequential recording
+Media product: CMC MAG. AM3 , CMC Magnetics Corporation
+Media status : is written , is appendable , but next track is damaged
+Media blocks : 123456 readable , 0 writable , 2298496 overall
+TOC layout   : Idx ,  sbsector ,       Size , Volume Id
+ISO session  :   1 ,         0 ,    123440s , BACKUP_1
+Media summary: 1 session, 123456 data blocks,  241m data,     0 free
+"""
+
+NO_NWA_CDR = """Drive current: -outdev '/dev/sr1'
+Media current: CD-R
+Media status : is written , is appendable , but no writable address
+Media blocks : 12010 readable , 0 writable , 359846 overall
+TOC layout   : Idx ,  sbsector ,       Size , Volume Id
+ISO session  :   1 ,         0 ,       608s , BACKUP_1
+Media summary: 1 session, 12010 data blocks, 23.5m data,     0 free
+"""
+
+QUICK_BLANKED_DVDRW = """Drive current: -outdev '/dev/sr0'
+Media current: DVD-RW sequential recording
+Media product: RITEKW04 , Ritek Corp
+Media status : is blank , but will need -close on
+Media blocks : 0 readable , 2298496 writable , 2298496 overall
+Media summary: 0 sessions, 0 data blocks, 0 data, 4489m free
+"""
+
+BLANK_DVDR_DL = """Drive current: -outdev '/dev/sr0'
+Media current: DVD-R/DL sequential recording
+Media product: MKM 03RD30 , Mitsubishi Kagaku Media Co.
+Media status : is blank , but will need -close "on"
+Media blocks : 0 readable , 4171712 writable , 4171712 overall
+Media summary: 0 sessions, 0 data blocks, 0 data, 8148m free
+"""
+
+
+@pytest.mark.parametrize(
+    ("toc", "device", "condition"),
+    [(DAMAGED_DVDR, "/dev/sr0", "damaged"), (NO_NWA_CDR, "/dev/sr1", "no-nwa")],
+)
+def test_damaged_discs_say_so_and_name_the_way_out(toc: str, device: str, condition: str) -> None:
+    report = parse_toc(toc)
+    assert report.status == "appendable" and report.condition == condition
+    info = disc_info_from_toc(report, device)
+    assert info.state is DiscState.APPENDABLE and info.nwa is None and info.free == 0
+    assert f"'xorriso -outdev {device} -close_damaged as_needed'" in info.blocked
+    assert "interrupted" in info.blocked
+    with pytest.raises(NotWritableError, match=r"Nothing can be written.*-close_damaged"):
+        check_capacity(info, 1000)
+
+
+def test_a_damaged_disc_is_never_recorded_on(tmp_path: Path) -> None:
+    """The recorder refuses before any recording command: no retry at the
+    same address, however often a burn is asked for."""
+    program, log = fake_xorriso(tmp_path, DAMAGED_DVDR)
+    rec = XorrisoRecorder("/dev/sr0", program=str(program))
+    rec._check_device = lambda: None  # type: ignore[method-assign]
+    image = tmp_path / "session.iso"
+    image.write_bytes(b"\0" * 4096)
+    for _ in range(3):
+        with pytest.raises(NotWritableError, match=r"next track is damaged.*-close_damaged"):
+            rec.record(image, Lba(123456))
+    assert calls(log) and not any(str(image) in c for c in calls(log))  # asked, never written
+
+
+@pytest.mark.parametrize(
+    ("toc", "name"), [(QUICK_BLANKED_DVDRW, "dvd-rw-dao"), (BLANK_DVDR_DL, "dvd-r-dl")]
+)
+def test_single_session_media_are_closed_by_their_one_burn(
+    tmp_path: Path, toc: str, name: str
+) -> None:
+    info = disc_info_from_toc(parse_toc(toc))
+    assert info.media.name == name and info.media.single_session
+    assert "one session only" in info.media.title  # said before burning
+    assert info.state is DiscState.BLANK and info.nwa == 0 and info.writable
+    after = DiscInfo(info.media, DiscState.APPENDABLE, (Session(Lba(0), Sectors(1000)),))
+    assert after.free == 0  # no second session
+    program, log = fake_xorriso(tmp_path, toc)
+    rec = XorrisoRecorder("/dev/sr0", program=str(program))
+    rec._check_device = lambda: None  # type: ignore[method-assign]
+    image = tmp_path / "session.iso"
+    image.write_bytes(b"\0" * 4096)
+    rec.record(image, Lba(0))  # not asked to close: closed all the same
+    burn = calls(log)[-1]
+    assert "-sao" in burn and "-multi" not in burn and "-tao" not in burn

@@ -63,6 +63,10 @@ def check_capacity(info: DiscInfo, need: int) -> None:
         "The disc in the drive is not writable or it is full: insert a blank "
         f"writable disc, or one with at least {mb} MB free"
     )
+    if info.blocked:
+        raise NotWritableError(
+            f"Nothing can be written on the disc in the drive now: {info.blocked}"
+        )
     if not info.writable or info.nwa is None:
         raise NotWritableError(plain)
     have = room(info)

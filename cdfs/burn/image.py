@@ -116,6 +116,7 @@ def burn_image(recorder: Recorder, image: Path, opts: Resolved, phase: PhaseFn) 
         )
     start = Lba(found)
     close = opts.close if opts.close is not None else opts.close_policy.value == "always"
+    close = close or info.media.single_session  # DVD-R DL: one session only
     session = recorder.record(
         image,
         start,

@@ -307,6 +307,7 @@ class Burner:
                     )
                 )
                 close = should_close(info, start, sectors, opts.close_policy, opts.close)
+                close = close or info.media.single_session  # DVD-R DL: one session only
                 digests = await trio.to_thread.run_sync(
                     lambda: kept_at_risk(self.recorder, info, start, sectors, entries)
                 )

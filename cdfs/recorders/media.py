@@ -49,6 +49,9 @@ class MediaType:
     alignment: Sectors = Sectors(16)
     """Sessions start on a multiple of this (32 KiB, as xorriso does on DVD
     and BD; CD sessions start exactly where the drive says)."""
+    single_session: bool = False
+    """Takes one session only, written at once (DAO) and closed: DVD-R DL and
+    quick-blanked DVD-RW (xorriso's man page, "Media types and states")."""
     overwritable: bool = False
     """Grows in place, with no sessions of its own on the medium (DVD+RW,
     BD-RE, formatted DVD-RW, DVD-RAM, xorriso's ``stdio:`` files): after
@@ -190,6 +193,10 @@ class DiscInfo:
     identity: str = ""
     """Changes whenever the disc is written or swapped (wrong-disc check)."""
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    blocked: str = ""
+    """Why no session can be added now although the disc is not closed (a
+    damaged track, no writable address), in plain words with the way out;
+    empty when nothing blocks it."""
 
     @property
     def capacity(self) -> Sectors:
@@ -202,7 +209,7 @@ class DiscInfo:
     @property
     def nwa(self) -> Lba | None:
         """Next writable address, or None when nothing more can be written."""
-        if self.state is DiscState.CLOSED:
+        if self.state is DiscState.CLOSED or self.blocked:
             return None
         return next_writable_address(self.media, self.sessions, self.wasted)
 

@@ -91,6 +91,11 @@ class TocReport:
     drive: str = ""
     problems: tuple[str, ...] = ()
     """xorriso's FAILURE / SORRY lines, for error messages."""
+    condition: str = ""
+    """What the ``Media status`` line adds after "but" (xorriso's
+    ``Xorriso_toc()`` in xorriso/drive_mgt.c): ``damaged`` ("next track is
+    damaged"), ``no-nwa`` ("no writable address") or ``needs-close`` ("will
+    need -close on": a DVD-RW that takes one DAO session only)."""
 
 
 _LINE = re.compile(r"^([A-Za-z][A-Za-z ]*?)\s*:\s?(.*)$")
@@ -107,6 +112,21 @@ def _status(text: str) -> str:
         if word in text:
             return word
     return "unknown"
+
+
+def _condition(text: str) -> str:
+    text = text.lower()
+    for words, condition in _CONDITIONS:
+        if words in text:
+            return condition
+    return ""
+
+
+_CONDITIONS = (
+    ("but next track is damaged", "damaged"),
+    ("but no writable address", "no-nwa"),
+    ("but will need -close", "needs-close"),
+)
 
 
 def parse_toc(text: str) -> TocReport:
@@ -142,7 +162,7 @@ def _toc_field(report: TocReport, key: str, value: str) -> TocReport:
     if key == "Media current":
         return replace(report, profile=value)
     if key == "Media status":
-        return replace(report, status=_status(value))
+        return replace(report, status=_status(value), condition=_condition(value))
     if key == "Media product":
         return replace(report, product=value)
     if key == "Drive type":
@@ -214,7 +234,9 @@ def media_for_profile(profile: str, blocks: int | None = None) -> MediaType:
             if blocks is None or blocks <= m.capacity:
                 return m
         return candidates[-1]
-    if word in ("DVD-R", "DVD-R/DL"):
+    if word == "DVD-R/DL":  # sequential or layer jump: DAO only, one session
+        return _single_session(MEDIA_TYPES["dvd-r"], "dvd-r-dl", "DVD-R DL (8.5 GB)")
+    if word == "DVD-R":
         return MEDIA_TYPES["dvd-r"]
     if word == "DVD-RW":
         m = MEDIA_TYPES["dvd-rw"]
@@ -243,19 +265,56 @@ def media_for_profile(profile: str, blocks: int | None = None) -> MediaType:
     return _generic(word.lower() or "unknown", family, False, profile.strip() or "unknown disc")
 
 
+def _single_session(media: MediaType, name: str, title: str) -> MediaType:
+    """``media`` as a medium that takes one session only, written at once
+    (DAO) and closed by it: said in its title, so users read it before
+    they burn."""
+    return dataclasses.replace(
+        media,
+        name=name,
+        title=f"{title}, one session only: closed by the first burn",
+        single_session=True,
+        max_sessions=1,
+    )
+
+
 def overwritable(media: MediaType) -> bool:
     """Grows in place (no sessions on the medium): needs xorriso's
     ``--grow_overwriteable_iso`` emulation of multisession."""
     return media.overwritable
 
 
-def disc_info_from_toc(report: TocReport) -> DiscInfo:
-    """Turn a -toc report into a DiscInfo whose ``nwa`` is the drive's."""
+def blocked_words(condition: str, device: str) -> str:
+    """What a ``Media status`` condition means for the user, with the way
+    out; empty when the disc can take a session."""
+    close = f"'xorriso -outdev {device} -close_damaged as_needed'"
+    if condition == "damaged":
+        return (
+            "the disc's next track is damaged (a recording was interrupted): nothing more"
+            f" can be written on it until that track is closed with {close}; the sessions"
+            " already on it stay readable"
+        )
+    if condition == "no-nwa":
+        return (
+            "the drive reports no writable address on this disc (a recording was probably"
+            f" interrupted): close the damaged track with {close}, or use another disc"
+        )
+    return ""
+
+
+def disc_info_from_toc(report: TocReport, device: str = "DEVICE") -> DiscInfo:
+    """Turn a -toc report into a DiscInfo whose ``nwa`` is the drive's;
+    ``device`` is named in the way out of a damaged disc."""
     if report.status == "absent" or not report.profile:
         raise NotWritableError("no disc in the drive")
     if report.profile.startswith("is not"):
         raise NotWritableError(f"the disc in the drive {report.profile}")
     nominal = media_for_profile(report.profile, report.overall)
+    if report.condition == "needs-close" and not nominal.single_session:
+        # A quick-blanked DVD-RW (or a DVD-RW DL): one DAO session only.
+        title = nominal.title.split(" (")[0].split(",")[0]
+        nominal = _single_session(nominal, f"{nominal.name}-dao", title)
+    blocked = blocked_words(report.condition, device)
     state = {
         "blank": DiscState.BLANK,
         "appendable": DiscState.APPENDABLE,
@@ -276,7 +335,7 @@ def disc_info_from_toc(report: TocReport) -> DiscInfo:
         run_out = Sectors(min(media.run_out, nwa - end))
         gap = Sectors(nwa - end - run_out)
         media = dataclasses.replace(media, first_gap=gap, later_gap=gap, run_out=run_out)
-    elif state is DiscState.APPENDABLE:
+    elif state is DiscState.APPENDABLE and not blocked:
         log.warning("the drive did not report a next writable address; treating the disc as full")
         state = DiscState.CLOSED
     capacity = _capacity(report, nwa, nominal)
@@ -290,6 +349,7 @@ def disc_info_from_toc(report: TocReport) -> DiscInfo:
         label=vols[-1] if vols else "",
         identity=_identity(report),
         extra={"backend": "xorriso", "profile": report.profile, "product": report.product},
+        blocked=blocked,
     )
 
 
@@ -348,10 +408,13 @@ def record_command(
         args += ["--grow_overwriteable_iso", "-isosize"]
         if start is not None:
             args.append(f"write_start_address={start}s")
-    if not close:
-        args.append("-multi")
-    if media.family is Family.CD or media.name in ("dvd-r", "dvd-rw"):
-        args.append("-tao")  # CD TAO / DVD-R incremental: what multisession needs
+    if media.single_session:
+        args.append("-sao")  # DAO, the only way these take data; closes the disc
+    else:
+        if not close:
+            args.append("-multi")
+        if media.family is Family.CD or media.name in ("dvd-r", "dvd-rw"):
+            args.append("-tao")  # CD TAO / DVD-R incremental: what multisession needs
     if speed is not None:
         args.append(f"speed={speed:g}{_SPEED_SUFFIX[media.family]}")
     if simulate:
@@ -421,7 +484,7 @@ class XorrisoRecorder:
             ms = parse_msinfo(self._run(msinfo_command(self._device), self._timeout))
             if ms is not None:
                 report = dataclasses.replace(report, nwa=ms[1])
-        return disc_info_from_toc(report)
+        return disc_info_from_toc(report, self._device)
 
     def open_reader(self) -> BinaryIO:
         path = self._path()
@@ -450,6 +513,8 @@ class XorrisoRecorder:
         except FileNotFoundError:
             raise NotFoundError(f"the image to record, {image}, does not exist") from None
         info = self.disc_info()
+        if info.blocked:  # never retried at the same address: the way out is named
+            raise NotWritableError(f"cannot record: {info.blocked}")
         length = sectors_for(size)
         if info.nwa is None or len(info.sessions) >= info.media.max_sessions:
             raise disc_full_error(size)
