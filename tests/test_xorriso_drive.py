@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,12 @@ import pytest
 
 from cdfs.burn.checks import kept_at_risk, verify_kept
 from cdfs.burn.snapshot import disc_entry
-from cdfs.errors import VerificationError
+from cdfs.errors import RecorderError, VerificationError
 from cdfs.iso import discread
 from cdfs.iso.mastering import Kind, MasterEntry, master_session
+from cdfs.recorders import blockdev
 from cdfs.recorders.xorriso import XorrisoRecorder
-from cdfs.units import Lba
+from cdfs.units import SECTOR_SIZE, Lba
 
 from conftest import Mount, cdfs, run
 
@@ -222,3 +224,55 @@ def test_ctrl_c_on_the_mount_does_not_reach_xorriso(tmp_path: Path, home: dict[s
         m.kill()
     got = _extracted(disc, tmp_path / "out")
     assert got == expected
+
+
+@pytest.fixture
+def loop_device(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A block device over a file, standing in for /dev/srN: writing the file
+    goes past the device's page cache, as xorriso's SG_IO goes past sr's."""
+    if os.geteuid() != 0 or shutil.which("losetup") is None:
+        pytest.skip("needs root and losetup")
+    backing = tmp_path / "disc.img"
+    backing.write_bytes(bytes(1 << 20))
+    res = run(["losetup", "-f", "--show", str(backing)], check=False)
+    if res.returncode != 0:
+        pytest.skip(f"no loop device: {res.stderr.strip()}")
+    dev = res.stdout.strip()
+    try:
+        yield dev, backing
+    finally:
+        run(["losetup", "-d", dev], check=False)
+
+
+def _write_behind(backing: Path, offset: int, data: bytes) -> None:
+    fd = os.open(backing, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def test_reads_after_a_burn_see_the_disc_as_it_is_now(loop_device: tuple[str, Path]) -> None:
+    dev, backing = loop_device
+    with open(dev, "rb") as held:  # something keeps the device open (the daemon, udisks)
+        held.seek(32 * SECTOR_SIZE)
+        assert held.read(8) == bytes(8)  # now cached
+        _write_behind(backing, 32 * SECTOR_SIZE, b"SESSION2")  # the burn, past the cache
+        with open(dev, "rb") as plain:
+            plain.seek(32 * SECTOR_SIZE)
+            assert plain.read(8) == bytes(8)  # the stale sectors the kernel kept
+        with XorrisoRecorder(dev).open_reader() as fresh:
+            fresh.seek(32 * SECTOR_SIZE)
+            assert fresh.read(8) == b"SESSION2"
+
+
+def test_a_stale_capacity_is_said_in_plain_words(loop_device: tuple[str, Path]) -> None:
+    dev, backing = loop_device
+    with backing.open("r+b") as f:
+        f.truncate(2 << 20)  # the disc grew; the device keeps its old size
+    end = (2 << 20) // SECTOR_SIZE
+    with blockdev.open_fresh(dev, end // 2) as f:  # within what the kernel sees: fine
+        assert f.read(1) == b"\0"
+    with pytest.raises(RecorderError, match="eject the disc and insert it again"):
+        blockdev.open_fresh(dev, end)

@@ -35,6 +35,7 @@ from cdfs.errors import (
     RecorderError,
     WriteOnceError,
 )
+from cdfs.recorders import blockdev
 from cdfs.recorders.media import (
     MEDIA_TYPES,
     SESSION_PADDING,
@@ -455,6 +456,8 @@ class XorrisoRecorder:
         self._program = program
         self._timeout = timeout
         self._record_timeout = record_timeout
+        self._recorded_end: Lba | None = None
+        """Where the data this recorder last recorded ends (fresh reads)."""
 
     @property
     def device(self) -> str:
@@ -489,6 +492,9 @@ class XorrisoRecorder:
     def open_reader(self) -> BinaryIO:
         path = self._path()
         try:
+            if blockdev.is_block_device(path):
+                # The burn went past the kernel: see the disc as it is now.
+                return blockdev.open_fresh(path, self._recorded_end)
             return open(path, "rb")  # the caller closes it
         except FileNotFoundError:
             raise NotFoundError(f"no such drive: {self._device}") from None
@@ -543,6 +549,8 @@ class XorrisoRecorder:
         self._run_long(args, "record", _record_progress(size, progress))
         if progress:
             progress(size, size)
+        if not simulate:
+            self._recorded_end = Lba(start + length)
         return Session(start, length)
 
     def erase(self, *, full: bool = False, progress: ProgressFn | None = None) -> None:
@@ -552,6 +560,7 @@ class XorrisoRecorder:
                 f"a {info.media.title} cannot be erased: only rewritable discs can"
             )
         log.info("%s erasing the disc in %s", "fully" if full else "quickly", self._device)
+        self._recorded_end = None
         self._run_long(
             erase_command(self._device, info.media, full=full), "erase", _blank_progress(progress)
         )
