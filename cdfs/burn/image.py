@@ -18,7 +18,13 @@ from cdfs.burn.checks import check_capacity, expected_tree, verify_quick, verify
 from cdfs.burn.options import Resolved
 from cdfs.errors import CdfsError, NotFoundError, NotWritableError
 from cdfs.iso import discread
-from cdfs.recorders.media import SUPERBLOCK, DiscState, start_allowed
+from cdfs.recorders.media import (
+    SUPERBLOCK,
+    DiscState,
+    closes,
+    not_closed_words,
+    start_allowed,
+)
 from cdfs.recorders.recorder import Recorder
 from cdfs.units import SECTOR_SIZE, Lba, sectors_for
 
@@ -115,8 +121,8 @@ def burn_image(recorder: Recorder, image: Path, opts: Resolved, phase: PhaseFn) 
             + (" or 32" if info.media.overwritable else "")
         )
     start = Lba(found)
-    close = opts.close if opts.close is not None else opts.close_policy.value == "always"
-    close = close or info.media.single_session  # DVD-R DL: one session only
+    asked = opts.close if opts.close is not None else opts.close_policy.value == "always"
+    close = closes(info.media, asked)  # DVD-R DL always; DVD+RW never
     session = recorder.record(
         image,
         start,
@@ -137,4 +143,5 @@ def burn_image(recorder: Recorder, image: Path, opts: Resolved, phase: PhaseFn) 
     if opts.eject:
         recorder.eject()
     verified = "" if opts.verify == "none" else f", {opts.verify} verification passed"
-    return f"burned {image} ({session.length} sectors){verified}"
+    closed = f"; {not_closed_words(info.media)}" if asked and not close else ""
+    return f"burned {image} ({session.length} sectors){verified}{closed}"

@@ -58,7 +58,15 @@ from cdfs.iso import discread
 from cdfs.iso.mastering import Kind, MasterEntry, master_session, volume_ids
 from cdfs.mount.space import session_sectors
 from cdfs.mount.view import View
-from cdfs.recorders.media import SPEED_1X, DiscInfo, DiscState, Session, superblock_overlap
+from cdfs.recorders.media import (
+    SPEED_1X,
+    DiscInfo,
+    DiscState,
+    Session,
+    closes,
+    not_closed_words,
+    superblock_overlap,
+)
 from cdfs.recorders.recorder import Recorder
 from cdfs.units import SECTOR_SIZE, Lba, sectors_for
 
@@ -275,6 +283,7 @@ class Burner:
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
         snap = take_snapshot(self.view, snap_dir, hold=not opts.simulate)
         stack = contextlib.ExitStack()
+        unclosable = False
         try:
             if not snap.items and not opts.rewrite:
                 return BurnResult(True, "nothing to burn: the staging area is empty", label)
@@ -306,8 +315,9 @@ class Burner:
                         entries, stash, start=start, label=label, progress=prog.update
                     )
                 )
-                close = should_close(info, start, sectors, opts.close_policy, opts.close)
-                close = close or info.media.single_session  # DVD-R DL: one session only
+                asked = should_close(info, start, sectors, opts.close_policy, opts.close)
+                close = closes(info.media, asked)  # DVD-R DL always; DVD+RW never
+                unclosable = asked and not close
                 digests = await trio.to_thread.run_sync(
                     lambda: kept_at_risk(self.recorder, info, start, sectors, entries)
                 )
@@ -330,6 +340,8 @@ class Burner:
                 snap.bytes,
             )
         closed = "; the disc is now closed" if close else ""
+        if unclosable:
+            closed = f"; {not_closed_words(info.media)}"
         ejected = "; the disc was ejected" if opts.eject else ""
         return BurnResult(
             True,
@@ -537,7 +549,9 @@ class Burner:
             with contextlib.suppress(OSError):
                 stash.unlink()
             raise
-        close = should_close(blank, start, sectors, opts.close_policy, opts.close)
+        close = closes(
+            info.media, should_close(blank, start, sectors, opts.close_policy, opts.close)
+        )
         if opts.simulate:
             stash.unlink()
             return BurnResult(

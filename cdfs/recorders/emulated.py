@@ -53,6 +53,7 @@ from cdfs.recorders.media import (
     DiscState,
     MediaType,
     Session,
+    closes,
     media_type,
     start_allowed,
 )
@@ -386,14 +387,14 @@ class EmulatedRecorder:
             self._write_toc(
                 dataclasses.replace(
                     toc,
-                    state=DiscState.CLOSED if close else DiscState.APPENDABLE,
+                    state=DiscState.CLOSED if closes(toc.media, close) else DiscState.APPENDABLE,
                     sessions=(*toc.sessions, session),
                     written=_add_range(toc.written, session),
                     label=_volume_id(image),
                     identity=_new_identity(),
                 )
             )
-        closed = " and closed the disc" if close else ""
+        closed = " and closed the disc" if closes(self._media, close) else ""
         log.info("recorded %d sectors at %d on %s%s", session.length, start, self._path, closed)
         return session
 

@@ -235,6 +235,20 @@ class DiscInfo:
         return self.free > 0
 
 
+def closes(media: MediaType, asked: bool) -> bool:
+    """Whether a burn that ``asked`` to close the disc (or not) closes it:
+    single-session media are closed by their one burn; overwritable media
+    cannot be closed at all (xorriso: "no effect on overwritable media")."""
+    if media.overwritable:
+        return False
+    return asked or media.single_session
+
+
+def not_closed_words(media: MediaType) -> str:
+    """What a burn asked to close an overwritable disc says."""
+    return f"a {media.title} cannot be closed: it stays writable"
+
+
 def start_allowed(info: DiscInfo, start: Lba) -> bool:
     """Whether a session may be recorded at ``start``: at the next writable
     address; and on a blank overwritable disc also at 0, for a whole image
