@@ -276,3 +276,21 @@ def test_a_stale_capacity_is_said_in_plain_words(loop_device: tuple[str, Path]) 
         assert f.read(1) == b"\0"
     with pytest.raises(RecorderError, match="eject the disc and insert it again"):
         blockdev.open_fresh(dev, end)
+
+
+def test_simulating_a_second_session_on_a_stdio_drive(tmp_path: Path, mount: Any) -> None:
+    """xorriso -dummy from the second session on used to fail: it read the
+    new head back after a simulated write (issue 13, item 6)."""
+    disc = tmp_path / "drive.img"
+    disc.touch()
+    m = mount(Path(f"stdio:{disc}"))
+    _stage(m.path, 1, SIZES[1:5])
+    m.burn()
+    (m.path / "later.txt").write_text("later\n")
+    before = hashlib.sha256(disc.read_bytes()).hexdigest()
+    res = m.burn("--simulate")
+    assert "simulated" in res.stdout and "nothing was written" in res.stdout
+    assert hashlib.sha256(disc.read_bytes()).hexdigest() == before
+    assert os.getxattr(m.path / "later.txt", "user.cdfs.state") == b"staged"
+    m.burn()
+    assert _extracted(disc, tmp_path / "out")["later.txt"] == b"later\n"
