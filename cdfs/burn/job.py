@@ -64,6 +64,7 @@ from cdfs.recorders.media import (
     DiscState,
     Session,
     closes,
+    erase_words,
     not_closed_words,
     superblock_overlap,
 )
@@ -269,8 +270,8 @@ class Burner:
             )
             info, root = await self._read_disc()
             self.view.set_disc(info, root)
-        kind = "full" if full else "quick"
-        return BurnResult(True, f"erased the disc ({kind} erase); staged files are kept")
+        kind = erase_words(info.media, full)
+        return BurnResult(True, f"erased the disc ({kind}); staged files are kept")
 
     async def _burn(self, options: BurnOptions) -> BurnResult:
         prog = self.progress

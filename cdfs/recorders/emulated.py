@@ -54,6 +54,7 @@ from cdfs.recorders.media import (
     MediaType,
     Session,
     closes,
+    erases_fully,
     media_type,
     start_allowed,
 )
@@ -408,7 +409,7 @@ class EmulatedRecorder:
             # The table of contents goes first: a crash before the sectors are
             # punched leaves a quick-erased disc, never a TOC over zeros.
             self._write_toc(_Toc(toc.media, DiscState.BLANK, identity=_new_identity()))
-            if full:
+            if erases_fully(toc.media, full):  # a DVD-RW always: as a real drive does
                 total = toc.media.capacity_bytes
                 _report(progress, 0, total)
                 try:

@@ -249,6 +249,25 @@ def not_closed_words(media: MediaType) -> str:
     return f"a {media.title} cannot be closed: it stays writable"
 
 
+def erases_fully(media: MediaType, full: bool) -> bool:
+    """Whether an erase of ``media`` blanks every sector: asked for, or a
+    sequential DVD-RW, which a quick (minimal) blank would leave able to
+    take one DAO session only, so xorriso blanks it fully
+    (xorrecord's man page, ``blank=fast``)."""
+    return full or media.name == "dvd-rw"
+
+
+def erase_words(media: MediaType, full: bool) -> str:
+    """What an erase does, for the message before and after it."""
+    if full or not erases_fully(media, full):
+        return "full erase" if full else "quick erase"
+    minutes = media.capacity_bytes / SPEED_1X[media.family] / 60
+    return (
+        f"full erase: a {media.title} is always erased fully, since a quick erase would"
+        f" leave it able to take one session only; this takes up to {minutes:.0f} minutes"
+    )
+
+
 def start_allowed(info: DiscInfo, start: Lba) -> bool:
     """Whether a session may be recorded at ``start``: at the next writable
     address; and on a blank overwritable disc also at 0, for a whole image

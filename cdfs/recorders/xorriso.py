@@ -44,6 +44,8 @@ from cdfs.recorders.media import (
     Family,
     MediaType,
     Session,
+    erase_words,
+    erases_fully,
     start_allowed,
 )
 from cdfs.recorders.recorder import ProgressFn, disc_full_error
@@ -559,6 +561,8 @@ class XorrisoRecorder:
             raise WriteOnceError(
                 f"a {info.media.title} cannot be erased: only rewritable discs can"
             )
+        if erases_fully(info.media, full) and not full:
+            log.warning("%s", erase_words(info.media, full))
         log.info("%s erasing the disc in %s", "fully" if full else "quickly", self._device)
         self._recorded_end = None
         self._run_long(
