@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from cdfs.burn.checks import check_capacity
-from cdfs.errors import NotFoundError, NotWritableError, RecorderError, WriteOnceError
+from cdfs.errors import (
+    DriveBusyError,
+    NotFoundError,
+    NotWritableError,
+    RecorderError,
+    WriteOnceError,
+)
 from cdfs.recorders.media import SESSION_PADDING, DiscInfo, DiscState, Family, Session
 from cdfs.recorders.recorder import Recorder
 from cdfs.recorders.xorriso import (
@@ -699,3 +705,76 @@ def test_single_session_media_are_closed_by_their_one_burn(
     rec.record(image, Lba(0))  # not asked to close: closed all the same
     burn = calls(log)[-1]
     assert "-sao" in burn and "-multi" not in burn and "-tao" not in burn
+
+
+# --- drive errors with exit codes of their own (issue 13, item 6) -------------
+# "Cannot open busy device '%s'" is libburn's (libburn/sg-linux.c, a SORRY event;
+# cdrskin users have posted it with "( Most recent system error: 16 'Device or
+# resource busy' )"); xorriso then says "Cannot acquire drive".  "Medium not
+# present" (ASC 3Ah) and "Power calibration area error" (ASC 73h ASCQ 03h) are
+# texts of libburn's SCSI sense decoder (libburn/spc.c).
+
+BUSY_TOC = """libburn : SORRY : Cannot open busy device '/dev/sr0'
+libburn : SORRY : ( Most recent system error: 16  'Device or resource busy' )
+xorriso : FAILURE : Cannot acquire drive '/dev/sr0'
+"""
+
+FAILING_RECORDER = """#!{python}
+import sys
+if "-toc" in sys.argv:
+    sys.stdout.write({toc!r})
+    sys.exit(0)
+sys.stdout.write({failure!r})
+sys.exit(5)
+"""
+
+
+def failing_drive(tmp_path: Path, toc: str, failure: str) -> XorrisoRecorder:
+    script = tmp_path / "xorriso"
+    script.write_text(FAILING_RECORDER.format(python=sys.executable, toc=toc, failure=failure))
+    script.chmod(0o755)
+    rec = XorrisoRecorder("/dev/sr0", program=str(script))
+    rec._check_device = lambda: None  # type: ignore[method-assign]
+    return rec
+
+
+def test_a_busy_drive_has_the_busy_exit_code(tmp_path: Path) -> None:
+    rec = failing_drive(tmp_path, BUSY_TOC, "")
+    with pytest.raises(DriveBusyError, match="in use by another program") as exc:
+        rec.disc_info()
+    assert exc.value.exit_code == 8
+
+
+@pytest.mark.parametrize(
+    ("failure", "error", "words"),
+    [
+        (
+            "libburn : FAILURE : SCSI error on write(16,16): [3 73 03] Power calibration"
+            " area error\nxorriso : FAILURE : -as cdrecord: Job could not be performed"
+            " properly.\n",
+            NotWritableError,
+            "could not calibrate its laser.*lower speed",
+        ),
+        (
+            "libburn : SORRY : SCSI error on write(16,16): [2 3A 00] Medium not present\n",
+            NotWritableError,
+            "no disc in the drive /dev/sr0",
+        ),
+        (
+            "libburn : SORRY : Cannot open busy device '/dev/sr0'\n",
+            DriveBusyError,
+            "in use by another program",
+        ),
+        ("xorriso : FAILURE : something else went wrong\n", RecorderError, "exit 5"),
+    ],
+)
+def test_recording_failures_get_their_own_exit_codes(
+    tmp_path: Path, failure: str, error: type[Exception], words: str
+) -> None:
+    rec = failing_drive(tmp_path, BLANK_CDR, failure)
+    image = tmp_path / "session.iso"
+    image.write_bytes(b"\0" * 4096)
+    with pytest.raises(error, match=words) as exc:
+        rec.record(image, Lba(0))
+    assert type(exc.value) is error
+    assert exc.value.exit_code == {NotWritableError: 5, DriveBusyError: 8}.get(error, 7)

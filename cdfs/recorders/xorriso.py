@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cdfs.errors import (
+    CdfsError,
+    DriveBusyError,
     NotFoundError,
     NotWritableError,
     RecorderError,
@@ -484,7 +486,10 @@ class XorrisoRecorder:
         out = self._run(toc_command(self._device), self._timeout)
         report = parse_toc(out)
         if not report.profile and report.status == "unknown":
-            raise RecorderError(f"xorriso cannot use the drive {self._device}: {_why(report, out)}")
+            why = _why(report, out)
+            raise drive_error(out, why, self._device) or RecorderError(
+                f"xorriso cannot use the drive {self._device}: {why}"
+            )
         if report.status == "appendable" and report.nwa is None:
             ms = parse_msinfo(self._run(msinfo_command(self._device), self._timeout))
             if ms is not None:
@@ -652,7 +657,11 @@ class XorrisoRecorder:
             )
         if rc != 0:
             report = parse_toc("\n".join(tail))
-            raise RecorderError(f"xorriso failed to {what} (exit {rc}): {_why(report, '')}")
+            out = "\n".join(tail)
+            why = _why(report, out)
+            raise drive_error(out, why, self._device) or RecorderError(
+                f"xorriso failed to {what} (exit {rc}): {why}"
+            )
 
 
 def _record_progress(total: int, progress: ProgressFn | None) -> _LineFn:
@@ -671,6 +680,27 @@ def _blank_progress(progress: ProgressFn | None) -> _LineFn:
             progress(int(pct * 10), 1000)
 
     return on_line
+
+
+def drive_error(out: str, why: str, device: str) -> CdfsError | None:
+    """The error with its own exit code that xorriso's output ``out`` (whose
+    gist is ``why``) means, if any: the drive held by another program (libburn's "Cannot open
+    busy device", exit 8), no disc (SCSI "Medium not present", exit 5), or a
+    power calibration error (ASC 73h, "Power calibration area ...", exit 5)."""
+    text = out.lower()
+    if "busy device" in text or "device or resource busy" in text:
+        return DriveBusyError(
+            f"the drive {device} is in use by another program (a desktop's mount of the"
+            f" disc, another burning program): unmount or close it and try again ({why})"
+        )
+    if "medium not present" in text:
+        return NotWritableError(f"no disc in the drive {device} ({why})")
+    if "power calibration area" in text:
+        return NotWritableError(
+            f"the drive {device} could not calibrate its laser for this disc ({why}): try a"
+            " lower speed (--speed), or discs of another brand; the disc may be worn out"
+        )
+    return None
 
 
 def _why(report: TocReport, out: str) -> str:
