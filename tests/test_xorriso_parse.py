@@ -17,11 +17,13 @@ import pytest
 from cdfs.burn.checks import check_capacity
 from cdfs.errors import (
     DriveBusyError,
+    MediaError,
     NotFoundError,
     NotWritableError,
     RecorderError,
     WriteOnceError,
 )
+from cdfs.iso import discread
 from cdfs.recorders.media import SESSION_PADDING, DiscInfo, DiscState, Family, Session
 from cdfs.recorders.recorder import Recorder
 from cdfs.recorders.xorriso import (
@@ -449,8 +451,10 @@ def test_fake_drive_refusals_run_nothing(tmp_path: Path) -> None:
 
 def test_fake_drive_closed_disc(tmp_path: Path) -> None:
     program, _ = fake_xorriso(tmp_path, CLOSED_DVDPR)
-    rec = XorrisoRecorder("/dev/sr0", program=str(program))
-    rec._check_device = lambda: None  # type: ignore[method-assign]
+    # The disc is read where the drive gives no table of contents (issue 13):
+    # a readable one, so that what is refused is the recording.
+    disc = make_iso(tmp_path, "closed", {"a.txt": b"a"})
+    rec = XorrisoRecorder(f"stdio:{disc}", program=str(program))
     image = tmp_path / "session.iso"
     image.write_bytes(b"\0" * 4096)
     with pytest.raises(NotWritableError, match="not writable or it is full"):
@@ -778,3 +782,23 @@ def test_recording_failures_get_their_own_exit_codes(
         rec.record(image, Lba(0))
     assert type(exc.value) is error
     assert exc.value.exit_code == {NotWritableError: 5, DriveBusyError: 8}.get(error, 7)
+
+
+@needs_xorriso
+def test_a_closed_disc_without_toc_is_read_not_shown_empty(tmp_path: Path) -> None:
+    """A closed DVD+R whose drive says "Cannot obtain Table Of Content" (the
+    CLOSED_DVDPR transcript) showed as an empty disc (issue 13, item 6)."""
+    program, _ = fake_xorriso(tmp_path, CLOSED_DVDPR)
+    disc = make_iso(tmp_path, "photos", {"a.txt": b"a", "b/c.txt": b"c" * 5000})
+    info = XorrisoRecorder(f"stdio:{disc}", program=str(program)).disc_info()
+    assert info.state is DiscState.CLOSED and info.label == "PHOTOS"
+    assert info.sessions == (Session(Lba(0), Sectors(disc.stat().st_size // SECTOR_SIZE)),)
+    with open(disc, "rb") as fp:
+        root = discread.read_tree(fp, info)
+    assert root is not None and sorted(root.children) == [b"a.txt", b"b"]
+    unreadable = tmp_path / "zeros.img"
+    unreadable.write_bytes(bytes(1 << 20))
+    rec = XorrisoRecorder(f"stdio:{unreadable}", program=str(program))
+    with pytest.raises(MediaError, match="cannot read its table of contents") as exc:
+        rec.disc_info()
+    assert exc.value.exit_code == 4

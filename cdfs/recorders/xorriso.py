@@ -32,6 +32,7 @@ from typing import BinaryIO
 from cdfs.errors import (
     CdfsError,
     DriveBusyError,
+    MediaError,
     NotFoundError,
     NotWritableError,
     RecorderError,
@@ -51,7 +52,7 @@ from cdfs.recorders.media import (
     start_allowed,
 )
 from cdfs.recorders.recorder import ProgressFn, disc_full_error
-from cdfs.units import Lba, Sectors, sectors_for
+from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
 log = logging.getLogger(__name__)
 
@@ -494,7 +495,32 @@ class XorrisoRecorder:
             ms = parse_msinfo(self._run(msinfo_command(self._device), self._timeout))
             if ms is not None:
                 report = dataclasses.replace(report, nwa=ms[1])
-        return disc_info_from_toc(report, self._device)
+        info = disc_info_from_toc(report, self._device)
+        if info.state is DiscState.CLOSED and not info.sessions:
+            return self._without_toc(info, report)
+        return info
+
+    def _without_toc(self, info: DiscInfo, report: TocReport) -> DiscInfo:
+        """A closed disc whose table of contents the drive cannot give
+        (xorriso: "Cannot obtain Table Of Content"; seen on closed DVD+R):
+        read it as the kernel does, as one session at 0 when an ISO 9660
+        volume starts there, rather than show it empty."""
+        try:
+            with self.open_reader() as disc:
+                disc.seek(16 * SECTOR_SIZE)
+                pvd = disc.read(SECTOR_SIZE)
+        except (CdfsError, OSError):
+            pvd = b""
+        if len(pvd) < 88 or pvd[0] != 1 or pvd[1:6] != b"CD001":
+            raise MediaError(
+                f"the disc in {self._device} is closed, but the drive cannot read its table of"
+                f" contents ({_why(report, '')}) and no ISO 9660 volume starts at its"
+                " beginning: its files cannot be shown; the disc may be damaged"
+            )
+        size = Sectors(int.from_bytes(pvd[80:84], "little"))
+        label = pvd[40:72].decode("ascii", "replace").strip()
+        log.warning("%s: no table of contents; reading the disc as one session", self._device)
+        return dataclasses.replace(info, sessions=(Session(Lba(0), size),), label=label)
 
     def open_reader(self) -> BinaryIO:
         path = self._path()
