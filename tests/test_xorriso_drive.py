@@ -23,6 +23,7 @@ from cdfs.errors import RecorderError, VerificationError
 from cdfs.iso import discread
 from cdfs.iso.mastering import Kind, MasterEntry, master_session
 from cdfs.recorders import blockdev
+from cdfs.recorders.media import DiscState
 from cdfs.recorders.xorriso import XorrisoRecorder
 from cdfs.units import SECTOR_SIZE, Lba
 
@@ -294,3 +295,30 @@ def test_simulating_a_second_session_on_a_stdio_drive(tmp_path: Path, mount: Any
     assert os.getxattr(m.path / "later.txt", "user.cdfs.state") == b"staged"
     m.burn()
     assert _extracted(disc, tmp_path / "out")["later.txt"] == b"later\n"
+
+
+def test_a_full_erase_of_an_overwritable_disc_overwrites_every_sector(tmp_path: Path) -> None:
+    """xorriso has no full blank for overwritable media: its blank only
+    invalidates the ISO head, and the files stay on the disc (issue 13,
+    item 6).  A full erase overwrites them with zeros."""
+    disc = tmp_path / "drive.img"
+    disc.touch()
+    rec = XorrisoRecorder(f"stdio:{disc}")
+    src = tmp_path / "secret.txt"
+    src.write_bytes(b"SECRET-CONTENTS\n" * 100)
+    entry = MasterEntry((b"secret.txt",), Kind.FILE, 0o644, 0, 0, 0, 0, 1600, source=src)
+    image = tmp_path / "s1.iso"
+    master_session([entry], image, start=Lba(32), label="S1")
+    rec.record(image, Lba(32))
+    rec.erase()  # quick: blank for xorriso, the data still there
+    assert rec.disc_info().state is DiscState.BLANK
+    assert b"SECRET-CONTENTS" in disc.read_bytes()
+    rec.record(image, Lba(32))
+    size = disc.stat().st_size
+    seen: list[tuple[int, int]] = []
+    rec.erase(full=True, progress=lambda d, t: seen.append((d, t)))
+    assert disc.read_bytes()[:size] == bytes(size)
+    assert seen and seen[-1][1] == -(-size // SECTOR_SIZE) * SECTOR_SIZE
+    assert rec.disc_info().state is DiscState.BLANK
+    rec.record(image, Lba(32))  # and it takes a new first session
+    assert _extracted(disc, tmp_path / "out") == {"secret.txt": b"SECRET-CONTENTS\n" * 100}

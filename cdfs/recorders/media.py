@@ -259,9 +259,15 @@ def erases_fully(media: MediaType, full: bool) -> bool:
 
 def erase_words(media: MediaType, full: bool) -> str:
     """What an erase does, for the message before and after it."""
+    minutes = media.capacity_bytes / SPEED_1X[media.family] / 60
+    if full and media.overwritable:
+        return (
+            f"full erase: every sector of the {media.title} was overwritten with zeros, which"
+            f" takes up to {minutes:.0f} minutes; a quick erase only makes it blank for"
+            " cdfs and xorriso"
+        )
     if full or not erases_fully(media, full):
         return "full erase" if full else "quick erase"
-    minutes = media.capacity_bytes / SPEED_1X[media.family] / 60
     return (
         f"full erase: a {media.title} is always erased fully, since a quick erase would"
         f" leave it able to take one session only; this takes up to {minutes:.0f} minutes"

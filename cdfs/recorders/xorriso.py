@@ -434,9 +434,19 @@ def erase_command(device: str, media: MediaType, *, full: bool = False) -> list[
     args = ["-as", "cdrecord", "-v", f"dev={device}"]
     if overwritable(media):
         # Overwritable media have nothing to blank; xorriso invalidates the
-        # emulated ISO session instead (a full blank is not available).
+        # emulated ISO session instead (a full erase is zero_fill_command).
         return [*args, "--grow_overwriteable_iso", "blank=fast"]
     return [*args, "blank=all" if full else "blank=fast"]
+
+
+def zero_fill_command(device: str, sectors: int) -> list[str]:
+    """Arguments that overwrite ``sectors`` sectors from LBA 0 with what
+    arrives on standard input (zeros): the full erase of overwritable
+    media, which have no blanking of their own."""
+    return [
+        *("-as", "cdrecord", "-v", f"dev={device}"),
+        *("write_start_address=0s", f"tsize={sectors * SECTOR_SIZE}", "padsize=0", "-"),
+    ]
 
 
 def eject_command(device: str) -> list[str]:
@@ -596,9 +606,33 @@ class XorrisoRecorder:
             log.warning("%s", erase_words(info.media, full))
         log.info("%s erasing the disc in %s", "fully" if full else "quickly", self._device)
         self._recorded_end = None
+        if full and info.media.overwritable:
+            self._zero_fill(info, progress)
+            return
         self._run_long(
             erase_command(self._device, info.media, full=full), "erase", _blank_progress(progress)
         )
+
+    def _zero_fill(self, info: DiscInfo, progress: ProgressFn | None) -> None:
+        """The full erase of overwritable media: every sector overwritten with
+        zeros (a pseudo-drive's file only as far as it reaches, so that the
+        host's free space is not filled)."""
+        path = self._path()
+        if self._device.startswith("stdio:") and os.path.isfile(path):
+            sectors = sectors_for(os.path.getsize(path))
+        else:
+            sectors = info.capacity
+        if not sectors:
+            return
+        with open("/dev/zero", "rb") as zeros:
+            self._run_long(
+                zero_fill_command(self._device, sectors),
+                "erase",
+                _record_progress(sectors * SECTOR_SIZE, progress),
+                stdin=zeros,
+            )
+        if progress:
+            progress(sectors * SECTOR_SIZE, sectors * SECTOR_SIZE)
 
     def eject(self) -> None:
         self._run(eject_command(self._device), self._timeout)
@@ -635,7 +669,9 @@ class XorrisoRecorder:
             raise RecorderError(f"xorriso did not answer within {timeout:g} s") from None
         return done.stdout
 
-    def _run_long(self, args: list[str], what: str, on_line: _LineFn) -> None:
+    def _run_long(
+        self, args: list[str], what: str, on_line: _LineFn, stdin: BinaryIO | None = None
+    ) -> None:
         """Run a recording or blanking, feeding each output line to
         ``on_line``.  Never kills xorriso except on the timeout: a burn cut
         half-way ruins the disc."""
@@ -644,7 +680,7 @@ class XorrisoRecorder:
         try:
             proc = subprocess.Popen(
                 cmd,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if stdin is None else stdin,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
