@@ -362,13 +362,15 @@ def test_sessions_beyond_the_media_limit_are_refused(
     tmp_path: Path, no_env_faults: None, small_iso: Path
 ) -> None:
     rec = create_media(tmp_path / "bd.img", media_type("bd-r"))
+    limit = media_type("bd-r").max_sessions
+    assert limit == 300  # a BD-R's own limit, no longer 99 for every medium (issue 13)
     toc = read_toc(rec.path)
-    toc["sessions"] = [[i * 64, 32] for i in range(99)]
-    toc["written"] = [[i * 64, 32] for i in range(99)]
+    toc["sessions"] = [[i * 64, 32] for i in range(limit)]
+    toc["written"] = [[i * 64, 32] for i in range(limit)]
     toc["state"] = "appendable"
     toc_path(rec.path).write_text(json.dumps(toc))
     with pytest.raises(NotWritableError, match="not writable or it is full"):
-        rec.record(small_iso, Lba(99 * 64 - 32))
+        rec.record(small_iso, Lba(limit * 64 - 32))
 
 
 def test_wrong_start_is_refused_and_nothing_is_written(

@@ -24,7 +24,15 @@ from cdfs.errors import (
     WriteOnceError,
 )
 from cdfs.iso import discread
-from cdfs.recorders.media import SESSION_PADDING, DiscInfo, DiscState, Family, Session
+from cdfs.recorders.media import (
+    MEDIA_TYPES,
+    SESSION_PADDING,
+    DiscInfo,
+    DiscState,
+    Family,
+    MediaType,
+    Session,
+)
 from cdfs.recorders.recorder import Recorder
 from cdfs.recorders.xorriso import (
     XorrisoRecorder,
@@ -802,3 +810,21 @@ def test_a_closed_disc_without_toc_is_read_not_shown_empty(tmp_path: Path) -> No
     with pytest.raises(MediaError, match="cannot read its table of contents") as exc:
         rec.disc_info()
     assert exc.value.exit_code == 4
+
+
+def test_session_limits_follow_the_medium() -> None:
+    """99 sessions for every medium was wrong (issue 13, item 6): overwritable
+    media have no sessions of their own, a BD-R takes more than a CD."""
+
+    def after(media: MediaType, count: int) -> DiscInfo:
+        step = 64 if media.family is not Family.CD else 2_000
+        sessions = tuple(Session(Lba(32 + i * step), Sectors(16)) for i in range(count))
+        return DiscInfo(media, DiscState.APPENDABLE, sessions)
+
+    cd, bd = MEDIA_TYPES["cd-r80"], MEDIA_TYPES["bd-r"]
+    assert after(cd, 98).free > 0 and after(cd, 99).free == 0
+    assert after(bd, 299).free > 0 and after(bd, 300).free == 0
+    for media in (MEDIA_TYPES["dvd+rw"], MEDIA_TYPES["bd-re"]):
+        assert after(media, 500).free > 0
+    for profile in ("DVD-RAM", "stdio file, overwriteable", "DVD-RW restricted overwrite"):
+        assert media_for_profile(profile).max_sessions > 500, profile

@@ -46,6 +46,10 @@ class MediaType:
     run_out: Sectors = Sectors(0)
     """Unreadable sectors that end each track (CD track-at-once)."""
     max_sessions: int = 99
+    """Sessions the medium holds: 99 on CD (Orange Book); on BD-R, 300, where
+    xorriso warns that writing is "likely to soon fail" (``Xorriso_toc()``);
+    unlimited (:data:`NO_SESSION_LIMIT`) on overwritable media, whose
+    sessions are xorriso's emulation, not the medium's."""
     alignment: Sectors = Sectors(16)
     """Sessions start on a multiple of this (32 KiB, as xorriso does on DVD
     and BD; CD sessions start exactly where the drive says)."""
@@ -70,6 +74,10 @@ class MediaType:
     @property
     def capacity_bytes(self) -> int:
         return self.capacity * SECTOR_SIZE
+
+
+NO_SESSION_LIMIT = 1 << 31
+"""The session limit of overwritable media: none of the medium's own."""
 
 
 def _cd(name: str, capacity: int, rewritable: bool, title: str) -> MediaType:
@@ -127,11 +135,23 @@ MEDIA_TYPES: dict[str, MediaType] = {
         ),
         # Overwritable media grow in place: no lead-in/out between sessions.
         MediaType(
-            "dvd+rw", Family.DVD, Sectors(2_295_104), True, "DVD+RW (4.7 GB)", overwritable=True
+            "dvd+rw",
+            Family.DVD,
+            Sectors(2_295_104),
+            True,
+            "DVD+RW (4.7 GB)",
+            overwritable=True,
+            max_sessions=NO_SESSION_LIMIT,
         ),
-        MediaType("bd-r", Family.BD, Sectors(12_219_392), False, "BD-R (25 GB)"),
+        MediaType("bd-r", Family.BD, Sectors(12_219_392), False, "BD-R (25 GB)", max_sessions=300),
         MediaType(
-            "bd-re", Family.BD, Sectors(12_219_392), True, "BD-RE (25 GB)", overwritable=True
+            "bd-re",
+            Family.BD,
+            Sectors(12_219_392),
+            True,
+            "BD-RE (25 GB)",
+            overwritable=True,
+            max_sessions=NO_SESSION_LIMIT,
         ),
     )
 }

@@ -41,6 +41,7 @@ from cdfs.errors import (
 from cdfs.recorders import blockdev
 from cdfs.recorders.media import (
     MEDIA_TYPES,
+    NO_SESSION_LIMIT,
     SESSION_PADDING,
     DiscInfo,
     DiscState,
@@ -217,7 +218,10 @@ def parse_blank_progress(line: str) -> float | None:
 def _generic(
     name: str, family: Family, rewritable: bool, title: str, *, overwritable: bool = False
 ) -> MediaType:
-    return MediaType(name, family, Sectors(0), rewritable, title, overwritable=overwritable)
+    limit = NO_SESSION_LIMIT if overwritable else 99
+    return MediaType(
+        name, family, Sectors(0), rewritable, title, overwritable=overwritable, max_sessions=limit
+    )
 
 
 def media_for_profile(profile: str, blocks: int | None = None) -> MediaType:
@@ -255,6 +259,7 @@ def media_for_profile(profile: str, blocks: int | None = None) -> MediaType:
                 first_gap=Sectors(0),
                 later_gap=Sectors(0),
                 overwritable=True,
+                max_sessions=NO_SESSION_LIMIT,
             )
         return m
     if word in ("DVD+R", "DVD+R/DL"):
