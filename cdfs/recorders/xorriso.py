@@ -31,7 +31,6 @@ from typing import BinaryIO
 
 from cdfs.errors import (
     CdfsError,
-    DriveBusyError,
     MediaError,
     NotFoundError,
     NotWritableError,
@@ -53,6 +52,7 @@ from cdfs.recorders.media import (
     start_allowed,
 )
 from cdfs.recorders.recorder import ProgressFn, disc_full_error
+from cdfs.recorders.xorstates import blocked_words, condition, drive_error, single_session
 from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
 log = logging.getLogger(__name__)
@@ -121,21 +121,6 @@ def _status(text: str) -> str:
     return "unknown"
 
 
-def _condition(text: str) -> str:
-    text = text.lower()
-    for words, condition in _CONDITIONS:
-        if words in text:
-            return condition
-    return ""
-
-
-_CONDITIONS = (
-    ("but next track is damaged", "damaged"),
-    ("but no writable address", "no-nwa"),
-    ("but will need -close", "needs-close"),
-)
-
-
 def parse_toc(text: str) -> TocReport:
     """Parse the combined output of ``xorriso -outdev DEV -toc``."""
     report = TocReport()
@@ -169,7 +154,7 @@ def _toc_field(report: TocReport, key: str, value: str) -> TocReport:
     if key == "Media current":
         return replace(report, profile=value)
     if key == "Media status":
-        return replace(report, status=_status(value), condition=_condition(value))
+        return replace(report, status=_status(value), condition=condition(value))
     if key == "Media product":
         return replace(report, product=value)
     if key == "Drive type":
@@ -245,7 +230,7 @@ def media_for_profile(profile: str, blocks: int | None = None) -> MediaType:
                 return m
         return candidates[-1]
     if word == "DVD-R/DL":  # sequential or layer jump: DAO only, one session
-        return _single_session(MEDIA_TYPES["dvd-r"], "dvd-r-dl", "DVD-R DL (8.5 GB)")
+        return single_session(MEDIA_TYPES["dvd-r"], "dvd-r-dl", "DVD-R DL (8.5 GB)")
     if word == "DVD-R":
         return MEDIA_TYPES["dvd-r"]
     if word == "DVD-RW":
@@ -276,41 +261,10 @@ def media_for_profile(profile: str, blocks: int | None = None) -> MediaType:
     return _generic(word.lower() or "unknown", family, False, profile.strip() or "unknown disc")
 
 
-def _single_session(media: MediaType, name: str, title: str) -> MediaType:
-    """``media`` as a medium that takes one session only, written at once
-    (DAO) and closed by it: said in its title, so users read it before
-    they burn."""
-    return dataclasses.replace(
-        media,
-        name=name,
-        title=f"{title}, one session only: closed by the first burn",
-        single_session=True,
-        max_sessions=1,
-    )
-
-
 def overwritable(media: MediaType) -> bool:
     """Grows in place (no sessions on the medium): needs xorriso's
     ``--grow_overwriteable_iso`` emulation of multisession."""
     return media.overwritable
-
-
-def blocked_words(condition: str, device: str) -> str:
-    """What a ``Media status`` condition means for the user, with the way
-    out; empty when the disc can take a session."""
-    close = f"'xorriso -outdev {device} -close_damaged as_needed'"
-    if condition == "damaged":
-        return (
-            "the disc's next track is damaged (a recording was interrupted): nothing more"
-            f" can be written on it until that track is closed with {close}; the sessions"
-            " already on it stay readable"
-        )
-    if condition == "no-nwa":
-        return (
-            "the drive reports no writable address on this disc (a recording was probably"
-            f" interrupted): close the damaged track with {close}, or use another disc"
-        )
-    return ""
 
 
 def disc_info_from_toc(report: TocReport, device: str = "DEVICE") -> DiscInfo:
@@ -324,7 +278,7 @@ def disc_info_from_toc(report: TocReport, device: str = "DEVICE") -> DiscInfo:
     if report.condition == "needs-close" and not nominal.single_session:
         # A quick-blanked DVD-RW (or a DVD-RW DL): one DAO session only.
         title = nominal.title.split(" (")[0].split(",")[0]
-        nominal = _single_session(nominal, f"{nominal.name}-dao", title)
+        nominal = single_session(nominal, f"{nominal.name}-dao", title)
     blocked = blocked_words(report.condition, device)
     state = {
         "blank": DiscState.BLANK,
@@ -747,27 +701,6 @@ def _blank_progress(progress: ProgressFn | None) -> _LineFn:
             progress(int(pct * 10), 1000)
 
     return on_line
-
-
-def drive_error(out: str, why: str, device: str) -> CdfsError | None:
-    """The error with its own exit code that xorriso's output ``out`` (whose
-    gist is ``why``) means, if any: the drive held by another program (libburn's "Cannot open
-    busy device", exit 8), no disc (SCSI "Medium not present", exit 5), or a
-    power calibration error (ASC 73h, "Power calibration area ...", exit 5)."""
-    text = out.lower()
-    if "busy device" in text or "device or resource busy" in text:
-        return DriveBusyError(
-            f"the drive {device} is in use by another program (a desktop's mount of the"
-            f" disc, another burning program): unmount or close it and try again ({why})"
-        )
-    if "medium not present" in text:
-        return NotWritableError(f"no disc in the drive {device} ({why})")
-    if "power calibration area" in text:
-        return NotWritableError(
-            f"the drive {device} could not calibrate its laser for this disc ({why}): try a"
-            " lower speed (--speed), or discs of another brand; the disc may be worn out"
-        )
-    return None
 
 
 def _why(report: TocReport, out: str) -> str:
