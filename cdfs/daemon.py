@@ -209,6 +209,7 @@ class Daemon:
             "media": info.media.name,
             "media_title": info.media.title,
             "state": info.state.value,
+            "disc_problem": info.blocked,
             "sessions": [{"start": s.start, "length": s.length} for s in info.sessions],
             "capacity_bytes": capacity * SECTOR_SIZE,
             "used_bytes": int(info.used) * SECTOR_SIZE,

@@ -322,3 +322,50 @@ def test_a_full_erase_of_an_overwritable_disc_overwrites_every_sector(tmp_path: 
     assert rec.disc_info().state is DiscState.BLANK
     rec.record(image, Lba(32))  # and it takes a new first session
     assert _extracted(disc, tmp_path / "out") == {"secret.txt": b"SECRET-CONTENTS\n" * 100}
+
+
+DAMAGED_TOC = """Drive current: -outdev '{device}'
+Media current: DVD-R sequential recording
+Media status : is written , is appendable , but next track is damaged
+Media blocks : 2048 readable , 0 writable , 2298496 overall
+TOC layout   : Idx ,  sbsector ,       Size , Volume Id
+ISO session  :   1 ,         0 ,      2048s , OLD
+Media summary: 1 session, 2048 data blocks, 4096k data,     0 free
+"""
+# The Media status text is xorriso's (Xorriso_toc() in xorriso/drive_mgt.c); see
+# test_xorriso_parse.py for the other transcripts.
+
+DAMAGED_XORRISO = """#!{python}
+import sys
+with open({calls!r}, "a") as f:
+    f.write(repr(sys.argv[1:]) + "\\n")
+if "-toc" in sys.argv:
+    sys.stdout.write({toc!r})
+sys.exit(0)
+"""
+
+
+def test_a_damaged_disc_mounts_says_so_and_is_never_written(
+    tmp_path: Path, home: dict[str, str], mount: Any
+) -> None:
+    """After an interrupted burn on write-once media (issue 13, defect 2):
+    the mount shows the disc and what is wrong with it, and a burn is
+    refused in plain words, naming the way out, without recording."""
+    disc = tmp_path / "drive.img"
+    master_session([], disc, start=Lba(0), label="OLD")
+    bindir, calls = tmp_path / "bin", tmp_path / "calls.txt"
+    bindir.mkdir()
+    fake = bindir / "xorriso"
+    toc = DAMAGED_TOC.format(device=f"stdio:{disc}")
+    fake.write_text(DAMAGED_XORRISO.format(python=sys.executable, calls=str(calls), toc=toc))
+    fake.chmod(0o755)
+    home["PATH"] = f"{bindir}:{home['PATH']}"
+    m = mount(Path(f"stdio:{disc}"), "--no-burn-on-unmount")
+    status = cdfs(["status", str(m.path)], home).stdout
+    assert "next track is damaged" in status and "-close_damaged as_needed" in status
+    (m.path / "new.txt").write_text("new\n")
+    res = m.burn(check=False)
+    assert res.returncode != 0
+    assert "Nothing can be written" in res.stderr and "-close_damaged as_needed" in res.stderr
+    assert os.getxattr(m.path / "new.txt", "user.cdfs.state") == b"staged"
+    assert not any("cdrecord" in line and "-v" in line for line in calls.read_text().splitlines())
