@@ -181,3 +181,13 @@ def test_a_quick_erase_of_a_dvd_rw_is_a_full_one_and_says_how_long(
     res = cdfs(["erase", "--yes", "--quiet", str(m.path)], m.env, timeout=120)
     assert "always erased fully" in res.stdout and "minutes" in res.stdout
     assert b"SECRET-CONTENTS" not in session_bytes()  # every sector blanked
+
+
+def test_erasing_an_unmounted_dvd_rw_says_it_is_erased_fully(
+    make_disc: Any, home: dict[str, str]
+) -> None:
+    disc = make_disc("dvd-rw")
+    res = cdfs(["erase", "--yes", "-q", str(disc)], home, timeout=120)
+    assert "always erased fully" in res.stdout and "minutes" in res.stdout
+    res = cdfs(["erase", "--yes", "-q", str(make_disc("cd-rw80", "rw.iso"))], home, timeout=120)
+    assert "(quick erase)" in res.stdout
