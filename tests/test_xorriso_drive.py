@@ -369,3 +369,23 @@ def test_a_damaged_disc_mounts_says_so_and_is_never_written(
     assert "Nothing can be written" in res.stderr and "-close_damaged as_needed" in res.stderr
     assert os.getxattr(m.path / "new.txt", "user.cdfs.state") == b"staged"
     assert not any("cdrecord" in line and "-v" in line for line in calls.read_text().splitlines())
+
+
+def test_burn_image_goes_where_the_image_was_laid_out(
+    tmp_path: Path, make_disc: Any, home: dict[str, str]
+) -> None:
+    """An image laid out for sector 32 (a kept rewrite stash of an
+    overwritable disc) goes at 32 on such a disc, and is refused with the
+    reason on a CD, where it would be unreadable."""
+    src = tmp_path / "f.txt"
+    src.write_bytes(b"laid out for 32\n")
+    entry = MasterEntry((b"f.txt",), Kind.FILE, 0o644, 0, 0, 0, 0, 16, source=src)
+    image = tmp_path / "at32.iso"
+    master_session([entry], image, start=Lba(32), label="AT32")
+    cd = make_disc("cd-r80")
+    res = cdfs(["burn-image", "--drive", str(cd), "-q", str(image)], home, check=False)
+    assert res.returncode != 0 and "laid out for sector 32" in res.stderr, res.stderr
+    disc = tmp_path / "drive.img"
+    disc.touch()
+    cdfs(["burn-image", "--drive", f"stdio:{disc}", "-q", str(image)], home)
+    assert _extracted(disc, tmp_path / "out") == {"f.txt": b"laid out for 32\n"}
