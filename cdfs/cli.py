@@ -405,6 +405,7 @@ def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
     """Erase a disc image or device that no daemon holds; one a mount holds
     is refused (busy), since the mount would go on showing what it erased."""
     from cdfs.progress import PhaseBars
+    from cdfs.recorders.media import erase_words
     from cdfs.recorders.opening import open_recorder
 
     recorder = open_recorder(drive)
@@ -416,8 +417,9 @@ def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
         info = recorder.disc_info()
         if info.media.write_once:
             raise WriteOnceError(f"a {info.media.title} cannot be erased: it is write-once")
+        mode = erase_words(info.media, args.full)  # a DVD-RW: always fully, and how long
         confirm(
-            f"Erase everything on the {info.media.title} in {drive} ({mode} erase)?",
+            f"Erase everything on the {info.media.title} in {drive} ({mode})?",
             args.yes,
         )
         with PhaseBars(quiet=args.quiet) as bars:
@@ -427,7 +429,7 @@ def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
             )
     finally:
         os.close(lock)
-    print(f"cdfs: erased the disc ({mode} erase)")
+    print(f"cdfs: erased the disc ({mode})")
     return 0
 
 

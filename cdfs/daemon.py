@@ -212,6 +212,7 @@ class Daemon:
             "media": info.media.name,
             "media_title": info.media.title,
             "state": info.state.value,
+            "disc_problem": info.blocked,
             "sessions": [{"start": s.start, "length": s.length} for s in info.sessions],
             **space.as_bytes(),
             "staged_files": files,

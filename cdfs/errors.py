@@ -97,6 +97,14 @@ class VerificationError(RecorderError):
     """The recorded session differs from the stash file."""
 
 
+class DriveBusyError(RecorderError):
+    """Another program holds the drive (a desktop's auto-mount of the disc,
+    another burning program)."""
+
+    errno = _errno.EBUSY
+    exit_code = 8
+
+
 class BurnInProgressError(CdfsError):
     """An operation that needs an idle recorder found a burn running."""
 

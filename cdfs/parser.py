@@ -63,7 +63,9 @@ def add_recording_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--close",
         action="store_true",
-        help="close the disc after this session: nothing can be added afterwards",
+        help="close the disc after this session: nothing can be added afterwards "
+        "(overwritable discs, DVD+RW and BD-RE, cannot be closed; DVD-R DL and "
+        "quick-blanked DVD-RW are closed by their one session anyway)",
     )
     parser.add_argument("--speed", metavar="N", help="write speed as an x-factor, or max")
     parser.add_argument(
@@ -230,7 +232,9 @@ def add_erase(sub: Subparsers) -> None:
         "erase",
         help="blank a rewritable disc",
         description="Blank a rewritable disc (CD-RW, DVD-RW, DVD+RW, BD-RE): quick erases the "
-        "table of contents so the data is unreachable, --full every sector.  TARGET is a "
+        "table of contents so the data is unreachable, --full every sector (on DVD+RW and "
+        "BD-RE by overwriting it with zeros).  A DVD-RW is always erased fully: a quick "
+        "erase would leave it able to take one session only.  TARGET is a "
         "cdfs mount point (staged files are kept) or a disc image or device; one that a "
         "cdfs mount is using is refused (exit status 8): erase it through the mount.",
     )

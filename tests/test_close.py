@@ -142,3 +142,19 @@ def test_swapped_or_externally_written_disc_is_noticed(
     last = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)["sessions"]
     assert "mine.txt" in xorriso_listing(disc, last[-1]["start"])
     assert "theirs.txt" in xorriso_listing(disc, last[-1]["start"])
+
+
+def test_closing_an_overwritable_disc_says_it_cannot(mount: Any, make_disc: Any) -> None:
+    """DVD+RW and BD-RE cannot be closed (issue 13): the burn says so, and
+    the disc takes the next session as before."""
+    disc = make_disc("dvd+rw")
+    m = mount(disc)
+    (m.path / "a.txt").write_text("a")
+    res = m.burn("--close")
+    assert "cannot be closed: it stays writable" in res.stdout
+    assert "now closed" not in res.stdout
+    info = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
+    assert info["state"] == "appendable"
+    (m.path / "b.txt").write_text("b")
+    m.burn()
+    assert os.getxattr(m.path / "b.txt", "user.cdfs.state") == b"disc"

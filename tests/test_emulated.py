@@ -161,8 +161,10 @@ def test_create_each_media_type_is_blank_sparse_and_full_size(
     assert info.media == media
     assert info.state is DiscState.BLANK
     assert info.sessions == () and info.wasted == ()
-    assert info.nwa == 0
-    assert info.room == media.capacity - RECORDER_PADDING - media.run_out
+    # Overwritable media keep LBAs 0-31 for the superblock copy (issue 13).
+    first = 32 if name in ("dvd+rw", "bd-re") else 0
+    assert info.nwa == first
+    assert info.room == media.capacity - first - RECORDER_PADDING - media.run_out
     assert re.fullmatch(r"[0-9a-f]{32}", info.identity)
     toc = read_toc(disc)
     assert toc["media"] == name and toc["state"] == "blank" and toc["recording"] is None
@@ -378,13 +380,15 @@ def test_sessions_beyond_the_media_limit_are_refused(
     tmp_path: Path, no_env_faults: None, small_iso: Path
 ) -> None:
     rec = create_media(tmp_path / "bd.img", media_type("bd-r"))
+    limit = media_type("bd-r").max_sessions
+    assert limit == 300  # a BD-R's own limit, no longer 99 for every medium (issue 13)
     toc = read_toc(rec.path)
-    toc["sessions"] = [[i * 64, 32] for i in range(99)]
-    toc["written"] = [[i * 64, 32] for i in range(99)]
+    toc["sessions"] = [[i * 64, 32] for i in range(limit)]
+    toc["written"] = [[i * 64, 32] for i in range(limit)]
     toc["state"] = "appendable"
     toc_path(rec.path).write_text(json.dumps(toc))
     with pytest.raises(NotWritableError, match="not writable or it is full"):
-        rec.record(small_iso, Lba(99 * 64 - 32))
+        rec.record(small_iso, Lba(limit * 64 - 32))
 
 
 def test_wrong_start_is_refused_and_nothing_is_written(

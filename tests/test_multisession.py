@@ -341,7 +341,9 @@ def test_ten_sessions_each_read_back_after_every_burn(
     assert list(m.staged().iterdir()) == []
 
 
-@pytest.mark.parametrize("media", ["dvd+r", "bd-r"])
+# A BD-R now takes 300 sessions (issue 13): its limit is tested on the emulated
+# recorder in test_emulated.py, without 300 burns through a mount.
+@pytest.mark.parametrize("media", ["dvd+r"])
 def test_99_sessions_then_the_100th_is_refused(
     media: str, tmp_path: Path, mount: Any, make_disc: Any, home: dict[str, str]
 ) -> None:

@@ -172,3 +172,35 @@ def test_rewrite_fault_midway_loses_nothing(
     xorriso_extract(disc, out)
     assert (out / "old.bin").read_bytes() == old
     assert (out / "new.bin").read_bytes() == new
+
+
+def test_a_quick_erase_of_a_dvd_rw_is_a_full_one_and_says_how_long(
+    mount: Any, make_disc: Any
+) -> None:
+    """A minimal blank leaves a DVD-RW able to take one DAO session only, so
+    xorriso blanks it fully: cdfs says so, with the time (issue 13, item 6)."""
+    disc = make_disc("dvd-rw")
+    m = mount(disc)
+    (m.path / "secret.txt").write_text("SECRET-CONTENTS\n")
+    m.burn()
+    start = last_start(disc, m.env)
+
+    def session_bytes() -> bytes:
+        with disc.open("rb") as f:
+            f.seek(start * 2048)
+            return f.read(1 << 20)
+
+    assert b"SECRET-CONTENTS" in session_bytes()
+    res = cdfs(["erase", "--yes", "--quiet", str(m.path)], m.env, timeout=120)
+    assert "always erased fully" in res.stdout and "minutes" in res.stdout
+    assert b"SECRET-CONTENTS" not in session_bytes()  # every sector blanked
+
+
+def test_erasing_an_unmounted_dvd_rw_says_it_is_erased_fully(
+    make_disc: Any, home: dict[str, str]
+) -> None:
+    disc = make_disc("dvd-rw")
+    res = cdfs(["erase", "--yes", "-q", str(disc)], home, timeout=120)
+    assert "always erased fully" in res.stdout and "minutes" in res.stdout
+    res = cdfs(["erase", "--yes", "-q", str(make_disc("cd-rw80", "rw.iso"))], home, timeout=120)
+    assert "(quick erase)" in res.stdout

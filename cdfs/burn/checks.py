@@ -3,8 +3,9 @@
 Owns what makes a burn safe to start (the same disc the mount shows, room
 on the disc; room for the stash is :mod:`cdfs.burn.stash`'s) and the verification of
 a recorded session against the stash file (full: every byte; quick: the
-directory tree plus checksums of a sample).  Raises the error hierarchy's
-errors; never changes anything.
+directory tree plus checksums of a sample), and of the files of earlier
+sessions that lie where the new one may have written (:func:`kept_at_risk`).
+Raises the error hierarchy's errors; never changes anything.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import random
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 from cdfs.errors import (
     CdfsError,
@@ -22,10 +24,10 @@ from cdfs.errors import (
     VerificationError,
 )
 from cdfs.iso import discread
-from cdfs.iso.mastering import Kind
-from cdfs.recorders.media import DiscInfo
+from cdfs.iso.mastering import Kind, MasterEntry
+from cdfs.recorders.media import SESSION_PADDING, SUPERBLOCK, DiscInfo
 from cdfs.recorders.recorder import Recorder
-from cdfs.units import SECTOR_SIZE, Lba
+from cdfs.units import SECTOR_SIZE, Lba, sectors_for
 
 ProgressFn = Callable[[int, int], None]
 
@@ -53,6 +55,15 @@ def verify_session(
             progress(done, total)
 
 
+def check_not_blocked(info: DiscInfo) -> None:
+    """Refuse any recording onto a disc the drive reports as unusable as it
+    is (a damaged track, no writable address), naming the way out."""
+    if info.blocked:
+        raise NotWritableError(
+            f"Nothing can be written on the disc in the drive now: {info.blocked}"
+        )
+
+
 def check_capacity(info: DiscInfo, need: int) -> None:
     """Refuse a burn of a session image of ``need`` sectors (by the bound
     of :mod:`cdfs.mount.space`) to a disc that is closed, full, or too small:
@@ -63,6 +74,7 @@ def check_capacity(info: DiscInfo, need: int) -> None:
         "The disc in the drive is not writable or it is full: insert a blank "
         f"writable disc, or one with at least {mb} MB free"
     )
+    check_not_blocked(info)
     if not info.writable or info.nwa is None:
         raise NotWritableError(plain)
     have = info.room
@@ -133,3 +145,61 @@ def verify_quick(
                     "from the stash file"
                 )
             progress(n * total // len(offsets), total)
+
+
+KeptDigests = dict[tuple[bytes, ...], bytes]
+"""Kept file path -> SHA-256 of its data on the disc."""
+
+
+def _touched(info: DiscInfo, start: Lba, sectors: int) -> list[tuple[int, int]]:
+    """The sector ranges a recording of ``sectors`` at ``start`` may write:
+    the session itself, and on overwritable media LBAs 0-31 (the copy of
+    its head)."""
+    ranges: list[tuple[int, int]] = [(start, start + sectors + SESSION_PADDING)]
+    if info.media.overwritable:
+        ranges.append((0, SUPERBLOCK))
+    return ranges
+
+
+def kept_at_risk(
+    recorder: Recorder, info: DiscInfo, start: Lba, sectors: int, entries: Iterable[MasterEntry]
+) -> KeptDigests:
+    """Digests of the kept files (data of earlier sessions the new one
+    points at) that lie where recording ``sectors`` at ``start`` may write,
+    read before recording; :func:`verify_kept` reads them again after."""
+    ranges = _touched(info, start, sectors)
+    at_risk = [
+        e
+        for e in entries
+        if e.kept
+        and any(lo < lba + sectors_for(n) and lba < hi for lba, n in e.extents for lo, hi in ranges)
+    ]
+    if not at_risk:
+        return {}
+    with recorder.open_reader() as disc:
+        return {e.path: _digest(disc, e.extents) for e in at_risk}
+
+
+def verify_kept(
+    recorder: Recorder, before: Mapping[tuple[bytes, ...], bytes], entries: Iterable[MasterEntry]
+) -> None:
+    """Raise VerificationError when a kept file :func:`kept_at_risk` saw
+    reads back differently: the new session overwrote an earlier one's data."""
+    if not before:
+        return
+    extents = {e.path: e.extents for e in entries if e.path in before}
+    with recorder.open_reader() as disc:
+        bad = [p for p, digest in before.items() if _digest(disc, extents[p]) != digest]
+    if bad:
+        names = ", ".join(repr(b"/".join(p).decode(errors="replace")) for p in sorted(bad)[:5])
+        raise VerificationError(
+            f"verification failed: the new session overwrote files of an earlier one ({names})"
+        )
+
+
+def _digest(disc: BinaryIO, extents: tuple[tuple[int, int], ...]) -> bytes:
+    h = hashlib.sha256()
+    for lba, length in extents:
+        disc.seek(lba * SECTOR_SIZE)
+        h.update(disc.read(length))
+    return h.digest()

@@ -9,14 +9,28 @@ with the burn job (:mod:`cdfs.burn.checks`).
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO, cast
 
-from cdfs.burn.checks import check_capacity, expected_tree, verify_quick, verify_session
+from cdfs.burn.checks import (
+    check_capacity,
+    check_not_blocked,
+    expected_tree,
+    verify_quick,
+    verify_session,
+)
 from cdfs.burn.options import Resolved
-from cdfs.errors import MediaError, NotFoundError, NotWritableError
+from cdfs.errors import CdfsError, MediaError, NotFoundError, NotWritableError
 from cdfs.iso import discread
-from cdfs.recorders.media import DiscState
+from cdfs.recorders.media import (
+    SUPERBLOCK,
+    DiscState,
+    closes,
+    not_closed_words,
+    start_allowed,
+)
 from cdfs.recorders.recorder import Recorder
 from cdfs.units import SECTOR_SIZE, Lba, sectors_for
 
@@ -48,11 +62,54 @@ def check_image(image: Path) -> int:
     return size
 
 
+class _Shifted:
+    """Reads an image whose first byte is sector ``start`` as if it were the
+    disc (byte ``lba * 2048`` is sector ``lba``)."""
+
+    def __init__(self, raw: BinaryIO, start: int) -> None:
+        self._raw, self._base = raw, start * SECTOR_SIZE
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 0:
+            offset -= self._base
+        return self._raw.seek(offset, whence) + self._base
+
+    def tell(self) -> int:
+        return self._raw.tell() + self._base
+
+    def read(self, n: int = -1) -> bytes:
+        return self._raw.read(n)
+
+
+def laid_out_for(image: Path, candidates: tuple[int, ...] = (0, SUPERBLOCK)) -> int | None:
+    """The sector the image's extents were laid out for, among
+    ``candidates``: the one at which its root directory's own "." record
+    points back at itself.  An image made by mkisofs is laid out for 0; a
+    cdfs stash kept after a failed ``--rewrite`` of an overwritable disc for
+    32.  None when none fits."""
+    with image.open("rb") as f:
+        f.seek(16 * SECTOR_SIZE + 156)
+        root = f.read(34)
+        if len(root) < 34:
+            return None
+        lba = struct.unpack_from("<I", root, 2)[0]
+        for start in candidates:
+            if lba < start:
+                continue
+            f.seek((lba - start) * SECTOR_SIZE)
+            dot = f.read(34)
+            self_ref = len(dot) == 34 and dot[32:34] == b"\x01\x00"
+            if self_ref and struct.unpack_from("<I", dot, 2)[0] == lba:
+                return start
+    return None
+
+
 def burn_image(recorder: Recorder, image: Path, opts: Resolved, phase: PhaseFn) -> str:
     """Record ``image`` onto the blank disc in ``recorder``; returns what
     happened in plain words."""
     size = check_image(image)
     info = recorder.disc_info()
+    check_not_blocked(info)
     if info.state is not DiscState.BLANK:
         hint = " (erase it first with 'cdfs erase')" if info.media.rewritable else ""
         mb = -(-size // 1_000_000)
@@ -62,8 +119,21 @@ def burn_image(recorder: Recorder, image: Path, opts: Resolved, phase: PhaseFn) 
             f"blank disc{hint}"
         )
     check_capacity(info, sectors_for(size))
-    start = Lba(0)
-    close = opts.close if opts.close is not None else opts.close_policy.value == "always"
+    # An image laid out from sector 0 carries its own head: it goes at 0 even
+    # on overwritable media (whose cdfs sessions start at 32), as xorriso and
+    # growisofs write one; a later session moves whatever of it lies below
+    # 32 (cdfs.burn.job).  One laid out for 32 goes at 32, on such media only.
+    found = laid_out_for(image)
+    if found is None or not start_allowed(info, Lba(found)):
+        where = "an unknown sector" if found is None else f"sector {found}"
+        raise CdfsError(
+            f"{image} was laid out for {where} and cannot be burned onto a "
+            f"{info.media.title}: only images laid out from sector 0 can"
+            + (" or 32" if info.media.overwritable else "")
+        )
+    start = Lba(found)
+    asked = opts.close if opts.close is not None else opts.close_policy.value == "always"
+    close = closes(info.media, asked)  # DVD-R DL always; DVD+RW never
     session = recorder.record(
         image,
         start,
@@ -78,10 +148,11 @@ def burn_image(recorder: Recorder, image: Path, opts: Resolved, phase: PhaseFn) 
         verify_session(recorder, image, start, phase("verifying", size))
     elif opts.verify == "quick":
         with image.open("rb") as f:
-            root = discread.read_session(f, start)
+            root = discread.read_session(cast(BinaryIO, _Shifted(f, start)), start)
         expected = expected_tree((p, e.kind, e.size) for p, e in discread.walk(root))
         verify_quick(recorder, image, start, expected, phase("verifying", size))
     if opts.eject:
         recorder.eject()
     verified = "" if opts.verify == "none" else f", {opts.verify} verification passed"
-    return f"burned {image} ({session.length} sectors){verified}"
+    closed = f"; {not_closed_words(info.media)}" if asked and not close else ""
+    return f"burned {image} ({session.length} sectors){verified}{closed}"

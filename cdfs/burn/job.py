@@ -13,12 +13,9 @@ import contextlib
 import datetime as _dt
 import functools
 import logging
-import os
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import trio
 
@@ -26,15 +23,18 @@ from cdfs import names
 from cdfs.burn import journal
 from cdfs.burn import stash as stashes
 from cdfs.burn.checks import (
+    KeptDigests,
     check_capacity,
     check_same_disc,
     expected_tree,
+    kept_at_risk,
+    verify_kept,
     verify_quick,
     verify_session,
 )
 from cdfs.burn.options import BurnOptions, Resolved, should_close
 from cdfs.burn.outcome import BurnResult
-from cdfs.burn.rate import RateWindow, average
+from cdfs.burn.phases import Progress, default_label, fault_pause
 from cdfs.burn.recovery import read_back, read_back_words, settle
 from cdfs.burn.snapshot import (
     Snapshot,
@@ -54,123 +54,29 @@ from cdfs.errors import (
 )
 from cdfs.iso import discread
 from cdfs.iso.isonames import label_warning
-from cdfs.iso.mastering import Kind, master_session
+from cdfs.iso.mastering import Kind, MasterEntry, master_session
 from cdfs.mount.space import after_burn, session_sectors
 from cdfs.mount.view import View
-from cdfs.recorders.media import SPEED_1X, DiscInfo, DiscState, Session
+from cdfs.recorders.media import (
+    SPEED_1X,
+    DiscInfo,
+    DiscState,
+    Session,
+    closes,
+    erase_words,
+    not_closed_words,
+    superblock_overlap,
+)
 from cdfs.recorders.recorder import Recorder
 from cdfs.units import SECTOR_SIZE, Lba, sectors_for
 
 log = logging.getLogger(__name__)
 
-PHASES = ("idle", "checking", "mastering", "recording", "verifying", "erasing", "done", "failed")
 
-
-FAULT_PAUSE_ENV = "CDFS_FAULT_PAUSE"
-"""Fault knob for tests: ``PHASE`` or ``PHASE:SECONDS`` makes burns wait
-when they enter that phase, so a test can kill the daemon at a known point."""
-
-
-def fault_pause() -> tuple[str, float] | None:
-    """The phase and seconds of the fault knob, read once when the daemon
-    starts; a knob that names no phase a burn enters is a warning, never
-    silently ignored."""
-    knob = os.environ.get(FAULT_PAUSE_ENV, "")
-    if not knob:
-        return None
-    phase, _, seconds = knob.partition(":")
-    entered = PHASES[1:]
-    if phase not in entered:
-        log.warning(
-            "%s=%s ignored: %r is not a burn phase (%s)",
-            FAULT_PAUSE_ENV,
-            knob,
-            phase,
-            ", ".join(entered),
-        )
-        return None
-    try:
-        return phase, float(seconds or 60)
-    except ValueError:
-        log.warning("%s=%s ignored: %r is not a number of seconds", FAULT_PAUSE_ENV, knob, seconds)
-        return None
-
-
-def default_label(now: _dt.datetime | None = None) -> str:
-    """The disc name when none is given: the date, as the XP wizard did."""
-    return (now or _dt.datetime.now()).strftime("%Y-%m-%d")
-
-
-@dataclass
-class Progress:
-    """The running burn's phase and progress; read by ``.status``.
-
-    A burn (or an erase) is a run of phases; each phase that ended well is
-    kept in ``finished`` until the next run starts, so that a command that
-    looked in only now and then still shows every phase reaching 100 %."""
-
-    phase: str = "idle"
-    done: int = 0
-    total: int = 0
-    started: float = 0.0
-    phase_started: float = 0.0
-
-    one_x: int = 0
-    """Bytes per second of 1x while recording, for the x-factor."""
-
-    run: int = 0
-    """Counts the burns and erases started, to tell one's phases from another's."""
-
-    finished: list[dict[str, Any]] = field(default_factory=list)
-    """The phases of this run that ended well, as :meth:`summary` gives them."""
-
-    window: RateWindow = field(default_factory=RateWindow)
-
-    def enter(self, phase: str, total: int = 0, one_x: int = 0) -> None:
-        now = time.monotonic()
-        if self.phase in AT_REST:
-            if phase not in AT_REST:
-                self.run, self.finished = self.run + 1, []
-        elif phase != "failed":
-            self.finished.append(self.summary(now))
-        self.phase, self.done, self.total, self.one_x = phase, 0, total, one_x
-        self.phase_started = now
-        self.window = RateWindow()
-        self.window.add(0, now)
-        if phase == "checking":
-            self.started = time.time()
-
-    def update(self, done: int, total: int) -> None:
-        self.done, self.total = done, total
-        self.window.add(done)
-
-    def summary(self, now: float) -> dict[str, Any]:
-        """The phase under way as one that ended well: all of it done."""
-        seconds = now - self.phase_started
-        speed = average(self.total, seconds)
-        return {
-            "phase": self.phase,
-            "bytes_total": self.total,
-            "seconds": round(seconds, 2),
-            "bytes_per_second": round(speed) if speed else None,
-            "x_factor": round(speed / self.one_x, 1) if speed and self.one_x else None,
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        pct = 100.0 * self.done / self.total if self.total else 0.0
-        rate = self.window.rate()
-        remaining = (self.total - self.done) / rate if rate and self.total else None
-        return {
-            "phase": self.phase,
-            "percent": round(pct, 1),
-            "bytes_done": self.done,
-            "bytes_total": self.total,
-            "bytes_per_second": round(rate) if rate else None,
-            "seconds_remaining": round(remaining, 1) if remaining is not None else None,
-            "x_factor": round(rate / self.one_x, 1) if rate and self.one_x else None,
-            "run": self.run,
-            "finished": list(self.finished),
-        }
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 class Burner:
@@ -290,8 +196,8 @@ class Burner:
             )
             info, root = await self._read_disc()
             self.view.set_disc(info, root)
-        kind = "full" if full else "quick"
-        return BurnResult(True, f"erased the disc ({kind} erase); staged files are kept")
+        kind = erase_words(info.media, full)
+        return BurnResult(True, f"erased the disc ({kind}); staged files are kept")
 
     async def _burn(self, options: BurnOptions) -> BurnResult:
         prog = self.progress
@@ -304,12 +210,20 @@ class Burner:
         check_same_disc(self.view.info, info)
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
         snap = take_snapshot(self.view, snap_dir, hold=not opts.simulate)
+        stack = contextlib.ExitStack()
+        unclosable = False
         try:
             if not snap.items and not snap.dir_changes and not opts.rewrite:
                 return BurnResult(True, "nothing to burn: the staging area is empty", label)
             if opts.rewrite:
                 return await self._rewrite(info, snap, label, opts)
-            need = session_sectors(snap.counts)
+            carried: list[Path] = []
+            stack.callback(_unlink_all, carried)
+            entries = await trio.to_thread.run_sync(
+                lambda: self._carry_low_files(info, snap.entries, carried)
+            )
+            moved = sum(sectors_for(e.size) for e in entries if e.source in carried)
+            need = session_sectors(replace(snap.counts, data=snap.counts.data + moved))
             try:
                 check_capacity(info, need)
             except (NoSpaceError, NotWritableError) as exc:
@@ -327,17 +241,25 @@ class Burner:
                 await self._enter("mastering", snap.bytes)
                 sectors = await trio.to_thread.run_sync(
                     lambda: master_session(
-                        snap.entries, stash, start=start, label=label, progress=prog.update
+                        entries, stash, start=start, label=label, progress=prog.update
                     )
                 )
-                close = should_close(info, start, sectors, opts.close_policy, opts.close)
+                asked = should_close(info, start, sectors, opts.close_policy, opts.close)
+                close = closes(info.media, asked)  # DVD-R DL always; DVD+RW never
+                unclosable = asked and not close
                 self._reserve(info, start, sectors, snap, close=close, simulate=opts.simulate)
-                session = await self._record(stash, start, sectors, snap, label, close, opts)
+                digests = await trio.to_thread.run_sync(
+                    lambda: kept_at_risk(self.recorder, info, start, sectors, entries)
+                )
+                session = await self._record(
+                    stash, start, sectors, snap, label, close, opts, kept=(digests, entries)
+                )
             finally:
                 with contextlib.suppress(OSError):
                     stash.unlink()
         finally:
             self.view.budget.burn_ended()
+            stack.close()
             release_snapshot(self.view, snap_dir)
         if opts.simulate:
             return BurnResult(
@@ -350,6 +272,8 @@ class Burner:
                 snap.bytes,
             )
         closed = "; the disc is now closed" if close else ""
+        if unclosable:
+            closed = f"; {not_closed_words(info.media)}"
         ejected = "; the disc was ejected" if opts.eject else ""
         return BurnResult(
             True,
@@ -362,6 +286,37 @@ class Burner:
             session.length,
         )
 
+    def _carry_low_files(
+        self, info: DiscInfo, entries: list[MasterEntry], carried: list[Path]
+    ) -> list[MasterEntry]:
+        """``entries``, with every kept file whose data lies in LBAs 0-31 of
+        an overwritable disc (written there by another tool, or by cdfs
+        before issue 13) turned into a new file read from a private copy:
+        the next session's superblock copy overwrites those sectors.  The
+        copies' paths are appended to ``carried`` (the caller removes them)."""
+        low = [e for e in entries if e.kept and superblock_overlap(info.media, e.extents)]
+        if not low:
+            return entries
+        copies: dict[tuple[tuple[int, int], ...], Path] = {}
+        with self.recorder.open_reader() as disc:
+            for e in low:
+                if e.extents in copies:
+                    continue  # a hard link's other name
+                copy = stashes.create(self.stash_dir, self.recorder.ident, e.size)
+                carried.append(copy)
+                with copy.open("r+b") as out:
+                    for lba, length in e.extents:
+                        disc.seek(lba * SECTOR_SIZE)
+                        data = disc.read(length)
+                        if len(data) != length:
+                            raise RecorderError(f"cannot read sector {lba} of the disc")
+                        out.write(data)
+                copies[e.extents] = copy
+        log.info("moving %d files out of LBAs 0-31 into the new session", len(copies))
+        return [
+            replace(e, source=copies[e.extents], extents=()) if e in low else e for e in entries
+        ]
+
     async def _record(
         self,
         stash: Path,
@@ -371,9 +326,13 @@ class Burner:
         label: str,
         close: bool,
         opts: Resolved,
+        *,
+        kept: tuple[KeptDigests, list[MasterEntry]] = ({}, []),
     ) -> Session:
         """Record, verify and drop what was burned.  Shielded: once the
-        recording starts, nothing cancels it half-way."""
+        recording starts, nothing cancels it half-way.  ``kept``: digests of
+        earlier sessions' files where this one may write
+        (:func:`~cdfs.burn.checks.kept_at_risk`), read again when verifying."""
         prog = self.progress
         one_x = SPEED_1X[self.view.info.media.family]
         journal_path = self.staging_dir / names.JOURNAL_FILE
@@ -403,6 +362,7 @@ class Burner:
                 await self._enter("verifying", sectors * SECTOR_SIZE)
                 try:
                     await self._verify(stash, start, snap, opts.verify)
+                    await trio.to_thread.run_sync(lambda: verify_kept(self.recorder, *kept))
                 except (CdfsError, OSError) as exc:
                     told = await self._settle_unverified(journal_path)
                     raise VerificationError(f"{exc}; {told}") from None
@@ -517,7 +477,8 @@ class Burner:
         need = session_sectors(counts)
         blank = DiscInfo(info.media, DiscState.BLANK)
         check_capacity(blank, need)
-        self._reserve(blank, Lba(0), need, snap, close=opts.close is True, simulate=opts.simulate)
+        start = info.media.first_start  # 32 on overwritable media
+        self._reserve(blank, start, need, snap, close=opts.close is True, simulate=opts.simulate)
         stash = stashes.create(self.stash_dir, self.recorder.ident, need * SECTOR_SIZE)
         prog = self.progress
         await self._enter("mastering", size)
@@ -527,7 +488,7 @@ class Burner:
                 return master_session(
                     snap.entries,
                     stash,
-                    start=Lba(0),
+                    start=start,
                     label=label,
                     progress=prog.update,
                     copy_from=disc,
@@ -539,8 +500,10 @@ class Burner:
             with contextlib.suppress(OSError):
                 stash.unlink()
             raise
-        close = should_close(blank, Lba(0), sectors, opts.close_policy, opts.close)
-        self._reserve(blank, Lba(0), sectors, snap, close=close, simulate=opts.simulate)
+        close = closes(
+            info.media, should_close(blank, start, sectors, opts.close_policy, opts.close)
+        )
+        self._reserve(blank, start, sectors, snap, close=close, simulate=opts.simulate)
         if opts.simulate:
             stash.unlink()
             return BurnResult(
@@ -553,14 +516,14 @@ class Burner:
                 size,
             )
         stash = stashes.keep(stash)  # from here on, it may be the only copy of the disc
-        self._write_journal(Lba(0), sectors, snap, label, stash)
+        self._write_journal(start, sectors, snap, label, stash)
         with trio.CancelScope(shield=True):
             await self._enter("erasing")  # a quick erase: no bytes to count
             try:
                 await trio.to_thread.run_sync(
                     lambda: self.recorder.erase(full=False, progress=prog.update)
                 )
-                session = await self._record(stash, Lba(0), sectors, snap, label, close, opts)
+                session = await self._record(stash, start, sectors, snap, label, close, opts)
             except CdfsError as exc:
                 journal.clear(self.staging_dir / names.JOURNAL_FILE)
                 raise RecorderError(

@@ -74,6 +74,7 @@ def render_text(s: dict[str, Any]) -> str:
         f"Drive:        {s.get('drive', '?')}",
         f"Disc:         {s.get('media_title', s.get('media', '?'))}, {s.get('state', '?')}, "
         f"{count(len(sessions), 'session')}",
+        *([f"Problem:      {s['disc_problem']}"] if s.get("disc_problem") else []),
         f"Capacity:     {human_bytes(s.get('capacity_bytes', 0))}",
         f"Used:         {human_bytes(s.get('used_bytes', 0))}",
         f"Free:         {human_bytes(s.get('free_bytes', 0))}{closed_note(s)}",

@@ -48,12 +48,16 @@ from cdfs.recorders import drivelock
 from cdfs.recorders.knobs import Faults, throttle_rate
 from cdfs.recorders.media import (
     RECORDER_PADDING,
+    SUPERBLOCK,
     DiscInfo,
     DiscState,
     MediaType,
     Session,
+    closes,
+    erases_fully,
     media_type,
     recorded_length,
+    start_allowed,
 )
 from cdfs.recorders.recorder import ProgressFn, disc_full_error
 from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
@@ -315,6 +319,8 @@ class EmulatedRecorder:
             self._write_toc(marked)
             try:
                 self._copy(image, session, pacer, progress, write=True)
+                if toc.media.overwritable:
+                    self._copy_superblock(image, session)
             except BaseException:
                 # If even this fails, the marker left behind is settled on next open.
                 with contextlib.suppress(RecorderError):
@@ -323,14 +329,14 @@ class EmulatedRecorder:
             self._write_toc(
                 dataclasses.replace(
                     toc,
-                    state=DiscState.CLOSED if close else DiscState.APPENDABLE,
+                    state=DiscState.CLOSED if closes(toc.media, close) else DiscState.APPENDABLE,
                     sessions=(*toc.sessions, session),
                     written=_add_range(toc.written, session),
                     label=_volume_id(image),
                     identity=_new_identity(),
                 )
             )
-        closed = " and closed the disc" if close else ""
+        closed = " and closed the disc" if closes(self._media, close) else ""
         log.info("recorded %d sectors at %d on %s%s", session.length, start, self._path, closed)
         return session
 
@@ -344,7 +350,7 @@ class EmulatedRecorder:
             # The table of contents goes first: a crash before the sectors are
             # punched leaves a quick-erased disc, never a TOC over zeros.
             self._write_toc(_Toc(toc.media, DiscState.BLANK, identity=_new_identity()))
-            if full:
+            if erases_fully(toc.media, full):  # a DVD-RW always: as a real drive does
                 total = toc.media.capacity_bytes
                 _report(progress, 0, total)
                 try:
@@ -366,7 +372,7 @@ class EmulatedRecorder:
         info = toc.disc_info(self._path)
         if info.nwa is None or len(toc.sessions) >= toc.media.max_sessions:
             raise disc_full_error(size)
-        if session.start != info.nwa:
+        if not start_allowed(info, session.start):
             raise RecorderError(
                 f"the image was laid out for sector {session.start} but the disc's next"
                 f" writable address is {info.nwa}: it must be mastered again"
@@ -413,6 +419,25 @@ class EmulatedRecorder:
                 pad = Lba(session.start + sectors_for(size))
                 self._write_sectors(disc.fileno(), pad, bytes(RECORDER_PADDING * SECTOR_SIZE))
                 os.fsync(disc.fileno())
+
+    def _copy_superblock(self, image: Path, session: Session) -> None:
+        """What xorriso does after each session on overwritable media: copy
+        the session's first 32 sectors to LBAs 0-31, with the volume space
+        size of its descriptors made the absolute end, so that readers that
+        start at LBA 16 see the newest tree."""
+        with image.open("rb") as f:
+            head = bytearray(f.read(SUPERBLOCK * SECTOR_SIZE))
+        head += bytes(-len(head) % SECTOR_SIZE)
+        for sector in range(16, len(head) // SECTOR_SIZE):
+            at = sector * SECTOR_SIZE
+            if head[at + 1 : at + 6] != b"CD001" or head[at] == 255:
+                break
+            if head[at] in (1, 2):
+                size = session.end
+                head[at + 80 : at + 88] = size.to_bytes(4, "little") + size.to_bytes(4, "big")
+        with open(self._path, "r+b", buffering=0) as disc:
+            self._write_sectors(disc.fileno(), Lba(0), bytes(head))
+            os.fsync(disc.fileno())
 
     def _byte_faults(self, done: int) -> int:
         """Raise the fault due after ``done`` image bytes; else return the

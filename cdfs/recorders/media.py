@@ -46,27 +46,38 @@ class MediaType:
     run_out: Sectors = Sectors(0)
     """Unreadable sectors that end each track (CD track-at-once)."""
     max_sessions: int = 99
+    """Sessions the medium holds: 99 on CD (Orange Book); on BD-R, 300, where
+    xorriso warns that writing is "likely to soon fail" (``Xorriso_toc()``);
+    unlimited (:data:`NO_SESSION_LIMIT`) on overwritable media, whose
+    sessions are xorriso's emulation, not the medium's."""
     alignment: Sectors = Sectors(16)
     """Sessions start on a multiple of this (32 KiB, as xorriso does on DVD
     and BD; CD sessions start exactly where the drive says)."""
+    single_session: bool = False
+    """Takes one session only, written at once (DAO) and closed: DVD-R DL and
+    quick-blanked DVD-RW (xorriso's man page, "Media types and states")."""
+    overwritable: bool = False
+    """Grows in place, with no sessions of its own on the medium (DVD+RW,
+    BD-RE, formatted DVD-RW, DVD-RAM, xorriso's ``stdio:`` files): after
+    each session the newest session's head is copied to LBAs 0-31 (see
+    :data:`SUPERBLOCK`), so the first session starts at 32."""
 
     @property
     def write_once(self) -> bool:
         return not self.rewritable
 
     @property
-    def overwritable(self) -> bool:
-        """Grows in place, without sessions of its own (DVD+RW, BD-RE, ...):
-        a next session may start over the padding after the last image."""
-        return self.name in OVERWRITABLE
+    def first_start(self) -> Lba:
+        """Where the first session on a blank disc of this type starts."""
+        return Lba(SUPERBLOCK) if self.overwritable else Lba(0)
 
     @property
     def capacity_bytes(self) -> int:
         return self.capacity * SECTOR_SIZE
 
 
-OVERWRITABLE = frozenset({"dvd+rw", "dvd-rw-ro", "dvd-ram", "bd-re", "stdio"})
-"""Names of the media types that grow in place (xorriso's own names too)."""
+NO_SESSION_LIMIT = 1 << 31
+"""The session limit of overwritable media: none of the medium's own."""
 
 
 def _cd(name: str, capacity: int, rewritable: bool, title: str) -> MediaType:
@@ -123,11 +134,33 @@ MEDIA_TYPES: dict[str, MediaType] = {
             later_gap=Sectors(3_072),
         ),
         # Overwritable media grow in place: no lead-in/out between sessions.
-        MediaType("dvd+rw", Family.DVD, Sectors(2_295_104), True, "DVD+RW (4.7 GB)"),
-        MediaType("bd-r", Family.BD, Sectors(12_219_392), False, "BD-R (25 GB)"),
-        MediaType("bd-re", Family.BD, Sectors(12_219_392), True, "BD-RE (25 GB)"),
+        MediaType(
+            "dvd+rw",
+            Family.DVD,
+            Sectors(2_295_104),
+            True,
+            "DVD+RW (4.7 GB)",
+            overwritable=True,
+            max_sessions=NO_SESSION_LIMIT,
+        ),
+        MediaType("bd-r", Family.BD, Sectors(12_219_392), False, "BD-R (25 GB)", max_sessions=300),
+        MediaType(
+            "bd-re",
+            Family.BD,
+            Sectors(12_219_392),
+            True,
+            "BD-RE (25 GB)",
+            overwritable=True,
+            max_sessions=NO_SESSION_LIMIT,
+        ),
     )
 }
+
+SUPERBLOCK = Sectors(32)
+"""LBAs 0-31 of overwritable media: where xorriso (``-grow_overwriteable_iso``)
+copies the newest session's first 32 sectors, volume descriptors included,
+so that readers starting at LBA 16 see the newest tree.  Sessions never
+start there, and nothing a later session keeps may lie there."""
 
 SESSION_PADDING = Sectors(150)
 """Sectors of zeros that end every mastered session image (300 KiB, as
@@ -187,6 +220,10 @@ class DiscInfo:
     identity: str = ""
     """Changes whenever the disc is written or swapped (wrong-disc check)."""
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    blocked: str = ""
+    """Why no session can be added now although the disc is not closed (a
+    damaged track, no writable address), in plain words with the way out;
+    empty when nothing blocks it."""
 
     @property
     def capacity(self) -> Sectors:
@@ -199,7 +236,7 @@ class DiscInfo:
     @property
     def nwa(self) -> Lba | None:
         """Next writable address, or None when nothing more can be written."""
-        if self.state is DiscState.CLOSED:
+        if self.state is DiscState.CLOSED or self.blocked:
             return None
         return next_writable_address(self.media, self.sessions, self.wasted)
 
@@ -226,8 +263,10 @@ class DiscInfo:
     @property
     def blank_room(self) -> Sectors:
         """What :attr:`room` is once a rewritable disc is blanked (the one
-        session of ``cdfs burn --rewrite``)."""
-        return Sectors(max(0, self.capacity - session_cost(self.media)))
+        session of ``cdfs burn --rewrite``, which starts where a blank
+        disc's first session does: at 32 on overwritable media)."""
+        start = self.media.first_start
+        return Sectors(max(0, self.capacity - start - session_cost(self.media)))
 
     @property
     def writable(self) -> bool:
@@ -248,14 +287,72 @@ def session_cost(media: MediaType) -> Sectors:
     return Sectors(RECORDER_PADDING + media.run_out)
 
 
+def closes(media: MediaType, asked: bool) -> bool:
+    """Whether a burn that ``asked`` to close the disc (or not) closes it:
+    single-session media are closed by their one burn; overwritable media
+    cannot be closed at all (xorriso: "no effect on overwritable media")."""
+    if media.overwritable:
+        return False
+    return asked or media.single_session
+
+
+def not_closed_words(media: MediaType) -> str:
+    """What a burn asked to close an overwritable disc says."""
+    return f"a {media.title} cannot be closed: it stays writable"
+
+
+def erases_fully(media: MediaType, full: bool) -> bool:
+    """Whether an erase of ``media`` blanks every sector: asked for, or a
+    sequential DVD-RW, which a quick (minimal) blank would leave able to
+    take one DAO session only, so xorriso blanks it fully
+    (xorrecord's man page, ``blank=fast``)."""
+    return full or media.name == "dvd-rw"
+
+
+def erase_words(media: MediaType, full: bool) -> str:
+    """What an erase does, for the message before and after it."""
+    minutes = media.capacity_bytes / SPEED_1X[media.family] / 60
+    if full and media.overwritable:
+        return (
+            f"full erase: every sector of the {media.title} was overwritten with zeros, which"
+            f" takes up to {minutes:.0f} minutes; a quick erase only makes it blank for"
+            " cdfs and xorriso"
+        )
+    if full or not erases_fully(media, full):
+        return "full erase" if full else "quick erase"
+    return (
+        f"full erase: a {media.title} is always erased fully, since a quick erase would"
+        f" leave it able to take one session only; this takes up to {minutes:.0f} minutes"
+    )
+
+
+def start_allowed(info: DiscInfo, start: Lba) -> bool:
+    """Whether a session may be recorded at ``start``: at the next writable
+    address; and on a blank overwritable disc also at 0, for a whole image
+    that carries its own head (``cdfs burn-image``), as xorriso and
+    growisofs write one."""
+    if start == info.nwa:
+        return True
+    return start == 0 and info.state is DiscState.BLANK and info.media.overwritable
+
+
+def superblock_overlap(media: MediaType, extents: tuple[tuple[int, int], ...]) -> bool:
+    """Whether data at these ``(lba, bytes)`` extents lies where the next
+    session on ``media`` overwrites it (LBAs 0-31 of overwritable media): a
+    session that keeps such a file must carry its data anew."""
+    return media.overwritable and any(n > 0 and lba < SUPERBLOCK for lba, n in extents)
+
+
 def next_writable_address(
     media: MediaType, sessions: tuple[Session, ...], wasted: tuple[Session, ...] = ()
 ) -> Lba:
-    """Where the next session starts, by the rules of this media type."""
+    """Where the next session starts, by the rules of this media type: on a
+    blank disc at :attr:`MediaType.first_start` (32 on overwritable media,
+    whose LBAs 0-31 hold the superblock copy; else 0)."""
     ends = [(s.end, i == 0) for i, s in enumerate(sessions)]
     ends += [(w.end, not sessions) for w in wasted]
     if not ends:
-        return Lba(0)
+        return media.first_start
     end, first = max(ends)
     gap = media.first_gap if first else media.later_gap
     nwa = end + media.run_out + gap

@@ -1,16 +1,9 @@
 """The real-drive recorder: a CD/DVD/BD recorder driven through xorriso.
 
 This module owns the xorriso command lines (built as argument lists, never
-through a shell), the parsing of xorriso's reports (``-toc``, ``-msinfo``,
-progress lines) into :mod:`cdfs.recorders.media` records, and running xorriso with
-timeouts.  Parsing is pure and tested against sample and real output
-(xorriso's ``stdio:`` pseudo-drive).  It does not decide what to record or
+through a shell) and running xorriso with timeouts; reading what it prints
+is :mod:`cdfs.recorders.xorparse`'s.  It does not decide what to record or
 when to close a disc, and it does not master images.
-
-A real drive reports its own geometry: the :class:`~cdfs.recorders.media.MediaType`
-of a loaded disc is the nominal one with its capacity and session gap
-replaced by what the drive says, so that :attr:`DiscInfo.nwa` equals the
-drive's next writable address.
 """
 
 from __future__ import annotations
@@ -25,27 +18,42 @@ import re
 import subprocess
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from cdfs.errors import (
+    CdfsError,
+    MediaError,
     NotFoundError,
     NotWritableError,
     RecorderError,
     WriteOnceError,
 )
+from cdfs.recorders import blockdev
 from cdfs.recorders.media import (
-    MEDIA_TYPES,
     RECORDER_PADDING,
     DiscInfo,
     DiscState,
     Family,
     MediaType,
     Session,
+    erase_words,
+    erases_fully,
     recorded_length,
+    start_allowed,
 )
 from cdfs.recorders.recorder import ProgressFn, disc_full_error
+from cdfs.recorders.xorparse import (
+    TocReport,
+    disc_info_from_toc,
+    overwritable,
+    parse_blank_progress,
+    parse_msinfo,
+    parse_progress,
+    parse_toc,
+    supports_simulation,
+)
+from cdfs.recorders.xorstates import drive_error
 from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
 log = logging.getLogger(__name__)
@@ -58,256 +66,6 @@ RECORD_TIMEOUT = 6 * 3600.0
 _MIB = 1024 * 1024
 _LineFn = Callable[[str], None]
 _SPEED_SUFFIX = {Family.CD: "c", Family.DVD: "d", Family.BD: "b"}
-
-# --- parsing (pure) --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TocSession:
-    """One ``ISO session`` / ``Other session`` line of ``xorriso -toc``."""
-
-    index: int
-    start: Lba
-    size: Sectors
-    volume_id: str
-    iso: bool
-
-
-@dataclass(frozen=True)
-class TocReport:
-    """What ``xorriso -outdev DEV -toc`` says about the drive and disc."""
-
-    profile: str = ""
-    """The ``Media current:`` text: ``CD-R``, ``DVD-RW sequential recording``,
-    ``stdio file, overwriteable``, ``is not recognizable``..."""
-    status: str = "unknown"
-    """blank, appendable, closed, absent or unknown."""
-    readable: Sectors | None = None
-    writable: Sectors | None = None
-    overall: Sectors | None = None
-    sessions: tuple[TocSession, ...] = ()
-    nwa: Lba | None = None
-    product: str = ""
-    drive: str = ""
-    problems: tuple[str, ...] = ()
-    """xorriso's FAILURE / SORRY lines, for error messages."""
-
-
-_LINE = re.compile(r"^([A-Za-z][A-Za-z ]*?)\s*:\s?(.*)$")
-_BLOCKS = re.compile(r"(\d+)\s+readable\s*,\s*(\d+)\s+writable\s*,\s*(\d+)\s+overall")
-_SESSION = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)s\s*,\s?(.*)$")
-_PROBLEM = re.compile(r"^(?:xorriso|libburn|libisofs)\s*:\s*(FAILURE|SORRY|FATAL)\s*:\s*(.*)$")
-
-
-def _status(text: str) -> str:
-    text = text.lower()
-    if "not present" in text:
-        return "absent"
-    for word in ("blank", "appendable", "closed"):
-        if word in text:
-            return word
-    return "unknown"
-
-
-def parse_toc(text: str) -> TocReport:
-    """Parse the combined output of ``xorriso -outdev DEV -toc``."""
-    report = TocReport()
-    sessions: list[TocSession] = []
-    problems: list[str] = []
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        problem = _PROBLEM.match(line)
-        if problem:
-            problems.append(problem.group(2).strip())
-            continue
-        m = _LINE.match(line)
-        if not m:
-            continue
-        key, value = m.group(1).strip(), m.group(2).strip()
-        if key in ("ISO session", "Other session"):
-            s = _SESSION.match(m.group(2))
-            if s:
-                idx, start, size, vol = s.groups()
-                iso = key == "ISO session"
-                sessions.append(
-                    TocSession(int(idx), Lba(int(start)), Sectors(int(size)), vol.strip(), iso)
-                )
-        else:
-            report = _toc_field(report, key, value)
-    return dataclasses.replace(report, sessions=tuple(sessions), problems=tuple(problems))
-
-
-def _toc_field(report: TocReport, key: str, value: str) -> TocReport:
-    replace = dataclasses.replace
-    if key == "Media current":
-        return replace(report, profile=value)
-    if key == "Media status":
-        return replace(report, status=_status(value))
-    if key == "Media product":
-        return replace(report, product=value)
-    if key == "Drive type":
-        return replace(report, drive=value)
-    if key == "Media nwa":
-        nwa = re.match(r"(\d+)", value)
-        return replace(report, nwa=Lba(int(nwa.group(1)))) if nwa else report
-    if key == "Media blocks":
-        b = _BLOCKS.search(value)
-        if b:
-            readable, writable, overall = (Sectors(int(x)) for x in b.groups())
-            return replace(report, readable=readable, writable=writable, overall=overall)
-    return report
-
-
-def parse_msinfo(text: str) -> tuple[Lba, Lba] | None:
-    """``last_session_start,next_writable_address`` from ``-msinfo``."""
-    for line in text.splitlines():
-        m = re.fullmatch(r"\s*(\d+)\s*,\s*(\d+)\s*", line)
-        if m:
-            return Lba(int(m.group(1))), Lba(int(m.group(2)))
-    return None
-
-
-_PROGRESS = re.compile(r"(\d+)\s+of\s+(\d+)\s+MB\s+written")
-_BLANK_PROGRESS = re.compile(r"Blanking\s*\(\s*([\d.]+)%\s*done")
-
-
-def parse_progress(line: str) -> tuple[int, int] | None:
-    """``(done_mib, total_mib)`` from a line like
-    ``xorriso : UPDATE :   96 of  699 MB written (fifo 100%) [buf  91%]  12.1x.``
-    (xorriso's MB are MiB)."""
-    m = _PROGRESS.search(line)
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def parse_blank_progress(line: str) -> float | None:
-    """The percentage from ``xorriso : UPDATE : Blanking ( 12.3% done in 5 seconds )``."""
-    m = _BLANK_PROGRESS.search(line)
-    return float(m.group(1)) if m else None
-
-
-# --- media ---------------------------------------------------------------
-
-
-def _generic(name: str, family: Family, rewritable: bool, title: str) -> MediaType:
-    return MediaType(name, family, Sectors(0), rewritable, title)
-
-
-def media_for_profile(profile: str, blocks: int | None = None) -> MediaType:
-    """The nominal media type for an MMC profile name as xorriso prints it.
-
-    Among CD-R/CD-RW sizes, picks the smallest that holds ``blocks``.
-    Pressed discs and unknown profiles get a generic, non-writable type.
-    """
-    p = profile.strip().upper()
-    word = p.split(" ")[0].rstrip(",")
-    if p.startswith("STDIO FILE"):
-        return _generic("stdio", Family.DVD, True, "xorriso stdio pseudo-drive")
-    if word in ("CD-R", "CD-RW"):
-        prefix = word.lower()
-        candidates = sorted(
-            (m for m in MEDIA_TYPES.values() if m.name.rstrip("0123456789") == prefix),
-            key=lambda m: m.capacity,
-        )
-        for m in candidates:
-            if blocks is None or blocks <= m.capacity:
-                return m
-        return candidates[-1]
-    if word in ("DVD-R", "DVD-R/DL"):
-        return MEDIA_TYPES["dvd-r"]
-    if word == "DVD-RW":
-        m = MEDIA_TYPES["dvd-rw"]
-        if "OVERWRITE" in p:  # restricted overwrite: grows in place like DVD+RW
-            title = "DVD-RW, restricted overwrite (4.7 GB)"
-            return dataclasses.replace(
-                m, name="dvd-rw-ro", title=title, first_gap=Sectors(0), later_gap=Sectors(0)
-            )
-        return m
-    if word in ("DVD+R", "DVD+R/DL"):
-        return MEDIA_TYPES["dvd+r"]
-    if word in ("DVD+RW", "DVD+RW/DL"):
-        return MEDIA_TYPES["dvd+rw"]
-    if word == "DVD-RAM":
-        return _generic("dvd-ram", Family.DVD, True, "DVD-RAM")
-    if word == "BD-R":
-        return MEDIA_TYPES["bd-r"]
-    if word == "BD-RE":
-        return MEDIA_TYPES["bd-re"]
-    family = Family.BD if "BD" in word else Family.DVD if "DVD" in word else Family.CD
-    return _generic(word.lower() or "unknown", family, False, profile.strip() or "unknown disc")
-
-
-def overwritable(media: MediaType) -> bool:
-    """Grows in place (no sessions on the medium): needs xorriso's
-    ``--grow_overwriteable_iso`` emulation of multisession."""
-    return media.overwritable
-
-
-def disc_info_from_toc(report: TocReport) -> DiscInfo:
-    """Turn a -toc report into a DiscInfo whose ``nwa`` is the drive's."""
-    if report.status == "absent" or not report.profile:
-        raise NotWritableError("no disc in the drive")
-    if report.profile.startswith("is not"):
-        raise NotWritableError(f"the disc in the drive {report.profile}")
-    nominal = media_for_profile(report.profile, report.overall)
-    state = {
-        "blank": DiscState.BLANK,
-        "appendable": DiscState.APPENDABLE,
-    }.get(report.status, DiscState.CLOSED)
-    sessions = tuple(Session(s.start, s.size) for s in report.sessions)
-    wasted: tuple[Session, ...] = ()
-    nwa = Lba(0) if state is DiscState.BLANK else report.nwa
-    media = dataclasses.replace(nominal, alignment=Sectors(1))
-    if state is DiscState.APPENDABLE and nwa is not None:
-        if not sessions:  # written but no readable table: count it all as used
-            wasted = (Session(Lba(0), Sectors(nwa)),)
-        # The drive's NWA is the truth: express it as the gap after the end
-        # (an ISO's own size can overstate its track; clip it to the NWA).
-        sessions = tuple(
-            Session(s.start, Sectors(max(0, min(s.length, nwa - s.start)))) for s in sessions
-        )
-        end = max((r.end for r in (*sessions, *wasted)), default=nwa)
-        run_out = Sectors(min(media.run_out, nwa - end))
-        gap = Sectors(nwa - end - run_out)
-        media = dataclasses.replace(media, first_gap=gap, later_gap=gap, run_out=run_out)
-    elif state is DiscState.APPENDABLE:
-        log.warning("the drive did not report a next writable address; treating the disc as full")
-        state = DiscState.CLOSED
-    capacity = _capacity(report, nwa, nominal)
-    media = dataclasses.replace(media, capacity=capacity)
-    vols = [s.volume_id for s in report.sessions if s.volume_id]
-    return DiscInfo(
-        media=media,
-        state=state,
-        sessions=sessions,
-        wasted=wasted,
-        label=vols[-1] if vols else "",
-        identity=_identity(report),
-        extra={"backend": "xorriso", "profile": report.profile, "product": report.product},
-    )
-
-
-def _capacity(report: TocReport, nwa: Lba | None, nominal: MediaType) -> Sectors:
-    # The drive's free blocks count from its NWA; "overall" can exceed
-    # nwa + writable by the reserved gap, so prefer the former.
-    if report.writable is not None and nwa is not None:
-        return Sectors(nwa + report.writable)
-    if report.overall:
-        return report.overall
-    if report.readable:
-        return report.readable
-    return nominal.capacity
-
-
-def _identity(report: TocReport) -> str:
-    parts = [report.profile, report.product, report.status, str(report.nwa), str(report.readable)]
-    parts += [f"{s.start}+{s.size}:{s.volume_id}" for s in report.sessions]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
-
-
-def supports_simulation(media: MediaType) -> bool:
-    """xorriso's -dummy works on CD-R[W], DVD-R[W] and stdio pseudo-drives."""
-    return media.family is Family.CD or media.name in ("dvd-r", "dvd-rw", "stdio")
-
 
 # --- command lines (pure) ------------------------------------------------
 
@@ -328,15 +86,26 @@ def record_command(
     close: bool = False,
     speed: float | None = None,
     simulate: bool = False,
+    start: Lba | None = None,
 ) -> list[str]:
-    """Arguments for ``xorriso -as cdrecord`` recording ``image``."""
+    """Arguments for ``xorriso -as cdrecord`` recording ``image``.
+
+    On overwritable media the session goes exactly at ``start`` (the first
+    one at 32, as xorriso's man page says for ``--grow_overwriteable_iso``)
+    and its size is taken from the image's volume descriptor (``-isosize``:
+    without it xorriso tries to read the new head back and fails)."""
     args = ["-as", "cdrecord", "-v", f"dev={device}"]
     if overwritable(media):
-        args.append("--grow_overwriteable_iso")
-    if not close:
-        args.append("-multi")
-    if media.family is Family.CD or media.name in ("dvd-r", "dvd-rw"):
-        args.append("-tao")  # CD TAO / DVD-R incremental: what multisession needs
+        args += ["--grow_overwriteable_iso", "-isosize"]
+        if start is not None:
+            args.append(f"write_start_address={start}s")
+    if media.single_session:
+        args.append("-sao")  # DAO, the only way these take data; closes the disc
+    else:
+        if not close:
+            args.append("-multi")
+        if media.family is Family.CD or media.name in ("dvd-r", "dvd-rw"):
+            args.append("-tao")  # CD TAO / DVD-R incremental: what multisession needs
     if speed is not None:
         args.append(f"speed={speed:g}{_SPEED_SUFFIX[media.family]}")
     if simulate:
@@ -351,9 +120,19 @@ def erase_command(device: str, media: MediaType, *, full: bool = False) -> list[
     args = ["-as", "cdrecord", "-v", f"dev={device}"]
     if overwritable(media):
         # Overwritable media have nothing to blank; xorriso invalidates the
-        # emulated ISO session instead (a full blank is not available).
+        # emulated ISO session instead (a full erase is zero_fill_command).
         return [*args, "--grow_overwriteable_iso", "blank=fast"]
     return [*args, "blank=all" if full else "blank=fast"]
+
+
+def zero_fill_command(device: str, sectors: int) -> list[str]:
+    """Arguments that overwrite ``sectors`` sectors from LBA 0 with what
+    arrives on standard input (zeros): the full erase of overwritable
+    media, which have no blanking of their own."""
+    return [
+        *("-as", "cdrecord", "-v", f"dev={device}"),
+        *("write_start_address=0s", f"tsize={sectors * SECTOR_SIZE}", "padsize=0", "-"),
+    ]
 
 
 def eject_command(device: str) -> list[str]:
@@ -378,6 +157,8 @@ class XorrisoRecorder:
         self._program = program
         self._timeout = timeout
         self._record_timeout = record_timeout
+        self._recorded_end: Lba | None = None
+        """Where the data this recorder last recorded ends (fresh reads)."""
 
     @property
     def device(self) -> str:
@@ -402,16 +183,47 @@ class XorrisoRecorder:
         out = self._run(toc_command(self._device), self._timeout)
         report = parse_toc(out)
         if not report.profile and report.status == "unknown":
-            raise RecorderError(f"xorriso cannot use the drive {self._device}: {_why(report, out)}")
+            why = _why(report, out)
+            raise drive_error(out, why, self._device) or RecorderError(
+                f"xorriso cannot use the drive {self._device}: {why}"
+            )
         if report.status == "appendable" and report.nwa is None:
             ms = parse_msinfo(self._run(msinfo_command(self._device), self._timeout))
             if ms is not None:
                 report = dataclasses.replace(report, nwa=ms[1])
-        return disc_info_from_toc(report)
+        info = disc_info_from_toc(report, self._device)
+        if info.state is DiscState.CLOSED and not info.sessions:
+            return self._without_toc(info, report)
+        return info
+
+    def _without_toc(self, info: DiscInfo, report: TocReport) -> DiscInfo:
+        """A closed disc whose table of contents the drive cannot give
+        (xorriso: "Cannot obtain Table Of Content"; seen on closed DVD+R):
+        read it as the kernel does, as one session at 0 when an ISO 9660
+        volume starts there, rather than show it empty."""
+        try:
+            with self.open_reader() as disc:
+                disc.seek(16 * SECTOR_SIZE)
+                pvd = disc.read(SECTOR_SIZE)
+        except (CdfsError, OSError):
+            pvd = b""
+        if len(pvd) < 88 or pvd[0] != 1 or pvd[1:6] != b"CD001":
+            raise MediaError(
+                f"the disc in {self._device} is closed, but the drive cannot read its table of"
+                f" contents ({_why(report, '')}) and no ISO 9660 volume starts at its"
+                " beginning: its files cannot be shown; the disc may be damaged"
+            )
+        size = Sectors(int.from_bytes(pvd[80:84], "little"))
+        label = pvd[40:72].decode("ascii", "replace").strip()
+        log.warning("%s: no table of contents; reading the disc as one session", self._device)
+        return dataclasses.replace(info, sessions=(Session(Lba(0), size),), label=label)
 
     def open_reader(self) -> BinaryIO:
         path = self._path()
         try:
+            if blockdev.is_block_device(path):
+                # The burn went past the kernel: see the disc as it is now.
+                return blockdev.open_fresh(path, self._recorded_end)
             return open(path, "rb")  # the caller closes it
         except FileNotFoundError:
             raise NotFoundError(f"no such drive: {self._device}") from None
@@ -436,10 +248,12 @@ class XorrisoRecorder:
         except FileNotFoundError:
             raise NotFoundError(f"the image to record, {image}, does not exist") from None
         info = self.disc_info()
+        if info.blocked:  # never retried at the same address: the way out is named
+            raise NotWritableError(f"cannot record: {info.blocked}")
         length = sectors_for(size)
         if info.nwa is None or len(info.sessions) >= info.media.max_sessions:
             raise disc_full_error(size)
-        if start != info.nwa:
+        if not start_allowed(info, start):
             raise RecorderError(
                 f"the image was laid out for sector {start} but the disc's next writable"
                 f" address is {info.nwa}: it must be mastered again"
@@ -449,7 +263,13 @@ class XorrisoRecorder:
         if simulate and not supports_simulation(info.media):
             raise RecorderError(f"the drive cannot simulate recording on a {info.media.title}")
         args = record_command(
-            self._device, image, info.media, close=close, speed=speed, simulate=simulate
+            self._device,
+            image,
+            info.media,
+            close=close,
+            speed=speed,
+            simulate=simulate,
+            start=start,
         )
         log.info(
             "recording %s at %d on %s%s", image, start, self._device, " (simulated)" * simulate
@@ -457,7 +277,10 @@ class XorrisoRecorder:
         self._run_long(args, "record", _record_progress(size, progress))
         if progress:
             progress(size, size)
-        return Session(start, recorded_length(info.media, length))
+        recorded = recorded_length(info.media, length)
+        if not simulate:
+            self._recorded_end = Lba(start + recorded)
+        return Session(start, recorded)
 
     def erase(self, *, full: bool = False, progress: ProgressFn | None = None) -> None:
         info = self.disc_info()
@@ -465,10 +288,37 @@ class XorrisoRecorder:
             raise WriteOnceError(
                 f"a {info.media.title} cannot be erased: only rewritable discs can"
             )
+        if erases_fully(info.media, full) and not full:
+            log.warning("%s", erase_words(info.media, full))
         log.info("%s erasing the disc in %s", "fully" if full else "quickly", self._device)
+        self._recorded_end = None
+        if full and info.media.overwritable:
+            self._zero_fill(info, progress)
+            return
         self._run_long(
             erase_command(self._device, info.media, full=full), "erase", _blank_progress(progress)
         )
+
+    def _zero_fill(self, info: DiscInfo, progress: ProgressFn | None) -> None:
+        """The full erase of overwritable media: every sector overwritten with
+        zeros (a pseudo-drive's file only as far as it reaches, so that the
+        host's free space is not filled)."""
+        path = self._path()
+        if self._device.startswith("stdio:") and os.path.isfile(path):
+            sectors = sectors_for(os.path.getsize(path))
+        else:
+            sectors = info.capacity
+        if not sectors:
+            return
+        with open("/dev/zero", "rb") as zeros:
+            self._run_long(
+                zero_fill_command(self._device, sectors),
+                "erase",
+                _record_progress(sectors * SECTOR_SIZE, progress),
+                stdin=zeros,
+            )
+        if progress:
+            progress(sectors * SECTOR_SIZE, sectors * SECTOR_SIZE)
 
     def eject(self) -> None:
         self._run(eject_command(self._device), self._timeout)
@@ -497,6 +347,7 @@ class XorrisoRecorder:
                 errors="replace",
                 timeout=timeout,
                 check=False,
+                start_new_session=True,  # Ctrl-C on `cdfs mount -f` is not for xorriso
             )
         except FileNotFoundError:
             raise RecorderError(f"{self._program} is not installed") from None
@@ -504,7 +355,9 @@ class XorrisoRecorder:
             raise RecorderError(f"xorriso did not answer within {timeout:g} s") from None
         return done.stdout
 
-    def _run_long(self, args: list[str], what: str, on_line: _LineFn) -> None:
+    def _run_long(
+        self, args: list[str], what: str, on_line: _LineFn, stdin: BinaryIO | None = None
+    ) -> None:
         """Run a recording or blanking, feeding each output line to
         ``on_line``.  Never kills xorriso except on the timeout: a burn cut
         half-way ruins the disc."""
@@ -513,11 +366,14 @@ class XorrisoRecorder:
         try:
             proc = subprocess.Popen(
                 cmd,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if stdin is None else stdin,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
                 errors="replace",
+                # Its own session and process group: a Ctrl-C meant for cdfs
+                # must not reach libburn, whose handler aborts the burn.
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise RecorderError(f"{self._program} is not installed") from None
@@ -549,7 +405,11 @@ class XorrisoRecorder:
             )
         if rc != 0:
             report = parse_toc("\n".join(tail))
-            raise RecorderError(f"xorriso failed to {what} (exit {rc}): {_why(report, '')}")
+            out = "\n".join(tail)
+            why = _why(report, out)
+            raise drive_error(out, why, self._device) or RecorderError(
+                f"xorriso failed to {what} (exit {rc}): {why}"
+            )
 
 
 def _record_progress(total: int, progress: ProgressFn | None) -> _LineFn:
