@@ -25,6 +25,8 @@ from cdfs.iso import discread
 from cdfs.iso.mastering import Kind
 from cdfs.recorders.media import DiscInfo
 from cdfs.recorders.recorder import Recorder
+from cdfs.recorders.speeds import check_speed, read_speeds
+from cdfs.recorders.xorriso import XorrisoRecorder
 from cdfs.units import SECTOR_SIZE, Lba
 
 ProgressFn = Callable[[int, int], None]
@@ -69,6 +71,14 @@ def check_capacity(info: DiscInfo, need: int) -> None:
     if need > have:
         over = -(-(need - have) * SECTOR_SIZE // 1_000_000)
         raise NoSpaceError(f"{plain} (the staged files need {over} MB more than is free)")
+
+
+def check_write_speed(recorder: Recorder, speed: float | None) -> None:
+    """Refuse a write speed (``--speed``, the ``speed`` setting) the drive
+    does not offer with the disc in it, as ``xorriso -list_speeds`` says;
+    the emulated recorder writes at any speed."""
+    if speed is not None and isinstance(recorder, XorrisoRecorder):
+        check_speed(speed, read_speeds(recorder.device, recorder.program), recorder.device)
 
 
 def check_same_disc(known: DiscInfo, now: DiscInfo) -> None:

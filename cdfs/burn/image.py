@@ -12,7 +12,13 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from cdfs.burn.checks import check_capacity, expected_tree, verify_quick, verify_session
+from cdfs.burn.checks import (
+    check_capacity,
+    check_write_speed,
+    expected_tree,
+    verify_quick,
+    verify_session,
+)
 from cdfs.burn.options import Resolved
 from cdfs.errors import MediaError, NotFoundError, NotWritableError
 from cdfs.iso import discread
@@ -62,6 +68,7 @@ def burn_image(recorder: Recorder, image: Path, opts: Resolved, phase: PhaseFn) 
             f"blank disc{hint}"
         )
     check_capacity(info, sectors_for(size))
+    check_write_speed(recorder, opts.speed)
     start = Lba(0)
     close = opts.close if opts.close is not None else opts.close_policy.value == "always"
     session = recorder.record(

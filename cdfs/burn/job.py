@@ -28,6 +28,7 @@ from cdfs.burn import stash as stashes
 from cdfs.burn.checks import (
     check_capacity,
     check_same_disc,
+    check_write_speed,
     expected_tree,
     verify_quick,
     verify_session,
@@ -302,6 +303,7 @@ class Burner:
             log.warning("%s", warning)
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
         check_same_disc(self.view.info, info)
+        await trio.to_thread.run_sync(check_write_speed, self.recorder, opts.speed)
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
         snap = take_snapshot(self.view, snap_dir, hold=not opts.simulate)
         try:

@@ -384,6 +384,11 @@ class XorrisoRecorder:
         return self._device
 
     @property
+    def program(self) -> str:
+        """The xorriso program this recorder runs."""
+        return self._program
+
+    @property
     def ident(self) -> str:
         # /dev/cdrom and /dev/sr0 are the same drive, so one staging area.
         path = self._path()
