@@ -180,11 +180,13 @@ def report_burn(last: dict[str, Any]) -> int:
 # -- recorder resolution -----------------------------------------------------
 
 
-def resolve_drive(spec: str | None, configured: str = "") -> str:
-    """The drive to use: the option, else $CDFS_DRIVE, else the configured
-    drive, else the default emulated disc (created blank, as a cd-r80, on
-    first use)."""
-    spec = spec or os.environ.get("CDFS_DRIVE") or configured
+def resolve_drive(spec: str | None, settings: config.Settings) -> str:
+    """The drive to use (:func:`cdfs.drives.enabled_drive`: the option,
+    $CDFS_DRIVE, the drive setting, the one recorder udev knows), else the
+    default emulated disc (created blank, as a cd-r80, on first use)."""
+    from cdfs.drives import enabled_drive
+
+    spec = enabled_drive(spec, settings)
     if spec:
         return spec
     disc = paths.default_disc()
@@ -245,7 +247,7 @@ def check_mount(
     from cdfs.recorders.opening import open_recorder
 
     check_mountpoint(mp, nonempty=nonempty)
-    recorder = open_recorder(resolve_drive(args.drive, settings.drive))
+    recorder = open_recorder(resolve_drive(args.drive, settings))
     info = recorder.disc_info()
     stash_dir = args.stash_dir or settings.stash_dir
     stash_path = Path(stash_dir).expanduser() if stash_dir else paths.default_stash_dir()
@@ -345,7 +347,7 @@ def cmd_burn_image(args: argparse.Namespace) -> int:
 
     check_image(Path(args.image))
     settings, _origin = config.load()
-    recorder = open_recorder(resolve_drive(args.drive, settings.drive))
+    recorder = open_recorder(resolve_drive(args.drive, settings))
     opts = options_from(recording_values(args)).resolve(settings)
     lock = hold_recorder(recorder, "unmount it first ('cdfs umount {mp}')")
     try:
@@ -491,6 +493,13 @@ def cmd_media_info(args: argparse.Namespace) -> int:
 
 # -- dispatch ----------------------------------------------------------------
 
+
+def cmd_drives(args: argparse.Namespace) -> int:
+    from cdfs.drives import cmd_drives as run
+
+    return run(args)
+
+
 Command = Callable[[argparse.Namespace], int]
 
 COMMANDS: dict[str, Command] = {
@@ -504,6 +513,7 @@ COMMANDS: dict[str, Command] = {
     "config set": cmd_config_set,
     "media create": cmd_media_create,
     "media info": cmd_media_info,
+    "drives": cmd_drives,
 }
 """Each ``handler`` name the parser sets, and the function that runs it."""
 
