@@ -244,11 +244,12 @@ def check_mount(
     anything is created for the drive (staging area, log), so that a mount
     that cannot work says why, with its own exit code."""
     from cdfs.mountcheck import check_fuse_device, check_mountpoint, stash_room_warning
+    from cdfs.recorders.nodisc import disc_or_none
     from cdfs.recorders.opening import open_recorder
 
     check_mountpoint(mp, nonempty=nonempty)
     recorder = open_recorder(resolve_drive(args.drive, settings))
-    info = recorder.disc_info()
+    info = disc_or_none(recorder)  # an empty drive mounts (staging works)
     stash_dir = args.stash_dir or settings.stash_dir
     stash_path = Path(stash_dir).expanduser() if stash_dir else paths.default_stash_dir()
     free = stash.check(stash_path, recorder.ident)
@@ -314,6 +315,10 @@ def cmd_burn(args: argparse.Namespace) -> int:
     if args.rewrite:
         values["rewrite"] = "yes"
     values |= recording_values(args)
+    if args.wait:  # an empty drive: ask for a disc, and wait for it
+        from cdfs.progress import wait_for_disc
+
+        wait_for_disc(partial(poll_status, mp), args.timeout, args.quiet, mp)
     ticket = request_burn(mp, [f"{key}={value}" for key, value in values.items()])
     if not args.wait:
         print(f"cdfs: burn requested (request {ticket}); see {mp / '.status'}")

@@ -202,7 +202,17 @@ def add_burn(sub: Subparsers) -> None:
     )
     add_recording_flags(b)
     b.add_argument(
-        "--wait", action="store_true", help="show progress; exit 0 only if the burn succeeded"
+        "--wait",
+        action="store_true",
+        help="show progress; exit 0 only if the burn succeeded.  With no disc in the drive, "
+        "first ask for one and wait until it is inserted",
+    )
+    b.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="with --wait: give up (exit 5, nothing burned, the staged files kept) when no "
+        "disc is inserted within SECONDS (default: wait as long as it takes)",
     )
     b.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
 

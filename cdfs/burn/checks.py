@@ -24,6 +24,7 @@ from cdfs.errors import (
 from cdfs.iso import discread
 from cdfs.iso.mastering import Kind
 from cdfs.recorders.media import DiscInfo
+from cdfs.recorders.nodisc import is_no_disc
 from cdfs.recorders.recorder import Recorder
 from cdfs.recorders.speeds import check_speed, read_speeds
 from cdfs.recorders.xorriso import XorrisoRecorder
@@ -84,6 +85,11 @@ def check_write_speed(recorder: Recorder, speed: float | None) -> None:
 def check_same_disc(known: DiscInfo, now: DiscInfo) -> None:
     """Refuse to burn onto a disc other than the one the mount shows."""
     if known.identity and now.identity != known.identity:
+        if is_no_disc(known):
+            raise DiscChangedError(
+                "a disc was inserted after the mount last looked: nothing was burned and the "
+                "staged files are kept; the mount shows the disc in a moment, then burn again"
+            )
         raise DiscChangedError(
             "the disc in the drive is not the one this mount shows (it was swapped, or "
             "written by another program): nothing was burned and the staged files are kept; "

@@ -59,6 +59,7 @@ from cdfs.iso.mastering import Kind, master_session
 from cdfs.mount.space import after_burn, session_sectors
 from cdfs.mount.view import View
 from cdfs.recorders.media import SPEED_1X, DiscInfo, DiscState, Session
+from cdfs.recorders.nodisc import disc_for_burn
 from cdfs.recorders.recorder import Recorder
 from cdfs.units import SECTOR_SIZE, Lba, sectors_for
 
@@ -301,7 +302,7 @@ class Burner:
         label = opts.label or default_label()
         if warning := label_warning(label):
             log.warning("%s", warning)
-        info = await trio.to_thread.run_sync(self.recorder.disc_info)
+        info = await trio.to_thread.run_sync(disc_for_burn, self.recorder)
         check_same_disc(self.view.info, info)
         await trio.to_thread.run_sync(check_write_speed, self.recorder, opts.speed)
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR

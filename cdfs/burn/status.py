@@ -94,6 +94,8 @@ def closed_note(s: dict[str, Any]) -> str:
     """Why a disc takes no more sessions, after its Free figure."""
     if s.get("free_bytes", 0):
         return ""
+    if s.get("state") == "no disc":
+        return " (no disc in the drive: staging takes files until one is inserted)"
     if s.get("state") == "closed":
         return " (the disc is closed: no session can be added)"
     return " (the disc is full: not even an empty session fits)"

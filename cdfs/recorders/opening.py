@@ -42,7 +42,7 @@ def open_recorder(spec: str) -> Recorder:
     emulated disc image.
     """
     if (image := standin(spec)) is not None:
-        return EmulatedRecorder(image)
+        return EmulatedRecorder(image, empty_ok=True)  # a missing image: an empty drive
     if spec.startswith("/dev/") and not os.path.exists(spec):
         # Refused here, before any command makes a staging area or log for it.
         raise NotFoundError(f"no drive at {spec}: see the recorders with 'xorriso -devices'")

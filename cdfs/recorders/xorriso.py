@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cdfs.errors import (
+    NoDiscError,
     NotFoundError,
     NotWritableError,
     RecorderError,
@@ -245,7 +246,7 @@ def overwritable(media: MediaType) -> bool:
 def disc_info_from_toc(report: TocReport) -> DiscInfo:
     """Turn a -toc report into a DiscInfo whose ``nwa`` is the drive's."""
     if report.status == "absent" or not report.profile:
-        raise NotWritableError("no disc in the drive")
+        raise NoDiscError("no disc in the drive")
     if report.profile.startswith("is not"):
         raise NotWritableError(f"the disc in the drive {report.profile}")
     nominal = media_for_profile(report.profile, report.overall)
@@ -422,7 +423,7 @@ class XorrisoRecorder:
             raise NotFoundError(f"no such drive: {self._device}") from None
         except OSError as exc:
             if exc.errno == errno.ENOMEDIUM:
-                raise NotWritableError("no disc in the drive") from None
+                raise NoDiscError("no disc in the drive") from None
             raise RecorderError(f"cannot read {self._device}: {exc.strerror}") from None
 
     def record(
