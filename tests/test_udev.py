@@ -17,15 +17,19 @@ python3-gi (``make deps`` installs them).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import cdfs
 from tests.test_detect import BURNER_WITH_CDRW, ROM_DRIVE_EMPTY
 
 BED = Path(__file__).parent / "udev" / "bed.py"
@@ -161,3 +165,69 @@ def test_a_drive_type_override_makes_a_writer_or_a_read_only_drive(
     (tmp_path / "mnt").mkdir()
     mp = bed.cdfs("mount", "--drive", "/dev/sr1", str(tmp_path / "mnt"))
     assert mp["rc"] == 2 and "recording is turned off on /dev/sr1" in mp["stderr"], mp
+
+
+def _state(mp: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(os.getxattr(mp, "user.cdfs.status"))
+    return data
+
+
+def _wait_state(mp: Path, state: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (s := _state(mp))["state"] != state:
+        assert time.monotonic() < deadline, f"the mount never showed {state!r}: {s}"
+        time.sleep(0.05)
+    return s
+
+
+def test_media_change_uevents_update_the_mount(
+    bed: Bed, home: dict[str, str], tmp_path: Path
+) -> None:
+    """A mount of /dev/sr0 (its disc an emulated image standing in, and the
+    look at that image turned off, so that only udev can tell): the disc
+    inserted and then ejected, each announced by a change uevent as the
+    kernel and cdrom_id send it, shows in the mount without unmounting, and
+    the staged file stays."""
+    disc = tmp_path / "drive" / "disc.iso"
+    disc.parent.mkdir()
+    env = {"CDFS_DRIVE_STANDINS": f"/dev/sr0={disc}", "CDFS_DISC_POLL": "0"}
+    bed.add("sr0", {k: v for k, v in BURNER_WITH_CDRW.items() if "MEDIA" not in k})
+    mp = tmp_path / "mnt"
+    mp.mkdir()
+    up = bed.cdfs("mount", "--no-burn-on-unmount", "--drive", "/dev/sr0", str(mp), env=env)
+    assert up["rc"] == 0, up
+    pid = _state(mp)["pid"]
+    try:
+        assert _state(mp)["state"] == "no disc"
+        (mp / "staged.txt").write_text("collected with the tray empty\n")
+        cdfs(["media", "create", str(disc), "--type", "cd-r80"], home)
+        inserted = {
+            "ID_CDROM_MEDIA": "1",
+            "ID_CDROM_MEDIA_CD_R": "1",
+            "ID_CDROM_MEDIA_STATE": "blank",
+            "DISK_MEDIA_CHANGE": "1",
+        }
+        bed.change("sr0", inserted)
+        s = _wait_state(mp, "blank")
+        assert s["media"] == "cd-r80" and s["staged_files"] == 1
+        disc.unlink()
+        disc.with_name(disc.name + ".toc").unlink()
+        bed.change("sr0", {"ID_CDROM_MEDIA": "0", "ID_CDROM_MEDIA_CD_R": "0"})
+        s = _wait_state(mp, "no disc")
+        assert s["staged_files"] == 1
+        assert (mp / "staged.txt").read_text() == "collected with the tray empty\n"
+    finally:
+        subprocess.run(["fusermount3", "-u", "-z", str(mp)], timeout=30, check=False)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
