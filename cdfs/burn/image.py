@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from cdfs.burn.automount import release_desktop_mounts
 from cdfs.burn.checks import (
     check_capacity,
     check_write_speed,
@@ -69,6 +70,7 @@ def burn_image(recorder: Recorder, image: Path, opts: Resolved, phase: PhaseFn) 
         )
     check_capacity(info, sectors_for(size))
     check_write_speed(recorder, opts.speed)
+    release_desktop_mounts(recorder)
     start = Lba(0)
     close = opts.close if opts.close is not None else opts.close_policy.value == "always"
     session = recorder.record(

@@ -25,6 +25,7 @@ import trio
 from cdfs import names
 from cdfs.burn import journal
 from cdfs.burn import stash as stashes
+from cdfs.burn.automount import release_desktop_mounts
 from cdfs.burn.checks import (
     check_capacity,
     check_same_disc,
@@ -305,6 +306,7 @@ class Burner:
         info = await trio.to_thread.run_sync(disc_for_burn, self.recorder)
         check_same_disc(self.view.info, info)
         await trio.to_thread.run_sync(check_write_speed, self.recorder, opts.speed)
+        await trio.to_thread.run_sync(release_desktop_mounts, self.recorder)
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
         snap = take_snapshot(self.view, snap_dir, hold=not opts.simulate)
         try:
