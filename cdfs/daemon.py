@@ -378,18 +378,18 @@ class Daemon:
             if self.burner.busy:
                 self.publish()
 
-    async def follow_disc(self, why: str) -> None:
+    async def follow_disc(self, why: str) -> bool:
         """The disc in the drive changed (ejected, inserted, swapped: a udev
         media change, or the emulated disc's image removed or made again):
         show the disc now in the drive, keeping everything staged.  Not
         while a burn or erase runs: it reads the disc itself when it ends,
         and the wrong-disc check refuses a burn onto a disc the mount does
-        not show."""
+        not show.  False when it could not look now (a burn runs)."""
         if self.burner.busy:
-            return
+            return False
         info = await trio.to_thread.run_sync(disc_or_none, self.recorder)
         if info.identity == self.view.info.identity and info == self.view.info:
-            return
+            return True
         reader, root = None, None
         if not is_no_disc(info):
             try:
@@ -399,11 +399,11 @@ class Daemon:
                 log.warning("cannot read the disc now in the drive: %s", exc)
                 if reader is not None:
                     reader.close()
-                return
-        if self.burner.busy:  # a burn started meanwhile: it reads the disc itself
+                return True
+        if self.burner.busy:  # a burn started meanwhile: look again after it
             if reader is not None:
                 reader.close()
-            return
+            return False
         old, self.reader = self.reader, reader
         self.view.reader = reader
         self.view.set_disc(info, root)
@@ -411,6 +411,7 @@ class Daemon:
             old.close()
         log.info("%s: the drive now holds %s", why, info.media.title)
         self.publish()
+        return True
 
     def close(self) -> None:
         if self.reader is not None:

@@ -32,12 +32,13 @@ from cdfs.recorders.xorriso import XorrisoRecorder
 log = logging.getLogger(__name__)
 
 POLL_ENV = "CDFS_DISC_POLL"
+RETRY_SECONDS = 0.5
 
 
 class Follower(Protocol):
     recorder: Recorder
 
-    async def follow_disc(self, why: str) -> None: ...
+    async def follow_disc(self, why: str) -> bool: ...
 
 
 def udev_device(recorder: Recorder) -> str:
@@ -87,7 +88,9 @@ async def _udev(daemon: Follower, device: str) -> None:
     log.info("following disc changes in %s through udev", device)
     try:
         async for why in receive:
-            await daemon.follow_disc(f"{device}: {why}")
+            # A change during a burn (its own eject, say) is followed after it.
+            while not await daemon.follow_disc(f"{device}: {why}"):
+                await trio.sleep(RETRY_SECONDS)
     finally:
         await trio.to_thread.run_sync(watch.stop)
 

@@ -40,7 +40,7 @@ def test_an_empty_drive_mounts_stages_and_burns_once_a_disc_is_in(
     m = mount(Path("/dev/sr0"))
     s = m.status()
     assert s["state"] == "no disc" and s["sessions"] == []
-    assert "no disc" in (m.path / ".status").read_text()
+    assert "Disc:         no disc in the drive" in (m.path / ".status").read_text()
     src = tmp_path / "src"
     src.mkdir()
     (src / "small.txt").write_bytes(b"collected before the disc came\n")

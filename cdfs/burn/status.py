@@ -72,8 +72,7 @@ def render_text(s: dict[str, Any]) -> str:
     sessions = s.get("sessions", [])
     lines = [
         f"Drive:        {s.get('drive', '?')}",
-        f"Disc:         {s.get('media_title', s.get('media', '?'))}, {s.get('state', '?')}, "
-        f"{count(len(sessions), 'session')}",
+        f"Disc:         {disc_line(s, len(sessions))}",
         f"Capacity:     {human_bytes(s.get('capacity_bytes', 0))}",
         f"Used:         {human_bytes(s.get('used_bytes', 0))}",
         f"Free:         {human_bytes(s.get('free_bytes', 0))}{closed_note(s)}",
@@ -88,6 +87,13 @@ def render_text(s: dict[str, Any]) -> str:
         lines.append(f"Folders:      {folders} on the disc with a staged mode, owner or time")
     lines += names_lines(s.get("names") or {})
     return "\n".join(lines) + "\n"
+
+
+def disc_line(s: dict[str, Any], sessions: int) -> str:
+    if s.get("state") == "no disc":
+        return "no disc in the drive"
+    title = s.get("media_title", s.get("media", "?"))
+    return f"{title}, {s.get('state', '?')}, {count(sessions, 'session')}"
 
 
 def closed_note(s: dict[str, Any]) -> str:
