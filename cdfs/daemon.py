@@ -404,11 +404,18 @@ class Daemon:
             if reader is not None:
                 reader.close()
             return False
+        # The kernel keeps names it looked up for ENTRY_TIMEOUT: make it ask
+        # again for the top names of both discs (a dropped name takes its
+        # subtree), before the change and once more after it.
+        gone = self.view.root.disc
+        names = {*(gone.children if gone else ()), *(root.children if root else ())}
+        await trio.to_thread.run_sync(forget_names, names)
         old, self.reader = self.reader, reader
         self.view.reader = reader
         self.view.set_disc(info, root)
         if old is not None:
             old.close()
+        await trio.to_thread.run_sync(forget_names, names)
         log.info("%s: the drive now holds %s", why, info.media.title)
         self.publish()
         return True
@@ -418,6 +425,16 @@ class Daemon:
             self.reader.close()
         self.upper.close()
         os.close(self._lock_fd)
+
+
+def forget_names(names: set[bytes]) -> None:
+    """Make the kernel look the root's ``names`` up again (in a worker
+    thread: never from a request handler, which could deadlock)."""
+    for name in names:
+        try:
+            pyfuse3.invalidate_entry(pyfuse3.ROOT_INODE, name)
+        except OSError as exc:  # ENOENT: the kernel did not know the name
+            log.debug("cannot invalidate %r: %s", name, exc)
 
 
 def fuse_options(options: MountOptions) -> set[str]:

@@ -89,7 +89,7 @@ async def _udev(daemon: Follower, device: str) -> None:
     try:
         async for why in receive:
             # A change during a burn (its own eject, say) is followed after it.
-            while not await daemon.follow_disc(f"{device}: {why}"):
+            while not await _follow(daemon, f"{device}: {why}"):
                 await trio.sleep(RETRY_SECONDS)
     finally:
         await trio.to_thread.run_sync(watch.stop)
@@ -98,4 +98,13 @@ async def _udev(daemon: Follower, device: str) -> None:
 async def _poll(daemon: Follower, interval: float) -> None:
     while True:
         await trio.sleep(interval)
-        await daemon.follow_disc("the emulated disc changed")
+        await _follow(daemon, "the emulated disc changed")
+
+
+async def _follow(daemon: Follower, why: str) -> bool:
+    """Follow one change; a failure is logged, never the end of the mount."""
+    try:
+        return await daemon.follow_disc(why)
+    except Exception:
+        log.exception("could not follow the disc change (%s)", why)
+        return True

@@ -94,9 +94,11 @@ def test_eject_insert_and_swap_are_followed_without_unmounting(
     assert (m.path / "first.txt").exists()
     (m.path / "kept.txt").write_text("staged across the swap\n")
 
+    assert (m.path / "first.txt").stat().st_size  # the kernel now knows the name
     eject(disc)
     s = m.wait_for(lambda s: s["state"] == "no disc")
     assert s["staged_files"] == 1 and s["capacity_bytes"] == 0
+    assert not (m.path / "first.txt").exists(), "the ejected disc's file is still seen"
     assert "kept.txt" in {p.name for p in m.path.iterdir()}
 
     cdfs(["media", "create", str(disc), "--type", "cd-r74"], home)
