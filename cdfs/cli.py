@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdfs import config, mounts, names, paths, private
+from cdfs import config, drives, mounts, names, paths, private
 from cdfs.burn import stash
 from cdfs.burn.status import AT_REST, human_bytes, render_text
 from cdfs.errors import (
@@ -184,9 +184,7 @@ def resolve_drive(spec: str | None, settings: config.Settings) -> str:
     """The drive to use (:func:`cdfs.drives.enabled_drive`: the option,
     $CDFS_DRIVE, the drive setting, the one recorder udev knows), else the
     default emulated disc (created blank, as a cd-r80, on first use)."""
-    from cdfs.drives import enabled_drive
-
-    spec = enabled_drive(spec, settings)
+    spec = drives.enabled_drive(spec, settings)
     if spec:
         return spec
     disc = paths.default_disc()
@@ -243,19 +241,23 @@ def check_mount(
     be checked before mounting has been: in the foreground, and before
     anything is created for the drive (staging area, log), so that a mount
     that cannot work says why, with its own exit code."""
-    from cdfs.mountcheck import check_fuse_device, check_mountpoint, stash_room_warning
+    from cdfs import mountcheck as check
     from cdfs.recorders.nodisc import disc_or_none
     from cdfs.recorders.opening import open_recorder
 
-    check_mountpoint(mp, nonempty=nonempty)
+    check.check_mountpoint(mp, nonempty=nonempty)
     recorder = open_recorder(resolve_drive(args.drive, settings))
     info = disc_or_none(recorder)  # an empty drive mounts (staging works)
     stash_dir = args.stash_dir or settings.stash_dir
     stash_path = Path(stash_dir).expanduser() if stash_dir else paths.default_stash_dir()
     free = stash.check(stash_path, recorder.ident)
-    check_fuse_device()
-    if warning := stash_room_warning(stash_path, free, info.room * SECTOR_SIZE):
-        print(f"cdfs: warning: {warning}", file=sys.stderr)
+    check.check_fuse_device()
+    for warning in (
+        check.stash_room_warning(stash_path, free, info.room * SECTOR_SIZE),
+        check.speed_warning(recorder, settings.speed, info),
+    ):
+        if warning:
+            print(f"cdfs: warning: {warning}", file=sys.stderr)
     return recorder, stash_path
 
 
@@ -499,12 +501,6 @@ def cmd_media_info(args: argparse.Namespace) -> int:
 # -- dispatch ----------------------------------------------------------------
 
 
-def cmd_drives(args: argparse.Namespace) -> int:
-    from cdfs.drives import cmd_drives as run
-
-    return run(args)
-
-
 Command = Callable[[argparse.Namespace], int]
 
 COMMANDS: dict[str, Command] = {
@@ -518,7 +514,7 @@ COMMANDS: dict[str, Command] = {
     "config set": cmd_config_set,
     "media create": cmd_media_create,
     "media info": cmd_media_info,
-    "drives": cmd_drives,
+    "drives": drives.cmd_drives,
 }
 """Each ``handler`` name the parser sets, and the function that runs it."""
 

@@ -140,3 +140,26 @@ def test_a_burn_checks_the_speed_against_the_drive(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="/dev/sr0 cannot write at 48x"):
         check_write_speed(drive, 48)
     check_write_speed(create_media(tmp_path / "disc.img", media_type("cd-r80")), 48)
+
+
+def test_mounting_warns_of_a_speed_setting_the_drive_does_not_offer(tmp_path: Path) -> None:
+    """``cdfs mount`` checks the speed setting against the drive and the
+    disc in it (burns would be refused); an empty tray says nothing."""
+    from cdfs.mountcheck import speed_warning
+    from cdfs.recorders.media import DiscInfo, DiscState, media_type
+    from cdfs.recorders.nodisc import no_disc_info
+    from cdfs.recorders.xorriso import XorrisoRecorder
+
+    report = tmp_path / "report.txt"
+    report.write_text(DVD_BURNER_WITH_DVD_PLUS_R)
+    stub = tmp_path / "xorriso"
+    stub.write_text(f'#!/bin/sh\n[ "$3" = -list_speeds ] && cat {report}\n')
+    stub.chmod(0o755)
+    drive = XorrisoRecorder("/dev/sr0", program=str(stub))
+    disc = DiscInfo(media_type("dvd+r"), DiscState.BLANK)
+    warning = speed_warning(drive, 48, disc)
+    assert warning.startswith("the speed setting: /dev/sr0 cannot write at 48x")
+    assert "burns will be refused until it is changed" in warning
+    assert speed_warning(drive, 8, disc) == ""
+    assert speed_warning(drive, None, disc) == ""
+    assert speed_warning(drive, 48, no_disc_info()) == ""
