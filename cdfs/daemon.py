@@ -400,16 +400,16 @@ class Daemon:
                 if reader is not None:
                     reader.close()
                 return True
-        if self.burner.busy:  # a burn started meanwhile: look again after it
-            if reader is not None:
-                reader.close()
-            return False
         # The kernel keeps names it looked up for ENTRY_TIMEOUT: make it ask
         # again for the top names of both discs (a dropped name takes its
         # subtree), before the change and once more after it.
         gone = self.view.root.disc
         names = {*(gone.children if gone else ()), *(root.children if root else ())}
         await trio.to_thread.run_sync(forget_names, names)
+        if self.burner.busy:  # a burn started meanwhile: look again after it
+            if reader is not None:
+                reader.close()
+            return False
         old, self.reader = self.reader, reader
         self.view.reader = reader
         self.view.set_disc(info, root)

@@ -21,6 +21,7 @@ from typing import Any
 from cdfs import config, paths
 from cdfs.errors import CdfsError, UsageError
 from cdfs.recorders.detect import WRITABLE_PROFILES, DriveInfo, find_drives, same_device
+from cdfs.units import SECTOR_SIZE
 
 
 def profile_name(profile: str) -> str:
@@ -116,7 +117,7 @@ def probe_disc(device: str) -> dict[str, Any]:
     return {
         "media": info.media.title,
         "state": info.state.value,
-        "free_bytes": disc_figures(info, root).free * 2048,
+        "free_bytes": disc_figures(info, root).free * SECTOR_SIZE,
     }
 
 
