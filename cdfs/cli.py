@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdfs import config, mounts, names, paths, private
+from cdfs import config, drives, mounts, names, paths, private
 from cdfs.burn import stash
 from cdfs.burn.status import AT_REST, human_bytes, render_text
 from cdfs.errors import (
@@ -180,11 +180,11 @@ def report_burn(last: dict[str, Any]) -> int:
 # -- recorder resolution -----------------------------------------------------
 
 
-def resolve_drive(spec: str | None, configured: str = "") -> str:
-    """The drive to use: the option, else $CDFS_DRIVE, else the configured
-    drive, else the default emulated disc (created blank, as a cd-r80, on
-    first use)."""
-    spec = spec or os.environ.get("CDFS_DRIVE") or configured
+def resolve_drive(spec: str | None, settings: config.Settings) -> str:
+    """The drive to use (:func:`cdfs.drives.enabled_drive`: the option,
+    $CDFS_DRIVE, the drive setting, the one recorder udev knows), else the
+    default emulated disc (created blank, as a cd-r80, on first use)."""
+    spec = drives.enabled_drive(spec, settings)
     if spec:
         return spec
     disc = paths.default_disc()
@@ -241,18 +241,23 @@ def check_mount(
     be checked before mounting has been: in the foreground, and before
     anything is created for the drive (staging area, log), so that a mount
     that cannot work says why, with its own exit code."""
-    from cdfs.mountcheck import check_fuse_device, check_mountpoint, stash_room_warning
+    from cdfs import mountcheck as check
+    from cdfs.recorders.nodisc import disc_or_none
     from cdfs.recorders.opening import open_recorder
 
-    check_mountpoint(mp, nonempty=nonempty)
-    recorder = open_recorder(resolve_drive(args.drive, settings.drive))
-    info = recorder.disc_info()
+    check.check_mountpoint(mp, nonempty=nonempty)
+    recorder = open_recorder(resolve_drive(args.drive, settings))
+    info = disc_or_none(recorder)  # an empty drive mounts (staging works)
     stash_dir = args.stash_dir or settings.stash_dir
     stash_path = Path(stash_dir).expanduser() if stash_dir else paths.default_stash_dir()
     free = stash.check(stash_path, recorder.ident)
-    check_fuse_device()
-    if warning := stash_room_warning(stash_path, free, info.room * SECTOR_SIZE):
-        print(f"cdfs: warning: {warning}", file=sys.stderr)
+    check.check_fuse_device()
+    for warning in (
+        check.stash_room_warning(stash_path, free, info.room * SECTOR_SIZE),
+        check.speed_warning(recorder, settings.speed, info),
+    ):
+        if warning:
+            print(f"cdfs: warning: {warning}", file=sys.stderr)
     return recorder, stash_path
 
 
@@ -312,6 +317,10 @@ def cmd_burn(args: argparse.Namespace) -> int:
     if args.rewrite:
         values["rewrite"] = "yes"
     values |= recording_values(args)
+    if args.wait:  # an empty drive: ask for a disc, and wait for it
+        from cdfs.progress import wait_for_disc
+
+        wait_for_disc(partial(poll_status, mp), args.timeout, args.quiet, mp)
     ticket = request_burn(mp, [f"{key}={value}" for key, value in values.items()])
     if not args.wait:
         print(f"cdfs: burn requested (request {ticket}); see {mp / '.status'}")
@@ -345,7 +354,7 @@ def cmd_burn_image(args: argparse.Namespace) -> int:
 
     check_image(Path(args.image))
     settings, _origin = config.load()
-    recorder = open_recorder(resolve_drive(args.drive, settings.drive))
+    recorder = open_recorder(resolve_drive(args.drive, settings))
     opts = options_from(recording_values(args)).resolve(settings)
     lock = hold_recorder(recorder, "unmount it first ('cdfs umount {mp}')")
     try:
@@ -493,6 +502,7 @@ def cmd_media_info(args: argparse.Namespace) -> int:
 
 # -- dispatch ----------------------------------------------------------------
 
+
 Command = Callable[[argparse.Namespace], int]
 
 COMMANDS: dict[str, Command] = {
@@ -506,6 +516,7 @@ COMMANDS: dict[str, Command] = {
     "config set": cmd_config_set,
     "media create": cmd_media_create,
     "media info": cmd_media_info,
+    "drives": drives.cmd_drives,
 }
 """Each ``handler`` name the parser sets, and the function that runs it."""
 

@@ -27,6 +27,9 @@ SYSTEM_CONFIG = Path("/etc/cdfs/config.toml")
 CLOSE_POLICIES = ("never", "auto", "always")
 VERIFY_MODES = ("none", "quick", "full")
 NAME_POLICIES = ("relaxed", "strict")
+DRIVE_TYPES = ("cd-r", "cd-rw", "cd-rom")
+"""XP's drive-type override: treat a drive as a CD-R or CD-RW writer, or as
+a read-only CD-ROM drive, whatever it says it can do."""
 
 
 def user_config() -> Path:
@@ -76,6 +79,35 @@ def _text(key: str, value: Any) -> str:
     return value
 
 
+def _drive_types(key: str, value: Any) -> str:
+    """``DEVICE=TYPE`` pairs, comma-separated, TYPE one of DRIVE_TYPES."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be text such as /dev/sr0=cd-rom, not {value!r}")
+    pairs = []
+    for word in (w.strip() for w in value.split(",")):
+        if not word:
+            continue
+        device, _, kind = word.partition("=")
+        device, kind = device.strip(), kind.strip().lower()
+        if not device.startswith("/dev/") or kind not in DRIVE_TYPES:
+            raise ConfigError(
+                f"{key} takes DEVICE=TYPE pairs separated by commas, such as "
+                f"/dev/sr0=cd-rom, TYPE one of {', '.join(DRIVE_TYPES)}; not {word!r}"
+            )
+        pairs.append(f"{device}={kind}")
+    return ",".join(pairs)
+
+
+def drive_types(settings: Settings) -> dict[str, str]:
+    """The ``drive_types`` setting as device -> type (``cd-r``, ``cd-rw``,
+    ``cd-rom``), devices as written (callers compare real paths)."""
+    found = {}
+    for pair in filter(None, settings.drive_types.split(",")):
+        device, _, kind = pair.partition("=")
+        found[device] = kind
+    return found
+
+
 @dataclass(frozen=True)
 class Settings:
     """Effective settings; every field is a documented key."""
@@ -97,6 +129,10 @@ class Settings:
     """Do everything but write (a dummy burn)."""
     burn_on_unmount: bool = True
     """Burn what is staged when the mount is unmounted."""
+    drive_types: str = ""
+    """Per-drive type overrides (XP's registry value), ``/dev/sr0=cd-rom``
+    pairs separated by commas: cd-r or cd-rw make a misdetected drive a
+    writer, cd-rom makes it read-only (recording is never enabled on it)."""
     names: str = "relaxed"
     """strict: refuse, when copied in, names Windows (Joliet) would not see
     unchanged; relaxed: map them (``cdfs status`` lists the mappings)."""
@@ -112,6 +148,7 @@ CHECKERS: dict[str, Callable[[str, Any], Any]] = {
     "simulate": parse_bool,
     "burn_on_unmount": parse_bool,
     "names": _choice(NAME_POLICIES),
+    "drive_types": _drive_types,
 }
 
 KEYS = tuple(f.name for f in fields(Settings))

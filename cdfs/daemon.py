@@ -35,12 +35,14 @@ from cdfs.burn.outcome import BurnResult
 from cdfs.burn.recovery import recover
 from cdfs.burn.status import render_text
 from cdfs.config import Settings
-from cdfs.errors import BurnInProgressError, UsageError, WriteOnceError
+from cdfs.discwatch import watch_disc
+from cdfs.errors import BurnInProgressError, CdfsError, NoDiscError, UsageError, WriteOnceError
 from cdfs.iso import discread
 from cdfs.mount.fs import Operations
 from cdfs.mount.namereport import name_changes
 from cdfs.mount.staging import Upper, is_reserved
 from cdfs.mount.view import Attr, Handle, View
+from cdfs.recorders.nodisc import disc_or_none, is_no_disc, state_of
 from cdfs.recorders.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -140,9 +142,9 @@ class Daemon:
         self._lock_fd = lock_recorder(self.staging_dir, recorder.description)
         shutil.rmtree(self.staging_dir / names.SNAPSHOT_DIR, ignore_errors=True)
         self.upper = Upper(self.staging_dir / names.STAGING_TREE)
-        info = recorder.disc_info()
-        self.reader = recorder.open_reader()
-        root = discread.read_tree(self.reader, info)
+        info = disc_or_none(recorder)  # an empty drive mounts: staging works
+        self.reader = None if is_no_disc(info) else recorder.open_reader()
+        root = None if self.reader is None else discread.read_tree(self.reader, info)
         self.view = View(
             self.upper,
             info,
@@ -159,7 +161,9 @@ class Daemon:
             on_change=self.publish,
             settings=options.settings,
         )
-        self.burner.last = recover(self.view, self.staging_dir) or self._load_last()
+        # An interrupted burn is settled once its disc is in the drive.
+        recovered = None if is_no_disc(info) else recover(self.view, self.staging_dir)
+        self.burner.last = recovered or self._load_last()
         stash.clean(options.stash_dir, recorder.ident)
         self._staged_cache: tuple[float, int, int, int] = (0.0, 0, 0, 0)
         self._burn_writers = 0
@@ -211,7 +215,7 @@ class Daemon:
             "drive": self.recorder.description,
             "media": info.media.name,
             "media_title": info.media.title,
-            "state": info.state.value,
+            "state": state_of(info),
             "disc_problem": info.blocked,
             "sessions": [{"start": s.start, "length": s.length} for s in info.sessions],
             **space.as_bytes(),
@@ -331,6 +335,9 @@ class Daemon:
         mode = value.strip().decode(errors="replace").lower()
         if mode not in ("quick", "full"):
             raise UsageError(f"erase must be quick or full, not {mode!r}")
+        if is_no_disc(self.view.info):
+            self._refuse("there is no disc in the drive: insert the rewritable disc to erase")
+            raise NoDiscError("there is no disc in the drive")
         if not self.view.info.media.rewritable:
             message = f"a {self.view.info.media.title} cannot be erased: it is write-once"
             self._refuse(message)
@@ -354,6 +361,7 @@ class Daemon:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.burner.run)
             nursery.start_soon(self._publish_while_burning)
+            nursery.start_soon(watch_disc, self)
             await pyfuse3.main()
             log.info("unmounted")
             await self.burner.wait_idle()
@@ -371,10 +379,63 @@ class Daemon:
             if self.burner.busy:
                 self.publish()
 
+    async def follow_disc(self, why: str) -> bool:
+        """The disc in the drive changed (ejected, inserted, swapped: a udev
+        media change, or the emulated disc's image removed or made again):
+        show the disc now in the drive, keeping everything staged.  Not
+        while a burn or erase runs: it reads the disc itself when it ends,
+        and the wrong-disc check refuses a burn onto a disc the mount does
+        not show.  False when it could not look now (a burn runs)."""
+        if self.burner.busy:
+            return False
+        info = await trio.to_thread.run_sync(disc_or_none, self.recorder)
+        if info.identity == self.view.info.identity and info == self.view.info:
+            return True
+        reader, root = None, None
+        if not is_no_disc(info):
+            try:
+                reader = await trio.to_thread.run_sync(self.recorder.open_reader)
+                root = await trio.to_thread.run_sync(discread.read_tree, reader, info)
+            except CdfsError as exc:
+                log.warning("cannot read the disc now in the drive: %s", exc)
+                if reader is not None:
+                    reader.close()
+                return True
+        # The kernel keeps names it looked up for ENTRY_TIMEOUT: make it ask
+        # again for the top names of both discs (a dropped name takes its
+        # subtree), before the change and once more after it.
+        gone = self.view.root.disc
+        names = {*(gone.children if gone else ()), *(root.children if root else ())}
+        await trio.to_thread.run_sync(forget_names, names)
+        if self.burner.busy:  # a burn started meanwhile: look again after it
+            if reader is not None:
+                reader.close()
+            return False
+        old, self.reader = self.reader, reader
+        self.view.reader = reader
+        self.view.set_disc(info, root)
+        if old is not None:
+            old.close()
+        await trio.to_thread.run_sync(forget_names, names)
+        log.info("%s: the drive now holds %s", why, info.media.title)
+        self.publish()
+        return True
+
     def close(self) -> None:
-        self.reader.close()
+        if self.reader is not None:
+            self.reader.close()
         self.upper.close()
         os.close(self._lock_fd)
+
+
+def forget_names(names: set[bytes]) -> None:
+    """Make the kernel look the root's ``names`` up again (in a worker
+    thread: never from a request handler, which could deadlock)."""
+    for name in names:
+        try:
+            pyfuse3.invalidate_entry(pyfuse3.ROOT_INODE, name)
+        except OSError as exc:  # ENOENT: the kernel did not know the name
+            log.debug("cannot invalidate %r: %s", name, exc)
 
 
 def fuse_options(options: MountOptions) -> set[str]:

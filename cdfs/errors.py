@@ -79,6 +79,10 @@ class NotWritableError(CdfsError):
     exit_code = 5
 
 
+class NoDiscError(NotWritableError):
+    """The drive is empty (the tray is open, or no disc is in it)."""
+
+
 class NoSpaceError(CdfsError):
     """What is staged (or the stash) does not fit."""
 

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 
 from cdfs.errors import NotFoundError, UsageError
+from cdfs.recorders.media import DiscInfo
+from cdfs.recorders.recorder import Recorder
 
 FUSE_DEVICE = Path("/dev/fuse")
 
@@ -78,3 +80,19 @@ def stash_room_warning(stash_dir: Path, free: int, session: int) -> str:
         f"disc can take up to {-(-session // mb)} MB: a burn of more than {free // mb} MB "
         "will fail; free some space, or choose another stash directory (--stash-dir)"
     )
+
+
+def speed_warning(recorder: Recorder, speed: float | None, info: DiscInfo) -> str:
+    """A warning when the ``speed`` setting is not one the drive offers
+    with the disc in it (burns would be refused); '' when it is, or when
+    the drive or the empty tray says nothing."""
+    from cdfs.burn.checks import check_write_speed
+    from cdfs.recorders.nodisc import is_no_disc
+
+    if speed is None or is_no_disc(info):
+        return ""
+    try:
+        check_write_speed(recorder, speed)
+    except UsageError as exc:
+        return f"the speed setting: {exc}; burns will be refused until it is changed"
+    return ""

@@ -32,8 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cdfs",
         description="Burn discs like Windows XP did: mount the recorder, copy files in, "
         "touch .burn.",
-        epilog="Without --drive, cdfs uses $CDFS_DRIVE or an emulated CD-R under "
-        "~/.local/share/cdfs (created blank on first use).",
+        epilog="Without --drive, cdfs uses $CDFS_DRIVE, else the drive setting, else the "
+        "one recorder udev finds (with several, it asks you to choose; 'cdfs drives' lists "
+        "them), else an emulated CD-R under ~/.local/share/cdfs (created blank on first use).",
     )
     p.add_argument("--version", action="version", version=f"cdfs {__version__}")
     p.add_argument(
@@ -44,7 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
         "~/.local/state/cdfs/cdfs.log)",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_mount, add_umount, add_burn, add_status, add_erase, add_burn_image):
+    for add in (
+        add_mount,
+        add_umount,
+        add_burn,
+        add_status,
+        add_erase,
+        add_burn_image,
+        add_drives,
+    ):
         add(sub)
     add_config(sub)
     add_media(sub)
@@ -195,7 +204,17 @@ def add_burn(sub: Subparsers) -> None:
     )
     add_recording_flags(b)
     b.add_argument(
-        "--wait", action="store_true", help="show progress; exit 0 only if the burn succeeded"
+        "--wait",
+        action="store_true",
+        help="show progress; exit 0 only if the burn succeeded.  With no disc in the drive, "
+        "first ask for one and wait until it is inserted",
+    )
+    b.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="with --wait: give up (exit 5, nothing burned, the staged files kept) when no "
+        "disc is inserted within SECONDS (default: wait as long as it takes)",
     )
     b.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
 
@@ -257,6 +276,27 @@ def add_burn_image(sub: Subparsers) -> None:
     bi.add_argument("--drive", metavar="DISC_OR_DEVICE", help="as for cdfs mount")
     add_recording_flags(bi)
     bi.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+
+
+def add_drives(sub: Subparsers) -> None:
+    d = command(
+        sub,
+        "drives",
+        help="list the recorders and which one recording is enabled on",
+        description="List the optical drives udev knows: device, vendor and model, what "
+        "each writes, the disc loaded (its type, state and free space, from the drive), the "
+        "write speeds it offers with that disc (xorriso -list_speeds), and which one "
+        "recording is enabled on: --drive, $CDFS_DRIVE or the drive setting, else the only "
+        "recorder; with several, choose one with 'cdfs config set drive DEVICE'; with none, "
+        "the emulated disc.  The drive_types setting (DEVICE=cd-r|cd-rw|cd-rom, "
+        "comma-separated) forces a misdetected drive to be a writer or read-only.",
+    )
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    d.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="only what udev says: do not ask the drives for free space and speeds",
+    )
 
 
 def add_config(sub: Subparsers) -> None:

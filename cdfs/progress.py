@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from cdfs.burn.rate import RateWindow, average
 from cdfs.burn.status import AT_REST, human_bytes
-from cdfs.errors import NotMountedError
+from cdfs.errors import NoDiscError, NotMountedError
 
 POLL_SECONDS = 0.2
 STEP_PERCENT = 25
@@ -283,3 +283,27 @@ def wait_for_exit(
             bars.show(read_status_file(status_file).get("burn", {}))
             time.sleep(POLL_SECONDS)
         bars.show(read_status_file(status_file).get("burn", {}))
+
+
+def wait_for_disc(
+    poll: Callable[[], Status | None], timeout: float | None, quiet: bool, mountpoint: Path
+) -> None:
+    """Before a burn: while the mount's drive is empty, ask for a disc and
+    wait until the mount shows one (or ``timeout`` seconds have passed)."""
+    s = poll()
+    if s is None or s.get("state") != "no disc":
+        return
+    limit = "" if timeout is None else f" (for up to {timeout:g} s)"
+    if not quiet:
+        print(f"cdfs: insert a blank or appendable disc into the drive; waiting{limit}",
+              file=sys.stderr)  # fmt: skip
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while (s := poll()) is not None and s.get("state") == "no disc":
+        if deadline is not None and time.monotonic() > deadline:
+            raise NoDiscError(
+                f"no disc was inserted within {timeout:g} s: nothing was burned and the "
+                f"staged files are kept; 'cdfs burn --wait {mountpoint}' tries again"
+            )
+        time.sleep(POLL_SECONDS)
+    if s is None:
+        raise NotMountedError(f"{mountpoint} was unmounted while waiting for a disc")

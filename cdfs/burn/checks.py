@@ -26,7 +26,10 @@ from cdfs.errors import (
 from cdfs.iso import discread
 from cdfs.iso.mastering import Kind, MasterEntry
 from cdfs.recorders.media import SESSION_PADDING, SUPERBLOCK, DiscInfo
+from cdfs.recorders.nodisc import is_no_disc
 from cdfs.recorders.recorder import Recorder
+from cdfs.recorders.speeds import check_speed, read_speeds
+from cdfs.recorders.xorriso import XorrisoRecorder
 from cdfs.units import SECTOR_SIZE, Lba, sectors_for
 
 ProgressFn = Callable[[int, int], None]
@@ -83,9 +86,22 @@ def check_capacity(info: DiscInfo, need: int) -> None:
         raise NoSpaceError(f"{plain} (the staged files need {over} MB more than is free)")
 
 
+def check_write_speed(recorder: Recorder, speed: float | None) -> None:
+    """Refuse a write speed (``--speed``, the ``speed`` setting) the drive
+    does not offer with the disc in it, as ``xorriso -list_speeds`` says;
+    the emulated recorder writes at any speed."""
+    if speed is not None and isinstance(recorder, XorrisoRecorder):
+        check_speed(speed, read_speeds(recorder.device, recorder.program), recorder.device)
+
+
 def check_same_disc(known: DiscInfo, now: DiscInfo) -> None:
     """Refuse to burn onto a disc other than the one the mount shows."""
     if known.identity and now.identity != known.identity:
+        if is_no_disc(known):
+            raise DiscChangedError(
+                "a disc was inserted after the mount last looked: nothing was burned and the "
+                "staged files are kept; the mount shows the disc in a moment, then burn again"
+            )
         raise DiscChangedError(
             "the disc in the drive is not the one this mount shows (it was swapped, or "
             "written by another program): nothing was burned and the staged files are kept; "

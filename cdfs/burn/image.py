@@ -14,9 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from cdfs.burn.automount import release_desktop_mounts
 from cdfs.burn.checks import (
     check_capacity,
     check_not_blocked,
+    check_write_speed,
     expected_tree,
     verify_quick,
     verify_session,
@@ -119,6 +121,8 @@ def burn_image(recorder: Recorder, image: Path, opts: Resolved, phase: PhaseFn) 
             f"blank disc{hint}"
         )
     check_capacity(info, sectors_for(size))
+    check_write_speed(recorder, opts.speed)
+    release_desktop_mounts(recorder)
     # An image laid out from sector 0 carries its own head: it goes at 0 even
     # on overwritable media (whose cdfs sessions start at 32), as xorriso and
     # growisofs write one; a later session moves whatever of it lies below

@@ -22,10 +22,12 @@ import trio
 from cdfs import names
 from cdfs.burn import journal
 from cdfs.burn import stash as stashes
+from cdfs.burn.automount import release_desktop_mounts
 from cdfs.burn.checks import (
     KeptDigests,
     check_capacity,
     check_same_disc,
+    check_write_speed,
     expected_tree,
     kept_at_risk,
     verify_kept,
@@ -67,6 +69,7 @@ from cdfs.recorders.media import (
     not_closed_words,
     superblock_overlap,
 )
+from cdfs.recorders.nodisc import disc_for_burn
 from cdfs.recorders.recorder import Recorder
 from cdfs.units import SECTOR_SIZE, Lba, sectors_for
 
@@ -206,8 +209,10 @@ class Burner:
         label = opts.label or default_label()
         if warning := label_warning(label):
             log.warning("%s", warning)
-        info = await trio.to_thread.run_sync(self.recorder.disc_info)
+        info = await trio.to_thread.run_sync(disc_for_burn, self.recorder)
         check_same_disc(self.view.info, info)
+        await trio.to_thread.run_sync(check_write_speed, self.recorder, opts.speed)
+        await trio.to_thread.run_sync(release_desktop_mounts, self.recorder)
         snap_dir = self.staging_dir / names.SNAPSHOT_DIR
         snap = take_snapshot(self.view, snap_dir, hold=not opts.simulate)
         stack = contextlib.ExitStack()

@@ -72,8 +72,7 @@ def render_text(s: dict[str, Any]) -> str:
     sessions = s.get("sessions", [])
     lines = [
         f"Drive:        {s.get('drive', '?')}",
-        f"Disc:         {s.get('media_title', s.get('media', '?'))}, {s.get('state', '?')}, "
-        f"{count(len(sessions), 'session')}",
+        f"Disc:         {disc_line(s, len(sessions))}",
         *([f"Problem:      {s['disc_problem']}"] if s.get("disc_problem") else []),
         f"Capacity:     {human_bytes(s.get('capacity_bytes', 0))}",
         f"Used:         {human_bytes(s.get('used_bytes', 0))}",
@@ -91,10 +90,19 @@ def render_text(s: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def disc_line(s: dict[str, Any], sessions: int) -> str:
+    if s.get("state") == "no disc":
+        return "no disc in the drive"
+    title = s.get("media_title", s.get("media", "?"))
+    return f"{title}, {s.get('state', '?')}, {count(sessions, 'session')}"
+
+
 def closed_note(s: dict[str, Any]) -> str:
     """Why a disc takes no more sessions, after its Free figure."""
     if s.get("free_bytes", 0):
         return ""
+    if s.get("state") == "no disc":
+        return " (no disc in the drive: staging takes files until one is inserted)"
     if s.get("state") == "closed":
         return " (the disc is closed: no session can be added)"
     return " (the disc is full: not even an empty session fits)"

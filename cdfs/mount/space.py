@@ -47,6 +47,7 @@ from cdfs.errors import NoSpaceError
 from cdfs.iso.discread import DiscEntry, walk
 from cdfs.mount.staging import Upper, is_reserved
 from cdfs.recorders.media import SESSION_PADDING, DiscInfo, DiscState, Session, recorded_length
+from cdfs.recorders.nodisc import is_no_disc
 from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
 # Directory records are at most 255 bytes and never cross a sector, so one
@@ -291,6 +292,8 @@ class Budget:
         """Refuse (ENOSPC) a change that would leave the next session's
         image larger than the room on the disc."""
         info, _ = self._basis()
+        if is_no_disc(info):
+            return  # staging is not limited until a disc is in the drive
         if self.burning is not None:
             after = replace(after, data=max(0, after.data - self.burning[1]))
         room = int(info.room)

@@ -7,13 +7,19 @@ that imports pyudev, and only inside :func:`find_recorders`; the parsing
 (:func:`drive_from_properties`) is pure.  It does not talk to drives (that
 is :mod:`cdfs.recorders.xorriso`) and does not watch for media changes.
 
+A drive-type override (the ``drive_types`` setting, XP's registry value)
+is applied here too (:func:`with_type`): it changes what a drive is said to
+write before anything decides whether it is a recorder.
+
 udev knows neither the next writable address nor free blocks: ask the
 recorder for those.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -97,6 +103,8 @@ class DriveInfo:
     """Profiles the drive supports (``cd_r``, ``dvd_plus_rw``, ``bd_re``...)."""
     media: LoadedMedia | None
     """The loaded disc, or None when the tray is empty."""
+    override: str = ""
+    """The drive type a user forced on it (cd-r, cd-rw, cd-rom), or ''."""
 
     @property
     def recorder(self) -> bool:
@@ -166,21 +174,57 @@ def drive_from_properties(device: str, props: Mapping[str, str]) -> DriveInfo | 
     )
 
 
-def recorders_from(devices: Iterable[tuple[str, Mapping[str, str]]]) -> list[DriveInfo]:
-    """The recorders among ``(device_node, properties)`` pairs, sorted by node."""
+_OVERRIDE_PROFILES = {
+    "cd-r": frozenset({"cd_r"}),
+    "cd-rw": frozenset({"cd_r", "cd_rw"}),
+    "cd-rom": frozenset(),
+}
+
+
+def with_type(drive: DriveInfo, kind: str) -> DriveInfo:
+    """``drive`` as the drive type ``kind`` says (XP's override): ``cd-r``
+    and ``cd-rw`` make it a writer of those discs (on top of what it says
+    it writes), ``cd-rom`` makes it read-only."""
+    if kind not in _OVERRIDE_PROFILES:
+        return drive
+    caps = drive.capabilities | _OVERRIDE_PROFILES[kind]
+    if kind == "cd-rom":
+        caps = drive.capabilities - WRITABLE_PROFILES
+    return dataclasses.replace(drive, capabilities=caps, override=kind)
+
+
+def same_device(a: str, b: str) -> bool:
+    """Whether two device names are one drive (``/dev/cdrom`` -> ``/dev/sr0``)."""
+    return a == b or os.path.realpath(a) == os.path.realpath(b)
+
+
+def drives_from(
+    devices: Iterable[tuple[str, Mapping[str, str]]], overrides: Mapping[str, str] | None = None
+) -> list[DriveInfo]:
+    """The optical drives among ``(device_node, properties)`` pairs, with
+    the type ``overrides`` (device -> type) applied, sorted by node."""
     found = []
     for node, props in devices:
         drive = drive_from_properties(node, props)
-        if drive is not None and drive.recorder:
-            found.append(drive)
+        if drive is None:
+            continue
+        for device, kind in (overrides or {}).items():
+            if same_device(device, node):
+                drive = with_type(drive, kind)
+        found.append(drive)
     return sorted(found, key=lambda d: d.device)
 
 
-def find_recorders() -> list[DriveInfo]:
-    """The optical drives on this machine that can write discs.
+def recorders_from(
+    devices: Iterable[tuple[str, Mapping[str, str]]], overrides: Mapping[str, str] | None = None
+) -> list[DriveInfo]:
+    """The recorders among ``(device_node, properties)`` pairs, sorted by node."""
+    return [d for d in drives_from(devices, overrides) if d.recorder]
 
-    Returns an empty list where udev is not available (containers).
-    """
+
+def udev_devices() -> list[tuple[str, dict[str, str]]]:
+    """``(device_node, properties)`` of every optical drive udev knows;
+    empty where udev is not available (containers)."""
     try:
         import pyudev
     except ImportError:  # pragma: no cover - pyudev is a dependency
@@ -189,8 +233,20 @@ def find_recorders() -> list[DriveInfo]:
     try:
         context = pyudev.Context()
         devices = context.list_devices(subsystem="block").match_property("ID_CDROM", "1")
-        pairs = [(d.device_node, dict(d.properties)) for d in devices if d.device_node]
+        return [(d.device_node, dict(d.properties)) for d in devices if d.device_node]
     except (OSError, ImportError) as exc:
         log.warning("cannot ask udev for drives: %s", exc)
         return []
-    return recorders_from(pairs)
+
+
+def find_drives(overrides: Mapping[str, str] | None = None) -> list[DriveInfo]:
+    """The optical drives on this machine, writers or not."""
+    return drives_from(udev_devices(), overrides)
+
+
+def find_recorders(overrides: Mapping[str, str] | None = None) -> list[DriveInfo]:
+    """The optical drives on this machine that can write discs.
+
+    Returns an empty list where udev is not available (containers).
+    """
+    return recorders_from(udev_devices(), overrides)

@@ -38,8 +38,8 @@ from typing import Any, BinaryIO
 from cdfs import private
 from cdfs.errors import (
     MediaError,
+    NoDiscError,
     NotFoundError,
-    NotWritableError,
     RecorderError,
     UsageError,
     WriteOnceError,
@@ -59,6 +59,7 @@ from cdfs.recorders.media import (
     recorded_length,
     start_allowed,
 )
+from cdfs.recorders.nodisc import NO_DISC
 from cdfs.recorders.recorder import ProgressFn, disc_full_error
 from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
@@ -249,19 +250,25 @@ class EmulatedRecorder:
     wasted range (write-once media), as a real disc would keep it.
     """
 
-    def __init__(self, path: Path | str, faults: Faults | None = None) -> None:
+    def __init__(
+        self, path: Path | str, faults: Faults | None = None, *, empty_ok: bool = False
+    ) -> None:
+        """``empty_ok``: ``path`` may be missing (an empty drive, whose disc
+        is inserted by creating it)."""
         self._path = Path(path)
         self._toc_path = toc_path(self._path)
         self._faults = Faults.from_env() if faults is None else faults
         self._written: tuple[Session, ...] = ()
-        if not self._path.exists():
+        if not empty_ok and not self._path.exists():
             raise NotFoundError(
                 f"no emulated disc at {self._path}: create one with `cdfs media create`"
             )
-        if not self._path.is_file():
-            raise MediaError(f"{self._path} is not an emulated disc image (not a regular file)")
-        self._media = self._read_toc().media
-        self.disc_info()  # recovers an interrupted recording, if idle
+        self._media = NO_DISC
+        if self._path.exists() or not empty_ok:
+            if not self._path.is_file():
+                raise MediaError(f"{self._path} is not an emulated disc image (not a regular file)")
+            self._media = self._read_toc().media
+            self.disc_info()  # recovers an interrupted recording, if idle
 
     @property
     def ident(self) -> str:
@@ -270,7 +277,8 @@ class EmulatedRecorder:
 
     @property
     def description(self) -> str:
-        return f"emulated recorder with a {self._media.title} in {self._path}"
+        what = "no disc" if self._media is NO_DISC else f"a {self._media.title}"
+        return f"emulated recorder with {what} in {self._path}"
 
     @property
     def path(self) -> Path:
@@ -292,7 +300,7 @@ class EmulatedRecorder:
         try:
             return open(self._path, "rb")  # the caller closes it
         except FileNotFoundError:
-            raise NotWritableError(f"no disc in the emulated drive: {self._path} is gone") from None
+            raise NoDiscError(f"no disc in the emulated drive: {self._path} is gone") from None
 
     def record(
         self,
@@ -530,13 +538,13 @@ class EmulatedRecorder:
         """Hold the drive (:mod:`cdfs.recorders.drivelock`); when another process has
         it, yield False or raise."""
         if not self._path.exists():
-            raise NotWritableError(f"no disc in the emulated drive: {self._path} is gone")
+            raise NoDiscError(f"no disc in the emulated drive: {self._path} is gone")
         what = f"the emulated drive {self._path}"
         return drivelock.hold(self.ident, what, raise_if_busy=raise_if_busy)
 
     def _read_toc(self) -> _Toc:
         if not self._path.exists():
-            raise NotWritableError(f"no disc in the emulated drive: {self._path} is gone")
+            raise NoDiscError(f"no disc in the emulated drive: {self._path} is gone")
         try:
             text = self._toc_path.read_text("utf-8")
         except FileNotFoundError:

@@ -5,6 +5,10 @@ a path under ``/dev/``, an xorriso ``stdio:`` address) and an emulated disc
 (any other path), and the refusal of a name that is neither.  It sits above
 the interface (:mod:`cdfs.recorders.recorder`) and both backends, so that
 neither backend imports the module that opens it.
+
+For tests, ``$CDFS_DRIVE_STANDINS`` (``/dev/sr0=IMAGE`` pairs, separated by
+commas) puts an emulated disc behind a device name: a drive faked in udev
+(umockdev) that no SCSI command can reach then has a disc to read and burn.
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ from cdfs.recorders.emulated import EmulatedRecorder
 from cdfs.recorders.recorder import Recorder
 from cdfs.recorders.xorriso import XorrisoRecorder
 
+STANDINS_ENV = "CDFS_DRIVE_STANDINS"
+
+
+def standin(spec: str) -> Path | None:
+    """The emulated disc ``$CDFS_DRIVE_STANDINS`` puts behind ``spec``."""
+    for pair in os.environ.get(STANDINS_ENV, "").split(","):
+        device, _, image = pair.partition("=")
+        if device and image and device.strip() == spec:
+            return Path(image.strip())
+    return None
+
 
 def open_recorder(spec: str) -> Recorder:
     """The recorder named by ``spec``.
@@ -26,6 +41,8 @@ def open_recorder(spec: str) -> Recorder:
     is a drive driven through xorriso; anything else is the path of an
     emulated disc image.
     """
+    if (image := standin(spec)) is not None:
+        return EmulatedRecorder(image, empty_ok=True)  # a missing image: an empty drive
     if spec.startswith("/dev/") and not os.path.exists(spec):
         # Refused here, before any command makes a staging area or log for it.
         raise NotFoundError(f"no drive at {spec}: see the recorders with 'xorriso -devices'")

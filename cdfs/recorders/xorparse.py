@@ -19,7 +19,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from cdfs.errors import NotWritableError
+from cdfs.errors import NoDiscError, NotWritableError
 from cdfs.recorders.media import (
     MEDIA_TYPES,
     NO_SESSION_LIMIT,
@@ -239,7 +239,7 @@ def disc_info_from_toc(report: TocReport, device: str = "DEVICE") -> DiscInfo:
     """Turn a -toc report into a DiscInfo whose ``nwa`` is the drive's;
     ``device`` is named in the way out of a damaged disc."""
     if report.status == "absent" or not report.profile:
-        raise NotWritableError("no disc in the drive")
+        raise NoDiscError("no disc in the drive")
     if report.profile.startswith("is not"):
         raise NotWritableError(f"the disc in the drive {report.profile}")
     nominal = media_for_profile(report.profile, report.overall)

@@ -24,6 +24,7 @@ from typing import BinaryIO
 from cdfs.errors import (
     CdfsError,
     MediaError,
+    NoDiscError,
     NotFoundError,
     NotWritableError,
     RecorderError,
@@ -165,6 +166,11 @@ class XorrisoRecorder:
         return self._device
 
     @property
+    def program(self) -> str:
+        """The xorriso program this recorder runs."""
+        return self._program
+
+    @property
     def ident(self) -> str:
         # /dev/cdrom and /dev/sr0 are the same drive, so one staging area.
         path = self._path()
@@ -229,7 +235,7 @@ class XorrisoRecorder:
             raise NotFoundError(f"no such drive: {self._device}") from None
         except OSError as exc:
             if exc.errno == errno.ENOMEDIUM:
-                raise NotWritableError("no disc in the drive") from None
+                raise NoDiscError("no disc in the drive") from None
             raise RecorderError(f"cannot read {self._device}: {exc.strerror}") from None
 
     def record(
