@@ -204,7 +204,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
     from cdfs.daemon import Daemon, MountOptions, daemonize, parse_mount_options, run
 
     fuse = parse_mount_options(args.options)
-    mp = Path(args.mountpoint).resolve()
+    mp = Path(args.mountpoint).resolve() if args.mountpoint else named_mountpoint(args)
     if mounts.remove_dead_cdfs_mount(mp):
         print(f"cdfs: removed the dead mount at {mp} (its daemon had stopped)", file=sys.stderr)
     settings, _origin = config.load()
@@ -232,6 +232,18 @@ def cmd_mount(args: argparse.Namespace) -> int:
         if ready is not None:
             os.write(ready, f"{CdfsError.exit_code} cannot mount {mp}: {exc}\n".encode())
         raise CdfsError(f"cannot mount {mp}: {exc}") from None
+
+
+def named_mountpoint(args: argparse.Namespace) -> Path:
+    """``~/NAME`` for a mount without a mount point (the file managers list
+    it under that name), said on stdout."""
+    from cdfs.desktop.sidebar import default_mountpoint
+    from cdfs.recorders.opening import open_recorder
+
+    recorder = open_recorder(resolve_drive(args.drive, config.load()[0].drive))
+    mp = default_mountpoint(recorder.disc_info()).resolve()
+    print(f"cdfs: mounting at {mp}")
+    return mp
 
 
 def check_mount(
