@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from cdfs import config, mounts, names, paths, private
 from cdfs.burn import stash
 from cdfs.burn.status import AT_REST, human_bytes, render_text
+from cdfs.desktop.commands import COMMANDS as DESKTOP_COMMANDS
 from cdfs.errors import (
     BurnInProgressError,
     BusyError,
@@ -516,6 +517,7 @@ COMMANDS: dict[str, Command] = {
     "config set": cmd_config_set,
     "media create": cmd_media_create,
     "media info": cmd_media_info,
+    **DESKTOP_COMMANDS,
 }
 """Each ``handler`` name the parser sets, and the function that runs it."""
 

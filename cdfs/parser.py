@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cdfs import __version__, config
 from cdfs.burn.options import ClosePolicy
+from cdfs.desktop.commands import add_desktop
 from cdfs.recorders.media import MEDIA_TYPES
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     add_config(sub)
     add_media(sub)
+    add_desktop(sub)
     return p
 
 
