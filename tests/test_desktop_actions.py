@@ -35,7 +35,11 @@ def user(tmp_path: Path, home: dict[str, str]) -> dict[str, str]:
     """The environment of a desktop user whose home is under tmp_path."""
     h = tmp_path / "home"
     h.mkdir(exist_ok=True)
-    return {**home, "HOME": str(h)}
+    env = {**home, "HOME": str(h)}
+    # No display: "Write these files to disc" burns without the wizard.
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    return env
 
 
 def data(env: dict[str, str]) -> Path:

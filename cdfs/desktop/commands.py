@@ -15,9 +15,10 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cdfs import names, paths
 from cdfs.errors import NotFoundError, UsageError
@@ -63,6 +64,20 @@ def add_desktop(sub: Any) -> None:
     bi = dsub.add_parser("burn-image", help="record FILE.iso (cdfs burn-image)")
     bi.add_argument("files", metavar="FILE.iso", nargs=1)
     bi.set_defaults(handler="desktop burn-image")
+    w = sub.add_parser(
+        "wizard",
+        help="the Write to disc wizard (a window)",
+        description="A window that asks for the disc name (default: today's date), shows "
+        "what will be written and the space left, the options (close the disc, verify, "
+        "eject, speed), then the progress (phase, percent, speed, time left) and the result "
+        "in plain words.  Cancel is offered only before the burn starts.  Needs a display "
+        "and Debian's python3-gi and gir1.2-gtk-4.0 (it runs under /usr/bin/python3).  "
+        "Exit 0 when written or cancelled, 1 when the burn failed.",
+    )
+    w.add_argument(
+        "mountpoint", metavar="MOUNTPOINT", nargs="?", help="default: your only cdfs mount"
+    )
+    w.set_defaults(handler="wizard")
 
 
 def cdfs_mounts() -> list[Path]:
@@ -138,7 +153,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_cdfs(*words: str) -> int:
+def run_cdfs(*words: str) -> NoReturn:
     """Hand over to another cdfs command (this process becomes it)."""
     from cdfs.desktop.actions import cdfs_program
 
@@ -148,7 +163,47 @@ def run_cdfs(*words: str) -> int:
 
 
 def cmd_write(args: argparse.Namespace) -> int:
-    return run_cdfs("burn", "--wait", "--quiet", str(find_mount(args.files, args.to)))
+    """The wizard where there is a display to show it on, else the burn."""
+    mp = find_mount(args.files, args.to)
+    if (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ) and wizard_missing() is None:
+        run_wizard(mp)
+    return run_cdfs("burn", "--wait", "--quiet", str(mp))
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+"""The interpreter of Debian's python3-gi, which the wizard runs under."""
+GTK_CHECK = "import gi; gi.require_version('Gtk', '4.0'); from gi.repository import Gtk"
+
+
+def wizard_missing() -> str | None:
+    """Why the wizard cannot run here, or None."""
+    if not os.access(SYSTEM_PYTHON, os.X_OK):
+        return f"{SYSTEM_PYTHON} is missing"
+    res = subprocess.run(
+        [SYSTEM_PYTHON, "-c", GTK_CHECK], capture_output=True, timeout=30, check=False
+    )
+    return "GTK 4 for Python is missing" if res.returncode else None
+
+
+def run_wizard(mp: Path) -> NoReturn:
+    """This process becomes the wizard: Debian's Python, with this checkout
+    first on its path (the wizard imports only the standard library and gi)."""
+    checkout = str(Path(__file__).resolve().parent.parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, env.get("PYTHONPATH")]))
+    sys.stdout.flush()
+    os.execve(SYSTEM_PYTHON, [SYSTEM_PYTHON, "-m", "cdfs.desktop.wizard", str(mp)], env)
+
+
+def cmd_wizard(args: argparse.Namespace) -> int:
+    mp = find_mount([args.mountpoint] if args.mountpoint else [], args.mountpoint)
+    if why := wizard_missing():
+        raise NotFoundError(
+            f"the wizard cannot start: {why} (apt-get install python3-gi gir1.2-gtk-4.0)"
+        )
+    run_wizard(mp)
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
@@ -169,5 +224,6 @@ COMMANDS = {
     "desktop write": cmd_write,
     "desktop erase": cmd_erase,
     "desktop burn-image": cmd_burn_image,
+    "wizard": cmd_wizard,
 }
 """The handlers of the ``desktop`` subcommands, for :data:`cdfs.cli.COMMANDS`."""
