@@ -148,6 +148,10 @@ class Wizard:
         self.build_options()
         self.build_progress()
         self.build_result()
+        for dropdown in (self.verify, self.speed):
+            dropdown.connect("notify::selected", lambda *_: self.dump())
+        for check in (self.close_check, self.eject_check):
+            check.connect("toggled", lambda *_: self.dump())
         keys = Gtk.EventControllerKey()
         keys.connect("key-pressed", self.on_key)
         self.win.add_controller(keys)
@@ -350,6 +354,12 @@ class Wizard:
                 if b.get_visible() and b.get_sensitive()
             ],
             "progress": self.bar.get_fraction(),
+            "options": {
+                "close": self.close_check.get_active(),
+                "eject": self.eject_check.get_active(),
+                "verify": VERIFY[self.verify.get_selected()],
+                "speed": SPEEDS[self.speed.get_selected()],
+            },
         }
         tmp = f"{self.state_file}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
