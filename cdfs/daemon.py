@@ -398,6 +398,11 @@ def run(daemon: Daemon, ready_fd: int | None = None) -> int:
     if ready_fd is not None:
         os.write(ready_fd, b"ok\n")
         os.close(ready_fd)
+    settings = daemon.options.settings
+    if settings.notifications:
+        from cdfs.desktop import notify
+
+        notify.start(mp, settings.notify_waiting_after)
     try:
         trio.run(daemon.serve)
     except BaseException:
