@@ -205,7 +205,12 @@ def cmd_mount(args: argparse.Namespace) -> int:
     from cdfs.daemon import Daemon, MountOptions, daemonize, parse_mount_options, run
 
     fuse = parse_mount_options(args.options)
-    mp = Path(args.mountpoint).resolve() if args.mountpoint else named_mountpoint(args)
+    if args.mountpoint:
+        mp = Path(args.mountpoint).resolve()
+    else:  # ~/NAME, for the file managers' sidebars
+        from cdfs.desktop.sidebar import named_mountpoint
+
+        mp = named_mountpoint(resolve_drive(args.drive, config.load()[0].drive))
     if mounts.remove_dead_cdfs_mount(mp):
         print(f"cdfs: removed the dead mount at {mp} (its daemon had stopped)", file=sys.stderr)
     settings, _origin = config.load()
@@ -233,18 +238,6 @@ def cmd_mount(args: argparse.Namespace) -> int:
         if ready is not None:
             os.write(ready, f"{CdfsError.exit_code} cannot mount {mp}: {exc}\n".encode())
         raise CdfsError(f"cannot mount {mp}: {exc}") from None
-
-
-def named_mountpoint(args: argparse.Namespace) -> Path:
-    """``~/NAME`` for a mount without a mount point (the file managers list
-    it under that name), said on stdout."""
-    from cdfs.desktop.sidebar import default_mountpoint
-    from cdfs.recorders.opening import open_recorder
-
-    recorder = open_recorder(resolve_drive(args.drive, config.load()[0].drive))
-    mp = default_mountpoint(recorder.disc_info()).resolve()
-    print(f"cdfs: mounting at {mp}")
-    return mp
 
 
 def check_mount(
@@ -353,6 +346,7 @@ def cmd_config_set(args: argparse.Namespace) -> int:
 def cmd_burn_image(args: argparse.Namespace) -> int:
     from cdfs.burn.image import burn_image, check_image
     from cdfs.burn.options import options_from
+    from cdfs.desktop.inhibit import sleep_inhibited
     from cdfs.progress import PhaseBars
     from cdfs.recorders.opening import open_recorder
 
@@ -362,7 +356,7 @@ def cmd_burn_image(args: argparse.Namespace) -> int:
     opts = options_from(recording_values(args)).resolve(settings)
     lock = hold_recorder(recorder, "unmount it first ('cdfs umount {mp}')")
     try:
-        with PhaseBars(quiet=args.quiet) as bars:
+        with PhaseBars(quiet=args.quiet) as bars, sleep_inhibited(f"Writing {args.image}"):
             bars.one_x = SPEED_1X[recorder.disc_info().media.family]
             message = burn_image(recorder, Path(args.image), opts, bars.start)
     finally:
@@ -417,6 +411,7 @@ def erase_mounted(mp: Path, mode: str, args: argparse.Namespace) -> int:
 def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
     """Erase a disc image or device that no daemon holds; one a mount holds
     is refused (busy), since the mount would go on showing what it erased."""
+    from cdfs.desktop.inhibit import sleep_inhibited
     from cdfs.progress import PhaseBars
     from cdfs.recorders.opening import open_recorder
 
@@ -433,7 +428,7 @@ def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
             f"Erase everything on the {info.media.title} in {drive} ({mode} erase)?",
             args.yes,
         )
-        with PhaseBars(quiet=args.quiet) as bars:
+        with PhaseBars(quiet=args.quiet) as bars, sleep_inhibited(f"Erasing {drive}"):
             recorder.erase(
                 full=args.full,
                 progress=bars.start("erasing", info.capacity * SECTOR_SIZE if args.full else 0),

@@ -35,6 +35,7 @@ from cdfs.burn.outcome import BurnResult
 from cdfs.burn.recovery import recover
 from cdfs.burn.status import render_text
 from cdfs.config import Settings
+from cdfs.desktop.inhibit import SleepLock
 from cdfs.errors import BurnInProgressError, UsageError, WriteOnceError
 from cdfs.iso import discread
 from cdfs.mount.fs import Operations
@@ -151,12 +152,13 @@ class Daemon:
             self,
             strict_names=options.settings.names == "strict",
         )
+        self.sleep_lock = SleepLock()
         self.burner = Burner(
             self.view,
             recorder,
             self.staging_dir,
             options.stash_dir,
-            on_change=self.publish,
+            on_change=self._changed,
             settings=options.settings,
         )
         self.burner.last = recover(self.view, self.staging_dir) or self._load_last()
@@ -236,6 +238,11 @@ class Daemon:
 
     def status_json(self) -> bytes:
         return json.dumps(self.status()).encode()
+
+    def _changed(self) -> None:
+        """A burn phase began: the status, and no sleep while writing."""
+        self.publish()
+        self.sleep_lock.for_phase(self.burner.progress.phase)
 
     def publish(self) -> None:
         """Keep the last status on disk: it outlives the mount."""

@@ -76,3 +76,13 @@ def default_mountpoint(info: DiscInfo | None, home: Path | None = None) -> Path:
     with contextlib.suppress(FileExistsError):
         path.mkdir(mode=0o700)
     return path
+
+
+def named_mountpoint(drive: str) -> Path:
+    """``~/NAME`` for a mount of ``drive`` without a mount point (the file
+    managers list it under that name); said on stdout."""
+    from cdfs.recorders.opening import open_recorder
+
+    mp = default_mountpoint(open_recorder(drive).disc_info()).resolve()
+    print(f"cdfs: mounting at {mp}")
+    return mp
