@@ -97,11 +97,19 @@ class Driver:
         return Path(self.log.name).read_text(errors="replace")
 
     def focus(self) -> None:
+        """Give the window the keyboard, once it is mapped (no window
+        manager here: xdotool sets the input focus itself)."""
         out = run(
-            ["xdotool", "search", "--sync", "--name", "^Write to disc$"], env=self.env, timeout=30
+            ["xdotool", "search", "--sync", "--onlyvisible", "--name", "^Write to disc$"],
+            env=self.env,
+            timeout=30,
         ).stdout.split()
         self.window = out[0]
-        run(["xdotool", "windowfocus", "--sync", self.window], env=self.env, timeout=30)
+        deadline = time.monotonic() + 30
+        focus = ["xdotool", "windowfocus", "--sync", self.window]
+        while run(focus, env=self.env, check=False, timeout=30).returncode:
+            assert time.monotonic() < deadline, "the window never took the focus"
+            time.sleep(0.1)
 
     def keys(self, *keys: str) -> None:
         run(["xdotool", "key", "--clearmodifiers", "--delay", "60", *keys], env=self.env)
@@ -215,3 +223,71 @@ def test_escape_cancels_before_anything_is_written(
             w.proc.wait(timeout=10)
     assert m.status()["requests"] == before
     assert m.status()["staged_files"] == 1
+
+
+def test_a_failed_burn_says_so_in_plain_words(
+    tmp_path: Path, home: dict[str, str], mount: Any, display: str
+) -> None:
+    home["CDFS_EMULATED_FAULTS"] = json.dumps({"fail_after_bytes": 4096})
+    m = mount()
+    (m.path / "letter.txt").write_bytes(os.urandom(100_000))
+    w = Driver(tmp_path, m.env, m.path, display)
+    try:
+        w.page("name")
+        w.focus()
+        w.keys("Return")
+        w.page("files")
+        w.keys("Return")
+        w.page("options")
+        w.keys("alt+w")
+        result = w.page("result", timeout=120)
+        assert result["texts"][1] == "The disc was not written.", result
+        assert "still waiting to be written" in result["texts"][2]
+        w.shot("failed")
+        w.keys("Return")
+        assert w.proc.wait(timeout=30) == 1
+    finally:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait(timeout=10)
+    assert m.status()["staged_files"] == 1
+
+
+def test_write_these_files_to_disc_opens_the_wizard(
+    tmp_path: Path, mount: Any, display: str
+) -> None:
+    """The file manager's action, where there is a display, is the wizard."""
+    m = mount()
+    (m.path / "letter.txt").write_bytes(b"Dear all,\n")
+    env = {**m.env, "HOME": str(tmp_path)}
+    run([sys.executable, "-m", "cdfs", "desktop", "install", "--for", "nautilus"], env=env)
+    script = Path(env["XDG_DATA_HOME"]) / "nautilus" / "scripts" / "Write these files to disc"
+    w = Driver(tmp_path, env, m.path, display)
+    w.proc.kill()  # a driver for its display and state file; the action starts the wizard
+    w.proc.wait(timeout=10)
+    w.proc = subprocess.Popen(
+        ["dbus-run-session", "--", str(script), "letter.txt"],
+        cwd=m.path,
+        env=w.env,
+        stdout=w.log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        w.page("name")
+        w.focus()
+        w.keys("Return")
+        w.page("files")
+        w.keys("Return")
+        w.page("options")
+        w.keys("alt+w")
+        result = w.page("result", timeout=120)
+        assert result["texts"][1] == "The files were written to the disc.", result
+        w.keys("Return")
+        assert w.proc.wait(timeout=30) == 0
+    finally:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait(timeout=10)
+    out = tmp_path / "out"
+    xorriso_extract(m.disc, out)
+    assert (out / "letter.txt").read_bytes() == b"Dear all,\n"
