@@ -267,6 +267,16 @@ def test_send_then_write_from_each_file_manager_burns_the_selection(
     same_tree(src, out)
 
 
+def test_send_takes_file_uris(tmp_path: Path, user: dict[str, str], mount: Any) -> None:
+    """Nautilus passes URIs from views that are not one folder (search)."""
+    m = mount()
+    src = sample(tmp_path / "src dir")
+    uri = (src / "My Photos").as_uri()
+    assert "%20" in uri
+    cdfs(["desktop", "send", uri], user)
+    same_tree(src / "My Photos", m.path / "My Photos")
+
+
 def test_send_refuses_a_name_already_on_the_disc(
     tmp_path: Path, user: dict[str, str], mount: Any
 ) -> None:

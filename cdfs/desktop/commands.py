@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import unquote, urlsplit
 
 from cdfs import names, paths
 from cdfs.errors import NotFoundError, UsageError
@@ -98,12 +99,20 @@ def cdfs_mounts() -> list[Path]:
     return found
 
 
+def local_path(arg: str) -> Path:
+    """A selected file as a path: file managers pass paths, or ``file://``
+    URIs from views that are not one folder (Nautilus's search, recent)."""
+    if arg.startswith("file://"):
+        return Path(unquote(urlsplit(arg).path))
+    return Path(arg)
+
+
 def find_mount(files: list[str], to: str | None) -> Path:
     if to:
         return Path(to).resolve()
     found = cdfs_mounts()
     for hint in [*files, "."]:
-        here = Path(hint).absolute()
+        here = local_path(hint).absolute()
         for mp in found:
             if here == mp or mp in here.parents:
                 return mp
@@ -139,7 +148,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     mp = find_mount(args.files, args.to)
     if not args.files:
         raise UsageError("nothing selected to write to the disc")
-    sources = [Path(f).absolute() for f in args.files]
+    sources = [local_path(f).absolute() for f in args.files]
     sources = [s for s in sources if not (s == mp or mp in s.parents)]  # already there
     taken = [s.name for s in sources if os.path.lexists(mp / s.name)]
     if taken:
