@@ -239,6 +239,13 @@ class Daemon:
     def status_json(self) -> bytes:
         return json.dumps(self.status()).encode()
 
+    def activity(self) -> tuple[Any, Any]:
+        """Cheap to read from another thread: (what changes when names are
+        staged or folders changed, what changes when a burn starts or ends)."""
+        last = self.burner.last
+        staged = (self.view.generation, len(self.view.dir_attrs.changes))
+        return staged, (self.burner.progress.phase, self.burner.requests, last.id if last else None)
+
     def _changed(self) -> None:
         """A burn phase began: the status, and no sleep while writing."""
         self.publish()
@@ -409,7 +416,7 @@ def run(daemon: Daemon, ready_fd: int | None = None) -> int:
     if settings.notifications:
         from cdfs.desktop import notify
 
-        notify.start(mp, settings.notify_waiting_after)
+        notify.start(mp, settings.notify_waiting_after, daemon.activity)
     try:
         trio.run(daemon.serve)
     except BaseException:

@@ -44,6 +44,10 @@ WRITE_ACTION = "write"
 TICK = 1.0
 """Seconds between looks at the status (and waits for an invoked action)."""
 CALL_TIMEOUT = 5.0
+AT_REST = ("idle", "done", "failed")
+SETTLE = 10.0
+"""Seconds staged files must keep their count and size, checked when the
+names have been left alone long enough (a big copy may still be writing)."""
 
 
 def human(n: float) -> str:
@@ -63,8 +67,13 @@ class Notifier:
         waiting_after: float,
         start_burn: Callable[[], None] | None = None,
         conn: DBusConnection | None = None,
+        probe: Callable[[], tuple[Any, Any]] | None = None,
     ) -> None:
         self.mp = mountpoint
+        self.probe = probe
+        """Something cheap that changes whenever the staged names or the burns
+        change (the daemon's); the status, which counts what is staged by
+        walking it, is then read only when there is something to say."""
         self.waiting_after = waiting_after
         self.start_burn = start_burn or self.burn_through_cli
         self.conn = conn
@@ -151,27 +160,55 @@ class Notifier:
             f"{s.get('media_title', 'The disc')} in {self.mp}: {human(max(free, 0))} free.",
         )
         seen_burn = (s.get("last_burn") or {}).get("id")
-        signature: tuple[Any, ...] = ()
+        staging, burns = self.look(s)
         changed = time.monotonic()
-        told: tuple[Any, ...] = ()
+        counted = self.counts(s)
+        told: Any = None
         while not self.stop.is_set():
             self.wait_for_actions()
-            s = self.status()
-            if s is None:
+            now_staging, now_burns = self.look(None)
+            if now_staging is None:
                 return  # unmounted
-            last = s.get("last_burn") or {}
-            if last.get("id") != seen_burn and s["burn"]["phase"] in ("idle", "done", "failed"):
-                seen_burn = last.get("id")
-                self.said_burn(last)
-            now = (s.get("staged_files"), s.get("staged_bytes"), s.get("staged_folder_changes"))
-            if now != signature:
-                signature, changed = now, time.monotonic()
-            busy = s["burn"]["phase"] not in ("idle", "done", "failed")
-            has_files = bool(s.get("staged_files") or s.get("staged_folder_changes"))
-            left_alone = time.monotonic() - changed >= self.waiting_after
-            if has_files and not busy and left_alone and told != signature:
-                told = signature
+            if now_staging != staging:
+                staging, changed = now_staging, time.monotonic()
+            if now_burns != burns:
+                burns = now_burns
+                s = self.status()
+                if s is None:
+                    return
+                last = s.get("last_burn") or {}
+                if last.get("id") != seen_burn and s["burn"]["phase"] in AT_REST:
+                    seen_burn = last.get("id")
+                    self.said_burn(last)
+            if told == staging or time.monotonic() - changed < self.waiting_after:
+                continue
+            s = self.status()  # left alone long enough: is it still the same?
+            if s is None:
+                return
+            if self.counts(s) != counted:  # changed since: look again a little later
+                counted = self.counts(s)
+                changed = time.monotonic() - self.waiting_after + min(SETTLE, self.waiting_after)
+                continue
+            told = staging
+            busy = s["burn"]["phase"] not in AT_REST
+            if (s.get("staged_files") or s.get("staged_folder_changes")) and not busy:
                 self.said_waiting(s)
+
+    def look(self, s: dict[str, Any] | None) -> tuple[Any, Any]:
+        """(what changes when files are staged, what changes when burns
+        start and end): the daemon's cheap probe, else from the status."""
+        if self.probe is not None:
+            staging, burns = self.probe()
+            return staging, burns
+        s = s if s is not None else self.status()
+        if s is None:
+            return None, None
+        last = s.get("last_burn") or {}
+        return self.counts(s), (s["burn"]["phase"], last.get("id"), s.get("requests"))
+
+    @staticmethod
+    def counts(s: dict[str, Any]) -> tuple[Any, ...]:
+        return (s.get("staged_files"), s.get("staged_bytes"), s.get("staged_folder_changes"))
 
     def said_waiting(self, s: dict[str, Any]) -> None:
         count = int(s.get("staged_files") or 0)
@@ -215,8 +252,10 @@ class Notifier:
         threading.Thread(target=proc.wait, daemon=True).start()  # no zombie left
 
 
-def start(mountpoint: Path, waiting_after: float) -> Notifier:
+def start(
+    mountpoint: Path, waiting_after: float, probe: Callable[[], tuple[Any, Any]] | None = None
+) -> Notifier:
     """Start watching ``mountpoint`` in a daemon thread."""
-    notifier = Notifier(mountpoint, waiting_after)
+    notifier = Notifier(mountpoint, waiting_after, probe=probe)
     threading.Thread(target=notifier.run, name="notifications", daemon=True).start()
     return notifier
