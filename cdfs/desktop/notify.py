@@ -1,8 +1,9 @@
 """Desktop notifications of a mount, through org.freedesktop.Notifications.
 
-A thread of the daemon (:class:`Notifier`) watches the mount's status (its
-status xattr, read through the mount like any program would) and says, on
-the session bus (Desktop Notifications spec 1.2, with jeepney):
+A thread of the daemon (:class:`Notifier`) watches a cheap probe of the
+daemon each second, reads the mount's status (its status xattr, through the
+mount like any program) when there is something to say, and says it on the
+session bus (Desktop Notifications spec 1.2, with jeepney):
 
 - "Disc ready" once the mount is up;
 - "You have files waiting to be written to the disc" when staged files have
@@ -65,9 +66,9 @@ class Notifier:
         self,
         mountpoint: Path,
         waiting_after: float,
+        probe: Callable[[], tuple[Any, Any]],
         start_burn: Callable[[], None] | None = None,
         conn: DBusConnection | None = None,
-        probe: Callable[[], tuple[Any, Any]] | None = None,
     ) -> None:
         self.mp = mountpoint
         self.probe = probe
@@ -160,15 +161,13 @@ class Notifier:
             f"{s.get('media_title', 'The disc')} in {self.mp}: {human(max(free, 0))} free.",
         )
         seen_burn = (s.get("last_burn") or {}).get("id")
-        staging, burns = self.look(s)
+        staging, burns = self.look()
         changed = time.monotonic()
         counted = self.counts(s)
         told: Any = None
         while not self.stop.is_set():
             self.wait_for_actions()
-            now_staging, now_burns = self.look(None)
-            if now_staging is None:
-                return  # unmounted
+            now_staging, now_burns = self.look()
             if now_staging != staging:
                 staging, changed = now_staging, time.monotonic()
             if now_burns != burns:
@@ -194,17 +193,11 @@ class Notifier:
             if (s.get("staged_files") or s.get("staged_folder_changes")) and not busy:
                 self.said_waiting(s)
 
-    def look(self, s: dict[str, Any] | None) -> tuple[Any, Any]:
+    def look(self) -> tuple[Any, Any]:
         """(what changes when files are staged, what changes when burns
-        start and end): the daemon's cheap probe, else from the status."""
-        if self.probe is not None:
-            staging, burns = self.probe()
-            return staging, burns
-        s = s if s is not None else self.status()
-        if s is None:
-            return None, None
-        last = s.get("last_burn") or {}
-        return self.counts(s), (s["burn"]["phase"], last.get("id"), s.get("requests"))
+        start and end), from the daemon's cheap probe."""
+        staging, burns = self.probe()
+        return staging, burns
 
     @staticmethod
     def counts(s: dict[str, Any]) -> tuple[Any, ...]:
@@ -252,10 +245,9 @@ class Notifier:
         threading.Thread(target=proc.wait, daemon=True).start()  # no zombie left
 
 
-def start(
-    mountpoint: Path, waiting_after: float, probe: Callable[[], tuple[Any, Any]] | None = None
-) -> Notifier:
-    """Start watching ``mountpoint`` in a daemon thread."""
-    notifier = Notifier(mountpoint, waiting_after, probe=probe)
+def start(mountpoint: Path, waiting_after: float, probe: Callable[[], tuple[Any, Any]]) -> Notifier:
+    """Start watching ``mountpoint`` in a daemon thread; ``probe`` is the
+    daemon's :meth:`~cdfs.daemon.Daemon.activity`."""
+    notifier = Notifier(mountpoint, waiting_after, probe)
     threading.Thread(target=notifier.run, name="notifications", daemon=True).start()
     return notifier
