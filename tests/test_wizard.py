@@ -164,6 +164,13 @@ def test_the_wizard_writes_the_files_end_to_end(tmp_path: Path, mount: Any, disp
 
         options = w.page("options")
         assert options["buttons"] == ["Cancel", "Back", "Write"]
+        # The options start from the settings (defaults here).
+        assert options["options"] == {
+            "close": False,
+            "eject": False,
+            "verify": "full",
+            "speed": "max",
+        }
         # The speed list, by keyboard: back from Write past Back and Cancel.
         w.keys("shift+Tab", "shift+Tab", "shift+Tab", "space")
         time.sleep(0.5)  # the list pops up
@@ -204,8 +211,10 @@ def test_the_wizard_writes_the_files_end_to_end(tmp_path: Path, mount: Any, disp
 
 
 def test_escape_cancels_before_anything_is_written(
-    tmp_path: Path, mount: Any, display: str
+    tmp_path: Path, home: dict[str, str], mount: Any, display: str
 ) -> None:
+    for key, value in (("verify", "quick"), ("eject", "yes"), ("speed", "8")):
+        run([sys.executable, "-m", "cdfs", "config", "set", key, value], env=home)
     m = mount()
     (m.path / "letter.txt").write_bytes(b"Dear all,\n")
     before = m.status()["requests"]
@@ -215,6 +224,15 @@ def test_escape_cancels_before_anything_is_written(
         w.focus()
         w.keys("Return")
         w.page("files")
+        w.keys("Return")
+        options = w.page("options")
+        assert options["options"] == {
+            "close": False,
+            "eject": True,
+            "verify": "quick",
+            "speed": "8",
+        }
+        assert "Cancel" in options["buttons"]
         w.keys("Escape")
         assert w.proc.wait(timeout=30) == 0
     finally:

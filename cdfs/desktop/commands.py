@@ -199,11 +199,20 @@ def wizard_missing() -> str | None:
 def run_wizard(mp: Path) -> NoReturn:
     """This process becomes the wizard: Debian's Python, with this checkout
     first on its path (the wizard imports only the standard library and gi)."""
+    from cdfs import config
+
+    settings = config.load()[0]  # the options' defaults: the user's settings
+    defaults = [
+        f"verify={settings.verify}",
+        f"eject={'yes' if settings.eject else 'no'}",
+        f"speed={config.show(settings.speed)}",
+    ]
     checkout = str(Path(__file__).resolve().parent.parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, env.get("PYTHONPATH")]))
     sys.stdout.flush()
-    os.execve(SYSTEM_PYTHON, [SYSTEM_PYTHON, "-m", "cdfs.desktop.wizard", str(mp)], env)
+    argv = [SYSTEM_PYTHON, "-m", "cdfs.desktop.wizard", str(mp), *defaults]
+    os.execve(SYSTEM_PYTHON, argv, env)
 
 
 def cmd_wizard(args: argparse.Namespace) -> int:

@@ -116,8 +116,11 @@ class Wizard:
 
     PAGES = ("name", "files", "options", "progress", "result")
 
-    def __init__(self, app: Any, mp: Path) -> None:
+    def __init__(self, app: Any, mp: Path, defaults: dict[str, str] | None = None) -> None:
         self.mp = mp
+        self.defaults = defaults or {}
+        """The options' starting values (``verify``, ``eject``, ``speed``):
+        the user's settings, as ``cdfs wizard`` passes them."""
         self.status = read_status(mp)
         self.ticket = 0
         self.ok: bool | None = None
@@ -224,6 +227,12 @@ class Wizard:
         self.speed = Gtk.DropDown.new_from_strings(
             ["Fastest possible", *[f"{s}x" for s in SPEEDS[1:]]]
         )
+        d = self.defaults
+        self.eject_check.set_active(d.get("eject") == "yes")
+        if d.get("verify") in VERIFY:
+            self.verify.set_selected(VERIFY.index(d["verify"]))
+        if d.get("speed") in SPEEDS:
+            self.speed.set_selected(SPEEDS.index(d["speed"]))
         box.append(self.speed)
 
     def build_progress(self) -> None:
@@ -369,10 +378,11 @@ class Wizard:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python3 -m cdfs.desktop.wizard MOUNTPOINT", file=sys.stderr)
+    if not args:
+        print("usage: python3 -m cdfs.desktop.wizard MOUNTPOINT [KEY=VALUE...]", file=sys.stderr)
         return 2
     mp = Path(args[0]).resolve()
+    defaults = dict(a.partition("=")[::2] for a in args[1:])
     try:
         read_status(mp)
     except OSError:
@@ -382,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     holder: dict[str, Wizard] = {}
 
     def activate(a: Any) -> None:
-        holder["w"] = Wizard(a, mp)
+        holder["w"] = Wizard(a, mp, defaults)
         holder["w"].win.present()
 
     app.connect("activate", activate)
