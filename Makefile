@@ -7,7 +7,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := fuse3 libfuse3-dev pkg-config gcc xorriso genisoimage libarchive-tools \
-	p7zip-full rsync attr umockdev gir1.2-umockdev-1.0 python3-gi
+	p7zip-full rsync attr umockdev gir1.2-umockdev-1.0 python3-gi libglib2.0-bin dbus-daemon \
+	desktop-file-utils libxml2-utils gir1.2-gtk-4.0 xvfb xdotool imagemagick
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # `make install` links .venv/bin/cdfs into BINDIR: ~/.local/bin, or
 # /usr/local/bin as root (both on Debian's PATH once they exist).

@@ -25,9 +25,10 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdfs import config, drives, mounts, names, paths, private
+from cdfs import config, drives, mediacmd, mounts, names, paths, private
 from cdfs.burn import stash
-from cdfs.burn.status import AT_REST, human_bytes, render_text
+from cdfs.burn.status import AT_REST, render_text
+from cdfs.desktop.commands import COMMANDS as DESKTOP_COMMANDS
 from cdfs.errors import (
     BurnInProgressError,
     BusyError,
@@ -40,11 +41,10 @@ from cdfs.errors import (
 )
 from cdfs.iso.isonames import label_warning
 from cdfs.parser import build_parser, recording_values
-from cdfs.recorders.media import SPEED_1X, DiscInfo, media_type
+from cdfs.recorders.media import SPEED_1X, media_type
 from cdfs.units import SECTOR_SIZE
 
 if TYPE_CHECKING:
-    from cdfs.mount.space import Figures
     from cdfs.recorders.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,12 @@ def cmd_mount(args: argparse.Namespace) -> int:
     from cdfs.daemon import Daemon, MountOptions, daemonize, parse_mount_options, run
 
     fuse = parse_mount_options(args.options)
-    mp = Path(args.mountpoint).resolve()
+    if args.mountpoint:
+        mp = Path(args.mountpoint).resolve()
+    else:  # ~/NAME, for the file managers' sidebars
+        from cdfs.desktop.sidebar import named_mountpoint
+
+        mp = named_mountpoint(resolve_drive(args.drive, config.load()[0]))
     if mounts.remove_dead_cdfs_mount(mp):
         print(f"cdfs: removed the dead mount at {mp} (its daemon had stopped)", file=sys.stderr)
     settings, _origin = config.load()
@@ -349,6 +354,7 @@ def cmd_config_set(args: argparse.Namespace) -> int:
 def cmd_burn_image(args: argparse.Namespace) -> int:
     from cdfs.burn.image import burn_image, check_image
     from cdfs.burn.options import options_from
+    from cdfs.desktop.inhibit import sleep_inhibited
     from cdfs.progress import PhaseBars
     from cdfs.recorders.opening import open_recorder
 
@@ -358,7 +364,7 @@ def cmd_burn_image(args: argparse.Namespace) -> int:
     opts = options_from(recording_values(args)).resolve(settings)
     lock = hold_recorder(recorder, "unmount it first ('cdfs umount {mp}')")
     try:
-        with PhaseBars(quiet=args.quiet) as bars:
+        with PhaseBars(quiet=args.quiet) as bars, sleep_inhibited(f"Writing {args.image}"):
             bars.one_x = SPEED_1X[recorder.disc_info().media.family]
             message = burn_image(recorder, Path(args.image), opts, bars.start)
     finally:
@@ -413,6 +419,7 @@ def erase_mounted(mp: Path, mode: str, args: argparse.Namespace) -> int:
 def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
     """Erase a disc image or device that no daemon holds; one a mount holds
     is refused (busy), since the mount would go on showing what it erased."""
+    from cdfs.desktop.inhibit import sleep_inhibited
     from cdfs.progress import PhaseBars
     from cdfs.recorders.media import erase_words
     from cdfs.recorders.opening import open_recorder
@@ -431,7 +438,7 @@ def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
             f"Erase everything on the {info.media.title} in {drive} ({mode})?",
             args.yes,
         )
-        with PhaseBars(quiet=args.quiet) as bars:
+        with PhaseBars(quiet=args.quiet) as bars, sleep_inhibited(f"Erasing {drive}"):
             recorder.erase(
                 full=args.full,
                 progress=bars.start("erasing", info.capacity * SECTOR_SIZE if args.full else 0),
@@ -439,64 +446,6 @@ def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
     finally:
         os.close(lock)
     print(f"cdfs: erased the disc ({mode})")
-    return 0
-
-
-def info_dict(info: DiscInfo, space: Figures) -> dict[str, Any]:
-    figures = space.as_bytes()
-    for staging_only in ("staged_need_bytes", "available_bytes"):
-        del figures[staging_only]
-    return {
-        "media": info.media.name,
-        "title": info.media.title,
-        "state": info.state.value,
-        **figures,
-        "next_writable_address": info.nwa,
-        "sessions": [{"start": s.start, "length": s.length} for s in info.sessions],
-    }
-
-
-def cmd_media_create(args: argparse.Namespace) -> int:
-    from cdfs.recorders.emulated import create_media
-
-    rec = create_media(Path(args.path), media_type(args.type))
-    info = rec.disc_info()
-    print(
-        f"created blank {info.media.title} at {args.path} "
-        f"({human_bytes(info.capacity * SECTOR_SIZE)})"
-    )
-    return 0
-
-
-def cmd_media_info(args: argparse.Namespace) -> int:
-    from cdfs.iso.discread import read_tree
-    from cdfs.mount.space import disc_figures
-    from cdfs.recorders.opening import open_recorder
-
-    recorder = open_recorder(args.path)
-    info = recorder.disc_info()
-    try:
-        with recorder.open_reader() as fp:
-            root = read_tree(fp, info)  # the next session lists it again
-    except CdfsError as exc:
-        root = None  # the table of contents is still worth showing
-        print(f"cdfs: warning: cannot read the disc's files ({exc}); free leaves out the "
-              "room the next session would take to list them", file=sys.stderr)  # fmt: skip
-    space = disc_figures(info, root)
-    d = info_dict(info, space)
-    if args.json:
-        print(json.dumps(d, indent=2))
-        return 0
-    print(f"Media:     {d['title']} ({d['media']})")
-    print(f"State:     {d['state']}")
-    print(f"Capacity:  {human_bytes(d['capacity_bytes'])} ({info.capacity} sectors)")
-    print(f"Used:      {human_bytes(d['used_bytes'])}")
-    print(f"Free:      {human_bytes(d['free_bytes'])} (what files of a next session can take)")
-    if space.rewrite_fits is not None:
-        print(f"Rewrite:   {human_bytes(d['rewrite_available_bytes'])} free after a rewrite")
-    print(f"Sessions:  {len(info.sessions)}")
-    for i, s in enumerate(info.sessions, 1):
-        print(f"  {i:2}: start {s.start}, length {s.length} sectors")
     return 0
 
 
@@ -514,9 +463,10 @@ COMMANDS: dict[str, Command] = {
     "burn-image": cmd_burn_image,
     "config get": cmd_config_get,
     "config set": cmd_config_set,
-    "media create": cmd_media_create,
-    "media info": cmd_media_info,
+    "media create": mediacmd.cmd_media_create,
+    "media info": mediacmd.cmd_media_info,
     "drives": drives.cmd_drives,
+    **DESKTOP_COMMANDS,
 }
 """Each ``handler`` name the parser sets, and the function that runs it."""
 

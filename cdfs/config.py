@@ -73,6 +73,16 @@ def _speed(key: str, value: Any) -> float | None:
     return speed
 
 
+def _seconds(key: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not 0 <= seconds <= 86_400 * 7:
+        raise ConfigError(f"{key} must be a number of seconds (0 to a week), not {value!r}")
+    return seconds
+
+
 def _text(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{key} must be text, not {value!r}")
@@ -136,6 +146,12 @@ class Settings:
     names: str = "relaxed"
     """strict: refuse, when copied in, names Windows (Joliet) would not see
     unchanged; relaxed: map them (``cdfs status`` lists the mappings)."""
+    notifications: bool = True
+    """Desktop notifications (disc ready, files waiting, burn finished or
+    failed) on the session bus; silent where there is none."""
+    notify_waiting_after: float = 600.0
+    """Seconds staged files must be left alone before "You have files
+    waiting to be written to the disc" is shown."""
 
 
 CHECKERS: dict[str, Callable[[str, Any], Any]] = {
@@ -149,6 +165,8 @@ CHECKERS: dict[str, Callable[[str, Any], Any]] = {
     "burn_on_unmount": parse_bool,
     "names": _choice(NAME_POLICIES),
     "drive_types": _drive_types,
+    "notifications": parse_bool,
+    "notify_waiting_after": _seconds,
 }
 
 KEYS = tuple(f.name for f in fields(Settings))

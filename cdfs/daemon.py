@@ -35,6 +35,7 @@ from cdfs.burn.outcome import BurnResult
 from cdfs.burn.recovery import recover
 from cdfs.burn.status import render_text
 from cdfs.config import Settings
+from cdfs.desktop.inhibit import SleepLock
 from cdfs.discwatch import watch_disc
 from cdfs.errors import BurnInProgressError, CdfsError, NoDiscError, UsageError, WriteOnceError
 from cdfs.iso import discread
@@ -153,12 +154,13 @@ class Daemon:
             self,
             strict_names=options.settings.names == "strict",
         )
+        self.sleep_lock = SleepLock()
         self.burner = Burner(
             self.view,
             recorder,
             self.staging_dir,
             options.stash_dir,
-            on_change=self.publish,
+            on_change=self._changed,
             settings=options.settings,
         )
         # An interrupted burn is settled once its disc is in the drive.
@@ -241,6 +243,18 @@ class Daemon:
 
     def status_json(self) -> bytes:
         return json.dumps(self.status()).encode()
+
+    def activity(self) -> tuple[Any, Any]:
+        """Cheap to read from another thread: (what changes when names are
+        staged or folders changed, what changes when a burn starts or ends)."""
+        last = self.burner.last
+        staged = (self.view.generation, len(self.view.dir_attrs.changes))
+        return staged, (self.burner.progress.phase, self.burner.requests, last.id if last else None)
+
+    def _changed(self) -> None:
+        """A burn phase began: the status, and no sleep while writing."""
+        self.publish()
+        self.sleep_lock.for_phase(self.burner.progress.phase)
 
     def publish(self) -> None:
         """Keep the last status on disk: it outlives the mount."""
@@ -460,6 +474,11 @@ def run(daemon: Daemon, ready_fd: int | None = None) -> int:
     if ready_fd is not None:
         os.write(ready_fd, b"ok\n")
         os.close(ready_fd)
+    settings = daemon.options.settings
+    if settings.notifications:
+        from cdfs.desktop import notify
+
+        notify.start(mp, settings.notify_waiting_after, daemon.activity)
     try:
         trio.run(daemon.serve)
     except BaseException:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cdfs import __version__, config
 from cdfs.burn.options import ClosePolicy
+from cdfs.desktop.commands import add_desktop
 from cdfs.recorders.media import MEDIA_TYPES
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     add_config(sub)
     add_media(sub)
+    add_desktop(sub)
     return p
 
 
@@ -125,7 +127,14 @@ def add_mount(sub: Subparsers) -> None:
         "writable (warning when it has less room than a session could take) and that "
         "/dev/fuse can be opened; each refusal says what to do.",
     )
-    m.add_argument("mountpoint", metavar="MOUNTPOINT")
+    m.add_argument(
+        "mountpoint",
+        metavar="MOUNTPOINT",
+        nargs="?",
+        help="where to mount; without it, ~/NAME (created when missing), NAME being the "
+        "disc's label or the drive's kind (CD-R Drive): file managers list a mount under "
+        "the home, /media or /run/media/$USER by the last part of its path",
+    )
     m.add_argument(
         "--drive",
         metavar="DISC_OR_DEVICE",

@@ -16,6 +16,8 @@ PACKAGE = ROOT / "cdfs"
 
 # Bottom to top.  A module may import its own layer and the layers below.
 LAYERS = ["core", "recorders", "iso", "mount", "burn", "app"]
+APP = {"desktop"}
+"""Packages of the top layer, beside the command line and the daemon."""
 MAX_LINES = 600
 CORE = {
     "cdfs",
@@ -43,6 +45,8 @@ def layer(mod: str) -> str:
     if mod in CORE:
         return "core"
     parts = mod.split(".")
+    if len(parts) >= 2 and parts[1] in APP:
+        return "app"
     if len(parts) >= 2 and parts[1] in LAYERS:
         return parts[1]
     return "app"
@@ -123,7 +127,7 @@ def test_no_import_circles() -> None:
 
 
 def test_every_layer_folder_is_a_package_with_a_docstring() -> None:
-    for name in LAYERS[1:-1]:
+    for name in [*LAYERS[1:-1], *sorted(APP)]:
         init = PACKAGE / name / "__init__.py"
         assert init.exists(), f"{init} missing"
         doc = ast.get_docstring(ast.parse(init.read_text()))
@@ -148,3 +152,6 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
     assert LAYERS.index(layer("cdfs.mount.view")) > LAYERS.index(layer("cdfs.recorders.media"))
     assert edges["cdfs.mount.view"], "the view's imports were read"
     assert "cdfs.recorders.emulated" in edges["cdfs.recorders.opening"]
+    assert layer("cdfs.desktop.sidebar") == "app"
+    edges["cdfs.burn.job"] = edges["cdfs.burn.job"] | {"cdfs.desktop.sidebar"}
+    assert LAYERS.index(layer("cdfs.desktop.sidebar")) > LAYERS.index(layer("cdfs.burn.job"))

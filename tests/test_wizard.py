@@ -1,0 +1,311 @@
+"""The wizard (issue 15 item 3), end to end under Xvfb on a real session bus.
+
+``cdfs wizard`` is driven with the keyboard through xdotool, as a user
+would; each page is photographed with ImageMagick's ``import`` and the
+picture checked (a window of its size, not blank), and the texts and
+buttons of each page are read through the wizard's test hook
+(``CDFS_WIZARD_STATE``).  The burn it starts runs on the emulated recorder,
+and the disc is read back with xorriso and compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cdfs.desktop.commands import wizard_missing
+
+from conftest import run, xorriso_extract
+
+TOOLS = ("Xvfb", "xdotool", "import", "convert", "identify", "dbus-run-session")
+
+
+@pytest.fixture
+def display() -> Iterator[str]:
+    missing = [t for t in TOOLS if not shutil.which(t)]
+    if missing or wizard_missing():
+        pytest.skip(f"needs {missing or wizard_missing()} (make deps installs them)")
+    rfd, wfd = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(wfd), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        pass_fds=(wfd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(wfd)
+    with os.fdopen(rfd) as r:
+        number = r.readline().strip()
+    assert number.isdigit(), "Xvfb did not start"
+    try:
+        yield f":{number}"
+    finally:
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
+
+
+class Driver:
+    """One wizard process and what it shows."""
+
+    def __init__(self, tmp: Path, env: dict[str, str], mp: Path, display: str) -> None:
+        self.state = tmp / "wizard-state.json"
+        self.shots = tmp / "shots"
+        self.shots.mkdir()
+        self.env = {
+            **env,
+            "DISPLAY": display,
+            "GDK_BACKEND": "x11",
+            "GSK_RENDERER": "cairo",
+            "GTK_A11Y": "none",
+            "NO_AT_BRIDGE": "1",
+            "CDFS_WIZARD_STATE": str(self.state),
+        }
+        self.env.pop("WAYLAND_DISPLAY", None)
+        self.log = (tmp / "wizard.log").open("wb")
+        self.proc = subprocess.Popen(
+            ["dbus-run-session", "--", sys.executable, "-m", "cdfs", "wizard", str(mp)],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.window = ""
+
+    def page(self, name: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                state: dict[str, Any] = json.loads(self.state.read_text())
+            except (OSError, ValueError):
+                state = {}
+            if state.get("page") == name:
+                return state
+            assert self.proc.poll() is None, f"the wizard exited: {self.logtext()}"
+            assert time.monotonic() < deadline, f"no page {name}: {state} {self.logtext()}"
+            time.sleep(0.05)
+
+    def logtext(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
+
+    def focus(self) -> None:
+        """Give the window the keyboard, once it is mapped (no window
+        manager here: xdotool sets the input focus itself)."""
+        out = run(
+            ["xdotool", "search", "--sync", "--onlyvisible", "--name", "^Write to disc$"],
+            env=self.env,
+            timeout=30,
+        ).stdout.split()
+        self.window = out[0]
+        deadline = time.monotonic() + 30
+        focus = ["xdotool", "windowfocus", "--sync", self.window]
+        while run(focus, env=self.env, check=False, timeout=30).returncode:
+            assert time.monotonic() < deadline, "the window never took the focus"
+            time.sleep(0.1)
+
+    def keys(self, *keys: str) -> None:
+        run(["xdotool", "key", "--clearmodifiers", "--delay", "60", *keys], env=self.env)
+
+    def type(self, text: str) -> None:
+        run(["xdotool", "type", "--delay", "30", text], env=self.env)
+
+    def shot(self, name: str) -> Path:
+        """A picture of the window, checked: its size, and not one flat colour."""
+        path = self.shots / f"{name}.png"
+        run(["import", "-window", self.window, str(path)], env=self.env)
+        w, h = map(int, run(["identify", "-format", "%w %h", str(path)]).stdout.split())
+        assert w >= 300 and h >= 200, (w, h)
+        colours = int(run(["convert", str(path), "-format", "%k", "info:"]).stdout)
+        assert colours > 20, f"{path}: {colours} colours, the window looks blank"
+        return path
+
+
+def sample(root: Path) -> Path:
+    root.mkdir()
+    (root / "holiday").mkdir()
+    (root / "holiday" / "beach.jpg").write_bytes(os.urandom(2_500_000))
+    (root / "letter.txt").write_bytes(b"Dear all,\n" * 500)
+    return root
+
+
+def test_the_wizard_writes_the_files_end_to_end(tmp_path: Path, mount: Any, display: str) -> None:
+    m = mount()
+    src = sample(tmp_path / "src")
+    for entry in src.iterdir():
+        run(["cp", "-a", str(entry), str(m.path)])
+    s = m.status()
+    w = Driver(tmp_path, m.env, m.path, display)
+    try:
+        first = w.page("name")
+        w.focus()
+        assert "Name the disc" in first["texts"]
+        assert re.fullmatch(r"[A-Z][a-z]{2} \d{2} \d{4}", first["entry"]), first["entry"]
+        assert first["buttons"] == ["Cancel", "Next"]
+        w.shot("1-name")
+        w.keys("ctrl+a")
+        w.type("Holiday 2026")
+        w.keys("Return")
+
+        files = w.page("files")
+        assert files["entry"] == "Holiday 2026"
+        text = " ".join(files["texts"])
+        assert "2 files" in text and "holiday" in text and "letter.txt" in text
+        assert f"{s['available_bytes'] / 1e6:.1f} MB" in text  # the space left
+        w.shot("2-files")
+        w.keys("Return")
+
+        options = w.page("options")
+        assert options["buttons"] == ["Cancel", "Back", "Write"]
+        # The options start from the settings (defaults here).
+        assert options["options"] == {
+            "close": False,
+            "eject": False,
+            "verify": "full",
+            "speed": "max",
+        }
+        # The speed list, by keyboard: back from Write past Back and Cancel.
+        w.keys("shift+Tab", "shift+Tab", "shift+Tab", "space")
+        time.sleep(0.5)  # the list pops up
+        w.keys("Down", "Down", "Down", "Return")
+        deadline = time.monotonic() + 20
+        while json.loads(w.state.read_text())["options"]["speed"] != "4":
+            assert time.monotonic() < deadline, w.state.read_text()
+            time.sleep(0.05)
+        w.shot("3-options")
+        w.keys("alt+w")
+
+        progress = w.page("progress")
+        assert progress["buttons"] == [], "no Cancel once the burn has started"
+        w.shot("4-progress")
+
+        result = w.page("result", timeout=120)
+        assert result["texts"][1] == "The files were written to the disc.", result
+        assert result["buttons"] == ["Close"]
+        w.shot("5-result")
+        w.keys("Return")
+        assert w.proc.wait(timeout=30) == 0
+    finally:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait(timeout=10)
+
+    last = m.status()["last_burn"]
+    assert last["ok"] and m.status()["staged_files"] == 0
+    out = tmp_path / "out"
+    xorriso_extract(m.disc, out)
+    assert sorted(os.listdir(out)) == ["holiday", "letter.txt"]
+    assert (out / "holiday" / "beach.jpg").read_bytes() == (
+        src / "holiday" / "beach.jpg"
+    ).read_bytes()
+    assert (out / "letter.txt").read_bytes() == (src / "letter.txt").read_bytes()
+    pvd = run(["xorriso", "-indev", f"stdio:{m.disc}", "-pvd_info"]).stdout
+    assert "HOLIDAY_2026" in pvd, pvd
+
+
+def test_escape_cancels_before_anything_is_written(
+    tmp_path: Path, home: dict[str, str], mount: Any, display: str
+) -> None:
+    for key, value in (("verify", "quick"), ("eject", "yes"), ("speed", "8")):
+        run([sys.executable, "-m", "cdfs", "config", "set", key, value], env=home)
+    m = mount()
+    (m.path / "letter.txt").write_bytes(b"Dear all,\n")
+    before = m.status()["requests"]
+    w = Driver(tmp_path, m.env, m.path, display)
+    try:
+        w.page("name")
+        w.focus()
+        w.keys("Return")
+        w.page("files")
+        w.keys("Return")
+        options = w.page("options")
+        assert options["options"] == {
+            "close": False,
+            "eject": True,
+            "verify": "quick",
+            "speed": "8",
+        }
+        assert "Cancel" in options["buttons"]
+        w.keys("Escape")
+        assert w.proc.wait(timeout=30) == 0
+    finally:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait(timeout=10)
+    assert m.status()["requests"] == before
+    assert m.status()["staged_files"] == 1
+
+
+def test_a_failed_burn_says_so_in_plain_words(
+    tmp_path: Path, home: dict[str, str], mount: Any, display: str
+) -> None:
+    home["CDFS_EMULATED_FAULTS"] = json.dumps({"fail_after_bytes": 4096})
+    m = mount()
+    (m.path / "letter.txt").write_bytes(os.urandom(100_000))
+    w = Driver(tmp_path, m.env, m.path, display)
+    try:
+        w.page("name")
+        w.focus()
+        w.keys("Return")
+        w.page("files")
+        w.keys("Return")
+        w.page("options")
+        w.keys("alt+w")
+        result = w.page("result", timeout=120)
+        assert result["texts"][1] == "The disc was not written.", result
+        assert "still waiting to be written" in result["texts"][2]
+        w.shot("failed")
+        w.keys("Return")
+        assert w.proc.wait(timeout=30) == 1
+    finally:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait(timeout=10)
+    assert m.status()["staged_files"] == 1
+
+
+def test_write_these_files_to_disc_opens_the_wizard(
+    tmp_path: Path, mount: Any, display: str
+) -> None:
+    """The file manager's action, where there is a display, is the wizard."""
+    m = mount()
+    (m.path / "letter.txt").write_bytes(b"Dear all,\n")
+    env = {**m.env, "HOME": str(tmp_path)}
+    run([sys.executable, "-m", "cdfs", "desktop", "install", "--for", "nautilus"], env=env)
+    script = Path(env["XDG_DATA_HOME"]) / "nautilus" / "scripts" / "Write these files to disc"
+    w = Driver(tmp_path, env, m.path, display)
+    w.proc.kill()  # a driver for its display and state file; the action starts the wizard
+    w.proc.wait(timeout=10)
+    w.proc = subprocess.Popen(
+        ["dbus-run-session", "--", str(script), "letter.txt"],
+        cwd=m.path,
+        env=w.env,
+        stdout=w.log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        w.page("name")
+        w.focus()
+        w.keys("Return")
+        w.page("files")
+        w.keys("Return")
+        w.page("options")
+        w.keys("alt+w")
+        result = w.page("result", timeout=120)
+        assert result["texts"][1] == "The files were written to the disc.", result
+        w.keys("Return")
+        assert w.proc.wait(timeout=30) == 0
+    finally:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait(timeout=10)
+    out = tmp_path / "out"
+    xorriso_extract(m.disc, out)
+    assert (out / "letter.txt").read_bytes() == b"Dear all,\n"
