@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdfs import config, mounts, names, paths, private
+from cdfs import config, mounts, names, paths, policy, private
 from cdfs.burn import stash
 from cdfs.burn.status import AT_REST, human_bytes, render_text
 from cdfs.errors import (
@@ -35,6 +35,7 @@ from cdfs.errors import (
     NoSpaceError,
     NotFoundError,
     NotMountedError,
+    PolicyError,
     UsageError,
     WriteOnceError,
 )
@@ -125,8 +126,11 @@ def submit(mountpoint: Path, send: Callable[[], object], what: str) -> int:
     before = read_status(mountpoint)
     try:
         send()
-    except OSError:
-        raise UsageError(refusal(read_status(mountpoint), what)) from None
+    except OSError as exc:
+        after = read_status(mountpoint)
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise PolicyError(policy.denied(after, what, before)) from None
+        raise UsageError(refusal(after, what)) from None
     return wait_counted(mountpoint, before, what)
 
 
@@ -173,6 +177,9 @@ def report_burn(last: dict[str, Any]) -> int:
     if last.get("ok"):
         print(f"cdfs: {last.get('message')}")
         return 0
+    if last.get("refused") == "policy":
+        print(f"cdfs: {last.get('message')}", file=sys.stderr)
+        return PolicyError.exit_code
     print(f"cdfs: burn failed: {last.get('message')}", file=sys.stderr)
     return 1
 
@@ -345,6 +352,7 @@ def cmd_burn_image(args: argparse.Namespace) -> int:
 
     check_image(Path(args.image))
     settings, _origin = config.load()
+    policy.check(settings)
     recorder = open_recorder(resolve_drive(args.drive, settings.drive))
     opts = options_from(recording_values(args)).resolve(settings)
     lock = hold_recorder(recorder, "unmount it first ('cdfs umount {mp}')")
@@ -407,6 +415,7 @@ def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
     from cdfs.progress import PhaseBars
     from cdfs.recorders.opening import open_recorder
 
+    policy.check(config.load()[0])
     recorder = open_recorder(drive)
     erase = f"cdfs erase{' --full' if args.full else ''} {{mp}}"
     lock = hold_recorder(

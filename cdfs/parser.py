@@ -263,7 +263,10 @@ def add_config(sub: Subparsers) -> None:
         "config",
         help="show or change settings",
         description="Settings are read from /etc/cdfs/config.toml, then "
-        f"~/.config/cdfs/config.toml (which 'set' writes).  Keys: {keys}.",
+        f"~/.config/cdfs/config.toml (which 'set' writes).  Keys: {keys}.  "
+        "burn_policy (everyone, group or root: who may burn and erase) and burn_group are "
+        "system settings: only /etc/cdfs/config.toml sets them; a user's file that does is "
+        "refused.  A burn or erase the policy refuses fails with exit status 9.",
     )
     csub = c.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     get = command(

@@ -1,0 +1,270 @@
+"""Who may burn (issue 17 item 2) and shared mounts (item 3), with a second,
+unprivileged user created for the test.
+
+Setup, undone in teardown: a user and a group made with useradd/groupadd
+(random names), and /dev/fuse opened to every user (mode 0666, Debian's own
+default; this machine has 0600), as FUSE mounts by a user other than root
+need it.  The system settings are a root-owned file named by
+``$CDFS_SYSTEM_CONFIG`` (cdfs honours that only for a file only root can
+write), so the machine's /etc is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import site
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import cdfs, run
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates users: needs root")
+
+
+@dataclass
+class User:
+    name: str
+    uid: int
+    gid: int
+    home: Path
+    env: dict[str, str]
+    group: str
+    """A group made for the test, that the user is not in until joined."""
+
+    def cmd(self, args: list[str]) -> list[str]:
+        env = [f"{k}={v}" for k, v in self.env.items()]
+        return ["runuser", "-u", self.name, "--", "env", "-i", *env, *args]
+
+    def run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(self.cmd(args), check=check, timeout=300)
+
+    def cdfs(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run([*self.python, "-m", "cdfs", *args], check=check)
+
+    @property
+    def python(self) -> list[str]:
+        """This interpreter, if the user may run it; else the system's
+        (same Python minor version) with this venv's packages on its path
+        (a pyenv interpreter under /root is out of other users' reach)."""
+        if run(self.cmd(["test", "-x", os.path.realpath(sys.executable)]), check=False).returncode:
+            return ["/usr/bin/python3"]
+        return [sys.executable]
+
+    def join(self) -> None:
+        run(["usermod", "-aG", self.group, self.name])
+
+
+@pytest.fixture
+def system_config(tmp_path: Path) -> Iterator[Path]:
+    """A root-owned system settings file (0644 in a 0755 directory)."""
+    top = Path(f"/tmp/cdfs-etc-{secrets.token_hex(4)}")
+    top.mkdir(mode=0o755)
+    path = top / "config.toml"
+    path.write_text("")
+    path.chmod(0o644)
+    yield path
+    shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def user(system_config: Path) -> Iterator[User]:
+    name = f"cdfs{secrets.token_hex(3)}"
+    group = f"cdfsg{secrets.token_hex(3)}"
+    run(["groupadd", group])
+    run(["useradd", "-M", "-N", "-d", "/nonexistent", "-s", "/bin/sh", name])
+    fuse_mode = stat.S_IMODE(os.stat("/dev/fuse").st_mode)
+    os.chmod("/dev/fuse", 0o666)
+    home = Path(f"/tmp/cdfs-user-{secrets.token_hex(4)}")
+    home.mkdir(mode=0o700)
+    import pwd
+
+    pw = pwd.getpwnam(name)
+    os.chown(home, pw.pw_uid, pw.pw_gid)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "CDFS_SYSTEM_CONFIG": str(system_config),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), *site.getsitepackages()]),
+    }
+    for var, sub in (
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_CACHE_HOME", "cache"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_CONFIG_HOME", "config"),
+    ):
+        env[var] = str(home / sub)
+    u = User(name, pw.pw_uid, pw.pw_gid, home, env, group)
+    try:
+        yield u
+    finally:
+        for mp in home.glob("mnt*"):
+            if mounted(mp):
+                subprocess.run(["umount", "-l", str(mp)], timeout=30, check=False)
+        subprocess.run(["pkill", "-KILL", "-u", name], timeout=30, check=False)
+        os.chmod("/dev/fuse", fuse_mode)
+        subprocess.run(["userdel", name], timeout=30, check=False, capture_output=True)
+        subprocess.run(["groupdel", group], timeout=30, check=False, capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def mounted(mp: Path) -> bool:
+    """Whether ``mp`` is a mount point, from the mount table: root cannot
+    stat another user's FUSE mount (EACCES) unless it allows others."""
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        return any(line.split()[4] == str(mp) for line in f)
+
+
+def set_policy(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def user_mount(u: User, disc: Path, *extra: str, name: str = "mnt") -> Path:
+    mp = u.home / name
+    u.run(["mkdir", "-p", str(mp)])
+    u.cdfs(["mount", "--drive", str(disc), *extra, str(mp)])
+    assert mounted(mp)
+    return mp
+
+
+def user_disc(u: User, media: str = "cd-r80") -> Path:
+    disc = u.home / f"{media}.iso"
+    u.cdfs(["media", "create", str(disc), "--type", media])
+    return disc
+
+
+def sessions(u: User, disc: Path) -> int:
+    import json
+
+    return len(json.loads(u.cdfs(["media", "info", "--json", str(disc)]).stdout)["sessions"])
+
+
+# -- the setting is the system's --------------------------------------------
+
+
+def test_a_user_config_cannot_set_who_may_burn(home: dict[str, str], tmp_path: Path) -> None:
+    conf = Path(home["XDG_CONFIG_HOME"]) / "cdfs" / "config.toml"
+    res = cdfs(["config", "set", "burn_policy", "everyone"], home, check=False)
+    assert res.returncode == 2
+    assert "burn_policy is a system setting" in res.stderr
+    assert "/etc/cdfs/config.toml" in res.stderr
+    assert not conf.exists()
+    conf.parent.mkdir(parents=True)
+    conf.write_text('burn_group = "users"\n')
+    res = cdfs(["config", "get"], home, check=False)
+    assert res.returncode == 2
+    assert "burn_group is a system setting" in res.stderr and str(conf) in res.stderr
+
+
+def test_the_system_file_sets_it_and_config_get_says_where(
+    home: dict[str, str], system_config: Path
+) -> None:
+    system_config.write_text('burn_policy = "root"\nburn_group = "wheel"\n')
+    env = {**home, "CDFS_SYSTEM_CONFIG": str(system_config)}
+    out = cdfs(["config", "get"], env).stdout
+    assert f"burn_policy = root  # {system_config}" in out
+    assert f"burn_group = wheel  # {system_config}" in out
+    assert "burn_policy = everyone  # default" in cdfs(["config", "get"], home).stdout
+
+
+def test_a_system_file_others_can_write_is_not_taken(
+    home: dict[str, str], system_config: Path
+) -> None:
+    system_config.chmod(0o666)
+    env = {**home, "CDFS_SYSTEM_CONFIG": str(system_config)}
+    res = cdfs(["config", "get"], env, check=False)
+    assert res.returncode == 2
+    assert "must be owned by root and writable by no one else" in res.stderr
+
+
+# -- a user the policy does not let burn -------------------------------------
+
+
+def test_a_user_outside_the_group_mounts_and_reads_but_cannot_burn(
+    user: User, system_config: Path
+) -> None:
+    set_policy(system_config, f'burn_policy = "group"\nburn_group = "{user.group}"\n')
+    disc = user_disc(user)
+    mp = user_mount(user, disc)
+    user.run(["sh", "-c", f"echo hello > {mp}/a.txt"])
+    assert user.run(["cat", f"{mp}/a.txt"]).stdout == "hello\n"
+
+    res = user.run(["touch", f"{mp}/.burn"], check=False)
+    assert res.returncode == 1 and "Permission denied" in res.stderr
+    status = user.run(["cat", f"{mp}/.status"]).stdout
+    assert "burn_policy = group in /etc/cdfs/config.toml: root and members of group " in status
+    assert f"{user.name} may not burn" in status
+
+    res = user.cdfs(["burn", "--wait", "-q", str(mp)], check=False)
+    assert res.returncode == 9, res.stderr
+    assert f"members of group {user.group} may burn" in res.stderr
+
+    res = user.run(["sh", "-c", f"echo simulate=yes > {mp}/.burn"], check=False)
+    assert res.returncode != 0 and "Permission denied" in res.stderr
+
+    # Unmounting does not burn either; the files stay staged for later.
+    res = user.cdfs(["umount", "-q", str(mp)], check=False)
+    assert res.returncode == 9, res.stderr
+    assert "not burned on unmount (the staged files are kept)" in res.stderr
+    assert not mounted(mp)
+    assert sessions(user, disc) == 0
+
+    # Once in the group (a new login: new processes have it), the same
+    # staged file burns, and is on the disc byte for byte.
+    user.join()
+    mp = user_mount(user, disc)
+    assert user.run(["cat", f"{mp}/a.txt"]).stdout == "hello\n"
+    res = user.cdfs(["burn", "--wait", "-q", str(mp)], check=False)
+    assert res.returncode == 0, res.stderr
+    user.cdfs(["umount", "-q", str(mp)])
+    assert sessions(user, disc) == 1
+    out = run(["isoinfo", "-i", str(disc), "-R", "-x", "/a.txt"]).stdout
+    assert out == "hello\n"
+
+
+def test_root_policy_refuses_erase_and_burn_image_without_a_mount(
+    user: User, system_config: Path, tmp_path: Path
+) -> None:
+    set_policy(system_config, 'burn_policy = "root"\n')
+    disc = user_disc(user, "cd-rw80")
+    res = user.cdfs(["erase", "--yes", "-q", str(disc)], check=False)
+    assert res.returncode == 9, res.stderr
+    assert "burn_policy = root" in res.stderr and "root only may burn" in res.stderr
+
+    src = user.home / "src"
+    user.run(["mkdir", str(src)])
+    user.run(["sh", "-c", f"echo x > {src}/x"])
+    image = user.home / "image.iso"
+    run(["runuser", "-u", user.name, "--", "xorriso", "-outdev", f"stdio:{image}", "-map",
+         str(src), "/"])  # fmt: skip
+    res = user.cdfs(["burn-image", "-q", "--drive", str(disc), str(image)], check=False)
+    assert res.returncode == 9, res.stderr
+    assert "root only may burn" in res.stderr
+    assert sessions(user, disc) == 0
+
+    # The erase through a mount is refused the same way (EACCES).
+    mp = user_mount(user, disc)
+    res = user.cdfs(["erase", "--yes", "-q", str(mp)], check=False)
+    assert res.returncode == 9, res.stderr
+    assert "root only may burn" in res.stderr
+    res = user.run(["setfattr", "-n", "user.cdfs.erase", "-v", "quick", str(mp)], check=False)
+    assert res.returncode != 0 and "Permission denied" in res.stderr
+    user.cdfs(["umount", "-q", str(mp)])
+
+
+def test_everyone_is_the_default(user: User) -> None:
+    disc = user_disc(user)
+    mp = user_mount(user, disc)
+    user.run(["sh", "-c", f"echo hi > {mp}/b"])
+    res = user.cdfs(["burn", "--wait", "-q", str(mp)], check=False)
+    assert res.returncode == 0, res.stderr
+    user.cdfs(["umount", "-q", str(mp)])
+    assert sessions(user, disc) == 1
