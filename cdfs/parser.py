@@ -153,8 +153,9 @@ def add_mount(sub: Subparsers) -> None:
         action="append",
         default=[],
         help="FUSE mount options, comma-separated: allow_other (let other users use the "
-        "mount, with the files' modes checked by the kernel; as a user other than root it "
-        "needs the line user_allow_other in /etc/fuse.conf); nonempty (mount over a "
+        "mount, with the files' modes checked by the kernel; only the owner, root and "
+        "members of the burn_group setting's group may burn or erase on it; as a user other "
+        "than root it needs the line user_allow_other in /etc/fuse.conf); nonempty (mount over a "
         "directory that is not empty, hiding its files until unmounted; refused without it)",
     )
     m.add_argument("--debug", action="store_true", help="log every FUSE request")

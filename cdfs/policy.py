@@ -19,7 +19,7 @@ import os
 import pwd
 from typing import Any
 
-from cdfs import config
+from cdfs import config, names
 from cdfs.config import Settings
 from cdfs.errors import PolicyError
 
@@ -128,8 +128,13 @@ def denied(status: dict[str, Any], what: str, before: dict[str, Any]) -> str:
     if status.get("refusals", 0) > before.get("refusals", 0):
         last = status.get("last_burn") or {}
         return str(last.get("message") or f"the {what} was refused")
+    mp = status.get("mountpoint", "")
+    try:
+        gid = os.stat(os.path.join(mp, names.BURN_FILE.decode())).st_gid
+        group = f"group {grp.getgrgid(gid).gr_name}"
+    except (OSError, KeyError):
+        group = "the burn_group setting's group"
     return (
-        f"the {what} was refused: the mount at {status.get('mountpoint')} is another user's; "
-        "on a shared mount only its owner, root and members of the burn_group setting's "
-        "group may burn or erase"
+        f"the {what} was refused: the mount at {mp} is another user's; on a shared mount "
+        f"only its owner, root and members of {group} may burn or erase"
     )

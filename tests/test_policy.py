@@ -11,6 +11,7 @@ write), so the machine's /etc is never touched.
 
 from __future__ import annotations
 
+import grp
 import os
 import secrets
 import shutil
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cdfs, run
+from conftest import Mount, cdfs, run
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates users: needs root")
@@ -268,3 +269,71 @@ def test_everyone_is_the_default(user: User) -> None:
     assert res.returncode == 0, res.stderr
     user.cdfs(["umount", "-q", str(mp)])
     assert sessions(user, disc) == 1
+
+
+# -- shared mounts ------------------------------------------------------------
+
+
+@pytest.fixture
+def shared(user: User, system_config: Path, home: dict[str, str]) -> Iterator[Mount]:
+    """A rewritable disc mounted by root with -o allow_other, at a mount
+    point the test user can reach; burn_policy = group, the test's group."""
+    set_policy(system_config, f'burn_policy = "group"\nburn_group = "{user.group}"\n')
+    top = Path(f"/tmp/cdfs-shared-{secrets.token_hex(4)}")
+    top.mkdir(mode=0o755)
+    env = {**home, "CDFS_SYSTEM_CONFIG": str(system_config)}
+    disc = top / "disc.iso"
+    cdfs(["media", "create", str(disc), "--type", "cd-rw80"], env)
+    (top / "mnt").mkdir()
+    m = Mount(top / "mnt", disc, env, log=top / "mount.log", extra=["-o", "allow_other"])
+    m.start()
+    try:
+        yield m
+    finally:
+        m.kill()
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_a_shared_mount_checks_modes_and_lets_only_the_group_burn(
+    user: User, shared: Mount
+) -> None:
+    mp = shared.path
+    (mp / "public.txt").write_text("for all\n")
+    (mp / "public.txt").chmod(0o644)
+    (mp / "secret.txt").write_text("root's\n")
+    (mp / "secret.txt").chmod(0o600)
+    assert user.run(["cat", f"{mp}/public.txt"]).stdout == "for all\n"
+    res = user.run(["cat", f"{mp}/secret.txt"], check=False)
+    assert res.returncode == 1 and "Permission denied" in res.stderr
+    res = user.run(["sh", "-c", f"echo x > {mp}/mine.txt"], check=False)
+    assert res.returncode != 0 and "Permission denied" in res.stderr
+
+    st = os.stat(mp / ".burn")
+    assert stat.S_IMODE(st.st_mode) == 0o664
+    assert st.st_gid == grp.getgrnam(user.group).gr_gid
+
+    # Not in the group: the kernel refuses .burn (its mode), cdfs burn says why.
+    requests = shared.status()["requests"]
+    res = user.run(["touch", f"{mp}/.burn"], check=False)
+    assert res.returncode == 1 and "Permission denied" in res.stderr
+    res = user.cdfs(["burn", "--wait", "-q", str(mp)], check=False)
+    assert res.returncode == 9, res.stderr
+    assert "is another user's" in res.stderr and user.group in res.stderr
+
+    # The root directory made writable for all: setting the erase attribute
+    # passes the kernel's check, and cdfs refuses it for the policy.
+    os.chmod(mp, 0o777)
+    res = user.run(["setfattr", "-n", "user.cdfs.erase", "-v", "quick", str(mp)], check=False)
+    assert res.returncode != 0 and "Permission denied" in res.stderr
+    message = shared.status()["last_burn"]["message"]
+    assert f"{user.name} may not burn or erase on the mount of root" in message
+    assert shared.status()["requests"] == requests
+
+    # In the group (a new login), the user's burn is taken and recorded.
+    user.join()
+    res = user.cdfs(["burn", "--wait", "-q", str(mp)], check=False)
+    assert res.returncode == 0, res.stderr
+    assert shared.status()["requests"] == requests + 1
+    shared.stop()
+    out = run(["isoinfo", "-i", str(shared.disc), "-R", "-x", "/public.txt"]).stdout
+    assert out == "for all\n"
