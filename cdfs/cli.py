@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdfs import config, mounts, names, paths, policy, private
+from cdfs import config, mounthelper, mounts, names, paths, policy, private
 from cdfs.burn import stash
 from cdfs.burn.status import AT_REST, human_bytes, render_text
 from cdfs.errors import (
@@ -565,7 +565,7 @@ def log_to_stderr() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(mounthelper.argv(argv))  # also fstab's cdfs SOURCE MP -o
     setup_logging(args)
     try:
         return COMMANDS[args.handler](args)

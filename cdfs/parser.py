@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Burn discs like Windows XP did: mount the recorder, copy files in, "
         "touch .burn.",
         epilog="Without --drive, cdfs uses $CDFS_DRIVE or an emulated CD-R under "
-        "~/.local/share/cdfs (created blank on first use).",
+        "~/.local/share/cdfs (created blank on first use).  As a mount helper (mount -t "
+        "fuse.cdfs, fstab), cdfs SOURCE MOUNTPOINT -o OPTIONS is cdfs mount with the options "
+        "allow_other, nonempty, stash_dir=DIR, close_policy=, names=, burn_on_unmount=.",
     )
     p.add_argument("--version", action="version", version=f"cdfs {__version__}")
     p.add_argument(
