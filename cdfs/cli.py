@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdfs import config, mounthelper, mounts, names, paths, policy, private
+from cdfs import config, mounthelper, mounts, names, paths, policy, private, system
 from cdfs.burn import stash
 from cdfs.burn.status import AT_REST, human_bytes, render_text
 from cdfs.errors import (
@@ -513,6 +513,8 @@ COMMANDS: dict[str, Command] = {
     "config set": cmd_config_set,
     "media create": cmd_media_create,
     "media info": cmd_media_info,
+    "enable": system.cmd_enable,
+    "disable": system.cmd_disable,
 }
 """Each ``handler`` name the parser sets, and the function that runs it."""
 

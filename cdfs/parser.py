@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     add_config(sub)
     add_media(sub)
+    add_enable(sub)
     return p
 
 
@@ -311,3 +312,34 @@ def add_media(sub: Subparsers) -> None:
     )
     mi.add_argument("path", metavar="PATH", help="emulated disc image or device")
     mi.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def add_enable(sub: Subparsers) -> None:
+    for name, text in (
+        (
+            "enable",
+            "Auto-mount a recorder for this user: install the systemd user unit cdfs@.service "
+            "in ~/.config/systemd/user and enable cdfs@DEVICE.service, which mounts the drive "
+            "at $XDG_RUNTIME_DIR/cdfs/Recorder-DEVICE at login when it holds a disc, and on "
+            "each insertion once the udev rule (udev/61-cdfs.rules, installed by root) is in "
+            "place.  Stopping the unit unmounts (burning first if burn_on_unmount says so).",
+        ),
+        (
+            "disable",
+            "Stop auto-mounting a recorder for this user: disable cdfs@DEVICE.service and "
+            "remove the unit when no other recorder is enabled.",
+        ),
+    ):
+        e = command(sub, name, help=text.split(":")[0].lower(), description=text)
+        e.add_argument(
+            "device",
+            nargs="?",
+            default="sr0",
+            metavar="DEVICE",
+            help="the recorder's kernel name (default sr0) or /dev/srN",
+        )
+        e.add_argument(
+            "--now",
+            action="store_true",
+            help="also start (enable) or stop (disable) the unit now, if a user systemd runs",
+        )
