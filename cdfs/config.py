@@ -111,7 +111,7 @@ class Settings:
     stash_dir: str = ""
     """Where the stash file is written; empty for ~/.cache/cdfs."""
     speed: float | None = None
-    """Write speed as an x-factor; None (``max``) for the fastest."""
+    """Write speed as an x-factor, or max (kept as None) for the fastest."""
     eject: bool = False
     """Eject the disc after recording."""
     close_policy: str = "never"
