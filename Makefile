@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := fuse3 libfuse3-dev pkg-config gcc xorriso genisoimage libarchive-tools \
 	p7zip-full rsync attr umockdev gir1.2-umockdev-1.0 python3-gi libglib2.0-bin dbus-daemon \
-	desktop-file-utils libxml2-utils gir1.2-gtk-4.0 xvfb xdotool imagemagick
+	desktop-file-utils libxml2-utils gir1.2-gtk-4.0 xvfb xdotool imagemagick groff-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # `make install` links .venv/bin/cdfs into BINDIR: ~/.local/bin, or
 # /usr/local/bin as root (both on Debian's PATH once they exist).
@@ -67,12 +67,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-# The man page is generated from the same parser as --help.
+# The man pages are generated: cdfs(1) from the same parser as --help,
+# cdfs.conf(5) from the settings' definitions (cdfs/config.py).
 man: venv
 	$(VENV)/bin/argparse-manpage --module cdfs.cli --function build_parser \
 		--project-name cdfs --prog cdfs --version 0.1.0 \
 		--description "burn discs like Windows XP did: the recorder as a file system" \
 		--include man/cdfs.include --manual-title "cdfs manual" --output man/cdfs.1
+	$(PY) -m cdfs.confman > man/cdfs.conf.5
 
 bench: deps venv
 	$(PY) -m bench

@@ -25,7 +25,18 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdfs import config, drives, mediacmd, mounts, names, paths, private
+from cdfs import (
+    config,
+    drives,
+    mediacmd,
+    mounthelper,
+    mounts,
+    names,
+    paths,
+    policy,
+    private,
+    system,
+)
 from cdfs.burn import stash
 from cdfs.burn.status import AT_REST, render_text
 from cdfs.desktop.commands import COMMANDS as DESKTOP_COMMANDS
@@ -36,6 +47,7 @@ from cdfs.errors import (
     NoSpaceError,
     NotFoundError,
     NotMountedError,
+    PolicyError,
     UsageError,
     WriteOnceError,
 )
@@ -125,8 +137,11 @@ def submit(mountpoint: Path, send: Callable[[], object], what: str) -> int:
     before = read_status(mountpoint)
     try:
         send()
-    except OSError:
-        raise UsageError(refusal(read_status(mountpoint), what)) from None
+    except OSError as exc:
+        after = read_status(mountpoint)
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise PolicyError(policy.denied(after, what, before)) from None
+        raise UsageError(refusal(after, what)) from None
     return wait_counted(mountpoint, before, what)
 
 
@@ -173,6 +188,9 @@ def report_burn(last: dict[str, Any]) -> int:
     if last.get("ok"):
         print(f"cdfs: {last.get('message')}")
         return 0
+    if last.get("refused") == "policy":
+        print(f"cdfs: {last.get('message')}", file=sys.stderr)
+        return PolicyError.exit_code
     print(f"cdfs: burn failed: {last.get('message')}", file=sys.stderr)
     return 1
 
@@ -360,6 +378,7 @@ def cmd_burn_image(args: argparse.Namespace) -> int:
 
     check_image(Path(args.image))
     settings, _origin = config.load()
+    policy.check(settings)
     recorder = open_recorder(resolve_drive(args.drive, settings))
     opts = options_from(recording_values(args)).resolve(settings)
     lock = hold_recorder(recorder, "unmount it first ('cdfs umount {mp}')")
@@ -424,6 +443,7 @@ def erase_drive(drive: str, mode: str, args: argparse.Namespace) -> int:
     from cdfs.recorders.media import erase_words
     from cdfs.recorders.opening import open_recorder
 
+    policy.check(config.load()[0])
     recorder = open_recorder(drive)
     erase = f"cdfs erase{' --full' if args.full else ''} {{mp}}"
     lock = hold_recorder(
@@ -466,6 +486,8 @@ COMMANDS: dict[str, Command] = {
     "media create": mediacmd.cmd_media_create,
     "media info": mediacmd.cmd_media_info,
     "drives": drives.cmd_drives,
+    "enable": system.cmd_enable,
+    "disable": system.cmd_disable,
     **DESKTOP_COMMANDS,
 }
 """Each ``handler`` name the parser sets, and the function that runs it."""
@@ -519,7 +541,7 @@ def log_to_stderr() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(mounthelper.argv(argv))  # also fstab's cdfs SOURCE MP -o
     setup_logging(args)
     try:
         return COMMANDS[args.handler](args)

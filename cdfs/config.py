@@ -4,8 +4,10 @@ Owns the known keys, their types, defaults and validation, and where they
 are read from: ``/etc/cdfs/config.toml`` (system-wide), then
 ``$XDG_CONFIG_HOME/cdfs/config.toml`` (per user), the later winning.
 Unknown keys and bad values are refused with a clear message, never
-ignored.  Per-burn overrides (``cdfs burn`` flags, ``.burn`` lines) are
-applied on top by :mod:`cdfs.burn.options`.
+ignored.  System settings (who may burn: ``burn_policy``, ``burn_group``)
+are read from the system file only: a user's file that sets one is refused.
+Per-burn overrides (``cdfs burn`` flags, ``.burn`` lines) are applied on
+top by :mod:`cdfs.burn.options`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from cdfs import paths
 from cdfs.errors import ConfigError
 
 SYSTEM_CONFIG = Path("/etc/cdfs/config.toml")
+SYSTEM_CONFIG_ENV = "CDFS_SYSTEM_CONFIG"
+"""Another system file (for tests and packagers); honoured only for a file
+that root owns and that no one else may write, like /etc's."""
 
 CLOSE_POLICIES = ("never", "auto", "always")
 VERIFY_MODES = ("none", "quick", "full")
@@ -30,10 +35,30 @@ NAME_POLICIES = ("relaxed", "strict")
 DRIVE_TYPES = ("cd-r", "cd-rw", "cd-rom")
 """XP's drive-type override: treat a drive as a CD-R or CD-RW writer, or as
 a read-only CD-ROM drive, whatever it says it can do."""
+BURN_POLICIES = ("everyone", "group", "root")
 
 
 def user_config() -> Path:
     return paths.config_dir() / "config.toml"
+
+
+def system_config() -> Path:
+    """The system file: /etc/cdfs/config.toml, or ``$CDFS_SYSTEM_CONFIG``
+    when that names a file only root can have written."""
+    other = os.environ.get(SYSTEM_CONFIG_ENV)
+    if not other:
+        return SYSTEM_CONFIG
+    path = Path(other)
+    try:
+        st = path.stat()
+    except OSError:
+        raise ConfigError(f"{SYSTEM_CONFIG_ENV}={other}: no such file") from None
+    if st.st_uid != 0 or st.st_mode & 0o022:
+        raise ConfigError(
+            f"{SYSTEM_CONFIG_ENV}={other} is not a system file: it must be owned by root "
+            "and writable by no one else"
+        )
+    return path
 
 
 def parse_bool(key: str, value: Any) -> bool:
@@ -128,7 +153,7 @@ class Settings:
     stash_dir: str = ""
     """Where the stash file is written; empty for ~/.cache/cdfs."""
     speed: float | None = None
-    """Write speed as an x-factor; None (``max``) for the fastest."""
+    """Write speed as an x-factor, or max (kept as None) for the fastest."""
     eject: bool = False
     """Eject the disc after recording."""
     close_policy: str = "never"
@@ -152,6 +177,12 @@ class Settings:
     notify_waiting_after: float = 600.0
     """Seconds staged files must be left alone before "You have files
     waiting to be written to the disc" is shown."""
+    burn_policy: str = "everyone"
+    """System setting: who may burn or erase: everyone (every user who can
+    open the drive), group (root and members of burn_group) or root."""
+    burn_group: str = "cdrom"
+    """System setting: the group burn_policy = group lets burn, and whose
+    members may also burn on other users' shared (allow_other) mounts."""
 
 
 CHECKERS: dict[str, Callable[[str, Any], Any]] = {
@@ -167,7 +198,12 @@ CHECKERS: dict[str, Callable[[str, Any], Any]] = {
     "drive_types": _drive_types,
     "notifications": parse_bool,
     "notify_waiting_after": _seconds,
+    "burn_policy": _choice(BURN_POLICIES),
+    "burn_group": _text,
 }
+
+SYSTEM_KEYS = ("burn_policy", "burn_group")
+"""Settings only the system file may set: users cannot change who may burn."""
 
 KEYS = tuple(f.name for f in fields(Settings))
 
@@ -196,13 +232,23 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def system_only(key: str, path: Path) -> ConfigError:
+    return ConfigError(
+        f"{path}: {key} is a system setting, not a user's: only the administrator sets it, "
+        f"in {SYSTEM_CONFIG} (remove it from {path})"
+    )
+
+
 def load(files: tuple[Path, ...] | None = None) -> tuple[Settings, dict[str, Path]]:
-    """The effective settings and, per key, the file that set it."""
-    files = files if files is not None else (SYSTEM_CONFIG, user_config())
+    """The effective settings and, per key, the file that set it.  The
+    first file is the system's; the others may not set :data:`SYSTEM_KEYS`."""
+    files = files if files is not None else (system_config(), user_config())
     settings = Settings()
     origin: dict[str, Path] = {}
-    for path in files:
+    for n, path in enumerate(files):
         for key, value in _read(path).items():
+            if n and key.replace("-", "_") in SYSTEM_KEYS:
+                raise system_only(key.replace("-", "_"), path)
             try:
                 checked = check(key, value)
             except ConfigError as exc:
@@ -218,6 +264,8 @@ def set_value(key: str, value: str, path: Path | None = None) -> Any:
     path = path or user_config()
     checked = check(key, value)
     key = key.replace("-", "_")
+    if key in SYSTEM_KEYS:
+        raise system_only(key, path)
     data = _read(path)
     data.pop(key.replace("_", "-"), None)
     if checked is None:

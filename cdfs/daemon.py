@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 import pyfuse3
 import trio
 
-from cdfs import names, paths, private
+from cdfs import names, paths, policy, private
 from cdfs.burn import stash
 from cdfs.burn.job import Burner
 from cdfs.burn.options import BurnOptions, parse_burn_options
@@ -37,12 +37,19 @@ from cdfs.burn.status import render_text
 from cdfs.config import Settings
 from cdfs.desktop.inhibit import SleepLock
 from cdfs.discwatch import watch_disc
-from cdfs.errors import BurnInProgressError, CdfsError, NoDiscError, UsageError, WriteOnceError
+from cdfs.errors import (
+    BurnInProgressError,
+    CdfsError,
+    NoDiscError,
+    PolicyError,
+    UsageError,
+    WriteOnceError,
+)
 from cdfs.iso import discread
 from cdfs.mount.fs import Operations
 from cdfs.mount.namereport import name_changes
 from cdfs.mount.staging import Upper, is_reserved
-from cdfs.mount.view import Attr, Handle, View
+from cdfs.mount.view import Attr, Caller, Handle, View
 from cdfs.recorders.nodisc import disc_or_none, is_no_disc, state_of
 from cdfs.recorders.recorder import Recorder
 
@@ -267,11 +274,28 @@ class Daemon:
     # -- control files ------------------------------------------------------
 
     def control_attr(self, name: bytes, ino: int) -> Attr:
+        """``.burn`` is the owner's to write, and burn_group's (the kernel
+        checks that on a shared mount); ``.status`` is read-only."""
         now = time.time_ns()
-        mode = stat.S_IFREG | (0o644 if name == names.BURN_FILE else 0o444)
-        return Attr(ino, mode, 1, os.getuid(), os.getgid(), 0, 0, now, now, now)
+        mode, gid = 0o444, os.getgid()
+        if name == names.BURN_FILE:
+            group = policy.burn_file_group(self.options.settings)
+            mode, gid = (0o644, gid) if group is None else (0o664, group)
+        return Attr(ino, stat.S_IFREG | mode, 1, os.getuid(), gid, 0, 0, now, now, now)
 
-    def control_open(self, name: bytes, flags: int) -> Handle:
+    def check_policy(self, caller: Caller | None) -> None:
+        """Refuse a burn or erase the burn policy does not allow (EACCES),
+        saying why in the status."""
+        try:
+            if caller is None:
+                policy.check(self.options.settings)
+            else:
+                policy.check_request(self.options.settings, os.getuid(), caller.uid, caller.pid)
+        except PolicyError as exc:
+            self._refuse(str(exc), refused="policy")
+            raise
+
+    def control_open(self, name: bytes, flags: int, caller: Caller | None) -> Handle:
         node = self.view.node(self.view.control_inos[name])
         writing = (flags & os.O_ACCMODE) != os.O_RDONLY
         if name == names.STATUS_FILE:
@@ -279,6 +303,7 @@ class Daemon:
                 raise OSError(errno.EACCES, "read-only")
             return Handle(node, data=bytearray(render_text(self.status()).encode()))
         if writing:
+            self.check_policy(caller)
             self._burn_writers += 1
         return Handle(node, writable=writing)
 
@@ -328,7 +353,14 @@ class Daemon:
             self._request(self._parse_request(handle, bytes(handle.data)))
 
     def control_setattr(
-        self, name: bytes, ino: int, handle: Handle | None, *, size: int | None, times: bool
+        self,
+        name: bytes,
+        ino: int,
+        handle: Handle | None,
+        *,
+        size: int | None,
+        times: bool,
+        caller: Caller | None,
     ) -> Attr:
         """``touch`` and utime() of ``.burn`` request a default burn, unless
         a write descriptor of it is open: its release makes the request (GNU
@@ -337,6 +369,7 @@ class Daemon:
         if handle is not None and handle.writable and size is not None:
             del handle.data[size:]
         if name == names.BURN_FILE and times and size is None and not self._burn_writers:
+            self.check_policy(caller)
             self._request(BurnOptions())
         return self.control_attr(name, ino)
 
@@ -344,11 +377,12 @@ class Daemon:
         self.burner.request(options)
         self.publish()
 
-    def control_setxattr(self, name: bytes, value: bytes) -> None:
+    def control_setxattr(self, name: bytes, value: bytes, caller: Caller | None) -> None:
         """``user.cdfs.erase`` = ``quick`` or ``full`` on the root."""
         mode = value.strip().decode(errors="replace").lower()
         if mode not in ("quick", "full"):
             raise UsageError(f"erase must be quick or full, not {mode!r}")
+        self.check_policy(caller)
         if is_no_disc(self.view.info):
             self._refuse("there is no disc in the drive: insert the rewritable disc to erase")
             raise NoDiscError("there is no disc in the drive")
@@ -359,11 +393,14 @@ class Daemon:
         self.burner.request_erase(full=mode == "full")
         self.publish()
 
-    def _refuse(self, message: str) -> None:
+    def _refuse(self, message: str, refused: str = "") -> None:
         log.warning("burn request refused: %s", message)
         self.refusals += 1
         self.burner.last = BurnResult(
-            False, f"burn request refused: {message}", request=self.burner.requests
+            False,
+            f"burn request refused: {message}",
+            request=self.burner.requests,
+            refused=refused,
         )
         self.publish()
 
@@ -380,10 +417,25 @@ class Daemon:
             log.info("unmounted")
             await self.burner.wait_idle()
             if self.options.settings.burn_on_unmount and self.burner.has_staged():
-                log.info("burning what is staged before exiting")
-                self.final_burn = await self.burner.burn(BurnOptions())
+                self.final_burn = await self._burn_on_unmount()
             nursery.cancel_scope.cancel()
         self.publish()
+
+    async def _burn_on_unmount(self) -> BurnResult:
+        try:
+            policy.check(self.options.settings)
+        except PolicyError as exc:
+            log.warning("not burning on unmount, the staged files are kept: %s", exc)
+            result = BurnResult(
+                False,
+                f"not burned on unmount (the staged files are kept): {exc}",
+                request=self.burner.requests,
+                refused="policy",
+            )
+            self.burner.last = result
+            return result
+        log.info("burning what is staged before exiting")
+        return await self.burner.burn(BurnOptions())
 
     async def _publish_while_burning(self) -> None:
         """Progress in the status file, for ``cdfs umount`` to show after the

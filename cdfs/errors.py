@@ -128,3 +128,10 @@ class NotMountedError(CdfsError):
 
     errno = _errno.ENOTCONN
     exit_code = 3
+
+
+class PolicyError(CdfsError):
+    """The system's burn policy does not let this user burn or erase."""
+
+    errno = _errno.EACCES
+    exit_code = 9

@@ -35,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         "touch .burn.",
         epilog="Without --drive, cdfs uses $CDFS_DRIVE, else the drive setting, else the "
         "one recorder udev finds (with several, it asks you to choose; 'cdfs drives' lists "
-        "them), else an emulated CD-R under ~/.local/share/cdfs (created blank on first use).",
+        "them), else an emulated CD-R under ~/.local/share/cdfs (created blank on first use).  "
+        "As a mount helper (mount -t fuse.cdfs, fstab), cdfs SOURCE MOUNTPOINT -o OPTIONS is "
+        "cdfs mount with the options allow_other, nonempty, stash_dir=DIR, close_policy=, "
+        "names=, burn_on_unmount=.",
     )
     p.add_argument("--version", action="version", version=f"cdfs {__version__}")
     p.add_argument(
@@ -59,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config(sub)
     add_media(sub)
     add_desktop(sub)
+    add_enable(sub)
     return p
 
 
@@ -173,8 +177,9 @@ def add_mount(sub: Subparsers) -> None:
         action="append",
         default=[],
         help="FUSE mount options, comma-separated: allow_other (let other users use the "
-        "mount, with the files' modes checked by the kernel; as a user other than root it "
-        "needs the line user_allow_other in /etc/fuse.conf); nonempty (mount over a "
+        "mount, with the files' modes checked by the kernel; only the owner, root and "
+        "members of the burn_group setting's group may burn or erase on it; as a user other "
+        "than root it needs the line user_allow_other in /etc/fuse.conf); nonempty (mount over a "
         "directory that is not empty, hiding its files until unmounted; refused without it)",
     )
     m.add_argument("--debug", action="store_true", help="log every FUSE request")
@@ -316,7 +321,10 @@ def add_config(sub: Subparsers) -> None:
         "config",
         help="show or change settings",
         description="Settings are read from /etc/cdfs/config.toml, then "
-        f"~/.config/cdfs/config.toml (which 'set' writes).  Keys: {keys}.",
+        f"~/.config/cdfs/config.toml (which 'set' writes).  Keys: {keys}.  "
+        "burn_policy (everyone, group or root: who may burn and erase) and burn_group are "
+        "system settings: only /etc/cdfs/config.toml sets them; a user's file that does is "
+        "refused.  A burn or erase the policy refuses fails with exit status 9.",
     )
     csub = c.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     get = command(
@@ -358,3 +366,34 @@ def add_media(sub: Subparsers) -> None:
     )
     mi.add_argument("path", metavar="PATH", help="emulated disc image or device")
     mi.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def add_enable(sub: Subparsers) -> None:
+    for name, text in (
+        (
+            "enable",
+            "Auto-mount a recorder for this user: install the systemd user unit cdfs@.service "
+            "in ~/.config/systemd/user and enable cdfs@DEVICE.service, which mounts the drive "
+            "at $XDG_RUNTIME_DIR/cdfs/Recorder-DEVICE at login when it holds a disc, and on "
+            "each insertion once the udev rule (udev/61-cdfs.rules, installed by root) is in "
+            "place.  Stopping the unit unmounts (burning first if burn_on_unmount says so).",
+        ),
+        (
+            "disable",
+            "Stop auto-mounting a recorder for this user: disable cdfs@DEVICE.service and "
+            "remove the unit when no other recorder is enabled.",
+        ),
+    ):
+        e = command(sub, name, help=text.split(":")[0].lower(), description=text)
+        e.add_argument(
+            "device",
+            nargs="?",
+            default="sr0",
+            metavar="DEVICE",
+            help="the recorder's kernel name (default sr0) or /dev/srN",
+        )
+        e.add_argument(
+            "--now",
+            action="store_true",
+            help="also start (enable) or stop (disable) the unit now, if a user systemd runs",
+        )

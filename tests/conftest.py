@@ -240,3 +240,7 @@ def xorriso_extract(disc: Path, dest: Path, start: int | None = None) -> None:
     if start is not None:
         cmd += ["-load", "sbsector", str(start)]
     run([*cmd, "-indev", f"stdio:{disc}", "-extract", "/", str(dest)])
+
+
+# The second, unprivileged user of the tests that need one (issue 17).
+from users import system_config, user  # noqa: E402, F401

@@ -26,6 +26,8 @@ class BurnResult:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Unique to this result: tells two burns apart even when they ended in
     the same second with the same message (``cdfs umount`` compares it)."""
+    refused: str = ""
+    """``policy`` when the burn policy refused it (nothing was tried)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -23,7 +23,7 @@ from cdfs.iso.discread import DiscEntry
 from cdfs.mount.dirattrs import DirAttrs, unchanged
 from cdfs.mount.files import Files
 from cdfs.mount.hardlinks import HardLinks
-from cdfs.mount.nodes import Attr, Controls, Handle, Node
+from cdfs.mount.nodes import Attr, Caller, Controls, Handle, Node
 from cdfs.units import ISO_DATE_RANGE
 
 
@@ -155,11 +155,12 @@ class Attributes:
         atime_ns: int | None = None,
         mtime_ns: int | None = None,
         fh: Handle | None = None,
+        caller: Caller | None = None,
     ) -> Attr:
         if self.view.is_control(node):
             times = atime_ns is not None or mtime_ns is not None
             return self.view.controls.control_setattr(
-                node.name, node.ino, fh, size=size, times=times
+                node.name, node.ino, fh, size=size, times=times, caller=caller
             )
         for ns in (atime_ns, mtime_ns):
             if ns is not None and not (ISO_DATE_RANGE[0] <= ns // 10**9 <= ISO_DATE_RANGE[1]):

@@ -54,7 +54,7 @@ class Files:
 
     def open(self, node: Node, flags: int, caller: Caller | None = None) -> Handle:
         if self.view.is_control(node):
-            return self.view.controls.control_open(node.name, flags)
+            return self.view.controls.control_open(node.name, flags, caller)
         handle = self._reopen(node, flags) if node.detached else self._open(node, flags)
         handle.caller = caller
         node.handles.append(handle)

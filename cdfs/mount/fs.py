@@ -133,6 +133,7 @@ class Operations(pyfuse3.Operations):
             atime_ns=attr.st_atime_ns if fields.update_atime else None,
             mtime_ns=attr.st_mtime_ns if fields.update_mtime else None,
             fh=handle,
+            caller=caller(ctx),
         )
         return entry(result)
 
@@ -232,7 +233,7 @@ class Operations(pyfuse3.Operations):
         parent = view.node(parent_inode)
         if parent is view.root and bytes(name) in view.control_inos:
             node = view.lookup(parent, bytes(name))
-            handle = view.files.open(node, flags)
+            handle = view.files.open(node, flags, caller(ctx))
         else:
             node, handle = view.create(
                 parent, bytes(name), mode & ~ctx.umask, flags, ctx.uid, ctx.gid, caller(ctx)
@@ -321,7 +322,7 @@ class Operations(pyfuse3.Operations):
     @_errors
     async def setxattr(self, inode: Any, name: Any, value: Any, ctx: Any) -> None:
         if inode == pyfuse3.ROOT_INODE and bytes(name) == names.ERASE_XATTR:
-            self.view.controls.control_setxattr(bytes(name), bytes(value))
+            self.view.controls.control_setxattr(bytes(name), bytes(value), caller(ctx))
             return
         raise pyfuse3.FUSEError(errno.ENOTSUP)
 

@@ -84,7 +84,7 @@ class Controls(Protocol):
 
     def control_attr(self, name: bytes, ino: int) -> Attr: ...
 
-    def control_open(self, name: bytes, flags: int) -> Handle: ...
+    def control_open(self, name: bytes, flags: int, caller: Caller | None) -> Handle: ...
 
     def control_write(self, handle: Handle, off: int, buf: bytes) -> int: ...
 
@@ -93,12 +93,19 @@ class Controls(Protocol):
     def control_release(self, handle: Handle) -> None: ...
 
     def control_setattr(
-        self, name: bytes, ino: int, handle: Handle | None, *, size: int | None, times: bool
+        self,
+        name: bytes,
+        ino: int,
+        handle: Handle | None,
+        *,
+        size: int | None,
+        times: bool,
+        caller: Caller | None,
     ) -> Attr: ...
 
     def status_json(self) -> bytes: ...
 
-    def control_setxattr(self, name: bytes, value: bytes) -> None: ...
+    def control_setxattr(self, name: bytes, value: bytes, caller: Caller | None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

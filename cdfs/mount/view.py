@@ -529,6 +529,7 @@ class View:
         atime_ns: int | None = None,
         mtime_ns: int | None = None,
         fh: Handle | None = None,
+        caller: Caller | None = None,
     ) -> Attr:
         return self.attrs.set(
             node,
@@ -539,6 +540,7 @@ class View:
             atime_ns=atime_ns,
             mtime_ns=mtime_ns,
             fh=fh,
+            caller=caller,
         )
 
     # -- burn support -----------------------------------------------------
