@@ -224,15 +224,16 @@ class Wizard:
         self.verify = Gtk.DropDown.new_from_strings(VERIFY_WORDS)
         box.append(self.verify)
         self.label("options", "Writing speed (x):", box)
-        self.speed = Gtk.DropDown.new_from_strings(
-            ["Fastest possible", *[f"{s}x" for s in SPEEDS[1:]]]
-        )
         d = self.defaults
+        configured = d.get("speed", "max")
+        self.speeds = SPEEDS if configured in SPEEDS else [*SPEEDS, configured]
+        self.speed = Gtk.DropDown.new_from_strings(
+            ["Fastest possible", *[f"{s}x" for s in self.speeds[1:]]]
+        )
         self.eject_check.set_active(d.get("eject") == "yes")
         if d.get("verify") in VERIFY:
             self.verify.set_selected(VERIFY.index(d["verify"]))
-        if d.get("speed") in SPEEDS:
-            self.speed.set_selected(SPEEDS.index(d["speed"]))
+        self.speed.set_selected(self.speeds.index(configured))
         box.append(self.speed)
 
     def build_progress(self) -> None:
@@ -298,7 +299,7 @@ class Wizard:
             self.close_check.get_active(),
             VERIFY[self.verify.get_selected()],
             self.eject_check.get_active(),
-            SPEEDS[self.speed.get_selected()],
+            self.speeds[self.speed.get_selected()],
         )
         before = read_status(self.mp)
         try:
@@ -367,7 +368,7 @@ class Wizard:
                 "close": self.close_check.get_active(),
                 "eject": self.eject_check.get_active(),
                 "verify": VERIFY[self.verify.get_selected()],
-                "speed": SPEEDS[self.speed.get_selected()],
+                "speed": self.speeds[self.speed.get_selected()],
             },
         }
         tmp = f"{self.state_file}.tmp"
