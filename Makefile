@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := fuse3 libfuse3-dev pkg-config gcc xorriso genisoimage libarchive-tools \
-	p7zip-full rsync attr groff-base udev
+	p7zip-full rsync attr groff-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # `make install` links .venv/bin/cdfs into BINDIR: ~/.local/bin, or
 # /usr/local/bin as root (both on Debian's PATH once they exist).
