@@ -6,9 +6,12 @@ What runs here: the unit as ``cdfs enable`` writes it passes
 as the man pages are not installed in the system's man path here), and a
 broken copy of it does not; enable/disable install and remove it; the unit's
 ExecStart and ExecStop, run as written with systemd's specifiers filled in,
-mount an emulated disc, burn on stop and unmount.  What cannot run here (no
-udev daemon, no user systemd, no optical drive): udev starting the unit on
-an insertion; the rule is checked for what it asks.
+mount an emulated disc, burn on stop and unmount; ``udevadm test`` runs the
+rule (made to match this machine's disk, given the properties cdrom_id sets)
+and shows it tagging a recorder for systemd and asking for the unit, and
+asking nothing for a drive that only reads.  What cannot run here (no udev
+daemon, no user systemd, no optical drive): udev starting the unit on an
+insertion.
 """
 
 from __future__ import annotations
@@ -132,3 +135,44 @@ def test_the_udev_rule_asks_for_the_user_unit_of_recorders() -> None:
         i for i, line in enumerate(active) if 'ENV{CDFS_RECORDER}="1"' in line
     )
     assert active.index(wants[0]) < active.index('LABEL="cdfs_end"')
+
+
+def udev_test(tmp_path: Path, fake: str) -> str:
+    """``udevadm test`` of this machine's disk vda, in a private mount
+    namespace whose /etc/udev/rules.d holds only ``fake`` (properties that
+    cdrom_id would set for a drive) and the cdfs rule made to match vda
+    instead of sr*: what the rule does for such a drive."""
+    rules = tmp_path / "rules.d"
+    rules.mkdir(parents=True)
+    (rules / "60-fake.rules").write_text(f'KERNEL=="vda", {fake}\n')
+    text = (ROOT / "udev" / "61-cdfs.rules").read_text()
+    assert 'KERNEL!="sr[0-9]*"' in text
+    (rules / "61-cdfs.rules").write_text(text.replace('KERNEL!="sr[0-9]*"', 'KERNEL!="vda"'))
+    res = run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-ec",
+         f"mount --bind {rules} /etc/udev/rules.d\n"
+         "udevadm test --action=add /sys/class/block/vda"],
+        check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout + res.stderr
+    assert "Reading rules file: /etc/udev/rules.d/61-cdfs.rules" in out
+    assert "nvalid" not in out and "rror" not in out, out
+    return out
+
+
+@pytest.mark.skipif(
+    shutil.which("udevadm") is None or not os.path.exists("/sys/class/block/vda")
+    or os.geteuid() != 0,
+    # udev is not in the Makefile's APT_PACKAGES: its postinst runs
+    # systemd-tmpfiles, which opens /dev/fuse to everyone (0666).
+    reason="needs udevadm (Debian udev), root (a mount namespace) and a disk named vda",
+)  # fmt: skip
+def test_udevadm_test_shows_the_rule_asking_for_the_unit(tmp_path: Path) -> None:
+    out = udev_test(tmp_path / "rw", 'ENV{ID_CDROM}="1", ENV{ID_CDROM_CD_RW}="1"')
+    props = set(out.splitlines())
+    assert {"CDFS_RECORDER=1", "SYSTEMD_USER_WANTS=cdfs@vda.service"} <= props
+    assert any(p.startswith("TAGS=") and ":systemd:" in p and ":uaccess:" in p for p in props)
+    # A drive that only reads discs is no recorder: nothing is asked for it.
+    out = udev_test(tmp_path / "ro", 'ENV{ID_CDROM}="1", ENV{ID_CDROM_CD}="1"')
+    assert "CDFS_RECORDER=1" not in out and "SYSTEMD_USER_WANTS" not in out

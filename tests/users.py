@@ -3,17 +3,21 @@
 Setup, undone in teardown: a user and a group made with useradd/groupadd
 (random names), and /dev/fuse opened to every user (mode 0666, Debian's own
 default; this machine has 0600), as FUSE mounts by a user other than root
-need it.  The system settings are a root-owned file named by
+need it (the mode is put back by the last test that needed it, see
+:data:`FUSE_LOCK`).  The system settings are a root-owned file named by
 ``$CDFS_SYSTEM_CONFIG`` (cdfs honours that only for a file only root can
 write), so the machine's /etc is never touched.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import pwd
 import secrets
 import shutil
+import signal
 import site
 import stat
 import subprocess
@@ -62,6 +66,46 @@ class User:
         run(["usermod", "-aG", self.group, self.name])
 
 
+FUSE_LOCK = Path("/tmp/cdfs-test-dev-fuse.lock")
+"""Taken (exclusive, briefly) to change /dev/fuse's mode; holds the mode to
+put back.  Tests of other runs on the machine may use /dev/fuse meanwhile."""
+FUSE_USERS = Path("/tmp/cdfs-test-dev-fuse.users")
+"""Held (shared) by every test that needs /dev/fuse open to all users: the
+last one out puts the mode back."""
+
+
+def _lock(path: Path, how: int) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, how)
+    return fd
+
+
+def open_dev_fuse() -> int:
+    mutex = _lock(FUSE_LOCK, fcntl.LOCK_EX)
+    try:
+        if not os.pread(mutex, 16, 0):
+            os.pwrite(mutex, b"%o" % stat.S_IMODE(os.stat("/dev/fuse").st_mode), 0)
+        os.chmod("/dev/fuse", 0o666)
+        return _lock(FUSE_USERS, fcntl.LOCK_SH)
+    finally:
+        os.close(mutex)
+
+
+def close_dev_fuse(users: int) -> None:
+    mutex = _lock(FUSE_LOCK, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)  # only if no one else holds it
+        saved = os.pread(mutex, 16, 0)
+        if saved:
+            os.chmod("/dev/fuse", int(saved, 8))
+            os.ftruncate(mutex, 0)
+    except BlockingIOError:
+        pass  # another test still needs it open
+    finally:
+        os.close(users)
+        os.close(mutex)
+
+
 @pytest.fixture
 def system_config(tmp_path: Path) -> Iterator[Path]:
     """A root-owned system settings file (0644 in a 0755 directory)."""
@@ -80,8 +124,7 @@ def user(system_config: Path) -> Iterator[User]:
     group = f"cdfsg{secrets.token_hex(3)}"
     run(["groupadd", group])
     run(["useradd", "-M", "-N", "-d", "/nonexistent", "-s", "/bin/sh", name])
-    fuse_mode = stat.S_IMODE(os.stat("/dev/fuse").st_mode)
-    os.chmod("/dev/fuse", 0o666)
+    fuse = open_dev_fuse()
     home = Path(f"/tmp/cdfs-user-{secrets.token_hex(4)}")
     home.mkdir(mode=0o700)
     pw = pwd.getpwnam(name)
@@ -106,8 +149,13 @@ def user(system_config: Path) -> Iterator[User]:
         for mp in home.glob("mnt*"):
             if mounted(mp):
                 subprocess.run(["umount", "-l", str(mp)], timeout=30, check=False)
-        subprocess.run(["pkill", "-KILL", "-u", name], timeout=30, check=False)
-        os.chmod("/dev/fuse", fuse_mode)
+        # The daemons the test started as this user (it has no others).
+        ps = subprocess.run(["ps", "-u", name, "-o", "pid="], capture_output=True, text=True,
+                            timeout=30, check=False)  # fmt: skip
+        for pid in ps.stdout.split():
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGKILL)
+        close_dev_fuse(fuse)
         subprocess.run(["userdel", name], timeout=30, check=False, capture_output=True)
         subprocess.run(["groupdel", group], timeout=30, check=False, capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
