@@ -124,7 +124,7 @@ class Operations(pyfuse3.Operations):
         view = self.view
         node = view.node(inode)
         handle = self.handles.get(fh) if fh is not None else None
-        result = view.setattr(
+        result = view.attrs.set(
             node,
             size=attr.st_size if fields.update_size else None,
             mode=attr.st_mode if fields.update_mode else None,

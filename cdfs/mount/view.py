@@ -518,31 +518,6 @@ class View:
         except UnicodeDecodeError:
             raise UsageError("file names must be valid UTF-8") from None
 
-    def setattr(
-        self,
-        node: Node,
-        *,
-        size: int | None = None,
-        mode: int | None = None,
-        uid: int | None = None,
-        gid: int | None = None,
-        atime_ns: int | None = None,
-        mtime_ns: int | None = None,
-        fh: Handle | None = None,
-        caller: Caller | None = None,
-    ) -> Attr:
-        return self.attrs.set(
-            node,
-            size=size,
-            mode=mode,
-            uid=uid,
-            gid=gid,
-            atime_ns=atime_ns,
-            mtime_ns=mtime_ns,
-            fh=fh,
-            caller=caller,
-        )
-
     # -- burn support -----------------------------------------------------
 
     def open_writer_paths(self) -> set[bytes]:
