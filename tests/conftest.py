@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -226,6 +227,28 @@ def mount(tmp_path: Path, home: dict[str, str], make_disc: Any) -> Iterator[Any]
     yield start
     for m in mounts:
         m.kill()
+
+
+@pytest.fixture
+def private_bus() -> Iterator[str]:
+    """The address of a dbus-daemon of the test's own (session
+    configuration), standing for the session or the system bus."""
+    if not shutil.which("dbus-daemon"):
+        pytest.skip("dbus-daemon is needed (make deps installs it)")
+    proc = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    address = proc.stdout.readline().strip()
+    assert address.startswith("unix:"), address
+    try:
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def xorriso_listing(disc: Path, start: int | None = None) -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,25 +23,6 @@ from jeepney.io.blocking import open_dbus_connection
 from conftest import cdfs, run
 
 LOGIN1 = "org.freedesktop.login1"
-
-
-@pytest.fixture
-def system_bus() -> Iterator[str]:
-    if not shutil.which("dbus-daemon"):
-        pytest.skip("dbus-daemon is needed (make deps installs it)")
-    proc = subprocess.Popen(
-        ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    address = proc.stdout.readline().strip()
-    try:
-        yield address
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 class FakeLogind:
@@ -88,16 +67,16 @@ class FakeLogind:
 
 
 @pytest.fixture
-def logind(system_bus: str) -> Iterator[FakeLogind]:
-    fake = FakeLogind(system_bus)
+def logind(private_bus: str) -> Iterator[FakeLogind]:
+    fake = FakeLogind(private_bus)
     yield fake
     fake.close()
 
 
 def test_held_while_recording_and_verifying(
-    home: dict[str, str], mount: Any, system_bus: str, logind: FakeLogind
+    home: dict[str, str], mount: Any, private_bus: str, logind: FakeLogind
 ) -> None:
-    home["DBUS_SYSTEM_BUS_ADDRESS"] = system_bus
+    home["DBUS_SYSTEM_BUS_ADDRESS"] = private_bus
     home["CDFS_FAULT_PAUSE"] = "verifying:5"
     m = mount()
     (m.path / "f.bin").write_bytes(os.urandom(300_000))
@@ -114,7 +93,7 @@ def test_held_while_recording_and_verifying(
 
 
 def test_burn_image_holds_it_too(
-    tmp_path: Path, home: dict[str, str], system_bus: str, logind: FakeLogind
+    tmp_path: Path, home: dict[str, str], private_bus: str, logind: FakeLogind
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -123,7 +102,7 @@ def test_burn_image_holds_it_too(
     run(["xorriso", "-as", "mkisofs", "-R", "-o", str(iso), str(src)])
     disc = tmp_path / "disc.iso"
     cdfs(["media", "create", str(disc), "--type", "cd-r80"], home)
-    env = {**home, "DBUS_SYSTEM_BUS_ADDRESS": system_bus}
+    env = {**home, "DBUS_SYSTEM_BUS_ADDRESS": private_bus}
     cdfs(["burn-image", "--quiet", "--drive", str(disc), str(iso)], env)
     assert [c[0] for c in logind.calls] == ["sleep:idle"]
     assert str(iso) in logind.calls[0][2]
@@ -131,10 +110,10 @@ def test_burn_image_holds_it_too(
 
 
 def test_silent_without_logind(
-    home: dict[str, str], mount: Any, make_disc: Any, system_bus: str
+    home: dict[str, str], mount: Any, make_disc: Any, private_bus: str
 ) -> None:
     # A system bus with no logind on it, then no system bus at all.
-    for i, address in enumerate((system_bus, "unix:path=/nonexistent/system_bus_socket")):
+    for i, address in enumerate((private_bus, "unix:path=/nonexistent/system_bus_socket")):
         home["DBUS_SYSTEM_BUS_ADDRESS"] = address
         m = mount(make_disc("cd-r80", f"disc{i}.iso"), name=f"mnt{i}")
         (m.path / "f.txt").write_bytes(b"x\n")

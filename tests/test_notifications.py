@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -27,26 +26,6 @@ from conftest import cdfs, xorriso_extract
 
 SERVICE = "org.freedesktop.Notifications"
 PATH = "/org/freedesktop/Notifications"
-
-
-@pytest.fixture
-def bus() -> Iterator[str]:
-    if not shutil.which("dbus-daemon"):
-        pytest.skip("dbus-daemon is needed (make deps installs it)")
-    proc = subprocess.Popen(
-        ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    address = proc.stdout.readline().strip()
-    assert address.startswith("unix:"), address
-    try:
-        yield address
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 class Server:
@@ -124,8 +103,8 @@ class Server:
 
 
 @pytest.fixture
-def server(bus: str) -> Iterator[Server]:
-    s = Server(bus)
+def server(private_bus: str) -> Iterator[Server]:
+    s = Server(private_bus)
     yield s
     s.close()
 
@@ -134,9 +113,9 @@ WAITING = "You have files waiting to be written to the disc"
 
 
 def test_files_waiting_then_the_action_burns_them(
-    tmp_path: Path, home: dict[str, str], mount: Any, bus: str, server: Server
+    tmp_path: Path, home: dict[str, str], mount: Any, private_bus: str, server: Server
 ) -> None:
-    home["DBUS_SESSION_BUS_ADDRESS"] = bus
+    home["DBUS_SESSION_BUS_ADDRESS"] = private_bus
     cdfs(["config", "set", "notify_waiting_after", "1"], home)
     m = mount()
     ready = server.wait_for("Disc ready")
@@ -167,11 +146,11 @@ def test_files_waiting_then_the_action_burns_them(
 
 
 def test_a_failed_burn_is_said_and_other_ids_do_not_burn(
-    home: dict[str, str], mount: Any, bus: str, server: Server
+    home: dict[str, str], mount: Any, private_bus: str, server: Server
 ) -> None:
     import json
 
-    home["DBUS_SESSION_BUS_ADDRESS"] = bus
+    home["DBUS_SESSION_BUS_ADDRESS"] = private_bus
     home["CDFS_EMULATED_FAULTS"] = json.dumps({"fail_after_bytes": 4096})
     cdfs(["config", "set", "notify_waiting_after", "0"], home)
     m = mount()
@@ -186,8 +165,8 @@ def test_a_failed_burn_is_said_and_other_ids_do_not_burn(
     assert m.status()["staged_files"] == 1
 
 
-def test_off_by_setting(home: dict[str, str], mount: Any, bus: str, server: Server) -> None:
-    home["DBUS_SESSION_BUS_ADDRESS"] = bus
+def test_off_by_setting(home: dict[str, str], mount: Any, private_bus: str, server: Server) -> None:
+    home["DBUS_SESSION_BUS_ADDRESS"] = private_bus
     cdfs(["config", "set", "notifications", "no"], home)
     cdfs(["config", "set", "notify_waiting_after", "0"], home)
     m = mount()

@@ -117,6 +117,18 @@ class Driver:
     def type(self, text: str) -> None:
         run(["xdotool", "type", "--delay", "30", text], env=self.env)
 
+    def write_with_what_is_offered(self) -> dict[str, Any]:
+        """Through the pages with Return, taking the name, files and options
+        the wizard offers, then Write: what the result page shows."""
+        self.page("name")
+        self.focus()
+        self.keys("Return")
+        self.page("files")
+        self.keys("Return")
+        self.page("options")
+        self.keys("alt+w")
+        return self.page("result", timeout=120)
+
     def shot(self, name: str) -> Path:
         """A picture of the window, checked: its size, and not one flat colour."""
         path = self.shots / f"{name}.png"
@@ -248,14 +260,7 @@ def test_a_failed_burn_says_so_in_plain_words(
     (m.path / "letter.txt").write_bytes(os.urandom(100_000))
     w = Driver(tmp_path, m.env, m.path, display)
     try:
-        w.page("name")
-        w.focus()
-        w.keys("Return")
-        w.page("files")
-        w.keys("Return")
-        w.page("options")
-        w.keys("alt+w")
-        result = w.page("result", timeout=120)
+        result = w.write_with_what_is_offered()
         assert result["texts"][1] == "The disc was not written.", result
         assert "still waiting to be written" in result["texts"][2]
         w.shot("failed")
@@ -288,14 +293,7 @@ def test_write_these_files_to_disc_opens_the_wizard(
         stderr=subprocess.STDOUT,
     )
     try:
-        w.page("name")
-        w.focus()
-        w.keys("Return")
-        w.page("files")
-        w.keys("Return")
-        w.page("options")
-        w.keys("alt+w")
-        result = w.page("result", timeout=120)
+        result = w.write_with_what_is_offered()
         assert result["texts"][1] == "The files were written to the disc.", result
         w.keys("Return")
         assert w.proc.wait(timeout=30) == 0
