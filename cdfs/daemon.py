@@ -153,6 +153,8 @@ class Daemon:
         info = disc_or_none(recorder)  # an empty drive mounts: staging works
         self.reader = None if is_no_disc(info) else recorder.open_reader()
         root = None if self.reader is None else discread.read_tree(self.reader, info)
+        self._nursery: trio.Nursery | None = None
+        """Set while mounted: where the kernel's caches are invalidated."""
         self.view = View(
             self.upper,
             info,
@@ -224,6 +226,7 @@ class Daemon:
             "drive": self.recorder.description,
             "media": info.media.name,
             "media_title": info.media.title,
+            "rewritable": info.media.rewritable,
             "state": state_of(info),
             "disc_problem": info.blocked,
             "sessions": [{"start": s.start, "length": s.length} for s in info.sessions],
@@ -377,6 +380,12 @@ class Daemon:
         self.burner.request(options)
         self.publish()
 
+    def names_gone(self, entries: list[tuple[int, bytes]]) -> None:
+        """Forget them in a worker thread, after the current request (only
+        while mounted: before, the kernel has looked nothing up)."""
+        if self._nursery is not None:
+            self._nursery.start_soon(trio.to_thread.run_sync, forget_names, entries)
+
     def control_setxattr(self, name: bytes, value: bytes, caller: Caller | None) -> None:
         """``user.cdfs.erase`` = ``quick`` or ``full`` on the root."""
         mode = value.strip().decode(errors="replace").lower()
@@ -410,10 +419,12 @@ class Daemon:
         """Answer FUSE requests and burn on request until unmounted, then
         burn what is still staged (if configured) and return."""
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             nursery.start_soon(self.burner.run)
             nursery.start_soon(self._publish_while_burning)
             nursery.start_soon(watch_disc, self)
             await pyfuse3.main()
+            self._nursery = None  # unmounted: the kernel caches nothing more
             log.info("unmounted")
             await self.burner.wait_idle()
             if self.options.settings.burn_on_unmount and self.burner.has_staged():
@@ -471,7 +482,10 @@ class Daemon:
         # again for the top names of both discs (a dropped name takes its
         # subtree), before the change and once more after it.
         gone = self.view.root.disc
-        names = {*(gone.children if gone else ()), *(root.children if root else ())}
+        names = [
+            (pyfuse3.ROOT_INODE, name)
+            for name in {*(gone.children if gone else ()), *(root.children if root else ())}
+        ]
         await trio.to_thread.run_sync(forget_names, names)
         if self.burner.busy:  # a burn started meanwhile: look again after it
             if reader is not None:
@@ -494,12 +508,12 @@ class Daemon:
         os.close(self._lock_fd)
 
 
-def forget_names(names: set[bytes]) -> None:
-    """Make the kernel look the root's ``names`` up again (in a worker
+def forget_names(entries: list[tuple[int, bytes]]) -> None:
+    """Make the kernel look these (parent inode, name) up again (in a worker
     thread: never from a request handler, which could deadlock)."""
-    for name in names:
+    for parent, name in entries:
         try:
-            pyfuse3.invalidate_entry(pyfuse3.ROOT_INODE, name)
+            pyfuse3.invalidate_entry(parent, name)
         except OSError as exc:  # ENOENT: the kernel did not know the name
             log.debug("cannot invalidate %r: %s", name, exc)
 

@@ -291,17 +291,30 @@ def test_send_refuses_a_name_already_on_the_disc(
     assert not (m.path / "song.ogg").exists(), "nothing is copied when one name is taken"
 
 
-def test_erase_from_caja_blanks_the_rewritable_disc(
+def test_erase_from_caja_without_a_window_to_ask_in_erases_nothing(
     tmp_path: Path, user: dict[str, str], mount: Any, make_disc: Any
 ) -> None:
+    """Erase disc always asks first (tests/test_wizard.py drives the
+    window); with no display there is nowhere to ask, so it refuses.
+    (It used to erase at once, with no question: this test failed then.)"""
     m = mount(make_disc("cd-rw80", "rw.iso"))
     (m.path / "old.txt").write_bytes(b"old\n")
     m.burn()
     cdfs(["desktop", "install", "--for", "caja"], user)
     # Caja runs the script in the folder shown (the mount), nothing selected.
-    act([str(installed(user)["caja"] / "Erase disc")], user, cwd=m.path)
+    res = subprocess.run(
+        [str(installed(user)["caja"] / "Erase disc")],
+        env=user,
+        cwd=m.path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 2, res
+    assert "nothing was erased" in res.stderr and f"cdfs erase {m.path}" in res.stderr
     info = json.loads(cdfs(["media", "info", "--json", str(m.disc)], user).stdout)
-    assert info["state"] == "blank"
+    assert info["state"] == "appendable"
+    assert (m.path / "old.txt").read_bytes() == b"old\n"
 
 
 def test_burn_image_from_dolphin_records_the_iso(tmp_path: Path, user: dict[str, str]) -> None:

@@ -64,9 +64,12 @@ def test_erase_through_the_mount_keeps_staged_files(mount: Any, make_disc: Any) 
     (mp / "burned.txt").write_text("burned\n")
     m.burn()
     (mp / "waiting.txt").write_text("staged\n")
+    assert (mp / "burned.txt").is_file()  # the kernel now caches the name
     res = cdfs(["erase", "--yes", "--quiet", str(mp)], m.env, timeout=120)
     assert "erased" in res.stdout
     assert sorted(os.listdir(mp)) == ["waiting.txt"]
+    # Looked up by name too, at once (not after the kernel's entry timeout).
+    assert not (mp / "burned.txt").exists()
     info = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
     assert info["state"] == "blank"
     m.burn()

@@ -56,10 +56,22 @@ def display() -> Iterator[str]:
 class Driver:
     """One wizard process and what it shows."""
 
-    def __init__(self, tmp: Path, env: dict[str, str], mp: Path, display: str) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        env: dict[str, str],
+        mp: Path,
+        display: str,
+        argv: list[str] | None = None,
+        title: str = "Write to disc",
+    ) -> None:
+        """The wizard of mount ``mp`` (``cdfs wizard``), or what ``argv``
+        starts in the mount's folder (a file manager's action)."""
+        self.title = title
         self.state = tmp / "wizard-state.json"
+        self.state.unlink(missing_ok=True)
         self.shots = tmp / "shots"
-        self.shots.mkdir()
+        self.shots.mkdir(exist_ok=True)
         self.env = {
             **env,
             "DISPLAY": display,
@@ -70,9 +82,14 @@ class Driver:
             "CDFS_WIZARD_STATE": str(self.state),
         }
         self.env.pop("WAYLAND_DISPLAY", None)
-        self.log = (tmp / "wizard.log").open("wb")
+        self.log = (tmp / "wizard.log").open("ab")
         self.proc = subprocess.Popen(
-            ["dbus-run-session", "--", sys.executable, "-m", "cdfs", "wizard", str(mp)],
+            [
+                "dbus-run-session",
+                "--",
+                *(argv or [sys.executable, "-m", "cdfs", "wizard", str(mp)]),
+            ],
+            cwd=mp,
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -100,7 +117,7 @@ class Driver:
         """Give the window the keyboard, once it is mapped (no window
         manager here: xdotool sets the input focus itself)."""
         out = run(
-            ["xdotool", "search", "--sync", "--onlyvisible", "--name", "^Write to disc$"],
+            ["xdotool", "search", "--sync", "--onlyvisible", "--name", f"^{self.title}$"],
             env=self.env,
             timeout=30,
         ).stdout.split()
@@ -110,6 +127,11 @@ class Driver:
         while run(focus, env=self.env, check=False, timeout=30).returncode:
             assert time.monotonic() < deadline, "the window never took the focus"
             time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
     def keys(self, *keys: str) -> None:
         run(["xdotool", "key", "--clearmodifiers", "--delay", "60", *keys], env=self.env)
@@ -304,3 +326,84 @@ def test_write_these_files_to_disc_opens_the_wizard(
     out = tmp_path / "out"
     xorriso_extract(m.disc, out)
     assert (out / "letter.txt").read_bytes() == b"Dear all,\n"
+
+
+def erase_window(tmp: Path, m: Any, display: str) -> Driver:
+    """Caja's "Erase disc" script, run as Caja runs it: in the folder shown
+    (the mount), nothing selected, with the display."""
+    env = {**m.env, "HOME": str(tmp)}
+    run([sys.executable, "-m", "cdfs", "desktop", "install", "--for", "caja"], env=env)
+    script = Path(env["XDG_CONFIG_HOME"]) / "caja" / "scripts" / "Erase disc"
+    return Driver(tmp, env, m.path, display, argv=[str(script)], title="Erase disc")
+
+
+def media_state(m: Any) -> str:
+    out = run([sys.executable, "-m", "cdfs", "media", "info", "--json", str(m.disc)], env=m.env)
+    return str(json.loads(out.stdout)["state"])
+
+
+def test_erase_disc_asks_first_and_only_erase_erases(
+    tmp_path: Path, mount: Any, make_disc: Any, display: str
+) -> None:
+    m = mount(make_disc("cd-rw80", "rw.iso"))
+    (m.path / "old.txt").write_bytes(os.urandom(300_000))
+    m.burn()
+    (m.path / "waiting.txt").write_bytes(b"still waiting\n")
+    before = m.status()["requests"]
+
+    # Enter on the question keeps the disc: Cancel is the default button.
+    w = erase_window(tmp_path, m, display)
+    try:
+        ask = w.page("erase")
+        w.focus()
+        text = " ".join(ask["texts"])
+        assert "Erase this disc?" in text and "CD-RW" in text, text
+        assert "everything on this CD-RW 80 min (700 MB) (1 session) for good" in text, text
+        assert "Files waiting to be written are not touched" in text, text
+        assert ask["buttons"] == ["Cancel", "Erase"] and ask["default"] == "Cancel", ask
+        w.shot("erase-ask")
+        w.keys("Return")
+        assert w.proc.wait(timeout=30) == 0
+    finally:
+        w.stop()
+    assert m.status()["requests"] == before, "nothing was requested"
+    assert media_state(m) == "appendable"
+
+    # Erase (Alt+E) erases, with progress, then says so.
+    w = erase_window(tmp_path, m, display)
+    try:
+        w.page("erase")
+        w.focus()
+        w.keys("alt+e")
+        result = w.page("result", timeout=120)
+        assert result["texts"][1] == "The disc was erased.", result
+        assert result["buttons"] == ["Close"]
+        w.shot("erase-done")
+        w.keys("Return")
+        assert w.proc.wait(timeout=30) == 0
+    finally:
+        w.stop()
+    assert media_state(m) == "blank"
+    assert m.status()["staged_files"] == 1
+    assert (m.path / "waiting.txt").read_bytes() == b"still waiting\n"
+    assert not (m.path / "old.txt").exists()
+
+
+def test_erase_disc_on_a_write_once_disc_says_why_and_offers_no_erase(
+    tmp_path: Path, mount: Any, display: str
+) -> None:
+    m = mount()  # a CD-R
+    (m.path / "kept.txt").write_bytes(b"kept\n")
+    m.burn()
+    w = erase_window(tmp_path, m, display)
+    try:
+        ask = w.page("erase")
+        w.focus()
+        assert "cannot be erased" in " ".join(ask["texts"]), ask
+        assert ask["buttons"] == ["Cancel"], ask
+        w.shot("erase-write-once")
+        w.keys("alt+e", "Escape")
+        assert w.proc.wait(timeout=30) == 0
+    finally:
+        w.stop()
+    assert media_state(m) == "appendable"

@@ -5,7 +5,8 @@ Four actions, each running a ``cdfs desktop`` command (:mod:`cdfs.desktop.comman
 - "Write to disc" (``send``): stage the selected files and folders into the
   cdfs mount, as XP's "Send To > CD Drive" did;
 - "Write these files to disc" (``write``): burn what the mount has staged;
-- "Erase disc" (``erase``): quick-erase the rewritable disc of the mount;
+- "Erase disc" (``erase``): erase the rewritable disc of the mount, after
+  asking in a window;
 - "Burn image to disc" (``burn-image``): record the selected ``.iso`` file.
 
 Written in each file manager's documented format: Nautilus scripts
@@ -62,7 +63,11 @@ class Action:
 ACTIONS = (
     Action("send", "Write to disc", "Copy the selection to the disc drive, to be written later"),
     Action("write", "Write these files to disc", "Burn the files waiting for the disc"),
-    Action("erase", "Erase disc", "Erase the rewritable disc in the drive (staged files are kept)"),
+    Action(
+        "erase",
+        "Erase disc",
+        "Erase the rewritable disc in the drive, after asking (staged files are kept)",
+    ),
     Action("burn-image", "Burn image to disc", "Record this disc image", image_only=True),
 )
 

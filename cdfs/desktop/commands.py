@@ -4,9 +4,10 @@ The actions (:mod:`cdfs.desktop.actions`) run ``cdfs desktop send|write|erase|
 burn-image`` with the selected paths.  They find the cdfs mount to act on:
 the one a selected path (or the working directory, where the file manager
 runs a script) lies in, else the only cdfs mount of the user.  ``write``,
-``erase`` and ``burn-image`` hand over to ``cdfs burn --wait``, ``cdfs erase
---yes`` and ``cdfs burn-image``, so they end with the exit codes and the log
-of those commands.
+``burn-image`` hand over to ``cdfs burn --wait`` (the wizard where there is
+a display) and ``cdfs burn-image``, so they end with the exit codes and the
+log of those commands; ``erase`` opens the "Erase disc" window, which asks
+before anything is erased (and refuses where it cannot ask).
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ def add_desktop(sub: Any) -> None:
     for key, text in (
         ("send", "copy FILES (files and folders) onto the cdfs mount: staged, not yet burned"),
         ("write", "burn what the cdfs mount that FILES lie in (or the only one) has staged"),
-        ("erase", "quick-erase the rewritable disc of the cdfs mount FILES lie in"),
+        (
+            "erase",
+            "erase the rewritable disc of the cdfs mount FILES lie in, after asking in a window "
+            "(without a display nothing is erased: use cdfs erase)",
+        ),
     ):
         p = dsub.add_parser(key, help=text, description=text[0].upper() + text[1:] + ".")
         p.add_argument("files", metavar="FILES", nargs="*")
@@ -174,9 +179,7 @@ def run_cdfs(*words: str) -> NoReturn:
 def cmd_write(args: argparse.Namespace) -> int:
     """The wizard where there is a display to show it on, else the burn."""
     mp = find_mount(args.files, args.to)
-    if (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ) and wizard_missing() is None:
+    if has_display() and wizard_missing() is None:
         run_wizard(mp)
     return run_cdfs("burn", "--wait", "--quiet", str(mp))
 
@@ -196,7 +199,7 @@ def wizard_missing() -> str | None:
     return "GTK 4 for Python is missing" if res.returncode else None
 
 
-def run_wizard(mp: Path) -> NoReturn:
+def run_wizard(mp: Path, *extra: str) -> NoReturn:
     """This process becomes the wizard: Debian's Python, with this checkout
     first on its path (the wizard imports only the standard library and gi)."""
     from cdfs import config
@@ -211,7 +214,7 @@ def run_wizard(mp: Path) -> NoReturn:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, env.get("PYTHONPATH")]))
     sys.stdout.flush()
-    argv = [SYSTEM_PYTHON, "-m", "cdfs.desktop.wizard", str(mp), *defaults]
+    argv = [SYSTEM_PYTHON, "-m", "cdfs.desktop.wizard", str(mp), *defaults, *extra]
     os.execve(SYSTEM_PYTHON, argv, env)
 
 
@@ -224,8 +227,21 @@ def cmd_wizard(args: argparse.Namespace) -> int:
     run_wizard(mp)
 
 
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def cmd_erase(args: argparse.Namespace) -> int:
-    return run_cdfs("erase", "--yes", "--quiet", str(find_mount(args.files, args.to)))
+    """The "Erase disc" window, which says what will be lost and asks
+    first; with no window to ask in, nothing is erased."""
+    mp = find_mount(args.files, args.to)
+    why = "no display" if not has_display() else wizard_missing()
+    if why:
+        raise UsageError(
+            f"Erase disc asks in a window before erasing, and cannot here ({why}): nothing was "
+            f"erased. To erase from a terminal: cdfs erase {mp}"
+        )
+    run_wizard(mp, "mode=erase")
 
 
 def cmd_burn_image(args: argparse.Namespace) -> int:

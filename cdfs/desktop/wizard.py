@@ -17,6 +17,12 @@ Keyboard: every page has a default button (Enter), buttons have mnemonics
 (Alt+N, Alt+B, Alt+W), Escape cancels before recording starts; once the
 burn is requested nothing can cancel it, and no Cancel button is shown.
 
+``mode=erase`` makes it the "Erase disc" window instead: one page that says
+what will be lost and asks (Cancel is the default button, so Enter and
+Escape both keep the disc; only Erase, Alt+E, erases), then the same
+progress and result pages.  A disc that cannot be erased (write-once, no
+disc) gets the reason and a Close button, never an Erase button.
+
 For tests, ``CDFS_WIZARD_STATE=FILE`` makes it write, at each change, the
 page shown, its texts and its buttons as JSON (replaced atomically).
 """
@@ -38,6 +44,7 @@ from gi.repository import Gdk, GLib, Gtk  # noqa: E402
 
 STATUS_XATTR = "user.cdfs.status"
 STATE_XATTR = "user.cdfs.state"
+ERASE_XATTR = "user.cdfs.erase"
 AT_REST = ("idle", "done", "failed")
 SPEEDS = ["max", "1", "2", "4", "8", "16", "24", "48"]
 VERIFY = ["quick", "full", "none"]
@@ -98,7 +105,15 @@ def burn_lines(label: str, close: bool, verify: str, eject: bool, speed: str) ->
     return lines
 
 
-def result_words(last: dict[str, Any]) -> tuple[str, str]:
+def result_words(last: dict[str, Any], erase: bool = False) -> tuple[str, str]:
+    if erase:
+        if last.get("ok"):
+            return "The disc was erased.", "It is blank: you can write new files to it."
+        return (
+            "The disc was not erased.",
+            f"{last.get('message') or 'The erase failed.'} "
+            "The files waiting to be written are still waiting; nothing was lost.",
+        )
     if last.get("ok"):
         return (
             "The files were written to the disc.",
@@ -114,7 +129,9 @@ def result_words(last: dict[str, Any]) -> tuple[str, str]:
 class Wizard:
     """The window and its pages (composition: GTK classes are not subclassed)."""
 
-    PAGES = ("name", "files", "options", "progress", "result")
+    PAGES = ("name", "files", "options", "erase", "progress", "result")
+    ERASE_MODES = ("quick", "full")
+    ERASE_WORDS = ("Quick erase (a minute or two)", "Full erase (every sector: much longer)")
 
     def __init__(self, app: Any, mp: Path, defaults: dict[str, str] | None = None) -> None:
         self.mp = mp
@@ -125,9 +142,11 @@ class Wizard:
         self.ticket = 0
         self.ok: bool | None = None
         """None until a burn has ended (cancelled: still None)."""
-        self.page = "name"
+        self.erasing = self.defaults.get("mode") == "erase"
+        self.page = "erase" if self.erasing else "name"
         self.state_file = os.environ.get("CDFS_WIZARD_STATE")
-        self.win = Gtk.ApplicationWindow(application=app, title="Write to disc")
+        title = "Erase disc" if self.erasing else "Write to disc"
+        self.win = Gtk.ApplicationWindow(application=app, title=title)
         self.win.set_default_size(560, 400)
         self.stack = Gtk.Stack()
         self.labels: dict[str, list[Any]] = {p: [] for p in self.PAGES}
@@ -143,12 +162,15 @@ class Wizard:
         self.back = self.button("_Back", self.on_back)
         self.next = self.button("_Next", self.on_next)
         self.write = self.button("_Write", self.on_write)
+        self.erase = self.button("_Erase", self.on_erase)
         self.close = self.button("_Close", lambda *_: self.win.close())
         for b in (self.next, self.write, self.close):
             b.add_css_class("suggested-action")
+        self.erase.add_css_class("destructive-action")
         self.build_name()
         self.build_files()
         self.build_options()
+        self.build_erase()
         self.build_progress()
         self.build_result()
         for dropdown in (self.verify, self.speed):
@@ -159,7 +181,7 @@ class Wizard:
         keys.connect("key-pressed", self.on_key)
         self.win.add_controller(keys)
         self.win.connect("close-request", self.on_close_request)
-        self.show("name")
+        self.show(self.page)
 
     # -- building ------------------------------------------------------------
 
@@ -236,14 +258,49 @@ class Wizard:
         self.speed.set_selected(self.speeds.index(configured))
         box.append(self.speed)
 
+    def build_erase(self) -> None:
+        box = self.box("erase", "Erase this disc?")
+        s = self.status
+        self.erasable = bool(s.get("rewritable")) and s.get("state") not in ("no disc", "")
+        self.erase_mode = Gtk.DropDown.new_from_strings(list(self.ERASE_WORDS))
+        if not self.erasable:
+            self.labels["erase"][0].set_text("This disc cannot be erased")
+        if s.get("state") == "no disc":
+            self.label("erase", "There is no disc in the drive: insert the disc to erase.", box)
+        elif not s.get("rewritable"):
+            self.label(
+                "erase",
+                f"This {s.get('media_title', 'disc')} cannot be erased: it can only be "
+                "written to once.",
+                box,
+            )
+        else:
+            sessions = len(s.get("sessions") or [])
+            what = f" ({sessions} session{'s' if sessions != 1 else ''})" if sessions else ""
+            self.label(
+                "erase",
+                f"Erasing deletes everything on this {s.get('media_title', 'disc')}{what} "
+                "for good.",
+                box,
+            )
+            self.label(
+                "erase",
+                "Files waiting to be written are not touched: they are still waiting "
+                "after the erase.",
+                box,
+            )
+            box.append(self.erase_mode)
+
     def build_progress(self) -> None:
-        box = self.box("progress", "Writing the files to the disc")
+        heading = "Erasing the disc" if self.erasing else "Writing the files to the disc"
+        box = self.box("progress", heading)
         self.phase = self.label("progress", "Starting...", box)
         self.bar = Gtk.ProgressBar(show_text=True)
         box.append(self.bar)
         self.speed_label = self.label("progress", "Speed: unknown", box)
         self.eta = self.label("progress", "Time left: unknown", box)
-        self.label("progress", "The burn cannot be cancelled once it has started.", box)
+        what = "erase" if self.erasing else "burn"
+        self.label("progress", f"The {what} cannot be cancelled once it has started.", box)
 
     def build_result(self) -> None:
         box = self.box("result", "Done")
@@ -255,14 +312,20 @@ class Wizard:
     def show(self, page: str) -> None:
         self.page = page
         self.stack.set_visible_child_name(page)
-        before = page in ("name", "files", "options")
+        before = page in ("name", "files", "options", "erase")
         self.cancel.set_visible(before)
+        self.erase.set_visible(page == "erase" and self.erasable)
         self.back.set_visible(page in ("files", "options"))
         self.next.set_visible(page in ("name", "files"))
         self.next.set_sensitive(page != "files" or self.fits)
         self.write.set_visible(page == "options")
         self.close.set_visible(page == "result")
-        default = {"name": self.next, "files": self.next, "options": self.write}
+        default = {
+            "name": self.next,
+            "files": self.next,
+            "options": self.write,
+            "erase": self.cancel,  # Enter keeps the disc: only Erase erases
+        }
         target = default.get(page, self.close if page == "result" else None)
         self.win.set_default_widget(target)
         if page == "name":
@@ -281,7 +344,7 @@ class Wizard:
         self.show({"files": "name", "options": "files"}.get(self.page, self.page))
 
     def on_cancel(self, *_: Any) -> None:
-        if self.page in ("name", "files", "options"):
+        if self.page in ("name", "files", "options", "erase"):
             self.win.close()
 
     def on_key(self, _ctl: Any, keyval: int, _code: int, _state: Any) -> bool:
@@ -306,6 +369,21 @@ class Wizard:
             (self.mp / ".burn").write_text("".join(f"{x}\n" for x in lines), encoding="utf-8")
         except OSError as exc:
             self.finish({"ok": False, "message": f"cdfs refused the burn: {exc.strerror}."})
+            return
+        self.ticket = int(before.get("requests", 0)) + 1
+        self.show("progress")
+        GLib.timeout_add(POLL_MS, self.poll)
+
+    def on_erase(self, *_: Any) -> None:
+        if self.page != "erase" or not self.erasable:
+            return
+        mode = self.ERASE_MODES[self.erase_mode.get_selected()]
+        before = read_status(self.mp)
+        try:
+            os.setxattr(self.mp, ERASE_XATTR, mode.encode())
+        except OSError as exc:
+            after = read_status(self.mp).get("last_burn") or {}
+            self.finish({"ok": False, "message": after.get("message") or exc.strerror})
             return
         self.ticket = int(before.get("requests", 0)) + 1
         self.show("progress")
@@ -336,7 +414,7 @@ class Wizard:
         return True
 
     def finish(self, last: dict[str, Any]) -> None:
-        outcome, detail = result_words(last)
+        outcome, detail = result_words(last, self.erasing)
         self.outcome.set_text(outcome)
         self.detail.set_text(detail)
         self.ok = bool(last.get("ok"))
@@ -355,14 +433,22 @@ class Wizard:
             "entry": self.entry.get_text(),
             "buttons": [
                 b.get_label().replace("_", "")
-                for b in (self.cancel, self.back, self.next, self.write, self.close)
+                for b in (self.cancel, self.back, self.next, self.write, self.erase, self.close)
                 if b.get_visible()
             ],
             "sensitive": [
                 b.get_label().replace("_", "")
-                for b in (self.next, self.write, self.close)
+                for b in (self.next, self.write, self.erase, self.close)
                 if b.get_visible() and b.get_sensitive()
             ],
+            "default": next(
+                (
+                    b.get_label().replace("_", "")
+                    for b in (self.cancel, self.next, self.write, self.close)
+                    if b is self.win.get_default_widget()
+                ),
+                None,
+            ),
             "progress": self.bar.get_fraction(),
             "options": {
                 "close": self.close_check.get_active(),
@@ -370,6 +456,7 @@ class Wizard:
                 "verify": VERIFY[self.verify.get_selected()],
                 "speed": self.speeds[self.speed.get_selected()],
             },
+            "erase": self.ERASE_MODES[self.erase_mode.get_selected()],
         }
         tmp = f"{self.state_file}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -380,7 +467,10 @@ class Wizard:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args:
-        print("usage: python3 -m cdfs.desktop.wizard MOUNTPOINT [KEY=VALUE...]", file=sys.stderr)
+        print(
+            "usage: python3 -m cdfs.desktop.wizard MOUNTPOINT [KEY=VALUE...] (mode=erase: erase)",
+            file=sys.stderr,
+        )
         return 2
     mp = Path(args[0]).resolve()
     defaults = dict(a.partition("=")[::2] for a in args[1:])

@@ -107,6 +107,13 @@ class Controls(Protocol):
 
     def control_setxattr(self, name: bytes, value: bytes, caller: Caller | None) -> None: ...
 
+    def names_gone(self, entries: list[tuple[int, bytes]]) -> None:
+        """Names (parent inode, name) the kernel may have looked up that the
+        disc no longer has (after an erase, a rewrite, another disc): the
+        daemon makes the kernel forget them, so that they stop answering
+        lookups at once rather than when their entry timeout ends."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Caller:

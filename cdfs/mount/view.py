@@ -86,15 +86,20 @@ class View:
         self.generation += 1
         self.info = info
         self.root.disc = disc_root
+        gone: list[tuple[int, bytes]] = []
         stack = [self.root]
         while stack:
             node = stack.pop()
             for kid in node.kids.values():
-                kid.disc = self._disc_child(node, kid.name)
+                before, kid.disc = kid.disc, self._disc_child(node, kid.name)
+                if before is not None and kid.disc is None:
+                    gone.append((node.ino, kid.name))
                 if kid.disc is not None and kid.disc.link is not None:
                     self.links.inos.setdefault((b"d", kid.disc.link), kid.ino)
                 stack.append(kid)
         self.budget.reset(info, disc_root, self.upper)
+        if gone:
+            self.controls.names_gone(gone)
 
     @property
     def rewritable(self) -> bool:
