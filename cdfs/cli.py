@@ -219,7 +219,8 @@ def resolve_drive(spec: str | None, settings: config.Settings) -> str:
 
 
 def cmd_mount(args: argparse.Namespace) -> int:
-    from cdfs.daemon import Daemon, MountOptions, daemonize, parse_mount_options, run
+    from cdfs.daemon import Daemon, daemonize, run
+    from cdfs.mountopts import MountOptions, parse_mount_options
 
     fuse = parse_mount_options(args.options)
     if args.mountpoint:

@@ -20,7 +20,7 @@ import shutil
 import stat
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,7 +34,6 @@ from cdfs.burn.options import BurnOptions, parse_burn_options
 from cdfs.burn.outcome import BurnResult
 from cdfs.burn.recovery import recover
 from cdfs.burn.status import render_text
-from cdfs.config import Settings
 from cdfs.desktop.inhibit import SleepLock
 from cdfs.discwatch import watch_disc
 from cdfs.errors import (
@@ -50,6 +49,7 @@ from cdfs.mount.fs import Operations
 from cdfs.mount.namereport import name_changes
 from cdfs.mount.staging import Upper, is_reserved
 from cdfs.mount.view import Attr, Caller, Handle, View
+from cdfs.mountopts import MountOptions
 from cdfs.recorders.nodisc import disc_or_none, is_no_disc, state_of
 from cdfs.recorders.recorder import Recorder
 
@@ -57,47 +57,6 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST = 65536
 """Bytes a ``.burn`` request may have: a few lines of options."""
-
-
-FUSE_CONF = Path("/etc/fuse.conf")
-MOUNT_OPTIONS = ("allow_other", "nonempty")
-"""What ``cdfs mount -o`` accepts (``default_permissions`` is always on;
-``nonempty`` is cdfs's own: FUSE 3 mounts over anything, cdfs refuses a
-non-empty mount point without it)."""
-
-
-@dataclass(frozen=True)
-class MountOptions:
-    mountpoint: Path
-    stash_dir: Path
-    settings: Settings = Settings()
-    debug: bool = False
-    allow_other: bool = False
-
-
-def parse_mount_options(values: list[str], fuse_conf: Path = FUSE_CONF) -> dict[str, bool]:
-    """The ``-o`` words as :class:`MountOptions` fields; anything else is
-    refused, never ignored, and so is what fusermount3 would refuse."""
-    words = [w.strip() for v in values for w in v.split(",") if w.strip()]
-    for word in words:
-        if word not in MOUNT_OPTIONS:
-            raise UsageError(
-                f"unknown mount option {word!r}: -o accepts {', '.join(MOUNT_OPTIONS)}"
-            )
-    if "allow_other" in words and os.geteuid() != 0 and not _user_allow_other(fuse_conf):
-        raise UsageError(
-            f"-o allow_other needs the line user_allow_other in {fuse_conf} (or mounting as root)"
-        )
-    return {word: True for word in words}
-
-
-def _user_allow_other(fuse_conf: Path) -> bool:
-    """Whether fuse.conf lets users other than root mount with allow_other."""
-    try:
-        lines = fuse_conf.read_text(errors="replace").splitlines()
-    except OSError:
-        return False
-    return any(line.split("#", 1)[0].strip() == "user_allow_other" for line in lines)
 
 
 def lock_recorder(staging_dir: Path, description: str) -> int:
@@ -155,6 +114,10 @@ class Daemon:
         root = None if self.reader is None else discread.read_tree(self.reader, info)
         self._nursery: trio.Nursery | None = None
         """Set while mounted: where the kernel's caches are invalidated."""
+        self.discs_followed = 0
+        """Discs inserted, swapped or ejected that the mount followed."""
+        self.say: Callable[[str, str], None] | None = None
+        """Shows a desktop notification (set where notifications are on)."""
         self.view = View(
             self.upper,
             info,
@@ -254,12 +217,14 @@ class Daemon:
     def status_json(self) -> bytes:
         return json.dumps(self.status()).encode()
 
-    def activity(self) -> tuple[Any, Any]:
+    def activity(self) -> tuple[Any, Any, Any]:
         """Cheap to read from another thread: (what changes when names are
-        staged or folders changed, what changes when a burn starts or ends)."""
+        staged or folders changed, what changes when a burn starts or ends,
+        what changes when the mount follows another disc in the drive)."""
         last = self.burner.last
         staged = (self.view.generation, len(self.view.dir_attrs.changes))
-        return staged, (self.burner.progress.phase, self.burner.requests, last.id if last else None)
+        burns = (self.burner.progress.phase, self.burner.requests, last.id if last else None)
+        return staged, burns, self.discs_followed
 
     def _changed(self) -> None:
         """A burn phase began: the status, and no sleep while writing."""
@@ -446,7 +411,16 @@ class Daemon:
             self.burner.last = result
             return result
         log.info("burning what is staged before exiting")
-        return await self.burner.burn(BurnOptions())
+        from cdfs.desktop.notify import burn_words, unmount_words
+
+        if self.say is not None:
+            files, _links, size = self.staged_totals()
+            words = unmount_words(files, size, self.options.mountpoint)
+            await trio.to_thread.run_sync(self.say, *words)
+        result = await self.burner.burn(BurnOptions())
+        if self.say is not None:
+            await trio.to_thread.run_sync(self.say, *burn_words(result.as_dict()))
+        return result
 
     async def _publish_while_burning(self) -> None:
         """Progress in the status file, for ``cdfs umount`` to show after the
@@ -497,6 +471,7 @@ class Daemon:
         if old is not None:
             old.close()
         await trio.to_thread.run_sync(forget_names, names)
+        self.discs_followed += 1
         log.info("%s: the drive now holds %s", why, info.media.title)
         self.publish()
         return True
@@ -545,6 +520,7 @@ def run(daemon: Daemon, ready_fd: int | None = None) -> int:
         from cdfs.desktop import notify
 
         notify.start(mp, settings.notify_waiting_after, daemon.activity)
+        daemon.say = notify.say_once
     try:
         trio.run(daemon.serve)
     except BaseException:

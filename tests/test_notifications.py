@@ -165,6 +165,50 @@ def test_a_failed_burn_is_said_and_other_ids_do_not_burn(
     assert m.status()["staged_files"] == 1
 
 
+def test_disc_ready_when_a_disc_is_inserted_not_for_an_empty_drive(
+    tmp_path: Path, home: dict[str, str], mount: Any, private_bus: str, server: Server
+) -> None:
+    home["DBUS_SESSION_BUS_ADDRESS"] = private_bus
+    disc = tmp_path / "drive" / "disc.iso"
+    disc.parent.mkdir()
+    home["CDFS_DRIVE_STANDINS"] = f"/dev/sr0={disc}"  # an empty drive, the image its tray
+    m = mount(Path("/dev/sr0"))
+    assert m.status()["state"] == "no disc"
+    time.sleep(2)  # two looks of the notifier: nothing to say for an empty drive
+    assert "Disc ready" not in server.summaries()
+    cdfs(["media", "create", str(disc), "--type", "dvd+rw"], home)
+    ready = server.wait_for("Disc ready")
+    assert "A blank DVD+RW" in ready["body"] and str(m.path) in ready["body"], ready
+    assert "GB free" in ready["body"], ready
+    # Another disc: said again.
+    disc.unlink()
+    cdfs(["media", "create", str(disc), "--type", "cd-r80"], home)
+    deadline = time.monotonic() + 60
+    while server.summaries().count("Disc ready") < 2:
+        assert time.monotonic() < deadline, server.shown
+        time.sleep(0.05)
+    assert "A blank CD-R" in server.wait_for("Disc ready")["body"]
+
+
+def test_the_burn_on_unmount_is_said_when_it_starts_and_ends(
+    tmp_path: Path, home: dict[str, str], mount: Any, private_bus: str, server: Server
+) -> None:
+    home["DBUS_SESSION_BUS_ADDRESS"] = private_bus
+    m = mount()
+    server.wait_for("Disc ready")
+    data = os.urandom(150_000)
+    (m.path / "last.bin").write_bytes(data)
+    assert m.stop() == 0  # unmounting burns what is staged (the default)
+    starting = server.wait_for("Writing the files to the disc")
+    assert "1 file (150.0 kB)" in starting["body"] and str(m.path) in starting["body"]
+    finished = server.wait_for("Burn finished", timeout=120)
+    assert "burned 1 file" in finished["body"], finished
+    assert server.summaries()[-2:] == ["Writing the files to the disc", "Burn finished"]
+    out = tmp_path / "out"
+    xorriso_extract(m.disc, out)
+    assert (out / "last.bin").read_bytes() == data
+
+
 def test_off_by_setting(home: dict[str, str], mount: Any, private_bus: str, server: Server) -> None:
     home["DBUS_SESSION_BUS_ADDRESS"] = private_bus
     cdfs(["config", "set", "notifications", "no"], home)

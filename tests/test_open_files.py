@@ -301,8 +301,8 @@ def test_mount_options(mount: Any, make_disc: Any, home: dict[str, str], tmp_pat
 def test_allow_other_needs_fuse_conf_for_users(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cdfs.daemon import parse_mount_options
     from cdfs.errors import UsageError
+    from cdfs.mountopts import parse_mount_options
 
     conf = tmp_path / "fuse.conf"
     conf.write_text("# user_allow_other\nmount_max = 1000\n")

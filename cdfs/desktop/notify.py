@@ -5,12 +5,17 @@ daemon each second, reads the mount's status (its status xattr, through the
 mount like any program) when there is something to say, and says it on the
 session bus (Desktop Notifications spec 1.2, with jeepney):
 
-- "Disc ready" once the mount is up;
+- "Disc ready" once the mount is up with a disc, and each time a disc is
+  inserted or swapped while mounted (nothing for an empty drive);
 - "You have files waiting to be written to the disc" when staged files have
   been left alone for ``notify_waiting_after`` seconds, with a "Write to
   disc" action where the server offers actions (``GetCapabilities``); invoking
   it starts the burn (``cdfs burn MOUNTPOINT``);
 - "Burn finished" or "Burn failed" when a burn ends.
+
+The burn on unmount happens after the mount is gone, where this thread can
+no longer read the status: the daemon says "Writing the files to the disc"
+and how it ended itself, through :func:`say_once`.
 
 Off with the setting ``notifications = no``; silent (nothing, not an error)
 where there is no session bus or no notification server on it.
@@ -66,7 +71,7 @@ class Notifier:
         self,
         mountpoint: Path,
         waiting_after: float,
-        probe: Callable[[], tuple[Any, Any]],
+        probe: Callable[[], tuple[Any, Any, Any]],
         start_burn: Callable[[], None] | None = None,
         conn: DBusConnection | None = None,
     ) -> None:
@@ -155,19 +160,20 @@ class Notifier:
         s = self.status()
         if s is None:
             return
-        free = s.get("available_bytes") or 0
-        self.notify(
-            "Disc ready",
-            f"{s.get('media_title', 'The disc')} in {self.mp}: {human(max(free, 0))} free.",
-        )
+        self.said_ready(s)
         seen_burn = (s.get("last_burn") or {}).get("id")
-        staging, burns = self.look()
+        staging, burns, disc = self.look()
         changed = time.monotonic()
         counted = self.counts(s)
         told: Any = None
         while not self.stop.is_set():
             self.wait_for_actions()
-            now_staging, now_burns = self.look()
+            now_staging, now_burns, now_disc = self.look()
+            if now_disc != disc:  # inserted, swapped or ejected while mounted
+                disc = now_disc
+                if (s := self.status()) is None:
+                    return
+                self.said_ready(s)
             if now_staging != staging:
                 staging, changed = now_staging, time.monotonic()
             if now_burns != burns:
@@ -193,11 +199,17 @@ class Notifier:
             if (s.get("staged_files") or s.get("staged_folder_changes")) and not busy:
                 self.said_waiting(s)
 
-    def look(self) -> tuple[Any, Any]:
+    def look(self) -> tuple[Any, Any, Any]:
         """(what changes when files are staged, what changes when burns
-        start and end), from the daemon's cheap probe."""
-        staging, burns = self.probe()
-        return staging, burns
+        start and end, what changes when another disc is in the drive), from
+        the daemon's cheap probe."""
+        staging, burns, disc = self.probe()
+        return staging, burns, disc
+
+    def said_ready(self, s: dict[str, Any]) -> None:
+        if s.get("state") == "no disc":
+            return
+        self.notify(*ready_words(s, self.mp))
 
     @staticmethod
     def counts(s: dict[str, Any]) -> tuple[Any, ...]:
@@ -213,14 +225,7 @@ class Notifier:
         )
 
     def said_burn(self, last: dict[str, Any]) -> None:
-        if last.get("ok"):
-            self.notify("Burn finished", str(last.get("message") or "The disc was written."))
-        else:
-            self.notify(
-                "Burn failed",
-                f"{last.get('message') or 'The disc was not written.'} "
-                "The files are still waiting to be written.",
-            )
+        self.notify(*burn_words(last))
 
     def wait_for_actions(self) -> None:
         """Sleep one tick, or less when an action comes in; run it."""
@@ -245,7 +250,48 @@ class Notifier:
         threading.Thread(target=proc.wait, daemon=True).start()  # no zombie left
 
 
-def start(mountpoint: Path, waiting_after: float, probe: Callable[[], tuple[Any, Any]]) -> Notifier:
+def ready_words(s: dict[str, Any], mp: Path) -> tuple[str, str]:
+    free = max(int(s.get("available_bytes") or 0), 0)
+    state = {"blank": "blank ", "closed": "closed "}.get(str(s.get("state")), "")
+    title = str(s.get("media_title", "disc"))
+    return "Disc ready", f"A {state}{title} in {mp}: {human(free)} free."
+
+
+def burn_words(last: dict[str, Any]) -> tuple[str, str]:
+    if last.get("ok"):
+        return "Burn finished", str(last.get("message") or "The disc was written.")
+    return (
+        "Burn failed",
+        f"{last.get('message') or 'The disc was not written.'} "
+        "The files are still waiting to be written.",
+    )
+
+
+def unmount_words(files: int, size: int, mp: Path) -> tuple[str, str]:
+    noun = "file" if files == 1 else "files"
+    return (
+        "Writing the files to the disc",
+        f"{files} {noun} ({human(size)}) waiting in {mp} are being written before it is unmounted.",
+    )
+
+
+def say_once(summary: str, body: str) -> None:
+    """One notification on a connection of its own (for the daemon, once
+    the mount is gone); silent where there is no bus or no server."""
+    notifier = Notifier(Path("/"), 0, lambda: (None, None, None))
+    try:
+        if notifier.connect():
+            notifier.notify(summary, body)
+    except Exception as exc:
+        log.info("notification not shown: %s", exc)
+    finally:
+        if notifier.conn is not None:
+            notifier.conn.close()
+
+
+def start(
+    mountpoint: Path, waiting_after: float, probe: Callable[[], tuple[Any, Any, Any]]
+) -> Notifier:
     """Start watching ``mountpoint`` in a daemon thread; ``probe`` is the
     daemon's :meth:`~cdfs.daemon.Daemon.activity`."""
     notifier = Notifier(mountpoint, waiting_after, probe)
