@@ -154,10 +154,15 @@ class Driver:
     def shot(self, name: str) -> Path:
         """A picture of the window, checked: its size, and not one flat colour."""
         path = self.shots / f"{name}.png"
-        run(["import", "-window", self.window, str(path)], env=self.env)
+        deadline = time.monotonic() + 15  # a window just mapped may not be drawn yet
+        while True:
+            run(["import", "-window", self.window, str(path)], env=self.env)
+            colours = int(run(["convert", str(path), "-format", "%k", "info:"]).stdout)
+            if colours > 20 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         w, h = map(int, run(["identify", "-format", "%w %h", str(path)]).stdout.split())
         assert w >= 300 and h >= 200, (w, h)
-        colours = int(run(["convert", str(path), "-format", "%k", "info:"]).stdout)
         assert colours > 20, f"{path}: {colours} colours, the window looks blank"
         return path
 
