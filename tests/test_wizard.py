@@ -128,10 +128,26 @@ class Driver:
             assert time.monotonic() < deadline, "the window never took the focus"
             time.sleep(0.1)
 
-    def stop(self) -> None:
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        """The wizard is killed if a test ends with it still open."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+        self.log.close()
+
+    def ends_with(self, outcome: str, shot: str, code: int = 0) -> dict[str, Any]:
+        """The result page says ``outcome``; closed with Enter, the wizard
+        exits with ``code``."""
+        result = self.page("result", timeout=120)
+        assert result["texts"][1] == outcome, result
+        assert result["buttons"] == ["Close"]
+        self.shot(shot)
+        self.keys("Return")
+        assert self.proc.wait(timeout=30) == code
+        return result
 
     def keys(self, *keys: str) -> None:
         run(["xdotool", "key", "--clearmodifiers", "--delay", "60", *keys], env=self.env)
@@ -139,9 +155,9 @@ class Driver:
     def type(self, text: str) -> None:
         run(["xdotool", "type", "--delay", "30", text], env=self.env)
 
-    def write_with_what_is_offered(self) -> dict[str, Any]:
+    def write_with_what_is_offered(self) -> None:
         """Through the pages with Return, taking the name, files and options
-        the wizard offers, then Write: what the result page shows."""
+        the wizard offers, then Write."""
         self.page("name")
         self.focus()
         self.keys("Return")
@@ -149,7 +165,6 @@ class Driver:
         self.keys("Return")
         self.page("options")
         self.keys("alt+w")
-        return self.page("result", timeout=120)
 
     def shot(self, name: str) -> Path:
         """A picture of the window, checked: its size, and not one flat colour."""
@@ -181,8 +196,7 @@ def test_the_wizard_writes_the_files_end_to_end(tmp_path: Path, mount: Any, disp
     for entry in src.iterdir():
         run(["cp", "-a", str(entry), str(m.path)])
     s = m.status()
-    w = Driver(tmp_path, m.env, m.path, display)
-    try:
+    with Driver(tmp_path, m.env, m.path, display) as w:
         first = w.page("name")
         w.focus()
         assert "Name the disc" in first["texts"]
@@ -225,16 +239,7 @@ def test_the_wizard_writes_the_files_end_to_end(tmp_path: Path, mount: Any, disp
         assert progress["buttons"] == [], "no Cancel once the burn has started"
         w.shot("4-progress")
 
-        result = w.page("result", timeout=120)
-        assert result["texts"][1] == "The files were written to the disc.", result
-        assert result["buttons"] == ["Close"]
-        w.shot("5-result")
-        w.keys("Return")
-        assert w.proc.wait(timeout=30) == 0
-    finally:
-        if w.proc.poll() is None:
-            w.proc.kill()
-            w.proc.wait(timeout=10)
+        w.ends_with("The files were written to the disc.", "5-result")
 
     last = m.status()["last_burn"]
     assert last["ok"] and m.status()["staged_files"] == 0
@@ -258,8 +263,7 @@ def test_escape_cancels_before_anything_is_written(
     m = mount()
     (m.path / "letter.txt").write_bytes(b"Dear all,\n")
     before = m.status()["requests"]
-    w = Driver(tmp_path, m.env, m.path, display)
-    try:
+    with Driver(tmp_path, m.env, m.path, display) as w:
         w.page("name")
         w.focus()
         w.keys("Return")
@@ -271,10 +275,6 @@ def test_escape_cancels_before_anything_is_written(
         assert "Cancel" in options["buttons"]
         w.keys("Escape")
         assert w.proc.wait(timeout=30) == 0
-    finally:
-        if w.proc.poll() is None:
-            w.proc.kill()
-            w.proc.wait(timeout=10)
     assert m.status()["requests"] == before
     assert m.status()["staged_files"] == 1
 
@@ -285,18 +285,10 @@ def test_a_failed_burn_says_so_in_plain_words(
     home["CDFS_EMULATED_FAULTS"] = json.dumps({"fail_after_bytes": 4096})
     m = mount()
     (m.path / "letter.txt").write_bytes(os.urandom(100_000))
-    w = Driver(tmp_path, m.env, m.path, display)
-    try:
-        result = w.write_with_what_is_offered()
-        assert result["texts"][1] == "The disc was not written.", result
+    with Driver(tmp_path, m.env, m.path, display) as w:
+        w.write_with_what_is_offered()
+        result = w.ends_with("The disc was not written.", "failed", code=1)
         assert "still waiting to be written" in result["texts"][2]
-        w.shot("failed")
-        w.keys("Return")
-        assert w.proc.wait(timeout=30) == 1
-    finally:
-        if w.proc.poll() is None:
-            w.proc.kill()
-            w.proc.wait(timeout=10)
     assert m.status()["staged_files"] == 1
 
 
@@ -309,25 +301,9 @@ def test_write_these_files_to_disc_opens_the_wizard(
     env = {**m.env, "HOME": str(tmp_path)}
     run([sys.executable, "-m", "cdfs", "desktop", "install", "--for", "nautilus"], env=env)
     script = Path(env["XDG_DATA_HOME"]) / "nautilus" / "scripts" / "Write these files to disc"
-    w = Driver(tmp_path, env, m.path, display)
-    w.proc.kill()  # a driver for its display and state file; the action starts the wizard
-    w.proc.wait(timeout=10)
-    w.proc = subprocess.Popen(
-        ["dbus-run-session", "--", str(script), "letter.txt"],
-        cwd=m.path,
-        env=w.env,
-        stdout=w.log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        result = w.write_with_what_is_offered()
-        assert result["texts"][1] == "The files were written to the disc.", result
-        w.keys("Return")
-        assert w.proc.wait(timeout=30) == 0
-    finally:
-        if w.proc.poll() is None:
-            w.proc.kill()
-            w.proc.wait(timeout=10)
+    with Driver(tmp_path, env, m.path, display, argv=[str(script), "letter.txt"]) as w:
+        w.write_with_what_is_offered()
+        w.ends_with("The files were written to the disc.", "from-nautilus")
     out = tmp_path / "out"
     xorriso_extract(m.disc, out)
     assert (out / "letter.txt").read_bytes() == b"Dear all,\n"
@@ -357,8 +333,7 @@ def test_erase_disc_asks_first_and_only_erase_erases(
     before = m.status()["requests"]
 
     # Enter on the question keeps the disc: Cancel is the default button.
-    w = erase_window(tmp_path, m, display)
-    try:
+    with erase_window(tmp_path, m, display) as w:
         ask = w.page("erase")
         w.focus()
         text = " ".join(ask["texts"])
@@ -369,25 +344,15 @@ def test_erase_disc_asks_first_and_only_erase_erases(
         w.shot("erase-ask")
         w.keys("Return")
         assert w.proc.wait(timeout=30) == 0
-    finally:
-        w.stop()
     assert m.status()["requests"] == before, "nothing was requested"
     assert media_state(m) == "appendable"
 
     # Erase (Alt+E) erases, with progress, then says so.
-    w = erase_window(tmp_path, m, display)
-    try:
+    with erase_window(tmp_path, m, display) as w:
         w.page("erase")
         w.focus()
         w.keys("alt+e")
-        result = w.page("result", timeout=120)
-        assert result["texts"][1] == "The disc was erased.", result
-        assert result["buttons"] == ["Close"]
-        w.shot("erase-done")
-        w.keys("Return")
-        assert w.proc.wait(timeout=30) == 0
-    finally:
-        w.stop()
+        w.ends_with("The disc was erased.", "erase-done")
     assert media_state(m) == "blank"
     assert m.status()["staged_files"] == 1
     assert (m.path / "waiting.txt").read_bytes() == b"still waiting\n"
@@ -400,8 +365,7 @@ def test_erase_disc_on_a_write_once_disc_says_why_and_offers_no_erase(
     m = mount()  # a CD-R
     (m.path / "kept.txt").write_bytes(b"kept\n")
     m.burn()
-    w = erase_window(tmp_path, m, display)
-    try:
+    with erase_window(tmp_path, m, display) as w:
         ask = w.page("erase")
         w.focus()
         assert "cannot be erased" in " ".join(ask["texts"]), ask
@@ -409,6 +373,4 @@ def test_erase_disc_on_a_write_once_disc_says_why_and_offers_no_erase(
         w.shot("erase-write-once")
         w.keys("alt+e", "Escape")
         assert w.proc.wait(timeout=30) == 0
-    finally:
-        w.stop()
     assert media_state(m) == "appendable"
