@@ -35,7 +35,7 @@ import gi
 gi.require_version("UMockdev", "1.0")
 from gi.repository import UMockdev  # noqa: E402
 
-from tests.mmc.model import Disc, Drive, Sense  # noqa: E402
+from tests.mmc.model import Disc, Drive, Interrupted, Sense  # noqa: E402
 
 SYSPATH = "/devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sr0"
 
@@ -54,6 +54,9 @@ BLKGETSIZE = 0x1260
 BLKFLSBUF = 0x1261
 BLKSSZGET = 0x1268
 BLKGETSIZE64 = 0x80081272
+HDIO_GET_IDENTITY = 0x030D
+NOT_A_SR_IOCTL = {HDIO_GET_IDENTITY}
+"""ioctls the kernel's sr driver answers ENOTTY (libburn tries them on any drive)."""
 ENOTTY, EBUSY, ENOMEDIUM = 25, 16, 123
 SG_DXFER_TO_DEV = -2
 HDR = 88
@@ -74,6 +77,9 @@ class Handler:
         arg = client.get_arg()
         try:
             res, err = self.ioctl(req, arg)
+        except Interrupted:
+            client.abort()  # the client exits at once, as if the power went off
+            return True
         except Exception as exc:  # never leave the client hanging
             self.unknown_ioctls.append(f"0x{req:X} raised {exc!r}")
             res, err = -1, 5
@@ -118,7 +124,8 @@ class Handler:
             else:
                 self._put(arg, struct.pack("i", 2048))
         else:
-            self.unknown_ioctls.append(f"0x{req:X}")
+            if req not in NOT_A_SR_IOCTL:
+                self.unknown_ioctls.append(f"0x{req:X}")
             return -1, ENOTTY
         return 0, 0
 
@@ -277,6 +284,8 @@ class Bed:
                     "unknown": list(drive.unknown),
                     "unknown_ioctls": list(self.handler.unknown_ioctls),
                     "log": drive.log[-400:],
+                    "writes_unlocked": drive.writes_unlocked,
+                    "eject_refused_while_writing": drive.eject_refused_while_writing,
                 }
         return {"error": f"unknown op {op}"}
 

@@ -79,6 +79,11 @@ OPCODE_NAMES = {
 }
 
 
+class Interrupted(Exception):
+    """The recording stops dead (power lost, cable pulled): the program
+    that sent the command is ended, and the track is left damaged."""
+
+
 class Sense(Exception):
     """A CHECK CONDITION: sense key, additional sense code and qualifier."""
 
@@ -263,6 +268,12 @@ class Faults:
     fail_write_at: int | None = None
     """A WRITE covering this LBA fails with a write error (3/0C/00) and
     leaves the track damaged."""
+    interrupt_write_at: int | None = None
+    """A WRITE covering this LBA ends the program that sent it (see
+    :class:`Interrupted`): its track stays open and damaged."""
+    eject_during_write: bool = False
+    """At the first WRITE, someone presses the eject button: see
+    :attr:`Drive.eject_refused_while_writing`."""
     busy: bool = False
     """Every medium access answers NOT READY, long write in progress."""
 
@@ -289,6 +300,9 @@ class Drive:
         self.multi = 3
         self.test_write = False
         self.speed_kbs = 0
+        self.writes_unlocked = 0
+        """WRITE commands that arrived while the tray was not locked."""
+        self.eject_refused_while_writing: bool | None = None
 
     # -- test hooks ----------------------------------------------------
     def insert(self, disc: Disc) -> None:
@@ -479,7 +493,8 @@ class Drive:
         if d.type.overwritable:
             return self._track_info_overwritable(d, addr)
         tracks = d.tracks
-        invisible_no = len(tracks) + 1
+        # The incomplete track (being written, or damaged), else a new one.
+        invisible_no = d.open_track.number if d.open_track else len(tracks) + 1
         if kind == 1:
             number = invisible_no if addr == 0xFF else addr
         elif kind == 0:
@@ -491,15 +506,14 @@ class Drive:
             number = sess[addr - 1][0].number if 1 <= addr <= len(sess) else invisible_no
         else:
             raise _sense(INVALID_FIELD)
-        if number < 1 or number > invisible_no:
+        if number < 1 or number > max(invisible_no, len(tracks)):
             raise _sense(INVALID_FIELD)
         out = bytearray(48)
         struct.pack_into(">H", out, 0, 46)
         mode = 4 if d.is_cd else 5  # data track; DVD/BD: incremental data
-        if number == invisible_no:
+        if number > len(tracks):
             nwa = d.nwa()
-            damaged = d.open_track is not None and d.open_track.damaged
-            if nwa is None and not damaged and number > 1 and d.status == 2:
+            if nwa is None and number > 1 and d.status == 2:
                 raise _sense(INVALID_FIELD)
             start = nwa if nwa is not None else d.track_end(tracks[-1])
             free = d.free()
@@ -662,15 +676,17 @@ class Drive:
         kind = cdb[10]
         cap = self.disc.type.capacity if self.disc else 0
         fam = self.disc.type.family if self.disc else Family.CD
-        x1 = {Family.CD: 176, Family.DVD: 1385, Family.BD: 4496}[fam]
+        x1 = {Family.CD: 176.4, Family.DVD: 1385, Family.BD: 4495.625}[fam]
         speeds = {Family.CD: (4, 16, 24), Family.DVD: (4, 8), Family.BD: (2, 4)}[fam]
         if kind == 0x03:  # write speed descriptors
             desc = b"".join(
-                struct.pack(">BxxxIII", 0, cap, s * x1, s * x1) for s in reversed(speeds)
+                struct.pack(">BxxxIII", 0, cap, round(s * x1), round(s * x1))
+                for s in reversed(speeds)
             )
             return struct.pack(">Ixxxx", 4 + len(desc)) + desc
         if kind == 0x00:  # performance
-            desc = struct.pack(">IIII", 0, speeds[-1] * x1, max(0, cap - 1), speeds[-1] * x1)
+            top = round(speeds[-1] * x1)
+            desc = struct.pack(">IIII", 0, top, max(0, cap - 1), top)
             return struct.pack(">Ixxxx", 4 + len(desc)) + desc
         raise _sense(INVALID_FIELD)
 
@@ -730,6 +746,13 @@ class Drive:
         if lba < 0 or lba + n > d.type.capacity:
             raise _sense(LBA_OUT_OF_RANGE)
         fail = self.faults.fail_write_at
+        if not self.locked:
+            self.writes_unlocked += 1
+        if self.faults.eject_during_write and self.eject_refused_while_writing is None:
+            self.eject_refused_while_writing = not self.eject()
+            if not self.eject_refused_while_writing:
+                raise _sense(NOT_READY_NO_MEDIUM)
+        stop = self.faults.interrupt_write_at
         if d.type.overwritable:
             if fail is not None and lba <= fail < lba + n:
                 raise _sense(WRITE_ERROR)
@@ -751,13 +774,16 @@ class Drive:
             raise _sense(INVALID_ADDRESS)
         if self.test_write:
             return b""
-        if fail is not None and lba <= fail < lba + n:
-            good = fail - lba
-            self._store(d, lba, data[: good * SECTOR])
-            t.written += good
-            t.damaged = True
-            d.save()
-            raise _sense(WRITE_ERROR)
+        for at in (fail, stop):
+            if at is not None and lba <= at < lba + n:
+                good = at - lba
+                self._store(d, lba, data[: good * SECTOR])
+                t.written += good
+                t.damaged = True
+                d.save()
+                if at == stop:
+                    raise Interrupted()
+                raise _sense(WRITE_ERROR)
         self._store(d, lba, data)
         t.written += n
         return b""
@@ -798,6 +824,8 @@ class Drive:
         if self.test_write or d.type.overwritable:
             return b""
         t = d.open_track
+        if t is not None:
+            t.damaged = False  # closing a damaged track is the way out of it
         if func == 1:  # close track
             if t is not None:
                 t.closed = True

@@ -1,0 +1,119 @@
+"""cdfs's real-drive path end to end: cdfs -> xorriso -> libburn -> SCSI MMC
+commands over SG_IO -> a simulated recorder at /dev/sr0 (tests/mmc/).
+
+Nothing here is a transcript: the xorriso that runs is Debian's, unmodified,
+and what it records lands in the simulated disc's image file, which the
+tests read back both through the mount (cdfs reading /dev/sr0) and with
+xorriso from the image.  Where libburn sends a command the model does not
+answer, the test fails naming its opcode (the ``sim`` fixture's teardown).
+Debian packages: umockdev, gir1.2-umockdev-1.0, python3-gi, xorriso.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cdfs.recorders.media import media_type
+from tests.conftest import Mount, xorriso_extract
+from tests.mmc.harness import SimDrive, have_umockdev
+
+pytestmark = pytest.mark.skipif(
+    not have_umockdev(), reason="needs umockdev, gir1.2-umockdev-1.0, python3-gi (make deps)"
+)
+
+
+@pytest.fixture
+def sim(home: dict[str, str]) -> Iterator[SimDrive]:
+    drive = SimDrive(home)
+    yield drive
+    drive.close()
+
+
+@pytest.fixture
+def sim_mount(tmp_path: Path, sim: SimDrive) -> Iterator[Any]:
+    """Mounts of /dev/sr0 whose daemon sees the simulated drive."""
+    mounts: list[Mount] = []
+
+    def start(*extra: str, name: str = "mnt") -> Mount:
+        mp = tmp_path / name
+        mp.mkdir(exist_ok=True)
+        m = Mount(mp, Path(sim.device), sim.env, log=tmp_path / f"{name}.log", extra=list(extra))
+        mounts.append(m)
+        m.start()
+        return m
+
+    yield start
+    for m in mounts:
+        m.kill()
+
+
+def toc_sessions(sim: SimDrive) -> list[tuple[int, int]]:
+    """(start, size) of every session, as xorriso reads the drive's TOC."""
+    out = sim.xorriso("-outdev", sim.device, "-toc").stdout
+    sessions = []
+    for line in out.splitlines():
+        if line.startswith(("ISO session", "Other session", "Data session")):
+            fields = [f.strip() for f in line.split(":", 1)[1].split(",")]
+            sessions.append((int(fields[1]), int(fields[2].rstrip("s"))))
+    return sessions
+
+
+def files_of(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def test_cdfs_drives_finds_the_simulated_recorder(sim: SimDrive, tmp_path: Path) -> None:
+    sim.insert(tmp_path / "disc.img", "cd-r80")
+    report = json.loads(sim.cdfs("drives", "--json").stdout)
+    (drive,) = report["drives"]
+    assert drive["device"] == "/dev/sr0" and drive["recording_enabled"]
+    assert (drive["vendor"], drive["model"]) == ("CDFSSIM", "MMC RECORDER")
+    assert {"CD-R", "CD-RW", "DVD+R", "DVD+RW", "BD-R", "BD-RE"} <= set(drive["writes"])
+    disc = drive["disc"]
+    assert disc["state"] == "blank" and disc["media"].startswith("CD-R 80 min")
+    # The drive's own figure (READ TRACK INFORMATION's free blocks), less
+    # what a session costs beyond its image.
+    assert 0 < media_type("cd-r80").capacity_bytes - disc["free_bytes"] < 1_000_000
+
+
+def test_cd_r_sessions_burned_through_the_drive_read_back(
+    sim: SimDrive, sim_mount: Any, tmp_path: Path
+) -> None:
+    """Two sessions on a CD-R, where the Orange Book puts them, read back
+    byte for byte by cdfs (through /dev/sr0, after a remount) and by
+    xorriso from the disc's image."""
+    image = tmp_path / "disc.img"
+    sim.insert(image, "cd-r80")
+    m = sim_mount()
+    want: dict[str, bytes] = {}
+    for n, size in ((1, 150_000), (2, 70_001)):
+        data = os.urandom(size)
+        (m.path / f"f{n}.bin").write_bytes(data)
+        want[f"f{n}.bin"] = data
+        m.burn()
+    m.stop()
+    (first, _), (second, _) = toc_sessions(sim)
+    disc = sim.state()["disc"]
+    assert disc["closed_sessions"] == 2
+    written = disc["tracks"][0]["written"]
+    # After the first TAO track: its 2 run-out sectors, the first session's
+    # lead-out 6,750, the next one's lead-in 4,500 and its pre-gap 150
+    # (REFERENCE.md, Orange Book).
+    assert first == 0 and second == written + 2 + 6_750 + 4_500 + 150
+    m2 = sim_mount(name="again")
+    assert files_of(m2.path) == want
+    assert "appendable, 2 sessions" in (m2.path / ".status").read_text()
+    m2.stop()
+    out = tmp_path / "out"
+    xorriso_extract(image, out, start=second)
+    assert files_of(out) == want
