@@ -117,3 +117,63 @@ def test_cd_r_sessions_burned_through_the_drive_read_back(
     out = tmp_path / "out"
     xorriso_extract(image, out, start=second)
     assert files_of(out) == want
+
+
+def test_a_mount_of_the_empty_drive_takes_the_disc_inserted_later(
+    sim: SimDrive, sim_mount: Any, tmp_path: Path
+) -> None:
+    """The drive is empty at mount time; udev's change uevent brings the
+    disc in, and the files staged before it are burned onto it."""
+    m = sim_mount()
+    assert m.status()["state"] == "no disc"
+    assert "Disc:         no disc in the drive" in (m.path / ".status").read_text()
+    (m.path / "early.txt").write_text("staged before the disc\n")
+    sim.insert(tmp_path / "disc.img", "cd-r80")
+    s = m.wait_for(lambda s: s["state"] == "blank")
+    assert s["media"] == "cd-r80" and s["staged_files"] == 1
+    m.burn()
+    m.stop()
+    out = tmp_path / "out"
+    xorriso_extract(tmp_path / "disc.img", out)
+    assert files_of(out) == {"early.txt": b"staged before the disc\n"}
+
+
+def test_an_interrupted_recording_leaves_a_damaged_track_cdfs_names_the_way_out(
+    sim: SimDrive, sim_mount: Any, tmp_path: Path
+) -> None:
+    """The recording stops dead at a sector (xorriso is ended mid-write):
+    the drive reports the track damaged, cdfs says so with the way out it
+    names, nothing staged is lost, and once that way out is taken the
+    staged files burn as the next session."""
+    image = tmp_path / "disc.img"
+    sim.insert(image, "cd-r80")
+    m = sim_mount("--no-burn-on-unmount")
+    (m.path / "a.bin").write_bytes(a := os.urandom(100_000))
+    m.burn()
+    nwa = sim.state()["nwa"]
+    sim.faults(interrupt_write_at=nwa + 40)
+    (m.path / "b.bin").write_bytes(b := os.urandom(300_000))
+    assert m.burn(check=False).returncode != 0
+    sim.faults(interrupt_write_at=None)
+    track = sim.state()["disc"]["tracks"][-1]
+    assert (track["start"], track["written"], track["damaged"]) == (nwa, 40, True)
+    status = sim.cdfs("status", str(m.path)).stdout
+    assert "damaged" in status and "-close_damaged as_needed" in status, status
+    assert (m.path / "b.bin").read_bytes() == b, "the staged file is kept"
+    sim.xorriso("-outdev", sim.device, "-close_damaged", "as_needed")
+    # Written by another program: the mount refuses to burn until mounted again.
+    refused = m.burn(check=False)
+    assert refused.returncode != 0 and "mount again" in refused.stderr, refused.stderr
+    m.stop()
+    m = sim_mount(name="after")
+    assert (m.path / "b.bin").read_bytes() == b, "still staged"
+    m.burn()
+    m.stop()
+    (_, _), (damaged, _), (last, _) = toc_sessions(sim)
+    assert damaged == nwa
+    m2 = sim_mount(name="again")
+    assert files_of(m2.path) == {"a.bin": a, "b.bin": b}
+    m2.stop()
+    out = tmp_path / "out"
+    xorriso_extract(image, out, start=last)
+    assert files_of(out) == {"a.bin": a, "b.bin": b}

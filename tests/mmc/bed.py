@@ -15,6 +15,7 @@ Control, one JSON object a line on stdin; one JSON answer a line on stdout:
   {"op": "env"}                                 UMOCKDEV_DIR for child processes
   {"op": "insert", "image": P, "media": T}      load a disc (created blank if new)
   {"op": "eject", "force": bool}                take it out (refused while locked)
+  (both send udev's change uevent unless "uevent": false)
   {"op": "faults", ...}                         fail_write_at, busy
   {"op": "disc", ...}                           wp, opc_fails of the loaded disc
   {"op": "state"}                               lock, disc, unknown opcodes/ioctls, log
@@ -248,14 +249,16 @@ class Bed:
                     return {"error": "a disc is loaded"}
                 self._link(image)
                 drive.insert(disc)
-            self._uevent(self._media_props(disc))
+            if req.get("uevent", True):
+                self._uevent(self._media_props(disc))
             return {"ok": True}
         if op == "eject":
             with drive.lock:
                 if not drive.eject(force=req.get("force", False)):
                     return {"ok": False, "locked": True}
                 self._link(None)
-            self._uevent(self._media_props(None))
+            if req.get("uevent", True):
+                self._uevent(self._media_props(None))
             return {"ok": True}
         if op == "faults":
             with drive.lock:

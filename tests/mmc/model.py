@@ -247,9 +247,11 @@ class Disc:
             return 3 if self.profile == 0x43 else (0 if not self.written_max else 2)
         if not self.tracks:
             return 0
-        if self.finalized or self.nwa() is None:
+        if self.finalized:
             return 2
-        return 1
+        if self.session_open:
+            return 1
+        return 2 if self.nwa() is None else 1
 
     def readable_end(self) -> int:
         """Sectors a READ CAPACITY reports: the end of the last recorded data."""
@@ -448,14 +450,20 @@ class Drive:
     def _op_51(self, cdb: bytes, data: bytes) -> bytes:
         d = self._medium()
         sessions = d.sessions()
-        nsess = max(1, len(sessions) + (0 if d.session_open or d.status != 1 else 1))
-        last_sess_state = 0 if not d.tracks else (1 if d.session_open else 3)
-        if d.status == 1 and not d.session_open:
-            last_sess_state = 0  # an empty next session
+        status = d.status
+        if status == 0:
+            nsess, state, first_in_last, last_track = 1, 0, 1, 1
+        elif status == 2:
+            nsess, state = len(sessions), 3
+            first_in_last, last_track = sessions[-1][0].number, len(d.tracks)
+        elif d.session_open:  # an incomplete session (a track open or damaged)
+            nsess, state = len(sessions), 1
+            first_in_last, last_track = sessions[-1][0].number, len(d.tracks)
+        else:  # an empty next session
+            nsess, state = len(sessions) + 1, 0
+            first_in_last = last_track = len(d.tracks) + 1
+        last_sess_state = state
         erasable = 0x10 if d.type.rewritable else 0
-        first_in_last = sessions[-1][0].number if d.session_open and sessions else len(d.tracks) + 1
-        last_track = len(d.tracks) + (0 if d.status == 2 or d.session_open else 1)
-        last_track = max(last_track, 1)
         if d.type.overwritable:
             nsess, first_in_last, last_track, last_sess_state = 1, 1, 1, 3
         out = bytearray(34)
@@ -567,7 +575,8 @@ class Drive:
         d = self._medium()
         fmt = cdb[2] & 0xF
         time_ = bool(cdb[1] & 2)
-        closed = [t for t in d.tracks if t.closed or t.written]
+        # Only closed sessions are in the TOC (an incomplete one is in the PMA).
+        closed = [t for t in d.tracks if t.session <= d.closed_sessions]
         if fmt == 4:  # ATIP
             if not d.is_cd:
                 raise _sense(INVALID_FIELD)
@@ -584,7 +593,7 @@ class Drive:
             if not d.is_cd or not closed:
                 raise _sense(INVALID_FIELD)
             body = b""
-            sess = [s for s in d.sessions() if any(t.written for t in s)]
+            sess = d.sessions()[: d.closed_sessions]
             for i, tracks in enumerate(sess, 1):
                 last = tracks[-1]
                 lo = msf(d.track_end(last))
@@ -597,7 +606,7 @@ class Drive:
         if fmt == 1:  # session info
             if not closed:
                 raise _sense(INVALID_FIELD)
-            sess = [s for s in d.sessions() if any(t.written for t in s)]
+            sess = d.sessions()[: d.closed_sessions]
             first = sess[-1][0]
             addr = bytes([0, *msf(first.start)]) if time_ else struct.pack(">i", first.start)
             return struct.pack(">HBB", 10, 1, len(sess)) + bytes([0, 0x14, first.number, 0]) + addr
