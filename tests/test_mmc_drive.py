@@ -86,39 +86,6 @@ def test_cdfs_drives_finds_the_simulated_recorder(sim: SimDrive, tmp_path: Path)
     assert 0 < media_type("cd-r80").capacity_bytes - disc["free_bytes"] < 1_000_000
 
 
-def test_cd_r_sessions_burned_through_the_drive_read_back(
-    sim: SimDrive, sim_mount: Any, tmp_path: Path
-) -> None:
-    """Two sessions on a CD-R, where the Orange Book puts them, read back
-    byte for byte by cdfs (through /dev/sr0, after a remount) and by
-    xorriso from the disc's image."""
-    image = tmp_path / "disc.img"
-    sim.insert(image, "cd-r80")
-    m = sim_mount()
-    want: dict[str, bytes] = {}
-    for n, size in ((1, 150_000), (2, 70_001)):
-        data = os.urandom(size)
-        (m.path / f"f{n}.bin").write_bytes(data)
-        want[f"f{n}.bin"] = data
-        m.burn()
-    m.stop()
-    (first, _), (second, _) = toc_sessions(sim)
-    disc = sim.state()["disc"]
-    assert disc["closed_sessions"] == 2
-    written = disc["tracks"][0]["written"]
-    # After the first TAO track: its 2 run-out sectors, the first session's
-    # lead-out 6,750, the next one's lead-in 4,500 and its pre-gap 150
-    # (REFERENCE.md, Orange Book).
-    assert first == 0 and second == written + 2 + 6_750 + 4_500 + 150
-    m2 = sim_mount(name="again")
-    assert files_of(m2.path) == want
-    assert "appendable, 2 sessions" in (m2.path / ".status").read_text()
-    m2.stop()
-    out = tmp_path / "out"
-    xorriso_extract(image, out, start=second)
-    assert files_of(out) == want
-
-
 def test_a_mount_of_the_empty_drive_takes_the_disc_inserted_later(
     sim: SimDrive, sim_mount: Any, tmp_path: Path
 ) -> None:
@@ -177,3 +144,50 @@ def test_an_interrupted_recording_leaves_a_damaged_track_cdfs_names_the_way_out(
     out = tmp_path / "out"
     xorriso_extract(image, out, start=last)
     assert files_of(out) == {"a.bin": a, "b.bin": b}
+
+
+@pytest.mark.parametrize("media", ["cd-r80", "dvd+r", "dvd+rw", "bd-r"])
+def test_three_sessions_on_each_kind_of_disc_read_back(
+    sim: SimDrive, sim_mount: Any, tmp_path: Path, media: str
+) -> None:
+    """Three burns, each read back byte for byte through the mount (cdfs
+    reading /dev/sr0 after a remount) and by xorriso from the disc's image;
+    the tray stays locked while xorriso records (an eject pressed during
+    the first recording is refused)."""
+    image = tmp_path / "disc.img"
+    sim.insert(image, media)
+    m = sim_mount()
+    sim.faults(eject_during_write=True)
+    want: dict[str, bytes] = {}
+    for n in range(3):
+        (m.path / f"d{n}").mkdir()
+        (m.path / f"d{n}" / "f.bin").write_bytes(data := os.urandom(50_000 + n * 33_333))
+        want[f"d{n}/f.bin"] = data
+        m.burn()
+    m.stop()
+    state = sim.state()
+    assert state["eject_refused_while_writing"] is True
+    assert state["writes_unlocked"] == 0 and not state["locked"]
+    starts = [start for start, _ in toc_sessions(sim)]
+    assert len(starts) == 3
+    if media_type(media).overwritable:
+        # No tracks on the medium: xorriso grows one image in place, its
+        # sessions found from the head it copies to LBAs 0-31.
+        assert starts[0] == 32 and state["disc"]["tracks"] == []
+        last = None
+    else:
+        tracks = state["disc"]["tracks"]
+        assert [t["start"] for t in tracks] == starts and starts[0] == 0
+        last = starts[-1]
+    if media.startswith("cd"):
+        # After each TAO track its 2 run-out sectors; then the session's
+        # lead-out (6,750 after the first, 2,250 after later ones), the next
+        # session's lead-in 4,500 and pre-gap 150 (REFERENCE.md, Orange Book).
+        end = [t["start"] + t["written"] + 2 for t in tracks]
+        assert starts[1:] == [end[0] + 11_400, end[1] + 6_900]
+    m2 = sim_mount(name="again")
+    assert files_of(m2.path) == want
+    m2.stop()
+    out = tmp_path / "out"
+    xorriso_extract(image, out, start=last)
+    assert files_of(out) == want

@@ -122,8 +122,10 @@ class SimDrive:
         return self.run([sys.executable, "-m", "cdfs", *args], check=check)
 
     def unanswered(self) -> list[str]:
-        """Commands sent to the drive that the model does not know."""
-        return list(self.state()["unknown"])
+        """Commands and ioctls sent to the drive that the model does not
+        know, and the ones it failed on (a defect of the model)."""
+        state = self.state()
+        return [*state["unknown"], *(f"ioctl {x}" for x in state["unknown_ioctls"])]
 
     def close(self) -> None:
         try:

@@ -451,8 +451,8 @@ class Drive:
         d = self._medium()
         sessions = d.sessions()
         status = d.status
-        if status == 0:
-            nsess, state, first_in_last, last_track = 1, 0, 1, 1
+        if status == 0 or d.type.overwritable:
+            nsess, state, first_in_last, last_track = 1, 0 if status == 0 else 3, 1, 1
         elif status == 2:
             nsess, state = len(sessions), 3
             first_in_last, last_track = sessions[-1][0].number, len(d.tracks)
@@ -464,8 +464,6 @@ class Drive:
             first_in_last = last_track = len(d.tracks) + 1
         last_sess_state = state
         erasable = 0x10 if d.type.rewritable else 0
-        if d.type.overwritable:
-            nsess, first_in_last, last_track, last_sess_state = 1, 1, 1, 3
         out = bytearray(34)
         struct.pack_into(">H", out, 0, 32)
         out[2] = erasable | (last_sess_state << 2) | d.status
