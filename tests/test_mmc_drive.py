@@ -13,44 +13,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cdfs.recorders.media import media_type
-from tests.conftest import Mount, xorriso_extract
+from tests.conftest import xorriso_extract
 from tests.mmc.harness import SimDrive, have_umockdev
 
 pytestmark = pytest.mark.skipif(
     not have_umockdev(), reason="needs umockdev, gir1.2-umockdev-1.0, python3-gi (make deps)"
 )
-
-
-@pytest.fixture
-def sim(home: dict[str, str]) -> Iterator[SimDrive]:
-    drive = SimDrive(home)
-    yield drive
-    drive.close()
-
-
-@pytest.fixture
-def sim_mount(tmp_path: Path, sim: SimDrive) -> Iterator[Any]:
-    """Mounts of /dev/sr0 whose daemon sees the simulated drive."""
-    mounts: list[Mount] = []
-
-    def start(*extra: str, name: str = "mnt") -> Mount:
-        mp = tmp_path / name
-        mp.mkdir(exist_ok=True)
-        m = Mount(mp, Path(sim.device), sim.env, log=tmp_path / f"{name}.log", extra=list(extra))
-        mounts.append(m)
-        m.start()
-        return m
-
-    yield start
-    for m in mounts:
-        m.kill()
 
 
 def toc_sessions(sim: SimDrive) -> list[tuple[int, int]]:

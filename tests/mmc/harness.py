@@ -24,8 +24,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PRELOAD = "libumockdev-preload.so.0"
@@ -139,3 +142,30 @@ class SimDrive:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         assert not unknown, f"the simulated drive got commands it does not answer: {unknown}"
+
+
+@pytest.fixture
+def sim(home: dict[str, str]) -> Iterator[SimDrive]:
+    drive = SimDrive(home)
+    yield drive
+    drive.close()
+
+
+@pytest.fixture
+def sim_mount(tmp_path: Path, sim: SimDrive) -> Iterator[Any]:
+    """Mounts of /dev/sr0 whose daemon sees the simulated drive."""
+    from tests.conftest import Mount  # the fixtures' module, loaded by pytest
+
+    mounts: list[Mount] = []
+
+    def start(*extra: str, name: str = "mnt") -> Mount:
+        mp = tmp_path / name
+        mp.mkdir(exist_ok=True)
+        m = Mount(mp, Path(sim.device), sim.env, log=tmp_path / f"{name}.log", extra=list(extra))
+        mounts.append(m)
+        m.start()
+        return m
+
+    yield start
+    for m in mounts:
+        m.kill()
