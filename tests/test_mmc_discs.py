@@ -57,7 +57,8 @@ def test_erasing_a_cd_rw_through_the_mount(sim: SimDrive, sim_mount: Any, tmp_pa
     m.burn()
     (m.path / "new.txt").write_text("new\n")
     sim.cdfs("erase", str(m.path), "--yes")
-    assert sim.state()["disc"]["tracks"] == []
+    state = sim.state()
+    assert state["disc"]["tracks"] == [] and "BLANK" in state["log"]
     s = m.wait_for(lambda s: s["state"] == "blank")
     assert s["staged_files"] == 1 and not (m.path / "old.txt").exists()
     m.burn()

@@ -120,7 +120,16 @@ def test_an_interrupted_recording_leaves_a_damaged_track_cdfs_names_the_way_out(
     assert files_of(out) == {"a.bin": a, "b.bin": b}
 
 
-@pytest.mark.parametrize("media", ["cd-r80", "dvd+r", "dvd+rw", "bd-r"])
+MORE_MEDIA = [
+    pytest.param(m, marks=pytest.mark.soak) for m in ("cd-rw80", "dvd-r", "dvd-rw", "bd-re")
+]
+WRITE_TYPE = {"cd-r80": 1, "cd-rw80": 1, "dvd-r": 0, "dvd-rw": 0}
+"""Mode page 05h write type each track is started with: TAO on CD, incremental
+on sequential DVD-R/RW (multisession needs them).  DVD+R and BD-R have no
+write parameters page."""
+
+
+@pytest.mark.parametrize("media", ["cd-r80", "dvd+r", "dvd+rw", "bd-r", *MORE_MEDIA])
 def test_three_sessions_on_each_kind_of_disc_read_back(
     sim: SimDrive, sim_mount: Any, tmp_path: Path, media: str
 ) -> None:
@@ -152,6 +161,8 @@ def test_three_sessions_on_each_kind_of_disc_read_back(
     else:
         tracks = state["disc"]["tracks"]
         assert [t["start"] for t in tracks] == starts and starts[0] == 0
+        if media in WRITE_TYPE:
+            assert state["track_write_types"] == [WRITE_TYPE[media]] * 3
         last = starts[-1]
     if media.startswith("cd"):
         # After each TAO track its 2 run-out sectors; then the session's

@@ -288,6 +288,7 @@ class Bed:
                     "unknown_ioctls": list(self.handler.unknown_ioctls),
                     "log": drive.log[-400:],
                     "writes_unlocked": drive.writes_unlocked,
+                    "track_write_types": drive.track_write_types,
                     "eject_refused_while_writing": drive.eject_refused_while_writing,
                 }
         return {"error": f"unknown op {op}"}

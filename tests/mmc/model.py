@@ -305,6 +305,9 @@ class Drive:
         self.writes_unlocked = 0
         """WRITE commands that arrived while the tray was not locked."""
         self.eject_refused_while_writing: bool | None = None
+        self.track_write_types: list[int] = []
+        """The write type (mode page 05h: 0 incremental, 1 TAO, 2 SAO) each
+        track was started with."""
 
     # -- test hooks ----------------------------------------------------
     def insert(self, disc: Disc) -> None:
@@ -777,6 +780,7 @@ class Drive:
             sess = d.closed_sessions + 1
             t = Track(len(d.tracks) + 1, sess, nwa)
             d.tracks.append(t)
+            self.track_write_types.append(self.write_type)
         if t.damaged or lba != t.start + t.written:
             raise _sense(INVALID_ADDRESS)
         if self.test_write:
