@@ -267,3 +267,6 @@ def xorriso_extract(disc: Path, dest: Path, start: int | None = None) -> None:
 
 # The second, unprivileged user of the tests that need one (issue 17).
 from users import system_config, user  # noqa: E402, F401
+
+# The simulated MMC recorder's fixtures, ``sim`` and ``sim_mount`` (issue 14).
+pytest_plugins = ["tests.mmc.harness"]

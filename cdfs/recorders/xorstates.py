@@ -65,7 +65,8 @@ def blocked_words(condition: str, device: str) -> str:
 def drive_error(out: str, why: str, device: str) -> CdfsError | None:
     """The error with its own exit code that xorriso's output ``out`` (whose
     gist is ``why``) means, if any: the drive held by another program (libburn's "Cannot open
-    busy device", exit 8), no disc (SCSI "Medium not present", exit 5), or a
+    busy device", exit 8), no disc (SCSI "Medium not present", exit 5), a
+    write-protected disc (sense 7/27/00, libburn's "Write protected", exit 5), or a
     power calibration error (ASC 73h, "Power calibration area ...", exit 5)."""
     text = out.lower()
     if "busy device" in text or "device or resource busy" in text:
@@ -75,6 +76,11 @@ def drive_error(out: str, why: str, device: str) -> CdfsError | None:
         )
     if "medium not present" in text:
         return NotWritableError(f"no disc in the drive {device} ({why})")
+    if "write protected" in text:
+        return NotWritableError(
+            f"the disc in the drive {device} is write-protected ({why}): nothing was written"
+            " on it; use another disc"
+        )
     if "power calibration area" in text:
         return NotWritableError(
             f"the drive {device} could not calibrate its laser for this disc ({why}): try a"
