@@ -46,6 +46,7 @@ from cdfs.errors import CdfsError, UsageError
 from cdfs.iso import isonames, rockridge
 from cdfs.iso.sessioniso import SessionIso
 from cdfs.iso.sources import ExtentReader, Reader, SourceReader
+from cdfs.iso.streamwriter import StreamWriter, Unsupported
 from cdfs.recorders.media import SESSION_PADDING
 from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
@@ -462,6 +463,14 @@ def master_session(
     plan = _plan(entries)
     deepest = max(map(len, plan))
     rr_moved = rockridge.relocation_name(plan[()].children, deepest)
+    if rr_moved is None and STREAMING:
+        try:
+            sectors = _master_streaming(plan, out, start, (iso_id, joliet_id), progress, copy_from)
+        except Unsupported:
+            pass  # left to pycdlib
+        else:
+            log.info("mastered %d entries at sector %d: %d sectors", len(entries), start, sectors)
+            return sectors
     iso = SessionIso(start)
     builder = _Builder(iso, copy_from)
     with _gc_paused:
@@ -481,6 +490,42 @@ def master_session(
             builder.close()
             iso.dispose()
     log.info("mastered %d entries at sector %d: %d sectors", len(entries), start, sectors)
+    return sectors
+
+
+STREAMING = True
+"""Master with :class:`cdfs.iso.streamwriter.StreamWriter` where it can (no
+Rock Ridge relocation); the tests turn it off to compare with pycdlib."""
+
+
+def _master_streaming(
+    plan: dict[tuple[bytes, ...], _Dir],
+    out: Path,
+    start: int,
+    ids: tuple[str, str],
+    progress: ProgressFn | None,
+    copy_from: BinaryIO | None,
+) -> Sectors:
+    """The session written by :mod:`cdfs.iso.streamwriter`, with pycdlib's
+    volume descriptors (from a session with nothing in it)."""
+    iso = SessionIso(start)
+    try:
+        iso.new_session(*ids, None)
+        writer = StreamWriter(plan, start, iso.stream_root(), copy_from)
+        lay = writer.layout
+        sectors = Sectors(lay.end - start + SESSION_PADDING)
+        tables = [(*lay.pt_iso, *lay.iso_root), (*lay.pt_joliet, *lay.joliet_root)]
+        descriptors = iso.descriptors(sectors, tables)
+    finally:
+        iso.dispose()
+    try:
+        with open(out, "w+b", buffering=1 << 20, opener=_no_follow) as raw:
+            writer.write(raw, descriptors, SESSION_PADDING, progress)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    if progress is not None:
+        progress(sectors * SECTOR_SIZE, sectors * SECTOR_SIZE)
     return sectors
 
 
