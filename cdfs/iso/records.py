@@ -67,15 +67,19 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE_RANGE = (-2_208_988_800, 5_869_584_000 - 1)
 """ECMA-119 9.1.5 dates: 1900-01-01 to 2155-12-31, in seconds since the epoch."""
 
+MAX_EXTENT = 0xFFFFF800
+"""Largest extent of one directory record (:data:`cdfs.iso.mastering.MAX_EXTENT`)."""
+
 F_DIR = 0x02
 F_MULTI_EXTENT = 0x80
 
-_DR = struct.Struct("<BBLLLL7sBBBHHB")
+_LE32 = struct.Struct("<L").pack
+_BE32 = struct.Struct(">L").pack
 
 
 def both32(n: int) -> bytes:
     """ECMA-119 7.3.3: little then big endian."""
-    return struct.pack("<L", n) + struct.pack(">L", n)
+    return _LE32(n) + _BE32(n)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -119,35 +123,18 @@ def record(
     pad = b"\x00" if head % 2 else b""
     size = head + len(pad) + len(su)
     tail = b"\x00" if size % 2 else b""
-    return (
-        _DR.pack(
-            size + len(tail),
-            0,
-            extent,
-            _swab(extent),
-            length,
-            _swab(length),
-            when,
-            flags,
-            0,
-            0,
-            seq,
-            _swab16(seq),
-            len(ident),
-        )
-        + ident
-        + pad
-        + su
-        + tail
-    )
+    return b"".join((
+        bytes((size + len(tail), 0)), _LE32(extent), _BE32(extent), _LE32(length),
+        _BE32(length), when, bytes((flags, 0, 0)), _SEQ[seq] if seq in _SEQ else _seq(seq),
+        bytes((len(ident),)), ident, pad, su, tail,
+    ))  # fmt: skip
 
 
-def _swab(n: int) -> int:
-    return int.from_bytes(n.to_bytes(4, "little"), "big")
+def _seq(n: int) -> bytes:
+    return struct.pack("<H", n) + struct.pack(">H", n)
 
 
-def _swab16(n: int) -> int:
-    return ((n & 0xFF) << 8) | (n >> 8)
+_SEQ = {1: _seq(1)}
 
 
 def base_length(ident_length: int) -> int:

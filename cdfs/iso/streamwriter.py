@@ -34,13 +34,16 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from cdfs.iso import records as R
-from cdfs.iso.sources import ExtentReader, Reader, SourceReader
+from cdfs.iso.sources import ExtentReader, Reader, SourceReader, read_small
 from cdfs.units import SECTOR_SIZE, sectors_for
 
 ProgressFn = Callable[[int, int], None]
 Path_ = tuple[bytes, ...]
 
 _ZEROS = bytes(SECTOR_SIZE)
+_SHORT = R.RECORD_MAX - 5 - R.PX_LEN - R.TF_LEN
+"""A record whose base length plus name is at most this holds NM, PX and
+TF itself (files and directories alike)."""
 _CHUNK = 1 << 20
 
 
@@ -210,7 +213,7 @@ class StreamWriter:
             e = d.children[name]
             ident = d.iso[name]
             susp = _placed(len(ident), name, e.target, e.path in self.plan)
-            count = len(e.lengths_in(copied=self.copied)) if e.kind.value == "file" else 1
+            count = len(self._lengths(e)) if e.path not in self.plan and not e.target else 1
             yield e, ident, susp, count
 
     def _lay_out(self) -> None:
@@ -247,7 +250,7 @@ class StreamWriter:
             blocks.add(34)
             for name, jident in _joliet_sorted_items(d):
                 e = d.children[name]
-                count = len(e.lengths_in(copied=self.copied)) if e.kind.value == "file" else 1
+                count = len(self._lengths(e)) if e.path not in self.plan and not e.target else 1
                 for _ in range(count):
                     blocks.add(R.base_length(2 * len(jident)))
                 if e.path in self.info:
@@ -289,7 +292,7 @@ class StreamWriter:
         return self.link_first[e.link] if e.link else e
 
     def _has_data(self, e: MasterEntry) -> bool:
-        if e.kind.value != "file":
+        if e.target or e.path in self.plan:
             return False
         s = self._source(e)
         return s.size > 0 and (s.source is not None or (self.copied and bool(s.extents)))
@@ -407,7 +410,11 @@ class StreamWriter:
                 own, serial = serial, serial + 1
             pxe = R.px(s.st_mode, self.nlinks[e.link] if e.link else 1, s.uid, s.gid, own)
             where, data = self._extents(e, data)
-            lengths = e.lengths_in(copied=self.copied)
+            lengths = self._lengths(e)
+            if count == 1:
+                su = self._susp(ident, name, e, pxe, tf, areas)
+                block.add(R.record(where[0] if lengths[0] else 0, lengths[0], when, 0, ident, su))
+                continue
             for i, length in enumerate(lengths):
                 flags = R.F_MULTI_EXTENT if i < count - 1 else 0
                 su = self._susp(ident, name, e, pxe, tf, areas)
@@ -415,11 +422,18 @@ class StreamWriter:
         sink.write(block.finish(info.size))
         sink.write(areas.finish())
 
+    def _lengths(self, e: MasterEntry) -> tuple[int, ...]:
+        """:meth:`cdfs.iso.mastering.MasterEntry.lengths_in`, quicker for
+        the common case (a new file of one extent)."""
+        if not e.extents and e.size <= R.MAX_EXTENT:
+            return (e.size,)
+        return e.lengths_in(copied=self.copied)
+
     def _extents(self, e: MasterEntry, data: int) -> tuple[list[int], int]:
         """Where each extent of a file's records is, and the next data
         sector of the directory (``data``: this one's, if it has data)."""
-        lengths = e.lengths_in(copied=self.copied)
-        if e.kept and not self.copied:
+        lengths = self._lengths(e)
+        if e.extents and not self.copied and e.source is None:
             return [lba for lba, _n in e.extents], data
         if not self._has_data(e):
             return [0] * len(lengths), data
@@ -439,6 +453,8 @@ class StreamWriter:
     def _susp(
         self, ident: bytes, name: bytes, e: MasterEntry, pxe: bytes, tfe: bytes, areas: R.Areas
     ) -> bytes:
+        if not e.target and R.base_length(len(ident)) + len(name) <= _SHORT:
+            return R.nm(name) + pxe + tfe  # all in the record (most records)
         is_dir = e.path in self.plan
         susp = R.place(len(ident), name, pxe, tfe, target=e.target, fixed_first=is_dir)
         if susp.there is None:
@@ -464,7 +480,7 @@ class StreamWriter:
                 sub = self.info[e.path]
                 block.add(R.record(sub.j_extent, sub.j_size, when, R.F_DIR, ident))
                 continue
-            lengths = e.lengths_in(copied=self.copied)
+            lengths = self._lengths(e)
             for i, length in enumerate(lengths):
                 flags = R.F_MULTI_EXTENT if i < len(lengths) - 1 else 0
                 block.add(R.record(where[name][i] if length else 0, length, when, flags, ident))
@@ -476,7 +492,7 @@ class StreamWriter:
         data = self.info[d.path].data_base
         for name in _iso_sorted(d):
             e = d.children[name]
-            if e.kind.value == "file":
+            if not e.target and e.path not in self.plan:
                 out[name], data = self._extents(e, data)
         return out
 
@@ -491,6 +507,11 @@ class StreamWriter:
                     continue
                 sink.placed.add(e.link)
             s = self._source(e)
+            if s.source is not None and s.size <= _CHUNK:
+                sink.write(read_small(s.source, s.size))
+                if s.size % SECTOR_SIZE:
+                    sink.write(_ZEROS[: SECTOR_SIZE - s.size % SECTOR_SIZE])
+                continue
             reader = self._reader(s)
             try:
                 left = s.size
