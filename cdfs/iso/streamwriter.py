@@ -205,16 +205,21 @@ class StreamWriter:
                 elif e.link:
                     self.link_serial[e.link] = serial
 
-    def _iso_records(self, d: PlannedDir) -> Iterator[tuple[MasterEntry, bytes, R.Susp, int]]:
-        """(entry, identifier, placed Rock Ridge entries, records) of the
-        children of ``d`` in record order (the Rock Ridge bytes are for
-        lengths: PX and TF are placeholders)."""
+    def _iso_records(self, d: PlannedDir) -> Iterator[tuple[MasterEntry, int, int, int]]:
+        """(entry, record length, continuation area length, records) of
+        the children of ``d`` in record order."""
+        plan = self.plan
         for name in _iso_sorted(d):
             e = d.children[name]
             ident = d.iso[name]
-            susp = _placed(len(ident), name, e.target, e.path in self.plan)
-            count = len(self._lengths(e)) if e.path not in self.plan and not e.target else 1
-            yield e, ident, susp, count
+            base = R.base_length(len(ident))
+            count = 1 if e.target or e.path in plan else len(self._lengths(e))
+            if not e.target and base + len(name) <= _SHORT:
+                length = base + 5 + len(name) + R.PX_LEN + R.TF_LEN
+                yield e, length + length % 2, 0, count
+                continue
+            susp = _placed(len(ident), name, e.target, e.path in plan)
+            yield e, susp.length, susp.area_length() if susp.there is not None else 0, count
 
     def _lay_out(self) -> None:
         lay = self.layout
@@ -232,13 +237,13 @@ class StreamWriter:
             blocks, areas = R.Packer(), R.Packer()
             blocks.add(140 if not p else 104)
             blocks.add(104)
-            for e, _ident, susp, count in self._iso_records(d):
+            for e, length, area, count in self._iso_records(d):
                 for _ in range(count):
-                    blocks.add(susp.length)
-                    if susp.there is not None:
-                        if susp.area_length() > SECTOR_SIZE:
+                    blocks.add(length)
+                    if area:
+                        if area > SECTOR_SIZE:
                             raise Unsupported(e.path)
-                        areas.add(susp.area_length())
+                        areas.add(area)
                 if e.path in self.info:
                     self.info[e.path].up_blocks = blocks.blocks
             info.extent, info.size, info.ce_blocks = at, blocks.size, areas.blocks
@@ -386,9 +391,11 @@ class StreamWriter:
         block.add(R.record(up_info.extent, up_size, self._dir_date(up), R.F_DIR, b"\x01", up_su))
         serial = info.serial_base
         data = info.data_base
-        for e, ident, _placed_susp, count in self._iso_records(d):
-            name = e.path[-1]
-            if e.path in self.plan:
+        plan = self.plan
+        for name in _iso_sorted(d):
+            e = d.children[name]
+            ident = d.iso[name]
+            if e.path in plan:
                 sub = self.info[e.path]
                 su = self._susp(ident, name, e, self._dir_px(e.path), self._dir_tf(e.path), areas)
                 block.add(R.record(sub.extent, sub.size, R.date_ns(e.mtime_ns), R.F_DIR, ident, su))
@@ -411,6 +418,7 @@ class StreamWriter:
             pxe = R.px(s.st_mode, self.nlinks[e.link] if e.link else 1, s.uid, s.gid, own)
             where, data = self._extents(e, data)
             lengths = self._lengths(e)
+            count = len(lengths)
             if count == 1:
                 su = self._susp(ident, name, e, pxe, tf, areas)
                 block.add(R.record(where[0] if lengths[0] else 0, lengths[0], when, 0, ident, su))
@@ -424,9 +432,12 @@ class StreamWriter:
 
     def _lengths(self, e: MasterEntry) -> tuple[int, ...]:
         """:meth:`cdfs.iso.mastering.MasterEntry.lengths_in`, quicker for
-        the common case (a new file of one extent)."""
-        if not e.extents and e.size <= R.MAX_EXTENT:
-            return (e.size,)
+        the common cases (a new file or a kept one, of one extent)."""
+        extents = e.extents
+        if not extents:
+            return (e.size,) if e.size <= R.MAX_EXTENT else e.lengths_in(copied=self.copied)
+        if len(extents) == 1 and e.source is None and not self.copied:
+            return (extents[0][1],)
         return e.lengths_in(copied=self.copied)
 
     def _extents(self, e: MasterEntry, data: int) -> tuple[list[int], int]:
