@@ -303,7 +303,8 @@ class _Session:
         return self._parse_record(first[: first[0]])
 
 
-def _tf_times(body: bytes) -> dict[int, int | None]:
+@functools.lru_cache(maxsize=4096)
+def _tf_times(body: bytes) -> Mapping[int, int | None]:
     """RRIP 4.1.6: timestamps in flag-bit order (0 CREATE, 1 MODIFY,
     2 ACCESS, 3 ATTRIBUTES, ...), 7 bytes each, or 17 with LONG_FORM."""
     flags, long = body[0], bool(body[0] & 0x80)
@@ -313,7 +314,7 @@ def _tf_times(body: bytes) -> dict[int, int | None]:
             stamp = body[pos : pos + width]
             out[bit] = _vd_date(stamp) if long else _dr_date(stamp)
             pos += width
-    return out
+    return MappingProxyType(out)  # cached: shared by the records with these times
 
 
 # -- from records to entries ---------------------------------------------------------

@@ -82,7 +82,7 @@ def both32(n: int) -> bytes:
     return _LE32(n) + _BE32(n)
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=8192)
 def date(seconds: int) -> bytes:
     """ECMA-119 9.1.5: a directory record date (UTC, clamped to its range)."""
     t = _EPOCH + timedelta(seconds=min(max(seconds, _DATE_RANGE[0]), _DATE_RANGE[1]))
@@ -97,7 +97,7 @@ def px(mode: int, nlink: int, uid: int, gid: int, serial: int) -> bytes:
     return b"PX\x2c\x01" + b"".join(map(both32, (mode, nlink, uid, gid, serial)))
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=8192)
 def tf(modified: bytes, accessed: bytes) -> bytes:
     """TF with MODIFY, ACCESS and ATTRIBUTES (the last one the modification time)."""
     return b"TF\x1a\x01\x0e" + modified + accessed + modified
