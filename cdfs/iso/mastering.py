@@ -16,11 +16,18 @@ out Rock Ridge relocation and continuation areas (:mod:`cdfs.iso.rockridge`),
 make pycdlib's records (:mod:`cdfs.iso.sessioniso`) or record anything (the
 recorders).
 
-pycdlib (pinned to 1.22.0) does the encoding.  It has no multisession support
-and stamps everything with "now", so :class:`cdfs.iso.sessioniso.SessionIso` uses
+Sessions are written by cdfs' own encoder (:mod:`cdfs.iso.streamwriter`),
+directory by directory, without an object per record: a session of 100,000
+files would otherwise hold some 3 KiB of pycdlib objects per entry.  It
+writes byte for byte what pycdlib (pinned to 1.22.0) writes for the same
+plan, and pycdlib still writes the sessions it does not handle (Rock Ridge
+relocation of deep directories, a record needing several continuation
+areas) and the volume descriptors.  pycdlib has no multisession support and
+stamps everything with "now", so :class:`cdfs.iso.sessioniso.SessionIso` uses
 a few of its internals; every such use is in that class and its base
 (:class:`cdfs.iso.rockridge.RockRidgeLayout`), and the tests read sessions back
-with xorriso, isoinfo and bsdtar to guard the pin.
+with xorriso, isoinfo and bsdtar to guard the pin (and compare the two
+writers' images, tests/test_streamwriter.py).
 """
 
 from __future__ import annotations
