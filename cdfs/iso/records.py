@@ -115,26 +115,27 @@ def sl(body: bytes) -> bytes:
     return b"SL" + bytes((4 + len(body), 1)) + body
 
 
+_DR = struct.Struct("<BBLLLL7sBBBHHB")
+
+
+def _swab(n: int) -> int:
+    """A 32-bit number's bytes the other way round (for its big endian half)."""
+    return ((n & 0xFF) << 24) | ((n & 0xFF00) << 8) | ((n >> 8) & 0xFF00) | (n >> 24)
+
+
 def record(
     extent: int, length: int, when: bytes, flags: int, ident: bytes, su: bytes = b"", seq: int = 1
 ) -> bytes:
     """ECMA-119 9.1: one directory record; ``su`` its system use area."""
-    head = 33 + len(ident)
-    pad = b"\x00" if head % 2 else b""
-    size = head + len(pad) + len(su)
-    tail = b"\x00" if size % 2 else b""
-    return b"".join((
-        bytes((size + len(tail), 0)), _LE32(extent), _BE32(extent), _LE32(length),
-        _BE32(length), when, bytes((flags, 0, 0)), _SEQ[seq] if seq in _SEQ else _seq(seq),
-        bytes((len(ident),)), ident, pad, su, tail,
-    ))  # fmt: skip
+    n = len(ident)
+    size = 33 + n + (~n & 1) + len(su)  # the identifier padded to an even length
+    odd = size & 1
+    head = _DR.pack(size + odd, 0, extent, _swab(extent), length, _swab(length), when,
+                    flags, 0, 0, seq, ((seq & 0xFF) << 8) | (seq >> 8), n)  # fmt: skip
+    return b"".join((head, ident, _PAD[~n & 1], su, _PAD[odd]))
 
 
-def _seq(n: int) -> bytes:
-    return struct.pack("<H", n) + struct.pack(">H", n)
-
-
-_SEQ = {1: _seq(1)}
+_PAD = (b"", b"\x00")
 
 
 def base_length(ident_length: int) -> int:
