@@ -518,7 +518,7 @@ def _master_streaming(
     iso = SessionIso(start)
     try:
         iso.new_session(*ids, None)
-        writer = StreamWriter(plan, start, iso.stream_root(), copy_from)
+        writer = StreamWriter(plan, start, iso.stream_root(), copy_from, dir_kind=Kind.DIR)
         lay = writer.layout
         sectors = Sectors(lay.end - start + SESSION_PADDING)
         tables = [(*lay.pt_iso, *lay.iso_root), (*lay.pt_joliet, *lay.joliet_root)]

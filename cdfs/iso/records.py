@@ -93,8 +93,12 @@ def date_ns(ns: int) -> bytes:
     return date(ns // 1_000_000_000)
 
 
+_PX = struct.Struct("<2sBBLLLLLLLLLL")
+
+
 def px(mode: int, nlink: int, uid: int, gid: int, serial: int) -> bytes:
-    return b"PX\x2c\x01" + b"".join(map(both32, (mode, nlink, uid, gid, serial)))
+    return _PX.pack(b"PX", PX_LEN, 1, mode, _swab(mode), nlink, _swab(nlink), uid, _swab(uid),
+                    gid, _swab(gid), serial, _swab(serial))  # fmt: skip
 
 
 @functools.lru_cache(maxsize=8192)

@@ -47,18 +47,13 @@ TF itself (files and directories alike)."""
 _CHUNK = 1 << 20
 
 
-class _Kind(Protocol):
-    @property
-    def value(self) -> str: ...
-
-
 class MasterEntry(Protocol):
     """What the writer reads of :class:`cdfs.iso.mastering.MasterEntry`."""
 
     @property
     def path(self) -> Path_: ...
     @property
-    def kind(self) -> _Kind: ...
+    def kind(self) -> object: ...
     @property
     def st_mode(self) -> int: ...
     @property
@@ -146,16 +141,20 @@ class StreamWriter:
         start: int,
         root_attrs: tuple[bytes, bytes, bytes, int],
         copy_from: BinaryIO | None = None,
+        *,
+        dir_kind: object,
     ) -> None:
         """``root_attrs``: what pycdlib gives the root (no entry describes
-        it): its ISO and Joliet record dates, its TF entry, its mode."""
+        it): its ISO and Joliet record dates, its TF entry, its mode.
+        ``dir_kind``: the ``kind`` of directories (``Kind.DIR``)."""
         self.plan, self.copy_from = plan, copy_from
+        self.dir_kind = dir_kind
         self.copied = copy_from is not None
         self.layout = Layout(start)
         self.root_date, self.joliet_root_date, self.root_tf, self.root_mode = root_attrs
         self.info: dict[Path_, _DirInfo] = {p: _DirInfo() for p in plan}
-        self.iso_order = self._order(lambda d: _iso_sorted(d))
-        self.joliet_order = self._order(lambda d: _joliet_sorted(d))
+        self.iso_order = self._order(_iso_sorted)
+        self.joliet_order = self._order(_joliet_sorted)
         nlinks: collections.Counter[int] = collections.Counter()
         self.link_first: dict[int, MasterEntry] = {}
         """Hard-link number -> its first name in plan order (whose PX,
@@ -171,12 +170,13 @@ class StreamWriter:
     def _order(self, sort: Callable[[PlannedDir], list[bytes]]) -> list[Path_]:
         """Directories breadth first, children in record order."""
         out: list[Path_] = []
+        dk = self.dir_kind
         todo: collections.deque[Path_] = collections.deque([()])
         while todo:
             p = todo.popleft()
             out.append(p)
             d = self.plan[p]
-            todo.extend(d.children[n].path for n in sort(d) if d.children[n].path in self.plan)
+            todo.extend(c.path for c in map(d.children.__getitem__, sort(d)) if c.kind is dk)
         return out
 
     def _serials(self) -> None:
@@ -199,7 +199,7 @@ class StreamWriter:
                 serial = next(counter)
                 if first:
                     info.serial_base, first = serial, False
-                if e.path in self.info:
+                if e.kind is self.dir_kind:
                     self.info[e.path].serial = serial
                     info.nlink += 1
                 elif e.link:
@@ -208,17 +208,17 @@ class StreamWriter:
     def _iso_records(self, d: PlannedDir) -> Iterator[tuple[MasterEntry, int, int, int]]:
         """(entry, record length, continuation area length, records) of
         the children of ``d`` in record order."""
-        plan = self.plan
+        dk = self.dir_kind
         for name in _iso_sorted(d):
             e = d.children[name]
             ident = d.iso[name]
             base = R.base_length(len(ident))
-            count = 1 if e.target or e.path in plan else len(self._lengths(e))
+            count = 1 if e.target or e.kind is dk else len(self._lengths(e))
             if not e.target and base + len(name) <= _SHORT:
                 length = base + 5 + len(name) + R.PX_LEN + R.TF_LEN
                 yield e, length + length % 2, 0, count
                 continue
-            susp = _placed(len(ident), name, e.target, e.path in plan)
+            susp = _placed(len(ident), name, e.target, e.kind is dk)
             yield e, susp.length, susp.area_length() if susp.there is not None else 0, count
 
     def _lay_out(self) -> None:
@@ -244,7 +244,7 @@ class StreamWriter:
                         if area > SECTOR_SIZE:
                             raise Unsupported(e.path)
                         areas.add(area)
-                if e.path in self.info:
+                if e.kind is self.dir_kind:
                     self.info[e.path].up_blocks = blocks.blocks
             info.extent, info.size, info.ce_blocks = at, blocks.size, areas.blocks
             at += blocks.blocks + areas.blocks
@@ -255,10 +255,11 @@ class StreamWriter:
             blocks.add(34)
             for name, jident in _joliet_sorted_items(d):
                 e = d.children[name]
-                count = len(self._lengths(e)) if e.path not in self.plan and not e.target else 1
+                is_file = e.kind is not self.dir_kind and not e.target
+                count = len(self._lengths(e)) if is_file else 1
                 for _ in range(count):
                     blocks.add(R.base_length(2 * len(jident)))
-                if e.path in self.info:
+                if e.kind is self.dir_kind:
                     self.info[e.path].j_up_blocks = blocks.blocks
             info.j_extent, info.j_size = at, blocks.size
             at += blocks.blocks
@@ -297,7 +298,7 @@ class StreamWriter:
         return self.link_first[e.link] if e.link else e
 
     def _has_data(self, e: MasterEntry) -> bool:
-        if e.target or e.path in self.plan:
+        if e.target or e.kind is self.dir_kind:
             return False
         s = self._source(e)
         return s.size > 0 and (s.source is not None or (self.copied and bool(s.extents)))
@@ -391,11 +392,11 @@ class StreamWriter:
         block.add(R.record(up_info.extent, up_size, self._dir_date(up), R.F_DIR, b"\x01", up_su))
         serial = info.serial_base
         data = info.data_base
-        plan = self.plan
+        dk = self.dir_kind
         for name in _iso_sorted(d):
             e = d.children[name]
             ident = d.iso[name]
-            if e.path in plan:
+            if e.kind is dk:
                 sub = self.info[e.path]
                 su = self._susp(ident, name, e, self._dir_px(e.path), self._dir_tf(e.path), areas)
                 block.add(R.record(sub.extent, sub.size, R.date_ns(e.mtime_ns), R.F_DIR, ident, su))
@@ -466,7 +467,7 @@ class StreamWriter:
     ) -> bytes:
         if not e.target and R.base_length(len(ident)) + len(name) <= _SHORT:
             return R.nm(name) + pxe + tfe  # all in the record (most records)
-        is_dir = e.path in self.plan
+        is_dir = e.kind is self.dir_kind
         susp = R.place(len(ident), name, pxe, tfe, target=e.target, fixed_first=is_dir)
         if susp.there is None:
             return R.susp_bytes(susp, None)
@@ -487,7 +488,7 @@ class StreamWriter:
             e = d.children[name]
             ident = jident.encode("utf-16_be")
             when = R.date_ns(e.mtime_ns)
-            if e.path in self.plan:
+            if e.kind is self.dir_kind:
                 sub = self.info[e.path]
                 block.add(R.record(sub.j_extent, sub.j_size, when, R.F_DIR, ident))
                 continue
@@ -503,7 +504,7 @@ class StreamWriter:
         data = self.info[d.path].data_base
         for name in _iso_sorted(d):
             e = d.children[name]
-            if not e.target and e.path not in self.plan:
+            if not e.target and e.kind is not self.dir_kind:
                 out[name], data = self._extents(e, data)
         return out
 
