@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from . import endtoend, fuse_io, mastering, report
+from . import big, endtoend, fuse_io, mastering, report
 from .common import GIB, REPO, Bench, Config, remove
 from .measure import can_drop_caches
 
@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, Callable[[Bench], None]] = {
     **fuse_io.GROUP,
     **mastering.GROUP,
     **endtoend.GROUP,
+    **big.GROUP,
 }
 
 NEEDS_GIB = {True: 6, False: 24}

@@ -1,6 +1,6 @@
-"""Appending one small file to a disc that already holds 50,000 files.
+"""Appending one small file to a disc that already holds 100,000 files.
 
-The disc's first session (50,000 files of 1 KiB in directories of 100,
+The disc's first session (100,000 files of 1 KiB in directories of 100,
 mastered by ``xorriso -as mkisofs -R -J``) is recorded on an emulated CD-R;
 each run works on a fresh copy of it and adds one small file as session 2:
 
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .common import Bench, Result
 
-FILES = 50_000
+FILES = 100_000
 QUICK_FILES = 5_000
 MEDIA = "cd-r80"
 NEW_NAME = "appended.txt"

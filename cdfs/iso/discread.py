@@ -54,6 +54,9 @@ _MAX_CE = 64
 # ECMA-119 9.1.6 file flags
 _F_DIR, _F_ASSOCIATED, _F_MULTI_EXTENT = 0x02, 0x04, 0x80
 
+_PX = struct.Struct("<I4xI4xI4xI")
+_U32 = struct.Struct("<I")
+
 _DEFAULT_PERMS = {Kind.FILE: 0o444, Kind.DIR: 0o555, Kind.SYMLINK: 0o777}
 
 
@@ -128,7 +131,10 @@ def _vd_date(b: bytes) -> int | None:
 # -- raw records ----------------------------------------------------------------------
 
 
-@dataclass
+_NO_TIMES: Mapping[int, int | None] = MappingProxyType({})
+
+
+@dataclass(slots=True)
 class _Rock:
     """The Rock Ridge entries of one directory record (RRIP 4.1)."""
 
@@ -138,7 +144,7 @@ class _Rock:
     gid: int = 0
     nlink: int = 1
     serial: int = 0
-    times: dict[int, int | None] = field(default_factory=dict)
+    times: Mapping[int, int | None] = field(default_factory=lambda: _NO_TIMES)
     """TF timestamps by flag bit: 1 MODIFY, 2 ACCESS, 3 ATTRIBUTES."""
     target: bytes | None = None
     child: int | None = None
@@ -246,22 +252,48 @@ class _Session:
                 yield sig, body
 
     def _rock(self, area: bytes) -> _Rock:
+        # The walk of :meth:`_susp`, inline: this runs for every record.
         rock = _Rock()
         name: list[bytes] = []
         link: list[bytes] = []
-        for sig, body in self._susp(area):
-            if sig == b"NM" and body and not body[0] & 0x06:
-                name.append(body[1:])
-            elif sig == b"PX" and len(body) >= 32:
-                rock.mode, rock.nlink, rock.uid, rock.gid = struct.unpack_from("<I4xI4xI4xI", body)
-                if len(body) >= 40:  # RRIP 1.12 4.1.1: the file serial number
-                    rock.serial = struct.unpack_from("<I", body, 32)[0]
-            elif sig == b"TF" and body:
-                rock.times.update(_tf_times(body))
-            elif sig == b"SL" and body:
-                link.append(body[1:])
-            elif sig == b"CL" and len(body) >= 4:
-                rock.child = struct.unpack_from("<I", body)[0]
+        areas: list[bytes] = []
+        followed, data, i = 0, area, 0
+        while True:
+            if i + 4 > len(data):
+                if not areas:
+                    break
+                data, i = areas.pop(0), 0
+                continue
+            sig, length = data[i : i + 2], data[i + 2]
+            if length < 4 or i + length > len(data) or sig == b"ST":
+                i = len(data)
+                continue
+            body = data[i + 4 : i + length]
+            i += length
+            if sig == b"NM":
+                if body and not body[0] & 0x06:
+                    name.append(body[1:])
+            elif sig == b"PX":
+                if len(body) >= 32:
+                    rock.mode, rock.nlink, rock.uid, rock.gid = _PX.unpack_from(body)
+                    if len(body) >= 40:  # RRIP 1.12 4.1.1: the file serial number
+                        rock.serial = _U32.unpack_from(body, 32)[0]
+            elif sig == b"TF":
+                if body:
+                    times = _tf_times(body)
+                    rock.times = {**rock.times, **times} if rock.times else times
+            elif sig == b"SL":
+                if body:
+                    link.append(body[1:])
+            elif sig == b"CE":
+                if len(body) >= 24 and followed < _MAX_CE:
+                    block, offset, size = struct.unpack_from("<I4xI4xI", body)
+                    if size <= SECTOR_SIZE:
+                        followed += 1
+                        areas.append(self.read(block, offset, size))
+            elif sig == b"CL":
+                if len(body) >= 4:
+                    rock.child = _U32.unpack_from(body)[0]
             elif sig == b"RE":
                 rock.relocated = True
         if name:
@@ -303,7 +335,8 @@ class _Session:
         return self._parse_record(first[: first[0]])
 
 
-def _tf_times(body: bytes) -> dict[int, int | None]:
+@functools.lru_cache(maxsize=4096)
+def _tf_times(body: bytes) -> Mapping[int, int | None]:
     """RRIP 4.1.6: timestamps in flag-bit order (0 CREATE, 1 MODIFY,
     2 ACCESS, 3 ATTRIBUTES, ...), 7 bytes each, or 17 with LONG_FORM."""
     flags, long = body[0], bool(body[0] & 0x80)
@@ -313,7 +346,7 @@ def _tf_times(body: bytes) -> dict[int, int | None]:
             stamp = body[pos : pos + width]
             out[bit] = _vd_date(stamp) if long else _dr_date(stamp)
             pos += width
-    return out
+    return MappingProxyType(out)  # cached: shared by the records with these times
 
 
 # -- from records to entries ---------------------------------------------------------

@@ -16,11 +16,18 @@ out Rock Ridge relocation and continuation areas (:mod:`cdfs.iso.rockridge`),
 make pycdlib's records (:mod:`cdfs.iso.sessioniso`) or record anything (the
 recorders).
 
-pycdlib (pinned to 1.22.0) does the encoding.  It has no multisession support
-and stamps everything with "now", so :class:`cdfs.iso.sessioniso.SessionIso` uses
+Sessions are written by cdfs' own encoder (:mod:`cdfs.iso.streamwriter`),
+directory by directory, without an object per record: a session of 100,000
+files would otherwise hold some 3 KiB of pycdlib objects per entry.  It
+writes byte for byte what pycdlib (pinned to 1.22.0) writes for the same
+plan, and pycdlib still writes the sessions it does not handle (Rock Ridge
+relocation of deep directories, a record needing several continuation
+areas) and the volume descriptors.  pycdlib has no multisession support and
+stamps everything with "now", so :class:`cdfs.iso.sessioniso.SessionIso` uses
 a few of its internals; every such use is in that class and its base
 (:class:`cdfs.iso.rockridge.RockRidgeLayout`), and the tests read sessions back
-with xorriso, isoinfo and bsdtar to guard the pin.
+with xorriso, isoinfo and bsdtar to guard the pin (and compare the two
+writers' images, tests/test_streamwriter.py).
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from cdfs.errors import CdfsError, UsageError
 from cdfs.iso import isonames, rockridge
 from cdfs.iso.sessioniso import SessionIso
 from cdfs.iso.sources import ExtentReader, Reader, SourceReader
+from cdfs.iso.streamwriter import StreamWriter, Unsupported
 from cdfs.recorders.media import SESSION_PADDING
 from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
@@ -462,6 +470,14 @@ def master_session(
     plan = _plan(entries)
     deepest = max(map(len, plan))
     rr_moved = rockridge.relocation_name(plan[()].children, deepest)
+    if rr_moved is None and STREAMING:
+        try:
+            sectors = _master_streaming(plan, out, start, (iso_id, joliet_id), progress, copy_from)
+        except Unsupported:
+            pass  # left to pycdlib
+        else:
+            log.info("mastered %d entries at sector %d: %d sectors", len(entries), start, sectors)
+            return sectors
     iso = SessionIso(start)
     builder = _Builder(iso, copy_from)
     with _gc_paused:
@@ -481,6 +497,42 @@ def master_session(
             builder.close()
             iso.dispose()
     log.info("mastered %d entries at sector %d: %d sectors", len(entries), start, sectors)
+    return sectors
+
+
+STREAMING = True
+"""Master with :class:`cdfs.iso.streamwriter.StreamWriter` where it can (no
+Rock Ridge relocation); the tests turn it off to compare with pycdlib."""
+
+
+def _master_streaming(
+    plan: dict[tuple[bytes, ...], _Dir],
+    out: Path,
+    start: int,
+    ids: tuple[str, str],
+    progress: ProgressFn | None,
+    copy_from: BinaryIO | None,
+) -> Sectors:
+    """The session written by :mod:`cdfs.iso.streamwriter`, with pycdlib's
+    volume descriptors (from a session with nothing in it)."""
+    iso = SessionIso(start)
+    try:
+        iso.new_session(*ids, None)
+        writer = StreamWriter(plan, start, iso.stream_root(), copy_from, dir_kind=Kind.DIR)
+        lay = writer.layout
+        sectors = Sectors(lay.end - start + SESSION_PADDING)
+        tables = [(*lay.pt_iso, *lay.iso_root), (*lay.pt_joliet, *lay.joliet_root)]
+        descriptors = iso.descriptors(sectors, tables)
+    finally:
+        iso.dispose()
+    try:
+        with open(out, "w+b", buffering=1 << 20, opener=_no_follow) as raw:
+            writer.write(raw, descriptors, SESSION_PADDING, progress)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    if progress is not None:
+        progress(sectors * SECTOR_SIZE, sectors * SECTOR_SIZE)
     return sectors
 
 

@@ -541,6 +541,36 @@ class SessionIso(rockridge.RockRidgeLayout):
             if entries.rr_record is not None:
                 entries.rr_record = self._shared.rr(entries.rr_record.rr_flags)
 
+    # -- for cdfs.iso.streamwriter: a session with nothing in it --
+
+    def stream_root(self) -> tuple[bytes, bytes, bytes, int]:
+        """What pycdlib gives the root: its ISO and Joliet record dates, the
+        TF entry and the mode of its "." record."""
+        dot = self.iso_root.children[0]
+        tf: bytes = _susp(dot, "tf_record").record()
+        return (self.iso_root.date.record(), self.joliet_root.date.record(), tf,
+                _susp(dot, "px_record").posix_file_mode)  # fmt: skip
+
+    def descriptors(
+        self, sectors: int, tables: Sequence[tuple[int, int, int, int, int]]
+    ) -> list[bytes]:
+        """The volume descriptors of a session of ``sectors`` sectors:
+        ``tables`` gives, for the ISO 9660 and then the Joliet tree, the
+        path table's size, its little and big endian sectors, and the
+        root's extent and size."""
+        vds = (self.pvd, self.joliet_vd)
+        for vd, (size, le, be, extent, length) in zip(vds, tables, strict=True):
+            assert vd is not None
+            vd.space_size, vd.path_tbl_size = sectors, size
+            vd.path_table_location_le, vd.path_table_location_be = le, be
+            root = vd.root_directory_record()
+            root.set_data_location(extent, 0)
+            root.data_length = length
+        rest: list[bytes] = [vd.record() for vd in self.vdsts]
+        assert self.version_vd is not None
+        rest.append(self.version_vd.record())
+        return [vd.record() for vd in vds if vd is not None] + rest
+
     # -- pycdlib overrides --
 
     def _joliet_name_and_parent_from_path(self, joliet_path: bytes) -> tuple[bytes, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -61,6 +62,30 @@ class SourceReader:
         if self._fp is not None:
             self._fp.close()
             self._fp = None
+
+
+def read_small(path: Path, size: int) -> bytes:
+    """The ``size`` bytes of a small new file at once, with the checks and
+    messages of :class:`SourceReader` (one ``open`` and ``read``, without a
+    reader object: most files of a large session are small)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise NotFoundError(f"{path} vanished while it was mastered") from None
+    except OSError as e:
+        raise CdfsError(f"cannot read {path}: {e.strerror}") from e
+    try:
+        data = os.read(fd, size)
+        while len(data) < size:
+            more = os.read(fd, size - len(data))
+            if not more:
+                raise CdfsError(f"{path} shrank while it was mastered")
+            data += more
+    except OSError as e:
+        raise CdfsError(f"cannot read {path}: {e.strerror}") from e
+    finally:
+        os.close(fd)
+    return data
 
 
 class ExtentReader:
