@@ -111,7 +111,9 @@ class Daemon:
         self.upper = Upper(self.staging_dir / names.STAGING_TREE)
         info = disc_or_none(recorder)  # an empty drive mounts: staging works
         self.reader = None if is_no_disc(info) else recorder.open_reader()
-        root = None if self.reader is None else discread.read_tree(self.reader, info)
+        shown = discread.Contents(None, None)
+        if self.reader is not None:
+            shown = discread.read_contents(self.reader, info)
         self._nursery: trio.Nursery | None = None
         """Set while mounted: where the kernel's caches are invalidated."""
         self.discs_followed = 0
@@ -121,10 +123,11 @@ class Daemon:
         self.view = View(
             self.upper,
             info,
-            root,
+            shown.root,
             self.reader,
             self,
             strict_names=options.settings.names == "strict",
+            disc_problem=shown.problem,
         )
         self.sleep_lock = SleepLock()
         self.burner = Burner(
@@ -191,7 +194,7 @@ class Daemon:
             "media_title": info.media.title,
             "rewritable": info.media.rewritable,
             "state": state_of(info),
-            "disc_problem": info.blocked,
+            "disc_problem": "; ".join(p for p in (info.blocked, self.view.disc_problem) if p),
             "sessions": [{"start": s.start, "length": s.length} for s in info.sessions],
             **space.as_bytes(),
             "staged_files": files,
@@ -442,11 +445,11 @@ class Daemon:
         info = await trio.to_thread.run_sync(disc_or_none, self.recorder)
         if info.identity == self.view.info.identity and info == self.view.info:
             return True
-        reader, root = None, None
+        reader, shown = None, discread.Contents(None, None)
         if not is_no_disc(info):
             try:
                 reader = await trio.to_thread.run_sync(self.recorder.open_reader)
-                root = await trio.to_thread.run_sync(discread.read_tree, reader, info)
+                shown = await trio.to_thread.run_sync(discread.read_contents, reader, info)
             except CdfsError as exc:
                 log.warning("cannot read the disc now in the drive: %s", exc)
                 if reader is not None:
@@ -455,7 +458,7 @@ class Daemon:
         # The kernel keeps names it looked up for ENTRY_TIMEOUT: make it ask
         # again for the top names of both discs (a dropped name takes its
         # subtree), before the change and once more after it.
-        gone = self.view.root.disc
+        gone, root = self.view.root.disc, shown.root
         names = [
             (pyfuse3.ROOT_INODE, name)
             for name in {*(gone.children if gone else ()), *(root.children if root else ())}
@@ -467,7 +470,7 @@ class Daemon:
             return False
         old, self.reader = self.reader, reader
         self.view.reader = reader
-        self.view.set_disc(info, root)
+        self.view.set_disc(info, root, shown.problem)
         if old is not None:
             old.close()
         await trio.to_thread.run_sync(forget_names, names)

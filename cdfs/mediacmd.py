@@ -47,7 +47,7 @@ def cmd_media_create(args: argparse.Namespace) -> int:
 
 
 def cmd_media_info(args: argparse.Namespace) -> int:
-    from cdfs.iso.discread import read_tree
+    from cdfs.iso.discread import read_contents
     from cdfs.mount.space import disc_figures
     from cdfs.recorders.opening import open_recorder
 
@@ -55,7 +55,10 @@ def cmd_media_info(args: argparse.Namespace) -> int:
     info = recorder.disc_info()
     try:
         with recorder.open_reader() as fp:
-            root = read_tree(fp, info)  # the next session lists it again
+            shown = read_contents(fp, info)
+        root = shown.root  # the next session lists it again
+        if shown.problem:
+            print(f"cdfs: warning: {shown.problem}", file=sys.stderr)
     except CdfsError as exc:
         root = None  # the table of contents is still worth showing
         print(f"cdfs: warning: cannot read the disc's files ({exc}); free leaves out the "

@@ -334,3 +334,43 @@ def test_50k_files_made_by_xorriso(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - t0
     assert sum(1 for _ in walk(tree)) == 50_050
     assert elapsed < 30, elapsed
+
+
+def test_a_session_cut_short_is_passed_over_for_the_one_before(tmp_path: Path) -> None:
+    """A recording that failed at a sector leaves a session (libburn closes
+    it) whose tree points beyond what was written: the disc shows the newest
+    session that reads whole, and names the damaged one (issue 14)."""
+    src = tmp_path / "f"
+    src.write_bytes(b"hello")
+    images = []
+    for n, start in enumerate((0, 1000)):
+        image = tmp_path / f"s{n}.iso"
+        entries = [MasterEntry((f"f{n}".encode(),), Kind.FILE, 0o644, 0, 0, 0, 0, 5, src)]
+        master_session(entries, image, start=Lba(start), label=f"s{n}")
+        images.append(image.read_bytes())
+    cut = 17  # the volume descriptors, not the tree after them
+    disc = tmp_path / "disc.img"
+    disc.write_bytes(images[0].ljust(1000 * SECTOR_SIZE, b"\0") + images[1][: cut * SECTOR_SIZE])
+    first = Session(Lba(0), Sectors(len(images[0]) // SECTOR_SIZE))
+    info = DiscInfo(
+        media_type("cd-r80"), DiscState.APPENDABLE, (first, Session(Lba(1000), Sectors(cut)))
+    )
+    with disc.open("rb") as fp:
+        shown = discread.read_contents(fp, info)
+        assert shown.root is not None and set(shown.root.children) == {b"f0"}
+        assert shown.session == first and [s.start for s, _ in shown.damaged] == [1000]
+        assert "the disc has a damaged session" in shown.problem
+        assert "beyond the written area" in shown.problem
+        assert read_tree(fp, info) is not None
+        none = discread.read_contents(fp, DiscInfo(info.media, info.state, info.sessions[1:]))
+        assert none.root is None and none.session is None and len(none.damaged) == 1
+        assert "no files of the disc are shown" in none.problem
+    disc.write_bytes(images[0].ljust(1000 * SECTOR_SIZE, b"\0") + images[1])
+    with disc.open("rb") as fp:
+        # A tree that reaches past the end of the last session is damaged
+        # even where the image (or a drive) has data there.
+        assert discread.read_contents(fp, info).damaged
+        full = Session(Lba(1000), Sectors(len(images[1]) // SECTOR_SIZE))
+        ok = discread.read_contents(fp, DiscInfo(info.media, info.state, (first, full)))
+        assert ok.root is not None and set(ok.root.children) == {b"f1"}
+        assert ok.session == full and not ok.damaged and ok.problem == ""

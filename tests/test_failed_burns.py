@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from test_multisession import sessions_of
 
-from conftest import xorriso_extract
+from conftest import cdfs, xorriso_extract
 
 
 def last_session(disc: Path, home: dict[str, str], dest: Path) -> dict[str, bytes]:
@@ -91,4 +91,36 @@ def test_after_a_failed_verification_the_mount_follows_the_disc(
     got = last_session(disc, home, tmp_path / "out2")
     assert got["later.txt"] == b"later\n"
     assert got["f1.bin"] == payload["f1.bin"] and got["f2.bin"] == payload["f2.bin"]
+    assert len(sessions_of(disc, home)) == 2
+
+
+@pytest.mark.parametrize("again", [False, True], ids=["same-mount", "mounted-again"])
+def test_after_a_write_error_in_a_later_session_the_next_burn_records_everything(
+    tmp_path: Path, mount: Any, make_disc: Any, home: dict[str, str], again: bool
+) -> None:
+    """The emulated recorder's side of the simulated drive's test
+    (tests/test_mmc_discs.py): a write error at a sector of the second
+    session.  The emulated drive loses the range it began (no session cut
+    short in its table of contents, unlike libburn on a real CD-R); the mount
+    that burned it, or one made afterwards, takes the next burn, which
+    records the first session's file and the staged one."""
+    disc = make_disc("cd-r80")
+    m = mount(disc, "--no-burn-on-unmount")
+    (m.path / "a.bin").write_bytes(a := os.urandom(80_000))
+    m.burn()
+    m.stop()
+    nwa = json.loads(cdfs(["media", "info", "--json", str(disc)], home).stdout)
+    home["CDFS_EMULATED_FAULTS"] = json.dumps({"bad_sector": nwa["next_writable_address"] + 25})
+    m = mount(disc, "--no-burn-on-unmount", name="faulty")
+    (m.path / "b.bin").write_bytes(b := os.urandom(200_000))
+    res = m.burn(check=False)
+    assert res.returncode != 0 and "write error at sector" in res.stderr, res.stderr
+    if again:
+        m.stop()
+        m = mount(disc, "--no-burn-on-unmount", name="again")
+    assert (m.path / "a.bin").read_bytes() == a
+    assert os.getxattr(m.path / "b.bin", "user.cdfs.state") == b"staged"
+    assert (m.path / "b.bin").read_bytes() == b
+    m.burn()
+    assert last_session(disc, home, tmp_path / "out") == {"a.bin": a, "b.bin": b}
     assert len(sessions_of(disc, home)) == 2

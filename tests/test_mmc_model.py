@@ -3,14 +3,19 @@ CDB, and the harness failing a test on a command the model does not know."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import stat
 import struct
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from cdfs.recorders.media import Session, media_type, next_writable_address
-from tests.mmc.harness import SimDrive, have_umockdev
+from tests.mmc.harness import SimDrive, have_umockdev, quicksleep
 from tests.mmc.model import Disc, Drive, Sense
 
 
@@ -104,3 +109,26 @@ def test_a_command_the_model_does_not_answer_fails_the_test_naming_it(tmp_path: 
     finally:
         with pytest.raises(AssertionError, match=r"does not answer.*0xFF opcode 0xFF"):
             sim.close()
+
+
+@pytest.mark.skipif(not shutil.which("gcc"), reason="needs gcc")
+def test_the_preloaded_sleep_shim_is_built_where_no_one_else_can_plant_it() -> None:
+    """The shim preloaded into xorriso is never taken from a predictable
+    name in the shared temporary directory (where it was built before): a
+    file planted there by another user is not used."""
+    src = Path(__file__).parent / "mmc" / "quicksleep.c"
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+    planted = Path(tempfile.gettempdir()) / f"cdfs-quicksleep-{os.getuid()}-{digest}.so"
+    made = not planted.exists()
+    if made:
+        planted.write_bytes(b"planted")
+    try:
+        lib = quicksleep()
+    finally:
+        if made:
+            planted.unlink()
+    assert lib is not None and Path(lib) != planted
+    home = os.lstat(Path(lib).parent)
+    assert stat.S_ISDIR(home.st_mode) and stat.S_IMODE(home.st_mode) == 0o700
+    assert home.st_uid == os.geteuid()
+    assert Path(lib).read_bytes()[:4] == b"\x7fELF"

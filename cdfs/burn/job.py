@@ -197,8 +197,8 @@ class Burner:
             await trio.to_thread.run_sync(
                 lambda: self.recorder.erase(full=full, progress=prog.update)
             )
-            info, root = await self._read_disc()
-            self.view.set_disc(info, root)
+            info, shown = await self._read_disc()
+            self.view.set_disc(info, shown.root, shown.problem)
         kind = erase_words(info.media, full)
         return BurnResult(True, f"erased the disc ({kind}); staged files are kept")
 
@@ -356,10 +356,11 @@ class Burner:
                         progress=prog.update,
                     )
                 )
-            except BaseException:
+            except BaseException as exc:
                 journal.clear(journal_path)
-                if not opts.simulate:
-                    await self._follow_disc()
+                problem = "" if opts.simulate else await self._follow_disc()
+                if problem and isinstance(exc, CdfsError):
+                    raise type(exc)(f"{exc}; {problem}") from None
                 raise
             if opts.simulate:
                 return session
@@ -372,13 +373,14 @@ class Burner:
                     told = await self._settle_unverified(journal_path)
                     raise VerificationError(f"{exc}; {told}") from None
                 journal.mark_verified(journal_path)
-            info, root = await self._read_disc()
+            info, shown = await self._read_disc()
+            root = shown.root
             # README, phase 5 ("done"): only now are the burned files dropped.
             await self._enter("done")
             # One step, with no FUSE request in between: the burned files
             # leave staging as the new session appears.
             drop_burned(self.view, snap.items, root)
-            self.view.set_disc(info, root)
+            self.view.set_disc(info, root, shown.problem)
             journal.clear(journal_path)
             if opts.eject:
                 await trio.to_thread.run_sync(self.recorder.eject)
@@ -396,17 +398,28 @@ class Burner:
             lambda: verify_quick(self.recorder, stash, start, expected, prog.update)
         )
 
-    async def _follow_disc(self) -> None:
+    async def _follow_disc(self) -> str:
         """After a recording failed: the disc changed all the same (on
-        write-once media the range it began is lost, and the drive says the
+        write-once media the range it began is lost, or the drive closed a
+        session cut short where the write failed, and the drive says the
         disc is another one), so the mount follows it; otherwise every later
-        burn would be refused as onto a swapped disc."""
+        burn would be refused as onto a swapped disc.  It is the same disc
+        (the tray was locked): when its files cannot be read again, the
+        mount keeps showing those it showed, which the failed recording did
+        not touch.  Returns the disc's damaged sessions in words ("" when
+        there are none)."""
         try:
-            info, root = await self._read_disc()
+            info = await trio.to_thread.run_sync(self.recorder.disc_info)
+        except (CdfsError, OSError) as exc:
+            log.warning("cannot look at the disc again after the failed recording: %s", exc)
+            return ""
+        try:
+            shown = await self._read_contents(info)
         except (CdfsError, OSError) as exc:
             log.warning("cannot read the disc again after the failed recording: %s", exc)
-            return
-        self.view.set_disc(info, root)
+            shown = discread.Contents(self.view.root.disc, None)
+        self.view.set_disc(info, shown.root, shown.problem)
+        return shown.problem
 
     async def _settle_unverified(self, journal_path: Path) -> str:
         """After a failed verification the session is on the disc all the
@@ -422,12 +435,12 @@ class Burner:
                 return read_back(self.view, j, fp)
 
         try:
-            info, root = await self._read_disc()
+            info, shown = await self._read_disc()
             bad = await trio.to_thread.run_sync(check)
         except CdfsError as exc:
             # The journal stays: the next mount tries again.
             return f"the session cannot be read back ({exc}): its files stay staged"
-        settle(self.view, j, bad, info, root)
+        settle(self.view, j, bad, info, shown.root, shown.problem)
         journal.clear(journal_path)
         return read_back_words(bad, j.files)
 
@@ -547,9 +560,12 @@ class Burner:
             session.length,
         )
 
-    async def _read_disc(self) -> tuple[DiscInfo, discread.DiscEntry | None]:
-        """The disc's table of contents and the tree of its last session."""
+    async def _read_disc(self) -> tuple[DiscInfo, discread.Contents]:
+        """The disc's table of contents and what it shows: the tree of its
+        newest session that reads whole."""
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
+        return info, await self._read_contents(info)
+
+    async def _read_contents(self, info: DiscInfo) -> discread.Contents:
         with self.recorder.open_reader() as fp:
-            root = await trio.to_thread.run_sync(lambda: discread.read_tree(fp, info))
-        return info, root
+            return await trio.to_thread.run_sync(lambda: discread.read_contents(fp, info))

@@ -93,7 +93,7 @@ def _finish_recorded(view: View, j: journal.Journal) -> BurnResult:
                 j.label,
             )
         told = f"{head}, before verifying it; read back now, {read_back_words(bad, j.files)}"
-    settle(view, j, bad, view.info, view.root.disc)
+    settle(view, j, bad, view.info, view.root.disc, view.disc_problem)
     return BurnResult(
         not bad,
         f"{told} and left the staging area",
@@ -133,13 +133,14 @@ def settle(
     bad: Sequence[Entry],
     info: DiscInfo,
     root: discread.DiscEntry | None,
+    problem: str,
 ) -> None:
     """Drop what the session holds as staged (all of the journal's items
     but ``bad``) and show the disc with the session.  One step, with no FUSE
-    request in between."""
+    request in between.  ``problem``: the disc's damaged sessions, in words."""
     failed = set(bad)
     drop_burned(view, [e for e in j.entries if e not in failed], root)
-    view.set_disc(info, root)
+    view.set_disc(info, root, problem)
 
 
 def _some(rels: Iterable[bytes], most: int = 3) -> str:

@@ -48,6 +48,7 @@ class View:
         controls: Controls,
         *,
         strict_names: bool = False,
+        disc_problem: str = "",
     ) -> None:
         self.strict_names = strict_names
         self.upper = upper
@@ -75,16 +76,20 @@ class View:
         derive from the tree (the status's name report)."""
         self.dir_attrs = DirAttrs(upper.root.parent / names.DIR_ATTRS_FILE)
         self.attrs = Attributes(self)
-        self.set_disc(info, disc_root)
+        self.disc_problem = ""
+        self.set_disc(info, disc_root, disc_problem)
 
     # -- disc -----------------------------------------------------------
 
-    def set_disc(self, info: DiscInfo, disc_root: DiscEntry | None) -> None:
-        """Point every node at the disc's (new) last session."""
+    def set_disc(self, info: DiscInfo, disc_root: DiscEntry | None, problem: str = "") -> None:
+        """Point every node at the disc's (new) newest readable session;
+        ``problem`` names newer sessions that do not read whole
+        (:attr:`cdfs.iso.discread.Contents.problem`)."""
         if self.generation:  # not the first: the disc changed
             self.dir_attrs.settle(disc_root)
         self.generation += 1
         self.info = info
+        self.disc_problem = problem
         self.root.disc = disc_root
         gone: list[tuple[int, bytes]] = []
         stack = [self.root]

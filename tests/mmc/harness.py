@@ -11,16 +11,22 @@ drive a command the model does not answer, naming its opcode.
 
 libburn sleeps between polls of a drive (half a second after each load, a
 second in places), which would make every xorriso call here take 2 s:
-:file:`quicksleep.c`, compiled once with gcc and preloaded too, shortens
-those sleeps 50 times.  Without gcc the tests run all the same, slower.
+:file:`quicksleep.c`, compiled once per test run with gcc and preloaded
+too, shortens those sleeps 50 times.  Without gcc the tests run all the
+same, slower.  The library is built in a private directory (0700, a name no
+one can guess, checked to be ours), never under a predictable name in the
+shared temporary directory, where a file or link planted by another user
+would be preloaded into xorriso.
 """
 
 from __future__ import annotations
 
-import hashlib
+import atexit
+import functools
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -35,21 +41,31 @@ PRELOAD = "libumockdev-preload.so.0"
 TIMEOUT = 120
 
 
+@functools.cache
 def quicksleep() -> str | None:
-    """The shared library shortening libburn's sleeps, built on first use."""
-    src = Path(__file__).with_name("quicksleep.c")
-    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
-    lib = Path(tempfile.gettempdir()) / f"cdfs-quicksleep-{os.getuid()}-{digest}.so"
-    if lib.exists():
-        return str(lib)
+    """The shared library shortening libburn's sleeps, built on first use
+    in a private directory that is removed when the tests end."""
     if not shutil.which("gcc"):
         return None
-    tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-    cmd = ["gcc", "-shared", "-fPIC", "-O2", "-o", str(tmp), str(src), "-ldl"]
+    src = Path(__file__).with_name("quicksleep.c")
+    home = Path(tempfile.mkdtemp(prefix="cdfs-quicksleep-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    check_private(home, stat.S_IFDIR)
+    lib = home / "quicksleep.so"
+    cmd = ["gcc", "-shared", "-fPIC", "-O2", "-o", str(lib), str(src), "-ldl"]
     if subprocess.run(cmd, capture_output=True, timeout=60).returncode != 0:
         return None
-    os.replace(tmp, lib)
+    check_private(lib, stat.S_IFREG)
     return str(lib)
+
+
+def check_private(path: Path, kind: int) -> None:
+    """Fail unless ``path`` is a ``kind`` (S_IFDIR, S_IFREG; not a link) of
+    ours that no one else can write (and, for a directory, enter)."""
+    st = os.lstat(path)
+    closed = 0o077 if kind == stat.S_IFDIR else 0o022
+    if stat.S_IFMT(st.st_mode) != kind or st.st_uid != os.geteuid() or st.st_mode & closed:
+        raise AssertionError(f"{path} is not private to this user: {stat.filemode(st.st_mode)}")
 
 
 def have_umockdev() -> bool:
