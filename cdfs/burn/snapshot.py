@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class Snapshot:
     entries: list[MasterEntry]
+    """The whole tree of the next session; emptied by the burn once the
+    session is verified (the tree read back from the disc replaces it)."""
     items: list[Entry] = field(default_factory=list)
     files: int = 0
     symlinks: int = 0
@@ -232,9 +234,9 @@ def _staged_entry(
     if stat.S_ISLNK(st.st_mode):
         return entry(Kind.SYMLINK, target=os.readlink(name, dir_fd=fd))
     if stat.S_ISREG(st.st_mode):
-        link = str(n).encode()
+        link = str(n)
         os.link(name, link, src_dir_fd=fd, dst_dir_fd=snap_fd, follow_symlinks=False)
-        return entry(Kind.FILE, size=st.st_size, source=snap_dir / link.decode())
+        return entry(Kind.FILE, size=st.st_size, source=f"{snap_dir}/{n}")
     log.warning("ignoring staged special file %r", name)
     return None
 

@@ -60,7 +60,7 @@ _U32 = struct.Struct("<I")
 _DEFAULT_PERMS = {Kind.FILE: 0o444, Kind.DIR: 0o555, Kind.SYMLINK: 0o777}
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class DiscEntry:
     """One file, directory or symlink of a session (the root has name b"")."""
 
