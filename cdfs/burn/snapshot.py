@@ -61,20 +61,25 @@ def disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry, link: int = 0) ->
     """A file, directory or symlink of the disc as an entry of the next
     session (kept files pointing at their extents; ``link``: its hard-link
     number in the session, :attr:`MasterEntry.link`)."""
-    kind = Kind.DIR if stat.S_ISDIR(e.mode) else Kind.SYMLINK if stat.S_ISLNK(e.mode) else Kind.FILE
+    kind = _KINDS.get(stat.S_IFMT(e.mode), Kind.FILE)
+    # Positional: this runs for every entry of the disc (MasterEntry's order).
     return MasterEntry(
-        path=path,
-        kind=kind,
-        mode=stat.S_IMODE(e.mode),
-        uid=e.uid,
-        gid=e.gid,
-        mtime_ns=e.mtime_ns,
-        atime_ns=e.atime_ns,
-        size=e.size,
-        extents=e.extents if kind is Kind.FILE else (),
-        target=e.target,
-        link=link,
+        path,
+        kind,
+        e.mode & 0o7777,
+        e.uid,
+        e.gid,
+        e.mtime_ns,
+        e.atime_ns,
+        e.size,
+        None,
+        e.extents if kind is Kind.FILE else (),
+        e.target,
+        link,
     )
+
+
+_KINDS = {stat.S_IFDIR: Kind.DIR, stat.S_IFLNK: Kind.SYMLINK}
 
 
 def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
