@@ -224,10 +224,12 @@ class Burner:
                 return await self._rewrite(info, snap, label, opts)
             carried: list[Path] = []
             stack.callback(_unlink_all, carried)
-            entries = await trio.to_thread.run_sync(
+            # No local name for the entries: the snapshot holds them, and
+            # releases them once the session is verified (Snapshot.entries).
+            snap.entries = await trio.to_thread.run_sync(
                 lambda: self._carry_low_files(info, snap.entries, carried)
             )
-            moved = sum(sectors_for(e.size) for e in entries if e.source in carried)
+            moved = sum(sectors_for(e.size) for e in snap.entries if e.source in carried)
             need = session_sectors(replace(snap.counts, data=snap.counts.data + moved))
             try:
                 check_capacity(info, need)
@@ -246,7 +248,7 @@ class Burner:
                 await self._enter("mastering", snap.bytes)
                 sectors = await trio.to_thread.run_sync(
                     lambda: master_session(
-                        entries, stash, start=start, label=label, progress=prog.update
+                        snap.entries, stash, start=start, label=label, progress=prog.update
                     )
                 )
                 asked = should_close(info, start, sectors, opts.close_policy, opts.close)
@@ -254,10 +256,10 @@ class Burner:
                 unclosable = asked and not close
                 self._reserve(info, start, sectors, snap, close=close, simulate=opts.simulate)
                 digests = await trio.to_thread.run_sync(
-                    lambda: kept_at_risk(self.recorder, info, start, sectors, entries)
+                    lambda: kept_at_risk(self.recorder, info, start, sectors, snap.entries)
                 )
                 session = await self._record(
-                    stash, start, sectors, snap, label, close, opts, kept=(digests, entries)
+                    stash, start, sectors, snap, label, close, opts, kept=digests
                 )
             finally:
                 with contextlib.suppress(OSError):
@@ -332,17 +334,21 @@ class Burner:
         close: bool,
         opts: Resolved,
         *,
-        kept: tuple[KeptDigests, list[MasterEntry]] = ({}, []),
+        kept: KeptDigests | None = None,
+        journaled: journal.Journal | None = None,
     ) -> Session:
         """Record, verify and drop what was burned.  Shielded: once the
         recording starts, nothing cancels it half-way.  ``kept``: digests of
         earlier sessions' files where this one may write
-        (:func:`~cdfs.burn.checks.kept_at_risk`), read again when verifying."""
+        (:func:`~cdfs.burn.checks.kept_at_risk`), read again when verifying;
+        ``journaled``: the journal the caller wrote (else it is written here).
+        Once verified, the snapshot's entries are released before the new
+        session's tree is read: both are as large as the session."""
         prog = self.progress
         one_x = SPEED_1X[self.view.info.media.family]
         journal_path = self.staging_dir / names.JOURNAL_FILE
         if not opts.simulate and not journal_path.exists():
-            self._write_journal(start, sectors, snap, label)
+            journaled = self._write_journal(start, sectors, snap, label)
         with trio.CancelScope(shield=True):
             await self._enter("recording", sectors * SECTOR_SIZE, one_x=one_x)
             try:
@@ -368,11 +374,14 @@ class Burner:
                 await self._enter("verifying", sectors * SECTOR_SIZE)
                 try:
                     await self._verify(stash, start, snap, opts.verify)
-                    await trio.to_thread.run_sync(lambda: verify_kept(self.recorder, *kept))
+                    await trio.to_thread.run_sync(
+                        lambda: verify_kept(self.recorder, kept or {}, snap.entries)
+                    )
                 except (CdfsError, OSError) as exc:
                     told = await self._settle_unverified(journal_path)
                     raise VerificationError(f"{exc}; {told}") from None
-                journal.mark_verified(journal_path)
+                journal.mark_verified(journal_path, journaled)
+            snap.entries = []
             info, shown = await self._read_disc()
             root = shown.root
             # README, phase 5 ("done"): only now are the burned files dropped.
@@ -446,20 +455,19 @@ class Burner:
 
     def _write_journal(
         self, start: Lba, sectors: int, snap: Snapshot, label: str, stash: Path | None = None
-    ) -> None:
-        journal.write(
-            self.staging_dir / names.JOURNAL_FILE,
-            journal.Journal(
-                start,
-                sectors,
-                label,
-                snap.files,
-                snap.bytes,
-                _dt.datetime.now().isoformat(timespec="seconds"),
-                tuple(snap.items),
-                str(stash) if stash else "",
-            ),
+    ) -> journal.Journal:
+        j = journal.Journal(
+            start,
+            sectors,
+            label,
+            snap.files,
+            snap.bytes,
+            _dt.datetime.now().isoformat(timespec="seconds"),
+            tuple(snap.items),
+            str(stash) if stash else "",
         )
+        journal.write(self.staging_dir / names.JOURNAL_FILE, j)
+        return j
 
     def _reserve(
         self,
@@ -488,10 +496,11 @@ class Burner:
             raise WriteOnceError(
                 f"--rewrite needs a rewritable disc; a {info.media.title} can only be added to"
             )
-        files = [e for e in snap.entries if e.kind is Kind.FILE]
+        files = sum(e.kind is Kind.FILE for e in snap.entries)
         links = sum(e.kind is Kind.SYMLINK for e in snap.entries)
-        size = sum(e.size for e in files)
-        counts = replace(snap.counts, data=sum(sectors_for(e.size) for e in files))
+        size = sum(e.size for e in snap.entries if e.kind is Kind.FILE)
+        data = sum(sectors_for(e.size) for e in snap.entries if e.kind is Kind.FILE)
+        counts = replace(snap.counts, data=data)
         need = session_sectors(counts)
         blank = DiscInfo(info.media, DiscState.BLANK)
         check_capacity(blank, need)
@@ -527,21 +536,23 @@ class Burner:
             return BurnResult(
                 True,
                 f"simulated: the disc would have been rewritten as one "
-                f"session of {files_words(len(files), links)} ({size} bytes); nothing was "
+                f"session of {files_words(files, links)} ({size} bytes); nothing was "
                 "written",
                 label,
-                len(files),
+                files,
                 size,
             )
         stash = stashes.keep(stash)  # from here on, it may be the only copy of the disc
-        self._write_journal(start, sectors, snap, label, stash)
+        journaled = self._write_journal(start, sectors, snap, label, stash)
         with trio.CancelScope(shield=True):
             await self._enter("erasing")  # a quick erase: no bytes to count
             try:
                 await trio.to_thread.run_sync(
                     lambda: self.recorder.erase(full=False, progress=prog.update)
                 )
-                session = await self._record(stash, start, sectors, snap, label, close, opts)
+                session = await self._record(
+                    stash, start, sectors, snap, label, close, opts, journaled=journaled
+                )
             except CdfsError as exc:
                 journal.clear(self.staging_dir / names.JOURNAL_FILE)
                 raise RecorderError(
@@ -552,9 +563,9 @@ class Burner:
         stash.unlink()
         return BurnResult(
             True,
-            f"rewrote the disc as one session: {files_words(len(files), links)} ({size} bytes)",
+            f"rewrote the disc as one session: {files_words(files, links)} ({size} bytes)",
             label,
-            len(files),
+            files,
             size,
             session.start,
             session.length,

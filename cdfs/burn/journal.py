@@ -17,7 +17,7 @@ from cdfs import private
 from cdfs.errors import MediaError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One staged item the burn covers: its relative path, kind and the
     stat key that says it was not changed since."""
@@ -51,11 +51,21 @@ def write(path: Path, journal: Journal) -> None:
         "files": journal.files,
         "bytes": journal.bytes,
         "started": journal.started,
-        "entries": [[e.rel.hex(), e.kind, list(e.key)] for e in journal.entries],
         "stash": journal.stash,
         "verified": journal.verified,
     }
-    private.write_file(path, json.dumps(data).encode(), sync=True)
+    # The entries encoded one by one into the text: a journal lists every
+    # staged name of the session (100,000 and more), and a list of lists
+    # for json.dumps would cost several times the text (issue 18).
+    kinds: dict[str, str] = {}
+    entries = ",".join(
+        f'["{e.rel.hex()}",{kinds.get(e.kind) or kinds.setdefault(e.kind, json.dumps(e.kind))},'
+        f"[{','.join(map(str, e.key))}]]"
+        for e in journal.entries
+    )
+    text = f'{json.dumps(data)[:-1]}, "entries": [{entries}]}}'
+    del entries
+    private.write_file(path, text.encode(), sync=True)
 
 
 def read(path: Path) -> Journal | None:
@@ -84,9 +94,11 @@ def read(path: Path) -> Journal | None:
         ) from None
 
 
-def mark_verified(path: Path) -> None:
-    """Record (atomically) that the journal's session passed verification."""
-    journal = read(path)
+def mark_verified(path: Path, written: Journal | None = None) -> None:
+    """Record (atomically) that the journal's session passed verification.
+    ``written``: the journal as it was written, if the caller still has it
+    (saves reading back a file that lists every name of the session)."""
+    journal = written if written is not None else read(path)
     if journal is not None:
         write(path, replace(journal, verified=True))
 

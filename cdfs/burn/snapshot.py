@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class Snapshot:
     entries: list[MasterEntry]
+    """The whole tree of the next session; emptied by the burn once the
+    session is verified (the tree read back from the disc replaces it)."""
     items: list[Entry] = field(default_factory=list)
     files: int = 0
     symlinks: int = 0
@@ -59,20 +61,25 @@ def disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry, link: int = 0) ->
     """A file, directory or symlink of the disc as an entry of the next
     session (kept files pointing at their extents; ``link``: its hard-link
     number in the session, :attr:`MasterEntry.link`)."""
-    kind = Kind.DIR if stat.S_ISDIR(e.mode) else Kind.SYMLINK if stat.S_ISLNK(e.mode) else Kind.FILE
+    kind = _KINDS.get(stat.S_IFMT(e.mode), Kind.FILE)
+    # Positional: this runs for every entry of the disc (MasterEntry's order).
     return MasterEntry(
-        path=path,
-        kind=kind,
-        mode=stat.S_IMODE(e.mode),
-        uid=e.uid,
-        gid=e.gid,
-        mtime_ns=e.mtime_ns,
-        atime_ns=e.atime_ns,
-        size=e.size,
-        extents=e.extents if kind is Kind.FILE else (),
-        target=e.target,
-        link=link,
+        path,
+        kind,
+        e.mode & 0o7777,
+        e.uid,
+        e.gid,
+        e.mtime_ns,
+        e.atime_ns,
+        e.size,
+        None,
+        e.extents if kind is Kind.FILE else (),
+        e.target,
+        link,
     )
+
+
+_KINDS = {stat.S_IFDIR: Kind.DIR, stat.S_IFLNK: Kind.SYMLINK}
 
 
 def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
@@ -232,9 +239,9 @@ def _staged_entry(
     if stat.S_ISLNK(st.st_mode):
         return entry(Kind.SYMLINK, target=os.readlink(name, dir_fd=fd))
     if stat.S_ISREG(st.st_mode):
-        link = str(n).encode()
+        link = str(n)
         os.link(name, link, src_dir_fd=fd, dst_dir_fd=snap_fd, follow_symlinks=False)
-        return entry(Kind.FILE, size=st.st_size, source=snap_dir / link.decode())
+        return entry(Kind.FILE, size=st.st_size, source=f"{snap_dir}/{n}")
     log.warning("ignoring staged special file %r", name)
     return None
 

@@ -98,8 +98,10 @@ class MasterEntry:
     mtime_ns: int
     atime_ns: int
     size: int = 0
-    source: Path | None = None
-    """A new file: its data is read from here (exactly ``size`` bytes)."""
+    source: str | Path | None = None
+    """A new file: its data is read from here (exactly ``size`` bytes).  A
+    ``str`` is lighter than a Path (snapshots of large sessions hold one per
+    staged file)."""
     extents: tuple[tuple[int, int], ...] = ()
     """A file kept from an earlier session: (absolute LBA, byte length)."""
     target: bytes = b""

@@ -29,7 +29,7 @@ class SourceReader:
     __slots__ = ("_fp", "_left", "path", "size")
     mode = "rb"
 
-    def __init__(self, path: Path, size: int) -> None:
+    def __init__(self, path: str | Path, size: int) -> None:
         self.path, self.size = path, size
         self._fp: BinaryIO | None = None
         self._left = size
@@ -64,7 +64,7 @@ class SourceReader:
             self._fp = None
 
 
-def read_small(path: Path, size: int) -> bytes:
+def read_small(path: str | Path, size: int) -> bytes:
     """The ``size`` bytes of a small new file at once, with the checks and
     messages of :class:`SourceReader` (one ``open`` and ``read``, without a
     reader object: most files of a large session are small)."""

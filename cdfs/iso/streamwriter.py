@@ -67,7 +67,7 @@ class MasterEntry(Protocol):
     @property
     def size(self) -> int: ...
     @property
-    def source(self) -> Path | None: ...
+    def source(self) -> str | Path | None: ...
     @property
     def extents(self) -> tuple[tuple[int, int], ...]: ...
     @property
@@ -153,8 +153,12 @@ class StreamWriter:
         self.layout = Layout(start)
         self.root_date, self.joliet_root_date, self.root_tf, self.root_mode = root_attrs
         self.info: dict[Path_, _DirInfo] = {p: _DirInfo() for p in plan}
-        self.iso_order = self._order(_iso_sorted)
-        self.joliet_order = self._order(_joliet_sorted)
+        self.iso_sorted = {p: _iso_sorted(d) for p, d in plan.items()}
+        """Each directory's children in ISO 9660 record order (sorted once:
+        the layout and the writing go through them several times)."""
+        self.joliet_sorted = {p: _joliet_sorted(d) for p, d in plan.items()}
+        self.iso_order = self._order(self.iso_sorted)
+        self.joliet_order = self._order(self.joliet_sorted)
         nlinks: collections.Counter[int] = collections.Counter()
         self.link_first: dict[int, MasterEntry] = {}
         """Hard-link number -> its first name in plan order (whose PX,
@@ -167,7 +171,7 @@ class StreamWriter:
 
     # -- layout -----------------------------------------------------------------
 
-    def _order(self, sort: Callable[[PlannedDir], list[bytes]]) -> list[Path_]:
+    def _order(self, order: Mapping[Path_, list[bytes]]) -> list[Path_]:
         """Directories breadth first, children in record order."""
         out: list[Path_] = []
         dk = self.dir_kind
@@ -176,7 +180,7 @@ class StreamWriter:
             p = todo.popleft()
             out.append(p)
             d = self.plan[p]
-            todo.extend(c.path for c in map(d.children.__getitem__, sort(d)) if c.kind is dk)
+            todo.extend(c.path for c in map(d.children.__getitem__, order[p]) if c.kind is dk)
         return out
 
     def _serials(self) -> None:
@@ -189,7 +193,7 @@ class StreamWriter:
             info = self.info[d.path]
             info.serial_base = -1
             first = True
-            for name in _iso_sorted(d):
+            for name in self.iso_sorted[d.path]:
                 e = d.children[name]
                 if e.link:
                     self.nlinks[e.link] += 1
@@ -209,7 +213,7 @@ class StreamWriter:
         """(entry, record length, continuation area length, records) of
         the children of ``d`` in record order."""
         dk = self.dir_kind
-        for name in _iso_sorted(d):
+        for name in self.iso_sorted[d.path]:
             e = d.children[name]
             ident = d.iso[name]
             base = R.base_length(len(ident))
@@ -253,7 +257,8 @@ class StreamWriter:
             blocks = R.Packer()
             blocks.add(34)
             blocks.add(34)
-            for name, jident in _joliet_sorted_items(d):
+            for name in self.joliet_sorted[p]:
+                jident = d.joliet[name]
                 e = d.children[name]
                 is_file = e.kind is not self.dir_kind and not e.target
                 count = len(self._lengths(e)) if is_file else 1
@@ -269,7 +274,7 @@ class StreamWriter:
         for p in self.iso_order:
             d, info = self.plan[p], self.info[p]
             info.data_base = at
-            for name in _iso_sorted(d):
+            for name in self.iso_sorted[d.path]:
                 e = d.children[name]
                 if self._has_data(e):
                     if e.link:
@@ -393,7 +398,7 @@ class StreamWriter:
         serial = info.serial_base
         data = info.data_base
         dk = self.dir_kind
-        for name in _iso_sorted(d):
+        for name in self.iso_sorted[d.path]:
             e = d.children[name]
             ident = d.iso[name]
             if e.kind is dk:
@@ -484,9 +489,9 @@ class StreamWriter:
         block.add(R.record(info.j_extent, info.j_size, date, R.F_DIR, b"\x00"))
         block.add(R.record(up_info.j_extent, self._up_size(p, True), up_date, R.F_DIR, b"\x01"))
         where = self._iso_extents(d)
-        for name, jident in _joliet_sorted_items(d):
+        for name in self.joliet_sorted[p]:
             e = d.children[name]
-            ident = jident.encode("utf-16_be")
+            ident = d.joliet[name].encode("utf-16_be")
             when = R.date_ns(e.mtime_ns)
             if e.kind is self.dir_kind:
                 sub = self.info[e.path]
@@ -502,7 +507,7 @@ class StreamWriter:
         """Where the records of the files of ``d`` point (as its ISO 9660 records)."""
         out: dict[bytes, list[int]] = {}
         data = self.info[d.path].data_base
-        for name in _iso_sorted(d):
+        for name in self.iso_sorted[d.path]:
             e = d.children[name]
             if not e.target and e.kind is not self.dir_kind:
                 out[name], data = self._extents(e, data)
@@ -510,7 +515,7 @@ class StreamWriter:
 
     def _data(self, sink: _Sink, p: Path_) -> None:
         d = self.plan[p]
-        for name in _iso_sorted(d):
+        for name in self.iso_sorted[d.path]:
             e = d.children[name]
             if not self._has_data(e):
                 continue
@@ -553,12 +558,9 @@ def _iso_sorted(d: PlannedDir) -> list[bytes]:
     return sorted(d.children, key=d.iso.__getitem__)
 
 
-def _joliet_sorted_items(d: PlannedDir) -> list[tuple[bytes, str]]:
-    return sorted(d.joliet.items(), key=lambda kv: kv[1].encode("utf-16_be"))
-
-
 def _joliet_sorted(d: PlannedDir) -> list[bytes]:
-    return [name for name, _j in _joliet_sorted_items(d)]
+    joliet = d.joliet
+    return sorted(joliet, key=lambda name: joliet[name].encode("utf-16_be"))
 
 
 _PLACED: dict[tuple[int, int, int, bool], R.Susp] = {}
