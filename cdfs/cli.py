@@ -38,6 +38,7 @@ from cdfs import (
     system,
 )
 from cdfs.burn import stash
+from cdfs.burn.outcome import FAILED
 from cdfs.burn.status import AT_REST, render_text
 from cdfs.desktop.commands import COMMANDS as DESKTOP_COMMANDS
 from cdfs.errors import (
@@ -192,7 +193,8 @@ def report_burn(last: dict[str, Any]) -> int:
         print(f"cdfs: {last.get('message')}", file=sys.stderr)
         return PolicyError.exit_code
     print(f"cdfs: burn failed: {last.get('message')}", file=sys.stderr)
-    return 1
+    # 5 or 6 when the disc was the reason (swapped, closed, full...), else 1.
+    return int(last.get("exit_code") or FAILED)
 
 
 # -- recorder resolution -----------------------------------------------------

@@ -191,7 +191,8 @@ def add_umount(sub: Subparsers) -> None:
         "umount",
         help="unmount, after burning what is staged",
         description="Unmount; returns when the daemon has finished the burn that "
-        "unmounting starts.  Exit status 1 if that burn failed; 8 if the mount is busy (a "
+        "unmounting starts.  Exit status 1 if that burn failed (5 or 6 when the disc was the "
+        "reason: not writable, swapped, full); 8 if the mount is busy (a "
         "program has a file or its working directory in it: nothing is unmounted or burned).  "
         "A dead mount (its daemon "
         "was killed or crashed) is removed with exit status 3, as nothing was burned: "
@@ -220,8 +221,9 @@ def add_burn(sub: Subparsers) -> None:
     b.add_argument(
         "--wait",
         action="store_true",
-        help="show progress; exit 0 only if the burn succeeded.  With no disc in the drive, "
-        "first ask for one and wait until it is inserted",
+        help="show progress; exit 0 only if the burn succeeded, 1 if it failed, 5 or 6 when "
+        "the disc was the reason (not writable: closed, swapped, write-protected; full).  "
+        "With no disc in the drive, first ask for one and wait until it is inserted",
     )
     b.add_argument(
         "--timeout",
@@ -269,7 +271,8 @@ def add_erase(sub: Subparsers) -> None:
         "BD-RE by overwriting it with zeros).  A DVD-RW is always erased fully: a quick "
         "erase would leave it able to take one session only.  TARGET is a "
         "cdfs mount point (staged files are kept) or a disc image or device; one that a "
-        "cdfs mount is using is refused (exit status 8): erase it through the mount.",
+        "cdfs mount is using is refused (exit status 8): erase it through the mount "
+        "(exit status 1 if the erase failed, 5 when the disc was the reason).",
     )
     e.add_argument("target", metavar="TARGET")
     e.add_argument("--full", action="store_true", help="erase every sector (slow)")

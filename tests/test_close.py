@@ -52,7 +52,7 @@ def test_close_per_burn_then_refuse_with_staging_kept(
     m3 = mount(other, name="mnt3")
     assert m3.status()["staged_files"] == 1 and m3.status()["free_bytes"] == 0
     res = m3.burn(check=False)
-    assert res.returncode == 1 and PLAIN in res.stderr
+    assert res.returncode == 5 and PLAIN in res.stderr  # disc not writable
     assert "at least 1 MB free" in res.stderr
     assert (m3.path / "b.txt").read_text() == "b"
     assert os.getxattr(m3.path / "b.txt", "user.cdfs.state") == b"staged"
@@ -106,14 +106,20 @@ def test_burn_too_big_for_the_disc_is_refused_before_writing(mount: Any, make_di
 
 
 def test_swapped_or_externally_written_disc_is_noticed(
-    tmp_path: Any, mount: Any, make_disc: Any
+    tmp_path: Any, mount: Any, make_disc: Any, home: dict[str, str]
 ) -> None:
+    """A session another program appends behind the mount's back makes the
+    wrong-disc check refuse the burn (exit 5, "swapped": README's exit
+    codes), writing nothing; mounted again, the disc is shown as it is."""
     from pathlib import Path
 
     from cdfs.recorders.emulated import EmulatedRecorder
 
     from conftest import run, xorriso_listing
 
+    # The mount must not look at the emulated disc meanwhile: within a
+    # second it would follow the new session, and the burn would go on.
+    home["CDFS_DISC_POLL"] = "0"
     disc = make_disc("dvd+r")
     m = mount(disc, "--no-burn-on-unmount")
     (m.path / "mine.txt").write_text("staged for this disc\n")
@@ -127,7 +133,7 @@ def test_swapped_or_externally_written_disc_is_noticed(
     rec.record(iso, rec.disc_info().nwa or 0)
     before = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
     res = m.burn(check=False)
-    assert res.returncode == 1
+    assert res.returncode == 5, res.stderr
     assert "not the one this mount shows" in res.stderr and "staged files are kept" in res.stderr
     after = json.loads(cdfs(["media", "info", "--json", str(disc)], m.env).stdout)
     assert after["sessions"] == before["sessions"]  # nothing written

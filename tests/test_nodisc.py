@@ -126,6 +126,6 @@ def test_a_swap_the_mount_has_not_followed_is_still_refused(
     eject(disc)
     cdfs(["media", "create", str(disc), "--type", "cd-r80"], home)
     res = m.burn(check=False)
-    assert res.returncode == 1, res.stderr  # burn --wait: the burn failed
+    assert res.returncode == 5, res.stderr  # burn --wait: refused for the disc (swapped)
     assert "not the one this mount shows" in res.stderr
     assert m.status()["staged_files"] == 1

@@ -35,7 +35,7 @@ from cdfs.burn.checks import (
     verify_session,
 )
 from cdfs.burn.options import BurnOptions, Resolved, should_close
-from cdfs.burn.outcome import BurnResult
+from cdfs.burn.outcome import FAILED, BurnResult, exit_code_for
 from cdfs.burn.phases import Progress, default_label, fault_pause
 from cdfs.burn.recovery import read_back, read_back_words, settle
 from cdfs.burn.snapshot import (
@@ -171,10 +171,10 @@ class Burner:
         try:
             result = await job()
         except CdfsError as exc:
-            result = BurnResult(False, str(exc))
+            result = BurnResult(False, str(exc), exit_code=exit_code_for(exc))
         except Exception as exc:
             log.exception("%s failed unexpectedly", what)
-            result = BurnResult(False, f"internal error: {exc!r}")
+            result = BurnResult(False, f"internal error: {exc!r}", exit_code=FAILED)
         result.request = covers
         result.finished = _dt.datetime.now().isoformat(timespec="seconds")
         self.last = result

@@ -10,6 +10,24 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdfs.errors import CdfsError, DiscChangedError, NoSpaceError, NotWritableError, WriteOnceError
+
+FAILED = 1
+"""The exit status of a burn or erase that failed (README, "exit codes")."""
+
+_DISC_REFUSALS = (DiscChangedError, NotWritableError, WriteOnceError, NoSpaceError)
+"""Failures that are the disc's: not writable (write-once, closed, swapped,
+damaged, write-protected, no disc, a power calibration error; exit 5) or
+too full (exit 6)."""
+
+
+def exit_code_for(exc: CdfsError) -> int:
+    """The exit status ``cdfs burn --wait``, ``cdfs erase`` and ``cdfs
+    umount`` give a burn or erase that failed with ``exc``: the code of the
+    disc's reason when the disc was the reason (as README's list of exit
+    codes says), else 1 (the burn failed)."""
+    return exc.exit_code if isinstance(exc, _DISC_REFUSALS) else FAILED
+
 
 @dataclass
 class BurnResult:
@@ -28,6 +46,9 @@ class BurnResult:
     the same second with the same message (``cdfs umount`` compares it)."""
     refused: str = ""
     """``policy`` when the burn policy refused it (nothing was tried)."""
+    exit_code: int = 0
+    """For the command that waited for it: 0 when it succeeded, else
+    :func:`exit_code_for` its error."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -16,7 +16,7 @@ Control, one JSON object a line on stdin; one JSON answer a line on stdout:
   {"op": "insert", "image": P, "media": T}      load a disc (created blank if new)
   {"op": "eject", "force": bool}                take it out (refused while locked)
   (both send udev's change uevent unless "uevent": false)
-  {"op": "faults", ...}                         fail_write_at, busy
+  {"op": "faults", ...}                         fail_write_at, busy (a count), busy_writing
   {"op": "disc", ...}                           wp, opc_fails of the loaded disc
   {"op": "state"}                               lock, disc, unknown opcodes/ioctls, log
 It ends when stdin closes.
@@ -290,6 +290,8 @@ class Bed:
                     "writes_unlocked": drive.writes_unlocked,
                     "track_write_types": drive.track_write_types,
                     "eject_refused_while_writing": drive.eject_refused_while_writing,
+                    "busy_left": drive.faults.busy,
+                    "busy_answers": drive.busy_answers,
                 }
         return {"error": f"unknown op {op}"}
 

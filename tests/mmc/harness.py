@@ -114,7 +114,9 @@ class SimDrive:
         return bool(self.ask(op="eject", force=force, uevent=uevent)["ok"])
 
     def faults(self, **kw: Any) -> None:
-        """``fail_write_at=LBA``, ``busy=True``: see :class:`tests.mmc.model.Faults`."""
+        """``fail_write_at=LBA``, ``busy=N`` (commands answered NOT READY
+        before the drive is ready), ``busy_writing=True``: see
+        :class:`tests.mmc.model.Faults`."""
         self.ask(op="faults", **kw)
 
     def disc(self, **kw: Any) -> None:
