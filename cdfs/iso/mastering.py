@@ -167,11 +167,18 @@ def _check_entry(e: MasterEntry) -> None:
         isonames.check_target(e.target, e.path)
     if e.kind is not Kind.FILE:
         return
-    if e.source is None and e.size and not e.extents:
+    extents = e.extents
+    if e.source is None and e.size and not extents:
         raise UsageError(f"{where(e.path)!r} has {e.size} bytes but neither a source nor extents")
-    if e.extents and sum(n for _lba, n in e.extents) != e.size:
+    if len(extents) == 1:  # most kept files: no generators
+        lba, n = extents[0]
+        total, valid = n, lba >= 0 and 0 <= n < 2**32
+    else:
+        total = sum(n for _lba, n in extents)
+        valid = all(lba >= 0 and 0 <= n < 2**32 for lba, n in extents)
+    if extents and total != e.size:
         raise UsageError(f"the extents of {where(e.path)!r} do not add up to its size")
-    if any(lba < 0 or not 0 <= n < 2**32 for lba, n in e.extents):
+    if not valid:
         raise UsageError(f"invalid extent for {where(e.path)!r}")
 
 
