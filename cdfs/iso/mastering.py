@@ -71,18 +71,20 @@ _VD_START = 16
 """ECMA-119 6.2.1: the volume descriptors follow the 16-sector system area."""
 
 
+_TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}
+
+
 class Kind(enum.Enum):
     FILE = "file"
     DIR = "dir"
     SYMLINK = "symlink"
 
-    @property
-    def type_bits(self) -> int:
-        """The S_IFMT part of an st_mode of this kind."""
-        return _TYPE_BITS[self.value]
+    type_bits: int
+    """The S_IFMT part of an st_mode of this kind (a plain attribute, not a
+    property: it is read for every record)."""
 
-
-_TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}
+    def __init__(self, value: str) -> None:
+        self.type_bits = _TYPE_BITS[value]
 
 
 @dataclass(frozen=True, slots=True)
