@@ -87,9 +87,11 @@ class Kind(enum.Enum):
         self.type_bits = _TYPE_BITS[value]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(unsafe_hash=True, slots=True)
 class MasterEntry:
-    """One entry of the session's tree (the root itself is not an entry)."""
+    """One entry of the session's tree (the root itself is not an entry).
+    Never changed once made (hashed by value; not ``frozen`` only because a
+    frozen dataclass takes twice as long to make, once per entry of a disc)."""
 
     path: tuple[bytes, ...]
     kind: Kind
