@@ -224,3 +224,39 @@ def test_symlink_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert_same(entries, tmp_path, monkeypatch)
     whole = [link((k.encode(),), t) for k, t in TARGETS.items()]
     assert_same(whole, tmp_path, monkeypatch)
+
+
+def test_appended_session_over_a_session_of_xorriso(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next session of a disc xorriso mastered, as a burn lists it
+    (issue 18: the files kept at their one extent take a short path in the
+    writer): short names, names going on into continuation areas, empty and
+    hard-linked files, a symlink, and one new file; byte for byte what
+    pycdlib writes."""
+    from cdfs.burn.snapshot import disc_entry
+    from cdfs.iso import discread
+
+    src = tmp_path / "src"
+    for d in range(3):
+        (src / f"d{d}").mkdir(parents=True)
+        for i in range(150):
+            name = f"f{i:03}.bin" if i % 5 else f"{'long name é ' * (i % 17)}{i}.txt"
+            (src / f"d{d}" / name).write_bytes(bytes([i]) * (i * 37))
+    os.link(src / "d0" / "f001.bin", src / "d1" / "hard link")
+    (src / "d2" / "link").symlink_to("../d0/f001.bin")
+    image = tmp_path / "s1.iso"
+    run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-o", str(image), str(src)])
+    with image.open("rb") as fp:
+        root = discread.read_session(fp, Lba(0))
+    links: dict[object, int] = {}
+    entries = [
+        disc_entry(p, e, 0 if e.link is None else links.setdefault(e.link, len(links) + 1))
+        for p, e in discread.walk(root)
+    ]
+    assert sum(e.kept and len(e.extents) == 1 for e in entries) > 400
+    new = tmp_path / "new"
+    new.write_bytes(b"appended\n")
+    entries.append(_entry((b"d1", b"new.txt"), 3, size=9, source=new))
+    start = image.stat().st_size // SECTOR_SIZE + 150
+    assert_same(entries, tmp_path, monkeypatch, start=start)

@@ -63,9 +63,9 @@ _F_DIR, _F_ASSOCIATED, _F_MULTI_EXTENT = 0x02, 0x04, 0x80
 
 _PX = struct.Struct("<I4xI4xI4xI")
 _U32 = struct.Struct("<I")
+_LBA_SIZE = struct.Struct("<I4xI")
 
 _DEFAULT_PERMS = {Kind.FILE: 0o444, Kind.DIR: 0o555, Kind.SYMLINK: 0o777}
-_TYPE_BITS = {kind: kind.type_bits for kind in Kind}
 
 
 @dataclass(eq=False, slots=True)
@@ -348,16 +348,30 @@ class _Session:
         if d.size > _MAX_DIR_BYTES:
             raise InvalidImageError(f"a directory of {d.size} bytes at sector {d.lba}")
         data = self.read(d.lba, 0, d.size)
-        out, pos = [], 0
-        while pos < len(data):
+        out, pos, size = [], 0, len(data)
+        rock, skip = self.rock_ridge, self.skip
+        # _parse_record, inline (without cutting each record out first):
+        # this runs for every record of the session.
+        while pos < size:
             n = data[pos]
             if n == 0:  # records do not cross sectors; the rest is padding
                 pos = (pos // SECTOR_SIZE + 1) * SECTOR_SIZE
                 continue
-            rec = self._parse_record(data[pos : pos + n])
-            pos += n
-            if rec.ident not in (b"\x00", b"\x01"):
-                out.append(rec)
+            end, id_len = pos + n, data[pos + 32] if pos + 32 < size else 0
+            if n < 34 or end > size or 33 + id_len > n:
+                raise InvalidImageError(
+                    f"a directory record in the session at {self.start} is damaged"
+                )
+            ident = data[pos + 33 : pos + 33 + id_len]
+            if ident not in (b"\x00", b"\x01"):
+                lba, length = _LBA_SIZE.unpack_from(data, pos + 2)
+                su = pos + 33 + id_len + (1 - id_len % 2) + skip
+                out.append(
+                    _Record(ident, data[pos + 25], lba + data[pos + 1], length,
+                            _dr_date(data[pos + 18 : pos + 25]),
+                            self._rock(data[su:end]) if rock else None)
+                )  # fmt: skip
+            pos = end
         return out
 
     def directory_at(self, lba: int) -> _Record:
@@ -483,13 +497,13 @@ class _Builder:
         """(mode, uid, gid, nlink, mtime, atime, ctime) of a record."""
         rock, date = rec.rock, rec.date or 0
         if rock is None:
-            return _TYPE_BITS[kind] | _DEFAULT_PERMS[kind], 0, 0, 1, date, date, date
+            return kind.type_bits | _DEFAULT_PERMS[kind], 0, 0, 1, date, date, date
         perms = _DEFAULT_PERMS[kind] if rock.mode is None else stat.S_IMODE(rock.mode)
         times = rock.times
         mtime = times.get(1) or date
         atime = times.get(2) or mtime
         ctime = times.get(3) or mtime
-        return _TYPE_BITS[kind] | perms, rock.uid, rock.gid, rock.nlink, mtime, atime, ctime
+        return kind.type_bits | perms, rock.uid, rock.gid, rock.nlink, mtime, atime, ctime
 
     def _dir(self, name: bytes, rec: _Record, kids: dict[bytes, DiscEntry]) -> DiscEntry:
         mode, uid, gid, _links, mtime, atime, ctime = self._attrs(rec, Kind.DIR)

@@ -233,6 +233,11 @@ def _resolve(
     wanted = {name: p.fit() for name, p in parts.items()}
     keys = {w: key(w) for w in wanted.values()}
     reserved = set(keys.values())
+    if len(reserved) == len(items) and reserved.isdisjoint(taken):
+        # No two names want the same form, none is taken: each gets its
+        # own (most directories), in ``items`` order like the loop below.
+        taken |= reserved
+        return {name: wanted[name] for name, _is_dir in items}
     # Names that want the same form share their variants, so numbering for
     # them resumes where it stopped: linear even for thousands of collisions.
     counters: dict[str, int] = {}

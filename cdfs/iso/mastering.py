@@ -71,23 +71,27 @@ _VD_START = 16
 """ECMA-119 6.2.1: the volume descriptors follow the 16-sector system area."""
 
 
+_TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}
+
+
 class Kind(enum.Enum):
     FILE = "file"
     DIR = "dir"
     SYMLINK = "symlink"
 
-    @property
-    def type_bits(self) -> int:
-        """The S_IFMT part of an st_mode of this kind."""
-        return _TYPE_BITS[self.value]
+    type_bits: int
+    """The S_IFMT part of an st_mode of this kind (a plain attribute, not a
+    property: it is read for every record)."""
+
+    def __init__(self, value: str) -> None:
+        self.type_bits = _TYPE_BITS[value]
 
 
-_TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(unsafe_hash=True, slots=True)
 class MasterEntry:
-    """One entry of the session's tree (the root itself is not an entry)."""
+    """One entry of the session's tree (the root itself is not an entry).
+    Never changed once made (hashed by value; not ``frozen`` only because a
+    frozen dataclass takes twice as long to make, once per entry of a disc)."""
 
     path: tuple[bytes, ...]
     kind: Kind
@@ -167,11 +171,18 @@ def _check_entry(e: MasterEntry) -> None:
         isonames.check_target(e.target, e.path)
     if e.kind is not Kind.FILE:
         return
-    if e.source is None and e.size and not e.extents:
+    extents = e.extents
+    if e.source is None and e.size and not extents:
         raise UsageError(f"{where(e.path)!r} has {e.size} bytes but neither a source nor extents")
-    if e.extents and sum(n for _lba, n in e.extents) != e.size:
+    if len(extents) == 1:  # most kept files: no generators
+        lba, n = extents[0]
+        total, valid = n, lba >= 0 and 0 <= n < 2**32
+    else:
+        total = sum(n for _lba, n in extents)
+        valid = all(lba >= 0 and 0 <= n < 2**32 for lba, n in extents)
+    if extents and total != e.size:
         raise UsageError(f"the extents of {where(e.path)!r} do not add up to its size")
-    if any(lba < 0 or not 0 <= n < 2**32 for lba, n in e.extents):
+    if not valid:
         raise UsageError(f"invalid extent for {where(e.path)!r}")
 
 

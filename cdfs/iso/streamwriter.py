@@ -416,6 +416,15 @@ class StreamWriter:
                     R.record(0, 0, when, 0, ident, self._susp(ident, name, e, pxe, tf, areas))
                 )
                 continue
+            if not e.link and e.source is None and len(e.extents) == 1 and not self.copied:
+                # A kept file of one extent (most files of an appended
+                # session): what the general case below does, in short.
+                lba, length = e.extents[0]
+                pxe = R.px(e.st_mode, 1, e.uid, e.gid, serial)
+                serial += 1
+                su = self._susp(ident, name, e, pxe, tf, areas)
+                block.add(R.record(lba if length else 0, length, when, 0, ident, su))
+                continue
             s = self._source(e)
             if e.link and self.link_first[e.link] is not e:
                 own = self.link_serial[e.link]
@@ -497,6 +506,10 @@ class StreamWriter:
                 sub = self.info[e.path]
                 block.add(R.record(sub.j_extent, sub.j_size, when, R.F_DIR, ident))
                 continue
+            if name not in where:  # a kept file of one extent (see _iso_extents)
+                lba, length = e.extents[0]
+                block.add(R.record(lba if length else 0, length, when, 0, ident))
+                continue
             lengths = self._lengths(e)
             for i, length in enumerate(lengths):
                 flags = R.F_MULTI_EXTENT if i < len(lengths) - 1 else 0
@@ -504,13 +517,19 @@ class StreamWriter:
         sink.write(block.finish(info.j_size))
 
     def _iso_extents(self, d: PlannedDir) -> dict[bytes, list[int]]:
-        """Where the records of the files of ``d`` point (as its ISO 9660 records)."""
+        """Where the records of the files of ``d`` point (as its ISO 9660
+        records); kept files of one extent (no hard link) are left out:
+        their record points at that extent, and they take no data sector."""
         out: dict[bytes, list[int]] = {}
         data = self.info[d.path].data_base
+        copied = self.copied
         for name in self.iso_sorted[d.path]:
             e = d.children[name]
-            if not e.target and e.kind is not self.dir_kind:
-                out[name], data = self._extents(e, data)
+            if e.target or e.kind is self.dir_kind:
+                continue
+            if not e.link and e.source is None and len(e.extents) == 1 and not copied:
+                continue
+            out[name], data = self._extents(e, data)
         return out
 
     def _data(self, sink: _Sink, p: Path_) -> None:
