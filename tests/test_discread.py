@@ -374,3 +374,9 @@ def test_a_session_cut_short_is_passed_over_for_the_one_before(tmp_path: Path) -
         ok = discread.read_contents(fp, DiscInfo(info.media, info.state, (first, full)))
         assert ok.root is not None and set(ok.root.children) == {b"f1"}
         assert ok.session == full and not ok.damaged and ok.problem == ""
+        # Cut after its tree, before its file's data: damaged all the same.
+        data_at = ok.root.children[b"f1"].extents[0][0]
+        assert data_at < full.end
+        tree_only = Session(Lba(1000), Sectors(data_at - 1000))
+        cut_data = discread.read_contents(fp, DiscInfo(info.media, info.state, (first, tree_only)))
+        assert cut_data.session == first and "puts the data of 'f1'" in cut_data.problem

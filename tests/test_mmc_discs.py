@@ -164,6 +164,34 @@ def test_after_a_write_error_the_next_burn_records_everything(
     assert files_of(out) == {"a.bin": a, "b.bin": b}
 
 
+def test_a_write_error_in_the_first_session_leaves_a_disc_that_still_takes_the_files(
+    sim: SimDrive, sim_mount: Any, tmp_path: Path
+) -> None:
+    """The only session is the one cut short: no session reads whole, so the
+    mount shows no files of the disc (before: a new mount failed, "beyond the
+    disc"), keeps the staged one and burns it after the damaged session."""
+    image = tmp_path / "disc.img"
+    sim.insert(image, "cd-r80")
+    m = sim_mount("--no-burn-on-unmount")
+    sim.faults(fail_write_at=25)
+    (m.path / "a.bin").write_bytes(a := os.urandom(200_000))
+    res = m.burn(check=False)
+    assert res.returncode != 0 and "burn failed" in res.stderr, res.stderr
+    sim.faults(fail_write_at=None)
+    m.stop()
+    m = sim_mount(name="again")
+    s = m.status()
+    assert "no session of it reads whole" in s["disc_problem"], s
+    assert files_of(m.path) == {"a.bin": a}
+    m.burn()
+    m.stop()
+    sessions = toc_sessions(sim)
+    assert len(sessions) == 2
+    out = tmp_path / "out"
+    xorriso_extract(image, out, start=sessions[-1][0])
+    assert files_of(out) == {"a.bin": a}
+
+
 @pytest.mark.parametrize(
     ("hook", "words", "code"),
     [

@@ -374,6 +374,19 @@ class _Session:
             pos = end
         return out
 
+    def check_data(self, name: bytes, extents: tuple[tuple[int, int], ...]) -> None:
+        """A file's data must lie on the disc's written area too: a session
+        cut short can keep its tree but not the data after it."""
+        assert self.end is not None
+        for lba, length in extents:
+            last = lba + (length - 1) // SECTOR_SIZE
+            if last >= self.end:
+                raise InvalidImageError(
+                    f"the session at sector {self.start} puts the data of"
+                    f" {name.decode(errors='replace')!r} at sector {last}, beyond the written"
+                    f" area of the disc (which ends at sector {self.end - 1})"
+                )
+
     def directory_at(self, lba: int) -> _Record:
         """The "." record of the directory at ``lba`` (a CL target)."""
         first = self.read(lba, 0, SECTOR_SIZE)
@@ -527,6 +540,8 @@ class _Builder:
         else:
             size = sum(r.size for r in recs)
             extents = tuple((r.lba, r.size) for r in recs if r.size)
+        if extents and self.session.end is not None:
+            self.session.check_data(name, extents)
         serial = first.rock.serial if first.rock is not None else 0
         return DiscEntry(name, Kind.FILE, mode, uid, gid, nlink, size,
                          mtime, atime, ctime, extents, serial=serial)  # fmt: skip

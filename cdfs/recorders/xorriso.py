@@ -54,7 +54,7 @@ from cdfs.recorders.xorparse import (
     parse_toc,
     supports_simulation,
 )
-from cdfs.recorders.xorstates import drive_error
+from cdfs.recorders.xorstates import drive_error, not_ready, not_ready_error
 from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
 log = logging.getLogger(__name__)
@@ -188,6 +188,8 @@ class XorrisoRecorder:
         self._check_device()
         out = self._run(toc_command(self._device), self._timeout)
         report = parse_toc(out)
+        if not_ready(out):  # xorriso may then call the disc closed: it is not known
+            raise not_ready_error(self._device, _why(report, out))
         if not report.profile and report.status == "unknown":
             why = _why(report, out)
             raise drive_error(out, why, self._device) or RecorderError(
@@ -357,7 +359,11 @@ class XorrisoRecorder:
             )
         except FileNotFoundError:
             raise RecorderError(f"{self._program} is not installed") from None
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
+            # What xorriso said until then (bytes on POSIX, even with text=True).
+            out = exc.output or b""
+            if not_ready(out if isinstance(out, str) else out.decode(errors="replace")):
+                raise not_ready_error(self._device, f"no answer within {timeout:g} s") from None
             raise RecorderError(f"xorriso did not answer within {timeout:g} s") from None
         return done.stdout
 

@@ -9,6 +9,7 @@ where used); :mod:`cdfs.recorders.xorriso` runs xorriso and applies them.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from cdfs.errors import CdfsError, DriveBusyError, NotWritableError
 from cdfs.recorders.media import MediaType
@@ -62,12 +63,36 @@ def blocked_words(condition: str, device: str) -> str:
     return ""
 
 
+_NOT_READY = re.compile(r"(?:SORRY|FAILURE|FATAL)\b.*\[2 04 [0-9A-Fa-f]{2}\]")
+"""libburn giving up on a command the drive kept answering NOT READY, LOGICAL
+UNIT NOT READY (sense 2/04/xx: becoming ready, long write in progress...),
+after retrying it for 30 s (spc.c, sg-linux.c): "libburn : SORRY : Command:
+READ DISC INFORMATION #3029,[2 04 01] : ..."."""
+
+
+def not_ready(out: str) -> bool:
+    """Whether libburn gave up waiting for the drive to become ready: what
+    xorriso then says of the disc (it may call it closed) is not the disc's."""
+    return _NOT_READY.search(out) is not None
+
+
+def not_ready_error(device: str, why: str) -> DriveBusyError:
+    return DriveBusyError(
+        f"the drive {device} is not ready: it has been answering 'not ready' for a long"
+        " time (still loading the disc, or busy finishing a write); wait until it is"
+        f" quiet and try again, or eject the disc and insert it again ({why})"
+    )
+
+
 def drive_error(out: str, why: str, device: str) -> CdfsError | None:
     """The error with its own exit code that xorriso's output ``out`` (whose
-    gist is ``why``) means, if any: the drive held by another program (libburn's "Cannot open
-    busy device", exit 8), no disc (SCSI "Medium not present", exit 5), a
-    write-protected disc (sense 7/27/00, libburn's "Write protected", exit 5), or a
-    power calibration error (ASC 73h, "Power calibration area ...", exit 5)."""
+    gist is ``why``) means, if any: a drive that stays not ready (exit 8), the
+    drive held by another program (libburn's "Cannot open busy device", exit
+    8), no disc (SCSI "Medium not present", exit 5), a write-protected disc
+    (sense 7/27/00, libburn's "Write protected", exit 5), or a power
+    calibration error (ASC 73h, "Power calibration area ...", exit 5)."""
+    if not_ready(out):
+        return not_ready_error(device, why)
     text = out.lower()
     if "busy device" in text or "device or resource busy" in text:
         return DriveBusyError(

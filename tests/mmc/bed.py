@@ -34,7 +34,7 @@ from typing import Any
 import gi
 
 gi.require_version("UMockdev", "1.0")
-from gi.repository import UMockdev  # noqa: E402
+from gi.repository import Gio, GLib, UMockdev  # noqa: E402
 
 from tests.mmc.model import Disc, Drive, Interrupted, Sense  # noqa: E402
 
@@ -64,12 +64,23 @@ HDR = 88
 """sizeof(sg_io_hdr_t) on x86_64."""
 
 
+def _client_gone(exc: Exception) -> bool:
+    """Whether ``exc`` is umockdev's stream to the program breaking: the
+    program was killed while its ioctl waited for an answer."""
+    return isinstance(exc, GLib.Error) and exc.matches(
+        Gio.io_error_quark(), Gio.IOErrorEnum.BROKEN_PIPE
+    )
+
+
 class Handler:
     """Answers the ioctls of /dev/sr0 from the drive model."""
 
     def __init__(self, drive: Drive) -> None:
         self.drive = drive
         self.unknown_ioctls: list[str] = []
+        self.clients_gone = 0
+        """ioctls whose program was killed before they were answered (by
+        its caller's timeout, say): nothing to answer, and no model defect."""
         self.base = UMockdev.IoctlBase()
         self.base.connect("handle-ioctl", self.handle)
 
@@ -82,9 +93,17 @@ class Handler:
             client.abort()  # the client exits at once, as if the power went off
             return True
         except Exception as exc:  # never leave the client hanging
+            if _client_gone(exc):
+                self.clients_gone += 1
+                return True
             self.unknown_ioctls.append(f"0x{req:X} raised {exc!r}")
             res, err = -1, 5
-        client.complete(res, err)
+        try:
+            client.complete(res, err)
+        except GLib.Error as exc:
+            if not _client_gone(exc):
+                raise
+            self.clients_gone += 1
         return True
 
     def _put(self, arg: Any, data: bytes) -> None:
@@ -286,6 +305,7 @@ class Bed:
                     "nwa": None if disc is None else disc.nwa(),
                     "unknown": list(drive.unknown),
                     "unknown_ioctls": list(self.handler.unknown_ioctls),
+                    "clients_gone": self.handler.clients_gone,
                     "log": drive.log[-400:],
                     "writes_unlocked": drive.writes_unlocked,
                     "track_write_types": drive.track_write_types,
