@@ -45,7 +45,7 @@ def main() -> None:
                 kind, size, source = Kind.DIR, 0, None
             elif stat.S_ISREG(st.st_mode):
                 kind, size = Kind.FILE, st.st_size
-                source = Path(os.fsdecode(os.path.join(top, name)))
+                source = os.fsdecode(os.path.join(top, name))  # a str, as the snapshot's
             else:
                 continue
             entries.append(

@@ -367,3 +367,26 @@ def path_record(ident: bytes, extent: int, parent: int, *, big: bool) -> bytes:
 
 def path_record_length(ident_length: int) -> int:
     return 8 + ident_length + ident_length % 2
+
+
+def pt_sectors(size: int) -> int:
+    """pycdlib allocates a path table in pairs of sectors."""
+    blocks = -(-size // SECTOR_SIZE)
+    return (blocks + 1) // 2 * 2
+
+
+_PLACED: dict[tuple[int, int, int, bool], Susp] = {}
+_PX0 = bytes(PX_LEN)
+_TF0 = bytes(TF_LEN)
+
+
+def placed(ident_length: int, name: bytes, target: bytes, is_dir: bool) -> Susp:
+    """The placement of a record's entries, for its lengths (cached by the
+    lengths that decide it, but for symlinks)."""
+    if target:
+        return place(ident_length, name, _PX0, _TF0, target=target)
+    key = (ident_length, len(name), 0, is_dir)
+    got = _PLACED.get(key)
+    if got is None:
+        got = _PLACED[key] = place(ident_length, name, _PX0, _TF0, fixed_first=is_dir)
+    return got

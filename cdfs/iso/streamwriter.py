@@ -222,14 +222,14 @@ class StreamWriter:
                 length = base + 5 + len(name) + R.PX_LEN + R.TF_LEN
                 yield e, length + length % 2, 0, count
                 continue
-            susp = _placed(len(ident), name, e.target, e.kind is dk)
+            susp = R.placed(len(ident), name, e.target, e.kind is dk)
             yield e, susp.length, susp.area_length() if susp.there is not None else 0, count
 
     def _lay_out(self) -> None:
         lay = self.layout
         iso_pt = sum(R.path_record_length(len(self._pt_ident(p))) for p in self.iso_order)
         jol_pt = sum(R.path_record_length(len(self._jpt_ident(p))) for p in self.joliet_order)
-        n_iso, n_jol = _pt_sectors(iso_pt), _pt_sectors(jol_pt)
+        n_iso, n_jol = R.pt_sectors(iso_pt), R.pt_sectors(jol_pt)
         at = lay.start + 16 + 4
         lay.pt_iso = (iso_pt, at, at + n_iso)
         at += 2 * n_iso
@@ -567,12 +567,6 @@ class StreamWriter:
         return ExtentReader(self.copy_from, e.path, e.extents, e.size)
 
 
-def _pt_sectors(size: int) -> int:
-    """pycdlib allocates a path table in pairs of sectors."""
-    blocks = -(-size // SECTOR_SIZE)
-    return (blocks + 1) // 2 * 2
-
-
 def _iso_sorted(d: PlannedDir) -> list[bytes]:
     return sorted(d.children, key=d.iso.__getitem__)
 
@@ -580,23 +574,6 @@ def _iso_sorted(d: PlannedDir) -> list[bytes]:
 def _joliet_sorted(d: PlannedDir) -> list[bytes]:
     joliet = d.joliet
     return sorted(joliet, key=lambda name: joliet[name].encode("utf-16_be"))
-
-
-_PLACED: dict[tuple[int, int, int, bool], R.Susp] = {}
-_PX0 = bytes(R.PX_LEN)
-_TF0 = bytes(R.TF_LEN)
-
-
-def _placed(ident_length: int, name: bytes, target: bytes, is_dir: bool) -> R.Susp:
-    """The placement of a record's entries, for its lengths (cached by the
-    lengths that decide it, but for symlinks)."""
-    if target:
-        return R.place(ident_length, name, _PX0, _TF0, target=target)
-    key = (ident_length, len(name), 0, is_dir)
-    got = _PLACED.get(key)
-    if got is None:
-        got = _PLACED[key] = R.place(ident_length, name, _PX0, _TF0, fixed_first=is_dir)
-    return got
 
 
 class _Sink:
