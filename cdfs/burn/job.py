@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import BinaryIO
 
 import trio
 
@@ -197,8 +198,9 @@ class Burner:
             await trio.to_thread.run_sync(
                 lambda: self.recorder.erase(full=full, progress=prog.update)
             )
-            info, root = await self._read_disc()
+            info, root, fp = await self._read_disc()
             self.view.set_disc(info, root)
+            self.view.use_reader(fp)
         kind = erase_words(info.media, full)
         return BurnResult(True, f"erased the disc ({kind}); staged files are kept")
 
@@ -372,13 +374,14 @@ class Burner:
                     told = await self._settle_unverified(journal_path)
                     raise VerificationError(f"{exc}; {told}") from None
                 journal.mark_verified(journal_path)
-            info, root = await self._read_disc()
+            info, root, fp = await self._read_disc()
             # README, phase 5 ("done"): only now are the burned files dropped.
             await self._enter("done")
             # One step, with no FUSE request in between: the burned files
             # leave staging as the new session appears.
             drop_burned(self.view, snap.items, root)
             self.view.set_disc(info, root)
+            self.view.use_reader(fp)
             journal.clear(journal_path)
             if opts.eject:
                 await trio.to_thread.run_sync(self.recorder.eject)
@@ -402,11 +405,12 @@ class Burner:
         disc is another one), so the mount follows it; otherwise every later
         burn would be refused as onto a swapped disc."""
         try:
-            info, root = await self._read_disc()
+            info, root, fp = await self._read_disc()
         except (CdfsError, OSError) as exc:
             log.warning("cannot read the disc again after the failed recording: %s", exc)
             return
         self.view.set_disc(info, root)
+        self.view.use_reader(fp)
 
     async def _settle_unverified(self, journal_path: Path) -> str:
         """After a failed verification the session is on the disc all the
@@ -417,17 +421,20 @@ class Burner:
         j = journal.read(journal_path)
         assert j is not None
 
-        def check() -> list[journal.Entry]:
-            with self.recorder.open_reader() as fp:
-                return read_back(self.view, j, fp)
-
         try:
-            info, root = await self._read_disc()
-            bad = await trio.to_thread.run_sync(check)
+            info, root, fp = await self._read_disc()
         except CdfsError as exc:
             # The journal stays: the next mount tries again.
             return f"the session cannot be read back ({exc}): its files stay staged"
+        try:
+            bad = await trio.to_thread.run_sync(lambda: read_back(self.view, j, fp))
+        except BaseException as exc:
+            fp.close()
+            if not isinstance(exc, CdfsError):
+                raise
+            return f"the session cannot be read back ({exc}): its files stay staged"
         settle(self.view, j, bad, info, root)
+        self.view.use_reader(fp)
         journal.clear(journal_path)
         return read_back_words(bad, j.files)
 
@@ -547,9 +554,16 @@ class Burner:
             session.length,
         )
 
-    async def _read_disc(self) -> tuple[DiscInfo, discread.DiscEntry | None]:
-        """The disc's table of contents and the tree of its last session."""
+    async def _read_disc(self) -> tuple[DiscInfo, discread.DiscEntry | None, BinaryIO]:
+        """The disc's table of contents, the tree of its last session, and
+        a reader opened after the change, for the view to read files with
+        from now on (a reader opened before it can still see the disc of a
+        real drive as it was: :mod:`cdfs.recorders.blockdev`)."""
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
-        with self.recorder.open_reader() as fp:
+        fp = await trio.to_thread.run_sync(self.recorder.open_reader)
+        try:
             root = await trio.to_thread.run_sync(lambda: discread.read_tree(fp, info))
-        return info, root
+        except BaseException:
+            fp.close()
+            raise
+        return info, root, fp

@@ -79,6 +79,15 @@ class View:
 
     # -- disc -----------------------------------------------------------
 
+    def use_reader(self, reader: BinaryIO | None) -> None:
+        """Read the disc's files through ``reader`` from now on: one opened
+        after the disc changed (a burn, an erase, another disc), as one
+        opened before can still see a real drive's disc as it was.  The
+        previous reader is closed."""
+        old, self.reader = self.reader, reader
+        if old is not None and old is not reader:
+            old.close()
+
     def set_disc(self, info: DiscInfo, disc_root: DiscEntry | None) -> None:
         """Point every node at the disc's (new) last session."""
         if self.generation:  # not the first: the disc changed
