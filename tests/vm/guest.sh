@@ -43,10 +43,12 @@ ls -l /dev/sr* /dev/sg* 2>&1
 
 step "tests"
 cd "$src" || exit
-export CDFS_VM=1 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$src
+export CDFS_VM=1 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$src CDFS_VM_CORPUS=$share/corpus
+[ -e "$share/no-corpus" ] && export CDFS_VM_NO_CORPUS=1
 read -r -a extra <"$share/pytest-args" || true
 timeout 1800 /opt/cdfs/bin/python -m pytest -p no:cacheprovider -o addopts= -m vm -rA \
   --junitxml="$out/junit.xml" tests/vm "${extra[@]}"
 rc=$?
 step "pytest exited $rc"
+(cd /tmp && find pytest-of-root -name '*.log' -print0 | tar --null -T - -cf "$out/test-logs.tar")
 journalctl -b --no-pager -o short-monotonic >"$out/journal.log" 2>&1

@@ -41,15 +41,22 @@ def udev_properties(device: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
-def wait_until(what: str, test: Callable[[], Any], timeout: float = 60) -> Any:
-    """``test()``'s first true value, polled; fails naming ``what``."""
+def wait_until(
+    what: str,
+    test: Callable[[], Any],
+    timeout: float = 90,
+    show: Callable[[], Any] | None = None,
+) -> Any:
+    """``test()``'s first true value, polled; fails naming ``what`` (and
+    what ``show()`` gives then)."""
     deadline = time.monotonic() + timeout
     while True:
         got = test()
         if got:
             return got
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            seen = f": {show()!r}" if show else ""
+            raise AssertionError(f"timed out waiting for {what}{seen}")
         time.sleep(0.2)
 
 
@@ -76,12 +83,25 @@ class Drive:
         return props.get("ID_CDROM_MEDIA_STATE", "?")
 
     def unload(self) -> None:
+        if self.media_state() == "":
+            # Not again: CDEmu would send an eject request, whose uevent
+            # systemd's 60-cdrom_id.rules answers without cdrom_id's
+            # properties of the drive (so without 61-cdfs.rules' ones).
+            return
         run(["cdemu", "unload", "0"], check=False)
-        wait_until("udev to see the drive empty", lambda: self.media_state() == "")
+        wait_until(
+            "udev to see the drive empty",
+            lambda: self.media_state() == "",
+            show=lambda: udev_properties(self.device),
+        )
 
     def load(self, image: Path) -> None:
         run(["cdemu", "load", "0", str(image)])
-        wait_until(f"udev to see {image.name} loaded", lambda: self.media_state() not in ("", "?"))
+        wait_until(
+            f"udev to see {image.name} loaded",
+            lambda: self.media_state() != "",
+            show=lambda: udev_properties(self.device),
+        )
 
     def reload(self, image: Path) -> None:
         """Eject and insert again: the kernel reads the disc afresh."""
@@ -94,7 +114,11 @@ class Drive:
         image = self.work / f"{name or kind.replace('+', 'plus')}{suffix}"
         run(["cdemu", "create-blank", f"--writer-id={writer}", f"--medium-type={medium}", "0",
              str(image)])  # fmt: skip
-        wait_until(f"udev to see a blank {kind}", lambda: self.media_state() == "blank")
+        wait_until(
+            f"udev to see a blank {kind}",
+            lambda: self.media_state() == "blank",
+            show=lambda: udev_properties(self.device),
+        )
         return image
 
     @contextlib.contextmanager

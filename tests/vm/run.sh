@@ -42,26 +42,6 @@ key=$( { cat tests/vm/image.sh; echo "$requirements"; } | sha256sum | cut -c1-16
 image=$cache/trixie-$key
 mkdir -p "$cache"
 
-if [ ! -e "$image/ready" ]; then
-  echo "vmtest: building the guest image in $image (network needed, about 2 minutes)" >&2
-  start=$SECONDS
-  [ -x "$host_python" ] || fail "$host_python is missing: run 'make venv' first"
-  # Wheels for the guest's Python (3.13), fetched with the host's pip and
-  # its settings; pyfuse3 is Debian's (it has no wheel).
-  wheels=$cache/wheels-$key
-  rm -rf "$wheels"
-  # shellcheck disable=SC2086
-  "$host_python" -m pip download -q --only-binary=:all: --python-version 3.13 --dest "$wheels" \
-    $(printf '%s\n' $requirements | grep -v '^pyfuse3') || fail "cannot download the guest's wheels"
-  rm -rf "$image.tmp"
-  bash tests/vm/image.sh "$image.tmp" "$requirements" "$wheels" \
-    || fail "the guest image could not be built"
-  rm -rf "$wheels"
-  rm -rf "$image"
-  mv "$image.tmp" "$image"
-  echo "vmtest: guest image built in $((SECONDS - start)) s" >&2
-fi
-
 # The share: a copy of the checkout's files (not .git, not the venv), the
 # guest's script, the corpus discs and the guest's results.
 run=$cache/run
@@ -73,13 +53,45 @@ tar -C "$checkout" --exclude=./.git --exclude=./.venv --exclude=./.vmtest \
 cp tests/vm/guest.sh "$run/guest.sh"
 printf '%s\n' "${CDFS_VM_ARGS:-}" >"$run/pytest-args"
 
-if [ -z "${CDFS_VM_NO_CORPUS:-}" ]; then
+# The corpus discs are burned on the host while the image is built.
+corpus_pid=
+if [ -n "${CDFS_VM_NO_CORPUS:-}" ]; then
+  touch "$run/no-corpus"  # the guest's corpus test says it was skipped
+else
   [ -x "$host_python" ] || fail "$host_python is missing: run 'make venv' first"
   echo "vmtest: burning the corpus discs for the guest's kernel to read" >&2
+  corpus_start=$SECONDS
+  "$host_python" -m tests.vm.corpus_images "$run/corpus" >"$run/corpus.log" 2>&1 &
+  corpus_pid=$!
+  # shellcheck disable=SC2064
+  trap "kill $corpus_pid 2>/dev/null || true" EXIT
+fi
+
+if [ ! -e "$image/ready" ]; then
+  echo "vmtest: building the guest image in $image (network needed, about 2 minutes)" >&2
   start=$SECONDS
-  "$host_python" -m tests.vm.corpus_images "$run/corpus" \
-    || fail "the corpus discs could not be made"
-  echo "vmtest: corpus discs made in $((SECONDS - start)) s" >&2
+  [ -x "$host_python" ] || fail "$host_python is missing: run 'make venv' first"
+  # Wheels for the guest's Python (3.13), fetched with the host's pip and
+  # its settings; pyfuse3 is Debian's (it has no wheel).
+  wheels=$cache/wheels-$key
+  rm -rf "$wheels"
+  # shellcheck disable=SC2086
+  "$host_python" -m pip download -q --only-binary=:all: --python-version 3.13 --dest "$wheels" \
+    $(printf '%s\n' $requirements | grep -v '^pyfuse3') >"$cache/pip.log" 2>&1 \
+    || { tail -n 20 "$cache/pip.log" >&2; fail "cannot download the guest's wheels"; }
+  rm -rf "$image.tmp"
+  bash tests/vm/image.sh "$image.tmp" "$requirements" "$wheels" \
+    || fail "the guest image could not be built"
+  rm -rf "$wheels"
+  rm -rf "$image"
+  mv "$image.tmp" "$image"
+  echo "vmtest: guest image built in $((SECONDS - start)) s" >&2
+fi
+
+if [ -n "$corpus_pid" ]; then
+  wait "$corpus_pid" || { tail -n 40 "$run/corpus.log" >&2; fail "the corpus discs could not be made"; }
+  trap - EXIT
+  echo "vmtest: corpus discs made in $((SECONDS - corpus_start)) s" >&2
 fi
 
 rm -rf "$results"
