@@ -15,13 +15,29 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PREFIX ?= $(if $(SUDO),$(HOME)/.local,/usr/local)
 BINDIR ?= $(PREFIX)/bin
 
-.PHONY: demo test lint deps venv install uninstall bench man clean
+.PHONY: demo test vmtest lint deps venv install uninstall bench man clean
 
 demo: deps venv
 	./scripts/demo
 
 test: deps venv lint $(VENV)/udev/udevadm
 	$(PY) -m pytest -q
+
+# The VM lane (tests/vm/run.sh): a Debian guest under QEMU with a real
+# kernel, udev, systemd and CDEmu's recorder.  Root; QEMU and debootstrap
+# are installed here when missing; network for the first image build only.
+VM_APT_PACKAGES := qemu-system-x86 debootstrap
+vmtest: deps venv
+	@missing=""; for p in $(VM_APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" \
+			|| missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing \
+		|| { echo "vmtest: cannot install$$missing: the VM lane cannot run here" >&2; exit 1; }; \
+	fi
+	$(SUDO) tests/vm/run.sh
 
 # A link, not a copy: the checkout stays the one installation (an editable
 # install), and `make uninstall` or removing the link undoes it.  A file of

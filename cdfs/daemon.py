@@ -110,10 +110,10 @@ class Daemon:
         shutil.rmtree(self.staging_dir / names.SNAPSHOT_DIR, ignore_errors=True)
         self.upper = Upper(self.staging_dir / names.STAGING_TREE)
         info = disc_or_none(recorder)  # an empty drive mounts: staging works
-        self.reader = None if is_no_disc(info) else recorder.open_reader()
+        reader = None if is_no_disc(info) else recorder.open_reader()
         shown = discread.Contents(None, None)
-        if self.reader is not None:
-            shown = discread.read_contents(self.reader, info)
+        if reader is not None:
+            shown = discread.read_contents(reader, info)
         self._nursery: trio.Nursery | None = None
         """Set while mounted: where the kernel's caches are invalidated."""
         self.discs_followed = 0
@@ -124,7 +124,7 @@ class Daemon:
             self.upper,
             info,
             shown.root,
-            self.reader,
+            reader,
             self,
             strict_names=options.settings.names == "strict",
             disc_problem=shown.problem,
@@ -468,11 +468,8 @@ class Daemon:
             if reader is not None:
                 reader.close()
             return False
-        old, self.reader = self.reader, reader
-        self.view.reader = reader
         self.view.set_disc(info, root, shown.problem)
-        if old is not None:
-            old.close()
+        self.view.use_reader(reader)
         await trio.to_thread.run_sync(forget_names, names)
         self.discs_followed += 1
         log.info("%s: the drive now holds %s", why, info.media.title)
@@ -480,8 +477,7 @@ class Daemon:
         return True
 
     def close(self) -> None:
-        if self.reader is not None:
-            self.reader.close()
+        self.view.use_reader(None)
         self.upper.close()
         os.close(self._lock_fd)
 

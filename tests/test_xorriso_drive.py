@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import shutil
 import signal
@@ -17,13 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdfs.burn.checks import kept_at_risk, verify_kept
 from cdfs.burn.snapshot import disc_entry
 from cdfs.errors import RecorderError, VerificationError
 from cdfs.iso import discread
 from cdfs.iso.mastering import Kind, MasterEntry, master_session
-from cdfs.recorders import blockdev
+from cdfs.recorders import blockdev, sgio
 from cdfs.recorders.media import DiscState
 from cdfs.recorders.xorriso import XorrisoRecorder
 from cdfs.units import SECTOR_SIZE, Lba
@@ -278,6 +281,48 @@ def test_a_stale_capacity_is_said_in_plain_words(loop_device: tuple[str, Path]) 
         assert f.read(1) == b"\0"
     with pytest.raises(RecorderError, match="eject the disc and insert it again"):
         blockdev.open_fresh(dev, end)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    size=st.integers(0, 40 * SECTOR_SIZE),
+    ops=st.lists(
+        st.tuples(st.sampled_from(["seek", "read", "readinto", "rest"]), st.integers(0, 90_000)),
+        max_size=12,
+    ),
+)
+def test_a_disc_read_by_whole_sectors_reads_like_a_file(size: int, ops: list[Any]) -> None:
+    """What blockdev gives when the kernel's size of the disc is stale (a
+    reader over SCSI READ(10), sgio.SectorFile behind a buffer) reads,
+    seeks and stops at the end as a file of the same bytes does, asking
+    the drive only for whole sectors of the disc."""
+    data = os.urandom(size)
+    asked: list[tuple[int, int]] = []
+
+    def read(lba: int, count: int) -> bytes:
+        asked.append((lba, count))
+        assert 0 < count <= sgio.MAX_SECTORS and (lba + count - 1) * SECTOR_SIZE < size
+        return data[lba * SECTOR_SIZE : (lba + count) * SECTOR_SIZE].ljust(
+            count * SECTOR_SIZE, b"\0"
+        )
+
+    disc = io.BufferedReader(sgio.SectorFile(read, size), buffer_size=64 * 1024)
+    plain = io.BytesIO(data)
+    for op, n in ops:
+        if op == "seek":
+            assert disc.seek(n) == plain.seek(n)
+        elif op == "read":
+            assert disc.read(n) == plain.read(n)
+        elif op == "readinto":
+            a, b = bytearray(n), bytearray(n)
+            assert disc.readinto(a) == plain.readinto(b) and a == b
+        else:
+            assert disc.read() == plain.read()
+        assert disc.tell() == plain.tell()
+    assert disc.read() == plain.read()
+    disc.seek(0)
+    assert disc.read() == data
+    assert bool(asked) == (size > 0)
 
 
 def test_simulating_a_second_session_on_a_stdio_drive(tmp_path: Path, mount: Any) -> None:

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import BinaryIO
 
 import trio
 
@@ -197,8 +198,9 @@ class Burner:
             await trio.to_thread.run_sync(
                 lambda: self.recorder.erase(full=full, progress=prog.update)
             )
-            info, shown = await self._read_disc()
+            info, shown, fp = await self._read_disc()
             self.view.set_disc(info, shown.root, shown.problem)
+            self.view.use_reader(fp)
         kind = erase_words(info.media, full)
         return BurnResult(True, f"erased the disc ({kind}); staged files are kept")
 
@@ -382,7 +384,7 @@ class Burner:
                     raise VerificationError(f"{exc}; {told}") from None
                 journal.mark_verified(journal_path, journaled)
             snap.entries = []
-            info, shown = await self._read_disc()
+            info, shown, fp = await self._read_disc()
             root = shown.root
             # README, phase 5 ("done"): only now are the burned files dropped.
             await self._enter("done")
@@ -390,6 +392,7 @@ class Burner:
             # leave staging as the new session appears.
             drop_burned(self.view, snap.items, root)
             self.view.set_disc(info, root, shown.problem)
+            self.view.use_reader(fp)
             journal.clear(journal_path)
             if opts.eject:
                 await trio.to_thread.run_sync(self.recorder.eject)
@@ -422,12 +425,19 @@ class Burner:
         except (CdfsError, OSError) as exc:
             log.warning("cannot look at the disc again after the failed recording: %s", exc)
             return ""
+        fp: BinaryIO | None = None
         try:
-            shown = await self._read_contents(info)
+            fp = await trio.to_thread.run_sync(self.recorder.open_reader)
+            shown = await self._read_contents(fp, info)
         except (CdfsError, OSError) as exc:
             log.warning("cannot read the disc again after the failed recording: %s", exc)
+            if fp is not None:
+                fp.close()
+                fp = None
             shown = discread.Contents(self.view.root.disc, None)
         self.view.set_disc(info, shown.root, shown.problem)
+        if fp is not None:
+            self.view.use_reader(fp)
         return shown.problem
 
     async def _settle_unverified(self, journal_path: Path) -> str:
@@ -439,17 +449,20 @@ class Burner:
         j = journal.read(journal_path)
         assert j is not None
 
-        def check() -> list[journal.Entry]:
-            with self.recorder.open_reader() as fp:
-                return read_back(self.view, j, fp)
-
         try:
-            info, shown = await self._read_disc()
-            bad = await trio.to_thread.run_sync(check)
+            info, shown, fp = await self._read_disc()
         except CdfsError as exc:
             # The journal stays: the next mount tries again.
             return f"the session cannot be read back ({exc}): its files stay staged"
+        try:
+            bad = await trio.to_thread.run_sync(lambda: read_back(self.view, j, fp))
+        except BaseException as exc:
+            fp.close()
+            if not isinstance(exc, CdfsError):
+                raise
+            return f"the session cannot be read back ({exc}): its files stay staged"
         settle(self.view, j, bad, info, shown.root, shown.problem)
+        self.view.use_reader(fp)
         journal.clear(journal_path)
         return read_back_words(bad, j.files)
 
@@ -571,12 +584,20 @@ class Burner:
             session.length,
         )
 
-    async def _read_disc(self) -> tuple[DiscInfo, discread.Contents]:
-        """The disc's table of contents and what it shows: the tree of its
-        newest session that reads whole."""
+    async def _read_disc(self) -> tuple[DiscInfo, discread.Contents, BinaryIO]:
+        """The disc's table of contents, what it shows (the tree of its
+        newest session that reads whole), and a reader opened after the
+        change, for the view to read files with from now on (a reader opened
+        before it can still see the disc of a real drive as it was:
+        :mod:`cdfs.recorders.blockdev`)."""
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
-        return info, await self._read_contents(info)
+        fp = await trio.to_thread.run_sync(self.recorder.open_reader)
+        try:
+            shown = await self._read_contents(fp, info)
+        except BaseException:
+            fp.close()
+            raise
+        return info, shown, fp
 
-    async def _read_contents(self, info: DiscInfo) -> discread.Contents:
-        with self.recorder.open_reader() as fp:
-            return await trio.to_thread.run_sync(lambda: discread.read_contents(fp, info))
+    async def _read_contents(self, fp: BinaryIO, info: DiscInfo) -> discread.Contents:
+        return await trio.to_thread.run_sync(lambda: discread.read_contents(fp, info))

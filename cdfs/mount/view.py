@@ -81,6 +81,15 @@ class View:
 
     # -- disc -----------------------------------------------------------
 
+    def use_reader(self, reader: BinaryIO | None) -> None:
+        """Read the disc's files through ``reader`` from now on: one opened
+        after the disc changed (a burn, an erase, another disc), as one
+        opened before can still see a real drive's disc as it was.  The
+        previous reader is closed."""
+        old, self.reader = self.reader, reader
+        if old is not None and old is not reader:
+            old.close()
+
     def set_disc(self, info: DiscInfo, disc_root: DiscEntry | None, problem: str = "") -> None:
         """Point every node at the disc's (new) newest readable session;
         ``problem`` names newer sessions that do not read whole

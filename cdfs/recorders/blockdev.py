@@ -9,11 +9,15 @@ see the disc as it is now:
 * every reader is a new open, and the device's cached pages are dropped
   first (``posix_fadvise(POSIX_FADV_DONTNEED)``, allowed to any reader, and
   ``BLKFLSBUF`` where the caller may use it);
-* when the kernel's size of the device ends before the data just recorded
-  (a stale capacity), the tray is reloaded as K3b does before verifying
-  (``CDROMEJECT`` then ``CDROMCLOSETRAY``, on drives that can close their
-  tray), and if the size is still short the error says to eject and
-  reinsert the disc.
+* when the kernel's size of the device ends before the disc's data (the
+  sector just recorded up to, or the capacity the drive reports now: a
+  stale capacity), the disc is read with SCSI commands past the sr driver
+  (``READ(10)`` through ``SG_IO``, :mod:`cdfs.recorders.sgio`), as the
+  burn itself was written;
+* where the drive takes no such commands, the tray is reloaded as K3b does
+  before verifying (``CDROMEJECT`` then ``CDROMCLOSETRAY``, on drives that
+  can close their tray), and if the size is still short the error says to
+  eject and reinsert the disc.
 
 It knows nothing of xorriso or ISO 9660.
 """
@@ -22,6 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import io
 import logging
 import os
 import stat
@@ -29,6 +35,7 @@ import time
 from typing import BinaryIO
 
 from cdfs.errors import RecorderError
+from cdfs.recorders import sgio
 from cdfs.units import SECTOR_SIZE
 
 log = logging.getLogger(__name__)
@@ -77,7 +84,21 @@ def open_fresh(path: str, end: int | None = None, *, reload: bool = True) -> Bin
     f = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
     try:
         drop_cache(f.fileno())
-        if end is None or device_bytes(f.fileno()) >= end * SECTOR_SIZE:
+        kernel = device_bytes(f.fileno())
+        need = disc_bytes(f.fileno(), end)
+        if kernel >= need:
+            return f
+        log.info(
+            "%s: the system sees %d sectors of a disc of %d: reading it past the system",
+            path,
+            kernel // SECTOR_SIZE,
+            need // SECTOR_SIZE,
+        )
+        direct = scsi_reader(f.fileno(), need)
+        if direct is not None:
+            f.close()
+            return direct
+        if end is None:  # only the drive's word that there is more: read what the kernel has
             return f
         f.close()
         if reload and _reload_tray(path):
@@ -94,6 +115,31 @@ def open_fresh(path: str, end: int | None = None, *, reload: bool = True) -> Bin
     except BaseException:
         f.close()
         raise
+
+
+def disc_bytes(fd: int, end: int | None) -> int:
+    """How far the disc's data reaches: ``end`` (sectors) or the capacity
+    the drive reports now, whichever is further (0 when neither is known)."""
+    try:
+        capacity = sgio.read_capacity(fd)
+    except OSError:  # not a SCSI device, no disc, or a blank one
+        capacity = 0
+    return max(end or 0, capacity) * SECTOR_SIZE
+
+
+def scsi_reader(fd: int, size: int) -> BinaryIO | None:
+    """A reader of the first ``size`` bytes of the disc through SCSI
+    commands on a duplicate of ``fd``; None when the drive does not take
+    them (the kernel refuses SG_IO, or the read fails)."""
+    own = os.dup(fd)
+    try:
+        sgio.read_sectors(own, min(16, size // SECTOR_SIZE - 1), 1)
+    except OSError as exc:
+        log.info("cannot read the disc with SCSI commands: %s", exc)
+        os.close(own)
+        return None
+    raw = sgio.SectorFile(functools.partial(sgio.read_sectors, own), size, own)
+    return io.BufferedReader(raw, buffer_size=sgio.MAX_SECTORS * SECTOR_SIZE)
 
 
 def _reload_tray(path: str) -> bool:
