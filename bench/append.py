@@ -5,7 +5,7 @@ mastered by ``xorriso -as mkisofs -R -J``) is recorded on an emulated CD-R;
 each run works on a fresh copy of it and adds one small file as session 2:
 
 - ``append-master``: cdfs as its burn job does it, in a process of its own:
-  read the last session's tree (:func:`cdfs.iso.discread.read_tree`), list it
+  read the last session's tree (:func:`cdfs.iso.disccontents.read_tree`), list it
   again with one new file (kept files by their extents), and
   :func:`cdfs.iso.mastering.master_session` at the next writable address;
 - ``append-record``: the same plus recording on the emulated recorder and
@@ -57,7 +57,7 @@ def _child_append(disc: Path, new: Path, stash_dir: Path) -> dict[str, float]:
     """What the burn job does for the append, timed step by step."""
     from cdfs.burn import stash
     from cdfs.burn.snapshot import disc_entry
-    from cdfs.iso import discread
+    from cdfs.iso import disccontents, discread
     from cdfs.iso.mastering import Kind, MasterEntry, master_session
     from cdfs.recorders.emulated import EmulatedRecorder
     from cdfs.recorders.knobs import Faults
@@ -68,7 +68,7 @@ def _child_append(disc: Path, new: Path, stash_dir: Path) -> dict[str, float]:
     info = rec.disc_info()
     assert info.nwa is not None
     with rec.open_reader() as fp:
-        root = discread.read_tree(fp, info)
+        root = disccontents.read_tree(fp, info)
     assert root is not None
     entries = [disc_entry(path, e) for path, e in discread.walk(root)]
     st = new.stat()

@@ -44,7 +44,7 @@ from cdfs.errors import (
     UsageError,
     WriteOnceError,
 )
-from cdfs.iso import discread
+from cdfs.iso import disccontents
 from cdfs.mount.fs import Operations
 from cdfs.mount.namereport import name_changes
 from cdfs.mount.staging import Upper, is_reserved
@@ -111,9 +111,9 @@ class Daemon:
         self.upper = Upper(self.staging_dir / names.STAGING_TREE)
         info = disc_or_none(recorder)  # an empty drive mounts: staging works
         reader = None if is_no_disc(info) else recorder.open_reader()
-        shown = discread.Contents(None, None)
+        shown = disccontents.Contents(None, None)
         if reader is not None:
-            shown = discread.read_contents(reader, info)
+            shown = disccontents.read_contents(reader, info)
         self._nursery: trio.Nursery | None = None
         """Set while mounted: where the kernel's caches are invalidated."""
         self.discs_followed = 0
@@ -445,11 +445,11 @@ class Daemon:
         info = await trio.to_thread.run_sync(disc_or_none, self.recorder)
         if info.identity == self.view.info.identity and info == self.view.info:
             return True
-        reader, shown = None, discread.Contents(None, None)
+        reader, shown = None, disccontents.Contents(None, None)
         if not is_no_disc(info):
             try:
                 reader = await trio.to_thread.run_sync(self.recorder.open_reader)
-                shown = await trio.to_thread.run_sync(discread.read_contents, reader, info)
+                shown = await trio.to_thread.run_sync(disccontents.read_contents, reader, info)
             except CdfsError as exc:
                 log.warning("cannot read the disc now in the drive: %s", exc)
                 if reader is not None:

@@ -100,7 +100,7 @@ def describe(drive: DriveInfo, enabled: bool, probe: bool = True) -> dict[str, A
 
 def probe_disc(device: str) -> dict[str, Any]:
     """What the drive itself says of its disc: media, state, free bytes."""
-    from cdfs.iso.discread import read_tree
+    from cdfs.iso.disccontents import read_tree
     from cdfs.mount.space import disc_figures
     from cdfs.recorders.opening import open_recorder
 

@@ -47,7 +47,7 @@ def cmd_media_create(args: argparse.Namespace) -> int:
 
 
 def cmd_media_info(args: argparse.Namespace) -> int:
-    from cdfs.iso.discread import read_contents
+    from cdfs.iso.disccontents import read_contents
     from cdfs.mount.space import disc_figures
     from cdfs.recorders.opening import open_recorder
 

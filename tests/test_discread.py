@@ -18,8 +18,9 @@ from typing import BinaryIO
 import pytest
 
 from cdfs.errors import InvalidImageError
-from cdfs.iso import discread
-from cdfs.iso.discread import DiscEntry, read_session, read_tree, walk
+from cdfs.iso import disccontents, discread
+from cdfs.iso.disccontents import read_tree
+from cdfs.iso.discread import DiscEntry, read_session, walk
 from cdfs.iso.mastering import Kind, MasterEntry, master_session
 from cdfs.recorders.media import DiscInfo, DiscState, Session, media_type
 from cdfs.units import SECTOR_SIZE, Lba, Sectors
@@ -356,27 +357,29 @@ def test_a_session_cut_short_is_passed_over_for_the_one_before(tmp_path: Path) -
         media_type("cd-r80"), DiscState.APPENDABLE, (first, Session(Lba(1000), Sectors(cut)))
     )
     with disc.open("rb") as fp:
-        shown = discread.read_contents(fp, info)
+        shown = disccontents.read_contents(fp, info)
         assert shown.root is not None and set(shown.root.children) == {b"f0"}
         assert shown.session == first and [s.start for s, _ in shown.damaged] == [1000]
         assert "the disc has a damaged session" in shown.problem
         assert "beyond the written area" in shown.problem
         assert read_tree(fp, info) is not None
-        none = discread.read_contents(fp, DiscInfo(info.media, info.state, info.sessions[1:]))
+        none = disccontents.read_contents(fp, DiscInfo(info.media, info.state, info.sessions[1:]))
         assert none.root is None and none.session is None and len(none.damaged) == 1
-        assert "no files of the disc are shown" in none.problem
+        assert "no session of it reads whole: cannot read the disc's files" in none.problem
     disc.write_bytes(images[0].ljust(1000 * SECTOR_SIZE, b"\0") + images[1])
     with disc.open("rb") as fp:
         # A tree that reaches past the end of the last session is damaged
         # even where the image (or a drive) has data there.
-        assert discread.read_contents(fp, info).damaged
+        assert disccontents.read_contents(fp, info).damaged
         full = Session(Lba(1000), Sectors(len(images[1]) // SECTOR_SIZE))
-        ok = discread.read_contents(fp, DiscInfo(info.media, info.state, (first, full)))
+        ok = disccontents.read_contents(fp, DiscInfo(info.media, info.state, (first, full)))
         assert ok.root is not None and set(ok.root.children) == {b"f1"}
         assert ok.session == full and not ok.damaged and ok.problem == ""
         # Cut after its tree, before its file's data: damaged all the same.
         data_at = ok.root.children[b"f1"].extents[0][0]
         assert data_at < full.end
         tree_only = Session(Lba(1000), Sectors(data_at - 1000))
-        cut_data = discread.read_contents(fp, DiscInfo(info.media, info.state, (first, tree_only)))
+        cut_data = disccontents.read_contents(
+            fp, DiscInfo(info.media, info.state, (first, tree_only))
+        )
         assert cut_data.session == first and "puts the data of 'f1'" in cut_data.problem

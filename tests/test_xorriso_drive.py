@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from cdfs.burn.checks import kept_at_risk, verify_kept
 from cdfs.burn.snapshot import disc_entry
 from cdfs.errors import RecorderError, VerificationError
-from cdfs.iso import discread
+from cdfs.iso import disccontents, discread
 from cdfs.iso.mastering import Kind, MasterEntry, master_session
 from cdfs.recorders import blockdev, sgio
 from cdfs.recorders.media import DiscState
@@ -138,7 +138,7 @@ def test_verification_rereads_earlier_files_the_new_session_overwrote(tmp_path: 
     info = rec.disc_info()
     assert info.nwa is not None
     with rec.open_reader() as fp:
-        root = discread.read_tree(fp, info)
+        root = disccontents.read_tree(fp, info)
     assert root is not None
     entries = [disc_entry(path, e) for path, e in discread.walk(root)]
     new = tmp_path / "new.bin"

@@ -23,7 +23,7 @@ from cdfs.errors import (
     RecorderError,
     WriteOnceError,
 )
-from cdfs.iso import discread
+from cdfs.iso import disccontents
 from cdfs.recorders.media import (
     MEDIA_TYPES,
     RECORDER_PADDING,
@@ -803,7 +803,7 @@ def test_a_closed_disc_without_toc_is_read_not_shown_empty(tmp_path: Path) -> No
     assert info.state is DiscState.CLOSED and info.label == "PHOTOS"
     assert info.sessions == (Session(Lba(0), Sectors(disc.stat().st_size // SECTOR_SIZE)),)
     with open(disc, "rb") as fp:
-        root = discread.read_tree(fp, info)
+        root = disccontents.read_tree(fp, info)
     assert root is not None and sorted(root.children) == [b"a.txt", b"b"]
     unreadable = tmp_path / "zeros.img"
     unreadable.write_bytes(bytes(1 << 20))

@@ -55,7 +55,7 @@ from cdfs.errors import (
     VerificationError,
     WriteOnceError,
 )
-from cdfs.iso import discread
+from cdfs.iso import disccontents
 from cdfs.iso.isonames import label_warning
 from cdfs.iso.mastering import Kind, MasterEntry, master_session
 from cdfs.mount.space import after_burn, session_sectors
@@ -428,13 +428,13 @@ class Burner:
         fp: BinaryIO | None = None
         try:
             fp = await trio.to_thread.run_sync(self.recorder.open_reader)
-            shown = await self._read_contents(fp, info)
+            shown = await trio.to_thread.run_sync(disccontents.read_contents, fp, info)
         except (CdfsError, OSError) as exc:
             log.warning("cannot read the disc again after the failed recording: %s", exc)
             if fp is not None:
                 fp.close()
                 fp = None
-            shown = discread.Contents(self.view.root.disc, None)
+            shown = disccontents.Contents(self.view.root.disc, None)
         self.view.set_disc(info, shown.root, shown.problem)
         if fp is not None:
             self.view.use_reader(fp)
@@ -584,7 +584,7 @@ class Burner:
             session.length,
         )
 
-    async def _read_disc(self) -> tuple[DiscInfo, discread.Contents, BinaryIO]:
+    async def _read_disc(self) -> tuple[DiscInfo, disccontents.Contents, BinaryIO]:
         """The disc's table of contents, what it shows (the tree of its
         newest session that reads whole), and a reader opened after the
         change, for the view to read files with from now on (a reader opened
@@ -593,11 +593,8 @@ class Burner:
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
         fp = await trio.to_thread.run_sync(self.recorder.open_reader)
         try:
-            shown = await self._read_contents(fp, info)
+            shown = await trio.to_thread.run_sync(disccontents.read_contents, fp, info)
         except BaseException:
             fp.close()
             raise
         return info, shown, fp
-
-    async def _read_contents(self, fp: BinaryIO, info: DiscInfo) -> discread.Contents:
-        return await trio.to_thread.run_sync(lambda: discread.read_contents(fp, info))

@@ -8,12 +8,9 @@ symlinks from Rock Ridge SL; multi-extent files as one file with several
 extents; Rock Ridge relocation (CL/RE) undone.  Extents are absolute sectors,
 so the view reads file data straight from the disc.
 
-It also owns which session a disc shows (:func:`read_contents`): the newest
-one that reads whole.  A session whose tree points beyond the written area
-(cut short by a failed recording: libburn closes the track and session where
-the drive's write error stopped it) or that is otherwise damaged is passed
-over for the one before it, as the kernel and xorriso fall back, and named
-so that the user is told.
+Which session a disc shows is :mod:`cdfs.iso.disccontents`'s: a session
+whose tree or data points beyond ``end`` (the disc's written area) is
+reported here as damaged (InvalidImageError).
 
 It does not read the table of contents (the recorders do), file data (the
 view does) or write anything (:mod:`cdfs.iso.mastering`).
@@ -41,10 +38,9 @@ from typing import BinaryIO
 from cdfs.errors import InvalidImageError, MediaError
 from cdfs.iso import rrlinks
 from cdfs.iso.mastering import Kind
-from cdfs.recorders.media import DiscInfo, Session
 from cdfs.units import SECTOR_SIZE, Lba
 
-__all__ = ["Contents", "DiscEntry", "Kind", "read_contents", "read_session", "read_tree", "walk"]
+__all__ = ["DiscEntry", "Kind", "read_session", "walk"]
 
 log = logging.getLogger(__name__)
 
@@ -560,58 +556,6 @@ def read_session(fp: BinaryIO, start: Lba, end: int | None = None) -> DiscEntry:
         return _Builder(session, session.joliet, joliet=True).tree()
     except (struct.error, IndexError, UnicodeError) as e:
         raise InvalidImageError(f"the session at sector {start} is damaged ({e})") from e
-
-
-@dataclass(frozen=True)
-class Contents:
-    """What a disc shows: the tree of its newest session that reads whole
-    (None on a blank disc, or when no session reads), and the newer
-    sessions that do not, with why."""
-
-    root: DiscEntry | None
-    session: Session | None
-    damaged: tuple[tuple[Session, str], ...] = ()
-
-    @property
-    def problem(self) -> str:
-        """The damaged sessions in plain words, for the status and the
-        burn's result; empty when there are none."""
-        if not self.damaged:
-            return ""
-        n = len(self.damaged)
-        what = f"{n} damaged sessions" if n > 1 else "a damaged session"
-        shown = (
-            f"the files shown are those of the session at sector {self.session.start}"
-            if self.session is not None
-            else "no session of it reads whole, so no files of the disc are shown"
-        )
-        return (
-            f"the disc has {what}, as a recording that failed leaves ({self.damaged[0][1]}):"
-            f" {shown}"
-        )
-
-
-def read_contents(fp: BinaryIO, info: DiscInfo) -> Contents:
-    """The newest session of the disc that reads whole, newer damaged ones
-    passed over.  Reads never go past the end of the disc's last session
-    (a real drive answers there with a medium error, not with data)."""
-    end = max((s.end for s in info.sessions), default=None)
-    damaged: list[tuple[Session, str]] = []
-    for session in reversed(info.sessions):
-        try:
-            root = read_session(fp, session.start, end)
-        except InvalidImageError as exc:
-            log.warning("passing over a damaged session: %s", exc)
-            damaged.append((session, str(exc)))
-            continue
-        return Contents(root, session, tuple(damaged))
-    return Contents(None, None, tuple(damaged))
-
-
-def read_tree(fp: BinaryIO, info: DiscInfo) -> DiscEntry | None:
-    """The tree of the newest session of a disc that reads whole
-    (:func:`read_contents`), or None when it is blank."""
-    return read_contents(fp, info).root
 
 
 def walk(root: DiscEntry) -> Iterator[tuple[tuple[bytes, ...], DiscEntry]]:

@@ -93,7 +93,7 @@ class View:
     def set_disc(self, info: DiscInfo, disc_root: DiscEntry | None, problem: str = "") -> None:
         """Point every node at the disc's (new) newest readable session;
         ``problem`` names newer sessions that do not read whole
-        (:attr:`cdfs.iso.discread.Contents.problem`)."""
+        (:attr:`cdfs.iso.disccontents.Contents.problem`)."""
         if self.generation:  # not the first: the disc changed
             self.dir_attrs.settle(disc_root)
         self.generation += 1
