@@ -58,7 +58,8 @@ def cmd_media_info(args: argparse.Namespace) -> int:
             shown = read_contents(fp, info)
         root = shown.root  # the next session lists it again
         if shown.problem:
-            print(f"cdfs: warning: {shown.problem}", file=sys.stderr)
+            room = "; free leaves out the room the next session would take to list them"
+            print(f"cdfs: warning: {shown.problem}{room * (root is None)}", file=sys.stderr)
     except CdfsError as exc:
         root = None  # the table of contents is still worth showing
         print(f"cdfs: warning: cannot read the disc's files ({exc}); free leaves out the "

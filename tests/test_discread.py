@@ -365,7 +365,7 @@ def test_a_session_cut_short_is_passed_over_for_the_one_before(tmp_path: Path) -
         assert read_tree(fp, info) is not None
         none = disccontents.read_contents(fp, DiscInfo(info.media, info.state, info.sessions[1:]))
         assert none.root is None and none.session is None and len(none.damaged) == 1
-        assert "no session of it reads whole: cannot read the disc's files" in none.problem
+        assert "no session of it reads whole" in none.problem
     disc.write_bytes(images[0].ljust(1000 * SECTOR_SIZE, b"\0") + images[1])
     with disc.open("rb") as fp:
         # A tree that reaches past the end of the last session is damaged

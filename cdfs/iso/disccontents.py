@@ -41,14 +41,15 @@ class Contents:
             return ""
         n = len(self.damaged)
         what = f"{n} damaged sessions" if n > 1 else "a damaged session"
-        shown = (
-            f"the files shown are those of the session at sector {self.session.start}"
-            if self.session is not None
-            else "no session of it reads whole: cannot read the disc's files"
-        )
+        why = f"{self.damaged[0][1]}; a recording that failed leaves one"
+        if self.session is None:
+            return (
+                f"cannot read the disc's files: the disc has {what} and no session of it"
+                f" reads whole ({why})"
+            )
         return (
-            f"the disc has {what}, as a recording that failed leaves ({self.damaged[0][1]}):"
-            f" {shown}"
+            f"the disc has {what} ({why}): the files shown are those of the session at"
+            f" sector {self.session.start}"
         )
 
 
