@@ -193,7 +193,7 @@ def report_burn(last: dict[str, Any]) -> int:
         print(f"cdfs: {last.get('message')}", file=sys.stderr)
         return PolicyError.exit_code
     print(f"cdfs: burn failed: {last.get('message')}", file=sys.stderr)
-    # 5 or 6 when the disc was the reason (swapped, closed, full...), else 1.
+    # 5 when the disc was the reason (swapped, closed...), else 1.
     return int(last.get("exit_code") or FAILED)
 
 

@@ -191,8 +191,8 @@ def add_umount(sub: Subparsers) -> None:
         "umount",
         help="unmount, after burning what is staged",
         description="Unmount; returns when the daemon has finished the burn that "
-        "unmounting starts.  Exit status 1 if that burn failed (5 or 6 when the disc was the "
-        "reason: not writable, swapped, full); 8 if the mount is busy (a "
+        "unmounting starts.  Exit status 1 if that burn failed (5 when the disc was the "
+        "reason: not writable, closed, swapped); 8 if the mount is busy (a "
         "program has a file or its working directory in it: nothing is unmounted or burned).  "
         "A dead mount (its daemon "
         "was killed or crashed) is removed with exit status 3, as nothing was burned: "
@@ -221,8 +221,8 @@ def add_burn(sub: Subparsers) -> None:
     b.add_argument(
         "--wait",
         action="store_true",
-        help="show progress; exit 0 only if the burn succeeded, 1 if it failed, 5 or 6 when "
-        "the disc was the reason (not writable: closed, swapped, write-protected; full).  "
+        help="show progress; exit 0 only if the burn succeeded, 1 if it failed, 5 when "
+        "the disc was the reason (not writable: closed, swapped, write-protected).  "
         "With no disc in the drive, first ask for one and wait until it is inserted",
     )
     b.add_argument(

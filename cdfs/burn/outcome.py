@@ -10,15 +10,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdfs.errors import CdfsError, DiscChangedError, NoSpaceError, NotWritableError, WriteOnceError
+from cdfs.errors import CdfsError, DiscChangedError, NotWritableError, WriteOnceError
 
 FAILED = 1
 """The exit status of a burn or erase that failed (README, "exit codes")."""
 
-_DISC_REFUSALS = (DiscChangedError, NotWritableError, WriteOnceError, NoSpaceError)
+_DISC_REFUSALS = (DiscChangedError, NotWritableError, WriteOnceError)
 """Failures that are the disc's: not writable (write-once, closed, swapped,
-damaged, write-protected, no disc, a power calibration error; exit 5) or
-too full (exit 6)."""
+damaged, write-protected, no disc, a power calibration error; exit 5).  Too
+little room (on the disc or for the stash) stays a failed burn, 1."""
 
 
 def exit_code_for(exc: CdfsError) -> int:
