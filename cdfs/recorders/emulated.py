@@ -300,7 +300,7 @@ class EmulatedRecorder:
         try:
             return open(self._path, "rb")  # the caller closes it
         except FileNotFoundError:
-            raise NoDiscError(f"no disc in the emulated drive: {self._path} is gone") from None
+            raise self._no_disc() from None
 
     def record(
         self,
@@ -538,13 +538,17 @@ class EmulatedRecorder:
         """Hold the drive (:mod:`cdfs.recorders.drivelock`); when another process has
         it, yield False or raise."""
         if not self._path.exists():
-            raise NoDiscError(f"no disc in the emulated drive: {self._path} is gone")
+            raise self._no_disc()
         what = f"the emulated drive {self._path}"
         return drivelock.hold(self.ident, what, raise_if_busy=raise_if_busy)
 
+    def _no_disc(self) -> NoDiscError:
+        """The error of a disc whose image is gone (an eject, for this drive)."""
+        return NoDiscError(f"no disc in the emulated drive: {self._path} is gone")
+
     def _read_toc(self) -> _Toc:
         if not self._path.exists():
-            raise NoDiscError(f"no disc in the emulated drive: {self._path} is gone")
+            raise self._no_disc()
         try:
             text = self._toc_path.read_text("utf-8")
         except FileNotFoundError:
