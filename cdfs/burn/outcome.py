@@ -10,6 +10,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+NO_DISC = "no disc"
+"""``BurnResult.refused`` of a burn on unmount with no disc in the drive."""
+
 
 @dataclass
 class BurnResult:
@@ -27,7 +30,8 @@ class BurnResult:
     """Unique to this result: tells two burns apart even when they ended in
     the same second with the same message (``cdfs umount`` compares it)."""
     refused: str = ""
-    """``policy`` when the burn policy refused it (nothing was tried)."""
+    """``policy`` when the burn policy refused it, ``NO_DISC`` when the burn
+    on unmount found the drive empty (nothing was tried in either case)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
