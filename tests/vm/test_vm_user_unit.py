@@ -67,6 +67,11 @@ def enabled(drive: lane.Drive) -> Iterator[None]:
         monitor.terminate()
         monitor.wait(timeout=10)
         print(events.read_text())
+        # Nothing staged is left for the stop's burn on unmount: CDEmu
+        # crashes on a CD-R session left open (issue 16), and the burn is
+        # not what this test is about.
+        if mounted():
+            as_user("rm", "-f", str(MOUNTPOINT / "hello.txt"), check=False)
         as_user("cdfs", "disable", "--now", "sr0", check=False)
         if mounted():
             lane.run(["umount", "-l", str(MOUNTPOINT)], check=False)
