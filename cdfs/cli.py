@@ -38,7 +38,7 @@ from cdfs import (
     system,
 )
 from cdfs.burn import stash
-from cdfs.burn.outcome import FAILED
+from cdfs.burn.outcome import FAILED, NO_DISC
 from cdfs.burn.status import AT_REST, render_text
 from cdfs.desktop.commands import COMMANDS as DESKTOP_COMMANDS
 from cdfs.errors import (
@@ -188,6 +188,9 @@ def wait_and_report(mountpoint: Path, ticket: int, quiet: bool) -> int:
 def report_burn(last: dict[str, Any]) -> int:
     if last.get("ok"):
         print(f"cdfs: {last.get('message')}")
+        return 0
+    if last.get("refused") == NO_DISC:  # unmounted with no disc: staged files kept
+        print(f"cdfs: {last.get('message')}", file=sys.stderr)
         return 0
     if last.get("refused") == "policy":
         print(f"cdfs: {last.get('message')}", file=sys.stderr)

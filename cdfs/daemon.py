@@ -31,7 +31,7 @@ from cdfs import names, paths, policy, private
 from cdfs.burn import stash
 from cdfs.burn.job import Burner
 from cdfs.burn.options import BurnOptions, parse_burn_options
-from cdfs.burn.outcome import BurnResult
+from cdfs.burn.outcome import NO_DISC, BurnResult
 from cdfs.burn.recovery import recover
 from cdfs.burn.status import render_text
 from cdfs.desktop.inhibit import SleepLock
@@ -401,6 +401,17 @@ class Daemon:
         self.publish()
 
     async def _burn_on_unmount(self) -> BurnResult:
+        if is_no_disc(self.view.info):
+            # Ejected before the unmount (an eject stops cdfs@sr0.service):
+            # nothing to burn onto, which is no failed burn.
+            message = (
+                "not burned on unmount: there is no disc in the drive; the staged files are "
+                "kept (mount the drive again and burn them onto a disc)"
+            )
+            log.info("%s", message)
+            result = BurnResult(False, message, request=self.burner.requests, refused=NO_DISC)
+            self.burner.last = result
+            return result
         try:
             policy.check(self.options.settings)
         except PolicyError as exc:
@@ -530,7 +541,7 @@ def run(daemon: Daemon, ready_fd: int | None = None) -> int:
     pyfuse3.close(unmount=False)
     daemon.close()
     final = daemon.final_burn
-    return 0 if final is None or final.ok else 1
+    return 0 if final is None or final.ok or final.refused == NO_DISC else 1
 
 
 def daemonize(log_path: Path) -> int | None:

@@ -192,9 +192,10 @@ def add_umount(sub: Subparsers) -> None:
         help="unmount, after burning what is staged",
         description="Unmount; returns when the daemon has finished the burn that "
         "unmounting starts.  Exit status 1 if that burn failed (5 or 6 when the disc or space "
-        "was the reason: not writable, swapped, full, no room for the stash file); 8 if the "
-        "mount is busy (a program has a file or its working directory in it: nothing is "
-        "unmounted or burned).  "
+        "was the reason: not writable, swapped, full, no room for the stash file; with no "
+        "disc in the drive nothing is burned, the staged files are kept, and the status is "
+        "0); 8 if the mount is busy (a program has a file or its working directory in it: "
+        "nothing is unmounted or burned).  "
         "A dead mount (its daemon "
         "was killed or crashed) is removed with exit status 3, as nothing was burned: "
         "mount it again to finish any interrupted burn.",

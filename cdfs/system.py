@@ -8,8 +8,9 @@ kernel name) links it into ``default.target.wants`` there, as
 ``systemctl --user enable`` does, so that it starts at login when the drive
 has a disc.  udev starts it on each insertion through the rule in
 ``udev/61-cdfs.rules`` (``TAG+="systemd"``,
-``ENV{SYSTEMD_USER_WANTS}+="cdfs@%k.service"``; systemd's own rules make
-the drive's device unit active again at each insertion).  The unit mounts
+``ENV{SYSTEMD_USER_WANTS}+="cdfs@%k.service"``, and
+``ENV{SYSTEMD_READY}="0"`` while the drive is empty, so that the drive's
+device unit becomes active again at each insertion).  The unit mounts
 the drive at ``$XDG_RUNTIME_DIR/cdfs/Recorder-sr0``; stopping it is
 ``cdfs umount``, which burns first if ``burn_on_unmount`` says so, within a
 stop timeout long enough for a burn.

@@ -129,3 +129,23 @@ def test_a_swap_the_mount_has_not_followed_is_still_refused(
     assert res.returncode == 5, res.stderr  # burn --wait: refused for the disc (swapped)
     assert "not the one this mount shows" in res.stderr
     assert m.status()["staged_files"] == 1
+
+
+def test_unmounting_with_no_disc_keeps_the_staged_files_and_is_no_failure(
+    mount: Any, home: dict[str, str], tmp_path: Path
+) -> None:
+    """The disc ejected, then the mount unmounted (cdfs@sr0.service is
+    stopped by the eject): burn_on_unmount has no disc to burn onto.  That
+    is no failed burn: ``cdfs umount`` and the daemon exit 0 saying the
+    staged files are kept, and the next mount of the drive shows them."""
+    empty_drive(home, tmp_path)
+    m = mount(Path("/dev/sr0"))
+    (m.path / "kept.txt").write_text("staged, then the disc went\n")
+    res = cdfs(["umount", str(m.path)], home, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "no disc in the drive" in res.stderr and "staged files are kept" in res.stderr
+    assert m.proc is not None and m.proc.wait(timeout=60) == 0
+    m.proc = None
+    again = mount(Path("/dev/sr0"), name="again")
+    assert again.status()["staged_files"] == 1
+    assert (again.path / "kept.txt").read_text() == "staged, then the disc went\n"

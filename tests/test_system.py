@@ -176,10 +176,18 @@ def udev_test(tmp_path: Path, fake: str) -> str:
     reason="needs root (a mount namespace) and a disk named vda",
 )  # fmt: skip
 def test_udevadm_test_shows_the_rule_asking_for_the_unit(tmp_path: Path) -> None:
-    out = udev_test(tmp_path / "rw", 'ENV{ID_CDROM}="1", ENV{ID_CDROM_CD_RW}="1"')
+    out = udev_test(
+        tmp_path / "rw", 'ENV{ID_CDROM}="1", ENV{ID_CDROM_CD_RW}="1", ENV{ID_CDROM_MEDIA}="1"'
+    )
     props = set(out.splitlines())
     assert {"CDFS_RECORDER=1", "SYSTEMD_USER_WANTS=cdfs@vda.service"} <= props
+    assert "SYSTEMD_READY=0" not in props
     assert any(p.startswith("TAGS=") and ":systemd:" in p and ":uaccess:" in p for p in props)
+    # With no disc, on any event (not only the kernel's media-change ones, as
+    # systemd's 60-cdrom_id.rules): the device unit is inactive, so that the
+    # next disc makes it active again and starts the unit.
+    out = udev_test(tmp_path / "empty", 'ENV{ID_CDROM}="1", ENV{ID_CDROM_CD_RW}="1"')
+    assert "SYSTEMD_READY=0" in out.splitlines()
     # A drive that only reads discs is no recorder: nothing is asked for it.
     out = udev_test(tmp_path / "ro", 'ENV{ID_CDROM}="1", ENV{ID_CDROM_CD}="1"')
     assert "CDFS_RECORDER=1" not in out and "SYSTEMD_USER_WANTS" not in out

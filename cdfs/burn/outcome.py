@@ -29,6 +29,10 @@ def exit_code_for(exc: CdfsError) -> int:
     return exc.exit_code if isinstance(exc, _DISC_REFUSALS) else FAILED
 
 
+NO_DISC = "no disc"
+"""``BurnResult.refused`` of a burn on unmount with no disc in the drive."""
+
+
 @dataclass
 class BurnResult:
     ok: bool
@@ -45,7 +49,8 @@ class BurnResult:
     """Unique to this result: tells two burns apart even when they ended in
     the same second with the same message (``cdfs umount`` compares it)."""
     refused: str = ""
-    """``policy`` when the burn policy refused it (nothing was tried)."""
+    """``policy`` when the burn policy refused it, ``NO_DISC`` when the burn
+    on unmount found the drive empty (nothing was tried in either case)."""
     exit_code: int = 0
     """For the command that waited for it: 0 when it succeeded, else
     :func:`exit_code_for` its error."""
