@@ -400,18 +400,21 @@ class Daemon:
             nursery.cancel_scope.cancel()
         self.publish()
 
+    def _no_disc_on_unmount(self) -> BurnResult:
+        """The burn on unmount with no disc in the drive: nothing to burn
+        onto, which is no failed burn (an eject stops cdfs@sr0.service)."""
+        message = (
+            "not burned on unmount: there is no disc in the drive; the staged files are "
+            "kept (mount the drive again and burn them onto a disc)"
+        )
+        log.info("%s", message)
+        result = BurnResult(False, message, request=self.burner.requests, refused=NO_DISC)
+        self.burner.last = result
+        return result
+
     async def _burn_on_unmount(self) -> BurnResult:
         if is_no_disc(self.view.info):
-            # Ejected before the unmount (an eject stops cdfs@sr0.service):
-            # nothing to burn onto, which is no failed burn.
-            message = (
-                "not burned on unmount: there is no disc in the drive; the staged files are "
-                "kept (mount the drive again and burn them onto a disc)"
-            )
-            log.info("%s", message)
-            result = BurnResult(False, message, request=self.burner.requests, refused=NO_DISC)
-            self.burner.last = result
-            return result
+            return self._no_disc_on_unmount()
         try:
             policy.check(self.options.settings)
         except PolicyError as exc:
@@ -432,6 +435,10 @@ class Daemon:
             words = unmount_words(files, size, self.options.mountpoint)
             await trio.to_thread.run_sync(self.say, *words)
         result = await self.burner.burn(BurnOptions())
+        if result.no_disc:
+            # Ejected just before: systemd stops the unit on udev's event,
+            # often before this mount has taken the same event.
+            result = self._no_disc_on_unmount()
         if self.say is not None:
             await trio.to_thread.run_sync(self.say, *burn_words(result.as_dict()))
         return result

@@ -209,6 +209,24 @@ def test_the_burn_on_unmount_is_said_when_it_starts_and_ends(
     assert (out / "last.bin").read_bytes() == data
 
 
+def test_an_unmount_after_the_disc_went_says_the_files_wait_for_the_next(
+    home: dict[str, str], mount: Any, private_bus: str, server: Server
+) -> None:
+    """The disc taken out just before the unmount (the mount not yet told):
+    no "Burn failed", but that nothing was written and the files wait."""
+    home["DBUS_SESSION_BUS_ADDRESS"] = private_bus
+    home["CDFS_DISC_POLL"] = "0"
+    m = mount()
+    server.wait_for("Disc ready")
+    (m.path / "kept.txt").write_text("waits for the next disc\n")
+    m.disc.unlink()
+    m.disc.with_name(m.disc.name + ".toc").unlink()
+    assert m.stop() == 0
+    said = server.wait_for("Nothing written: no disc", timeout=120)
+    assert "still waiting to be written onto the next disc" in said["body"], said
+    assert "Burn failed" not in server.summaries()
+
+
 def test_off_by_setting(home: dict[str, str], mount: Any, private_bus: str, server: Server) -> None:
     home["DBUS_SESSION_BUS_ADDRESS"] = private_bus
     cdfs(["config", "set", "notifications", "no"], home)

@@ -36,7 +36,7 @@ from cdfs.burn.checks import (
     verify_session,
 )
 from cdfs.burn.options import BurnOptions, Resolved, should_close
-from cdfs.burn.outcome import FAILED, BurnResult, exit_code_for
+from cdfs.burn.outcome import FAILED, BurnResult, failure
 from cdfs.burn.phases import Progress, default_label, fault_pause
 from cdfs.burn.recovery import read_back, read_back_words, settle
 from cdfs.burn.snapshot import (
@@ -172,7 +172,7 @@ class Burner:
         try:
             result = await job()
         except CdfsError as exc:
-            result = BurnResult(False, str(exc), exit_code=exit_code_for(exc))
+            result = failure(exc)
         except Exception as exc:
             log.exception("%s failed unexpectedly", what)
             result = BurnResult(False, f"internal error: {exc!r}", exit_code=FAILED)

@@ -10,7 +10,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdfs.errors import CdfsError, DiscChangedError, NoSpaceError, NotWritableError, WriteOnceError
+from cdfs.errors import (
+    CdfsError,
+    DiscChangedError,
+    NoDiscError,
+    NoSpaceError,
+    NotWritableError,
+    WriteOnceError,
+)
 
 FAILED = 1
 """The exit status of a burn or erase that failed (README, "exit codes")."""
@@ -54,6 +61,15 @@ class BurnResult:
     exit_code: int = 0
     """For the command that waited for it: 0 when it succeeded, else
     :func:`exit_code_for` its error."""
+    no_disc: bool = False
+    """It failed because the drive held no disc (nothing was recorded)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def failure(exc: CdfsError) -> BurnResult:
+    """The result of a burn or erase that failed with ``exc``."""
+    return BurnResult(
+        False, str(exc), exit_code=exit_code_for(exc), no_disc=isinstance(exc, NoDiscError)
+    )

@@ -39,6 +39,7 @@ from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
 
 from cdfs import names
+from cdfs.burn.outcome import NO_DISC
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +261,12 @@ def ready_words(s: dict[str, Any], mp: Path) -> tuple[str, str]:
 def burn_words(last: dict[str, Any]) -> tuple[str, str]:
     if last.get("ok"):
         return "Burn finished", str(last.get("message") or "The disc was written.")
+    if last.get("refused") == NO_DISC:
+        return (
+            "Nothing written: no disc",
+            "The disc was taken out before the files were written. "
+            "The files are still waiting to be written onto the next disc.",
+        )
     return (
         "Burn failed",
         f"{last.get('message') or 'The disc was not written.'} "
