@@ -21,6 +21,10 @@ from typing import Any
 
 import pytest
 
+from cdfs.recorders.emulated import EmulatedRecorder, create_media
+from cdfs.recorders.knobs import FAULTS_ENV
+from tests.emulated_helpers import CD_R80, make_iso
+
 CMD_TIMEOUT = 120
 
 
@@ -270,3 +274,21 @@ from users import system_config, user  # noqa: E402, F401
 
 # The simulated MMC recorder's fixtures, ``sim`` and ``sim_mount`` (issue 14).
 pytest_plugins = ["tests.mmc.harness"]
+
+
+# -- the emulated recorder's tests (test_emulated*.py) ---------------------
+
+
+@pytest.fixture
+def no_env_faults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(FAULTS_ENV, raising=False)
+
+
+@pytest.fixture
+def blank_cdr(tmp_path: Path, no_env_faults: None) -> EmulatedRecorder:
+    return create_media(tmp_path / "disc.img", CD_R80)
+
+
+@pytest.fixture
+def small_iso(tmp_path: Path) -> Path:
+    return make_iso(tmp_path, "small", {"hello.txt": b"hello, disc\n", "d/x.bin": os.urandom(5000)})

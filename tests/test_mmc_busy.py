@@ -22,7 +22,7 @@ from cdfs.recorders.xorriso import XorrisoRecorder
 from tests.conftest import xorriso_extract
 from tests.mmc.harness import SimDrive, have_umockdev
 from tests.test_mmc_drive import files_of
-from tests.test_xorriso_parse import fake_xorriso
+from tests.test_xorriso_engine import fake_xorriso
 
 needs_sim = pytest.mark.skipif(
     not have_umockdev(), reason="needs umockdev, gir1.2-umockdev-1.0, python3-gi (make deps)"
