@@ -44,6 +44,7 @@ import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -209,15 +210,20 @@ def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
         parent.children[e.path[-1]] = e
         if e.kind is Kind.DIR:
             dirs[e.path] = _Dir(e.path, e)
+    rr_moved = (rockridge.RR_MOVED,)
     for d in dirs.values():
-        names = {n.decode(): n for n in d.children}  # the keys are shared, not copied
-        kinds = [(s, d.children[n].kind is Kind.DIR) for s, n in names.items()]
-        iso = isonames.iso_names(kinds, reserved=() if d.path else (rockridge.RR_MOVED,))
-        d.iso = {names[s]: ident for s, ident in iso.items()}
-        shown = [k for k in kinds if d.children[names[k[0]]].kind is not Kind.SYMLINK]
+        names, entries_ = list(d.children), list(d.children.values())
+        kinds = [e.kind for e in entries_]
+        decoded = [n.decode() for n in names]  # checked above
+        pairs = list(zip(decoded, [k is Kind.DIR for k in kinds], strict=True))
+        reserved = () if d.path else rr_moved
+        d.iso = dict(zip(names, isonames.iso_idents(pairs, reserved), strict=True))
         # Files from earlier sessions (no source) keep their Joliet names.
-        burned = {s for s, n in names.items() if _burned(d.children[n])}
-        d.joliet = {names[s]: j for s, j in isonames.joliet_names(shown, burned).items()}
+        burned = {s for s, e in zip(decoded, entries_, strict=True) if _burned(e)}
+        if Kind.SYMLINK in kinds:  # Joliet cannot show symlinks
+            shown = [k is not Kind.SYMLINK for k in kinds]
+            names, pairs = list(compress(names, shown)), list(compress(pairs, shown))
+        d.joliet = dict(zip(names, isonames.joliet_list(pairs, burned), strict=True))
     return dirs
 
 
