@@ -57,6 +57,15 @@ _MAX_CE = 64
 # ECMA-119 9.1.6 file flags
 _F_DIR, _F_ASSOCIATED, _F_MULTI_EXTENT = 0x02, 0x04, 0x80
 
+_F_NOT_PLAIN = _F_DIR | _F_ASSOCIATED | _F_MULTI_EXTENT
+_GENERAL_ONLY = frozenset((b"SL", b"CE", b"CL", b"RE"))
+"""Rock Ridge entries of a file record that only the general path reads."""
+_S_IFREG = stat.S_IFREG
+
+QUICK = True
+"""Make plain files' entries in one step (:meth:`_Builder._plain_file`); the
+tests turn it off to compare with the general path."""
+
 _PX = struct.Struct("<I4xI4xI4xI")
 _U32 = struct.Struct("<I")
 _LBA_SIZE = struct.Struct("<I4xI")
@@ -339,36 +348,25 @@ class _Session:
         parsed = self._rock(rec[su_start:n]) if rock and self.rock_ridge else None
         return _Record(ident, rec[25], lba + ext_attr, size, _dr_date(rec[18:25]), parsed)
 
-    def records(self, d: _Record) -> list[_Record]:
-        """The records of a directory, "." and ".." left out."""
+    def directory(self, d: _Record) -> bytes:
+        """The bytes of a directory's records."""
         if d.size > _MAX_DIR_BYTES:
             raise InvalidImageError(f"a directory of {d.size} bytes at sector {d.lba}")
-        data = self.read(d.lba, 0, d.size)
-        out, pos, size = [], 0, len(data)
-        rock, skip = self.rock_ridge, self.skip
-        # _parse_record, inline (without cutting each record out first):
-        # this runs for every record of the session.
-        while pos < size:
-            n = data[pos]
-            if n == 0:  # records do not cross sectors; the rest is padding
-                pos = (pos // SECTOR_SIZE + 1) * SECTOR_SIZE
-                continue
-            end, id_len = pos + n, data[pos + 32] if pos + 32 < size else 0
-            if n < 34 or end > size or 33 + id_len > n:
-                raise InvalidImageError(
-                    f"a directory record in the session at {self.start} is damaged"
-                )
-            ident = data[pos + 33 : pos + 33 + id_len]
-            if ident not in (b"\x00", b"\x01"):
-                lba, length = _LBA_SIZE.unpack_from(data, pos + 2)
-                su = pos + 33 + id_len + (1 - id_len % 2) + skip
-                out.append(
-                    _Record(ident, data[pos + 25], lba + data[pos + 1], length,
-                            _dr_date(data[pos + 18 : pos + 25]),
-                            self._rock(data[su:end]) if rock else None)
-                )  # fmt: skip
-            pos = end
-        return out
+        return self.read(d.lba, 0, d.size)
+
+    def parse_at(self, data: bytes, pos: int, end: int) -> _Record | None:
+        """The record at ``data[pos:end]`` (checked by :func:`_positions`);
+        None for "." and "..".  :meth:`_parse_record`, without cutting the
+        record out first."""
+        id_len = data[pos + 32]
+        ident = data[pos + 33 : pos + 33 + id_len]
+        if ident in (b"\x00", b"\x01"):
+            return None
+        lba, length = _LBA_SIZE.unpack_from(data, pos + 2)
+        su = pos + 33 + id_len + (1 - id_len % 2) + self.skip
+        return _Record(ident, data[pos + 25], lba + data[pos + 1], length,
+                       _dr_date(data[pos + 18 : pos + 25]),
+                       self._rock(data[su:end]) if self.rock_ridge else None)  # fmt: skip
 
     def check_data(self, name: bytes, extents: tuple[tuple[int, int], ...]) -> None:
         """A file's data must lie on the disc's written area too: a session
@@ -389,6 +387,21 @@ class _Session:
         return self._parse_record(first[: first[0]])
 
 
+def _positions(data: bytes, start: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each directory record in a directory's bytes."""
+    pos, size = 0, len(data)
+    while pos < size:
+        n = data[pos]
+        if n == 0:  # records do not cross sectors; the rest is padding
+            pos = (pos // SECTOR_SIZE + 1) * SECTOR_SIZE
+            continue
+        end, id_len = pos + n, data[pos + 32] if pos + 32 < size else 0
+        if n < 34 or end > size or 33 + id_len > n:
+            raise InvalidImageError(f"a directory record in the session at {start} is damaged")
+        yield pos, end
+        pos = end
+
+
 @functools.lru_cache(maxsize=4096)
 def _tf_times(body: bytes) -> Mapping[int, int | None]:
     """RRIP 4.1.6: timestamps in flag-bit order (0 CREATE, 1 MODIFY,
@@ -406,25 +419,13 @@ def _tf_times(body: bytes) -> Mapping[int, int | None]:
 # -- from records to entries ---------------------------------------------------------
 
 
-def _groups(recs: list[_Record]) -> Iterator[list[_Record]]:
-    """Directory records grouped by file: a multi-extent file has several."""
-    group: list[_Record] = []
-    for rec in recs:
-        group.append(rec)
-        if not rec.flags & _F_MULTI_EXTENT:
-            yield group
-            group = []
-    if group:
-        yield group
-
-
 @dataclass
 class _Frame:
     """A directory being built: its record and what was found in it."""
 
     name: bytes
     rec: _Record
-    todo: Iterator[tuple[bytes, list[_Record]]]
+    todo: Iterator[DiscEntry | tuple[bytes, list[_Record]]]
     kids: dict[bytes, DiscEntry] = field(default_factory=dict)
     relocated: int = 0
     """Records of relocated (RE) directories in it, not shown here."""
@@ -444,18 +445,21 @@ class _Builder:
         frames = [self._frame(b"", self.root)]
         while True:
             top = frames[-1]
-            child = next(top.todo, None)
-            if child is None:
+            for child in top.todo:
+                if isinstance(child, DiscEntry):  # a plain file, made at once
+                    top.kids[child.name] = child
+                elif child[1][0].flags & _F_DIR:
+                    frames.append(self._frame(*child))
+                    break
+                else:
+                    top.kids[child[0]] = self._leaf(*child)
+            else:
                 frames.pop()
                 entry = self._dir(top.name, top.rec, top.kids)
                 if not frames:
                     return entry
                 if len(frames) > 1 or not self._is_rr_moved(top):
                     frames[-1].kids[top.name] = entry
-            elif child[1][0].is_dir:
-                frames.append(self._frame(*child))
-            else:
-                top.kids[child[0]] = self._leaf(*child)
 
     def _frame(self, name: bytes, recs: _Record | list[_Record]) -> _Frame:
         rec = recs if isinstance(recs, _Record) else recs[0]
@@ -466,23 +470,99 @@ class _Builder:
         frame.todo = self._children(frame)
         return frame
 
-    def _children(self, frame: _Frame) -> Iterator[tuple[bytes, list[_Record]]]:
-        for recs in _groups(self.session.records(frame.rec)):
-            first = recs[0]
-            if first.rock and first.rock.relocated:
-                frame.relocated += 1  # shown where its CL placeholder is
+    def _children(self, frame: _Frame) -> Iterator[DiscEntry | tuple[bytes, list[_Record]]]:
+        """The children of a directory: (name, its records) of each, or, for
+        a plain file of a Rock Ridge tree (most records of a session), its
+        entry made at once by :meth:`_plain_file`."""
+        session = self.session
+        data = session.directory(frame.rec)
+        quick = QUICK and session.rock_ridge and not self.joliet
+        group: list[_Record] = []
+        for pos, end in _positions(data, session.start):
+            if quick and not group and not data[pos + 25] & _F_NOT_PLAIN:
+                entry = self._plain_file(data, pos, end)
+                if entry is not None:
+                    yield entry
+                    continue
+            rec = session.parse_at(data, pos, end)
+            if rec is None:
                 continue
-            if first.flags & _F_ASSOCIATED:
+            group.append(rec)
+            if rec.flags & _F_MULTI_EXTENT:  # the next record is its next extent
                 continue
-            if first.rock and first.rock.child is not None:
-                real = self.session.directory_at(first.rock.child)
-                real.rock, real.date = first.rock, first.date
-                recs = [real]
-            name = self._name(first).replace(b"/", b"_").replace(b"\0", b"_")
-            if name in (b"", b".", b".."):
-                log.debug("skipping a record with the unusable name %r", name)
-                continue
-            yield name, recs
+            recs, group = group, []
+            if (child := self._child(frame, recs)) is not None:
+                yield child
+        if group and (child := self._child(frame, group)) is not None:
+            yield child
+
+    def _child(self, frame: _Frame, recs: list[_Record]) -> tuple[bytes, list[_Record]] | None:
+        """(name, records) of one child (a multi-extent file has several
+        records), None for one not shown here."""
+        first = recs[0]
+        if first.rock and first.rock.relocated:
+            frame.relocated += 1  # shown where its CL placeholder is
+            return None
+        if first.flags & _F_ASSOCIATED:
+            return None
+        if first.rock and first.rock.child is not None:
+            real = self.session.directory_at(first.rock.child)
+            real.rock, real.date = first.rock, first.date
+            recs = [real]
+        name = self._name(first).replace(b"/", b"_").replace(b"\0", b"_")
+        if name in (b"", b".", b".."):
+            log.debug("skipping a record with the unusable name %r", name)
+            return None
+        return name, recs
+
+    def _plain_file(self, data: bytes, pos: int, end: int) -> DiscEntry | None:
+        """The entry of the record at ``data[pos:end]`` when it is a file of
+        one extent whose Rock Ridge entries are NM, PX and TF (and others
+        that carry nothing cdfs shows); None for any other record, left to
+        the general path (:meth:`_Session.parse_at`, :meth:`_child`,
+        :meth:`_leaf`), whose results these are.  Most records of a session
+        are such files: this makes each in one step."""
+        id_len = data[pos + 32]
+        i = pos + 33 + id_len + (1 - id_len % 2) + self.session.skip
+        pieces: list[bytes] = []
+        mode: int | None = None
+        uid = gid = serial = 0
+        nlink = 1
+        times = _NO_TIMES
+        while i + 4 <= end:
+            sig, length = data[i : i + 2], data[i + 2]
+            nxt = i + length
+            if length < 4 or nxt > end or sig == b"ST":
+                break
+            if sig == b"NM":
+                if length > 4 and not data[i + 4] & 0x06:
+                    pieces.append(data[i + 5 : nxt])
+            elif sig == b"PX":
+                if length >= 36:
+                    mode, nlink, uid, gid = _PX.unpack_from(data, i + 4)
+                    if length >= 44:  # RRIP 1.12 4.1.1: the file serial number
+                        serial = _U32.unpack_from(data, i + 36)[0]
+            elif sig == b"TF":
+                if times:
+                    return None  # several TF entries: merged by the general path
+                if length > 4:
+                    times = _tf_times(data[i + 4 : nxt])
+            elif sig in _GENERAL_ONLY:
+                return None
+            i = nxt
+        name = b"".join(pieces).replace(b"/", b"_").replace(b"\0", b"_")
+        if name in (b"", b".", b".."):
+            return None
+        date = _dr_date(data[pos + 18 : pos + 25]) or 0
+        mtime = times.get(1) or date
+        lba, size = _LBA_SIZE.unpack_from(data, pos + 2)
+        extents = ((lba + data[pos + 1], size),) if size else ()
+        if extents and self.session.end is not None:
+            self.session.check_data(name, extents)
+        perms = _DEFAULT_PERMS[Kind.FILE] if mode is None else stat.S_IMODE(mode)
+        return DiscEntry(name, Kind.FILE, _S_IFREG | perms, uid, gid, nlink, size, mtime,
+                         times.get(2) or mtime, times.get(3) or mtime, extents,
+                         serial=serial)  # fmt: skip
 
     @staticmethod
     def _is_rr_moved(frame: _Frame) -> bool:
