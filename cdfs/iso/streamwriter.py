@@ -398,32 +398,35 @@ class StreamWriter:
         serial = info.serial_base
         data = info.data_base
         dk = self.dir_kind
+        add, record, px, tf_, date_ns, nm = block.add, R.record, R.px, R.tf, R.date_ns, R.nm
+        base_length, copied, children, iso = R.base_length, self.copied, d.children, d.iso
         for name in self.iso_sorted[d.path]:
-            e = d.children[name]
-            ident = d.iso[name]
+            e = children[name]
+            ident = iso[name]
             if e.kind is dk:
                 sub = self.info[e.path]
                 su = self._susp(ident, name, e, self._dir_px(e.path), self._dir_tf(e.path), areas)
-                block.add(R.record(sub.extent, sub.size, R.date_ns(e.mtime_ns), R.F_DIR, ident, su))
+                add(record(sub.extent, sub.size, date_ns(e.mtime_ns), R.F_DIR, ident, su))
                 serial += 1
                 continue
-            when = R.date_ns(e.mtime_ns)
-            tf = R.tf(when, R.date_ns(e.atime_ns))
+            when = date_ns(e.mtime_ns)
+            tf = tf_(when, date_ns(e.atime_ns))
             if e.target:
-                pxe = R.px(e.st_mode, 1, e.uid, e.gid, serial)
+                pxe = px(e.st_mode, 1, e.uid, e.gid, serial)
                 serial += 1
-                block.add(
-                    R.record(0, 0, when, 0, ident, self._susp(ident, name, e, pxe, tf, areas))
-                )
+                add(record(0, 0, when, 0, ident, self._susp(ident, name, e, pxe, tf, areas)))
                 continue
-            if not e.link and e.source is None and len(e.extents) == 1 and not self.copied:
+            if not e.link and e.source is None and len(e.extents) == 1 and not copied:
                 # A kept file of one extent (most files of an appended
                 # session): what the general case below does, in short.
                 lba, length = e.extents[0]
-                pxe = R.px(e.st_mode, 1, e.uid, e.gid, serial)
+                pxe = px(e.st_mode, 1, e.uid, e.gid, serial)
                 serial += 1
-                su = self._susp(ident, name, e, pxe, tf, areas)
-                block.add(R.record(lba if length else 0, length, when, 0, ident, su))
+                if base_length(len(ident)) + len(name) <= _SHORT:  # :meth:`_susp`'s short case
+                    su = nm(name) + pxe + tf
+                else:
+                    su = self._susp(ident, name, e, pxe, tf, areas)
+                add(record(lba if length else 0, length, when, 0, ident, su))
                 continue
             s = self._source(e)
             if e.link and self.link_first[e.link] is not e:
