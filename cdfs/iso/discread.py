@@ -641,10 +641,16 @@ def read_session(fp: BinaryIO, start: Lba, end: int | None = None) -> DiscEntry:
 def walk(root: DiscEntry) -> Iterator[tuple[tuple[bytes, ...], DiscEntry]]:
     """Every entry below ``root`` with its path, parents before children,
     siblings in name order."""
-    todo: list[tuple[tuple[bytes, ...], DiscEntry]] = [
-        ((name,), e) for name, e in sorted(root.children.items(), reverse=True)
+    stack: list[tuple[tuple[bytes, ...], Iterator[tuple[bytes, DiscEntry]]]] = [
+        ((), iter(sorted(root.children.items())))
     ]
-    while todo:
-        path, e = todo.pop()
-        yield path, e
-        todo.extend(((*path, name), c) for name, c in sorted(e.children.items(), reverse=True))
+    while stack:
+        prefix, todo = stack[-1]
+        for name, e in todo:
+            path = (*prefix, name)
+            yield path, e
+            if e.children:  # a directory with something in it: its turn first
+                stack.append((path, iter(sorted(e.children.items()))))
+                break
+        else:
+            stack.pop()
