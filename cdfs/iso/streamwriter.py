@@ -213,11 +213,16 @@ class StreamWriter:
         """(entry, record length, continuation area length, records) of
         the children of ``d`` in record order."""
         dk = self.dir_kind
+        children, iso = d.children, d.iso
         for name in self.iso_sorted[d.path]:
-            e = d.children[name]
-            ident = d.iso[name]
-            base = R.base_length(len(ident))
-            count = 1 if e.target or e.kind is dk else len(self._lengths(e))
+            e = children[name]
+            ident = iso[name]
+            head = 33 + len(ident)  # R.base_length, inline: this runs for every record
+            base = head + head % 2
+            if e.target or e.kind is dk or (e.size <= R.MAX_EXTENT and len(e.extents) <= 1):
+                count = 1
+            else:
+                count = len(self._lengths(e))
             if not e.target and base + len(name) <= _SHORT:
                 length = base + 5 + len(name) + R.PX_LEN + R.TF_LEN
                 yield e, length + length % 2, 0, count
@@ -257,15 +262,19 @@ class StreamWriter:
             blocks = R.Packer()
             blocks.add(34)
             blocks.add(34)
+            children, joliet, dk = d.children, d.joliet, self.dir_kind
             for name in self.joliet_sorted[p]:
-                jident = d.joliet[name]
-                e = d.children[name]
-                is_file = e.kind is not self.dir_kind and not e.target
-                count = len(self._lengths(e)) if is_file else 1
-                for _ in range(count):
-                    blocks.add(R.base_length(2 * len(jident)))
-                if e.kind is self.dir_kind:
+                e = children[name]
+                head = 33 + 2 * len(joliet[name])  # R.base_length, inline
+                if e.kind is dk:
+                    blocks.add(head + head % 2)
                     self.info[e.path].j_up_blocks = blocks.blocks
+                    continue
+                if e.target or (e.size <= R.MAX_EXTENT and len(e.extents) <= 1):
+                    blocks.add(head + head % 2)
+                    continue
+                for _ in range(len(self._lengths(e))):
+                    blocks.add(head + head % 2)
             info.j_extent, info.j_size = at, blocks.size
             at += blocks.blocks
         lay.er = at
@@ -276,6 +285,8 @@ class StreamWriter:
             info.data_base = at
             for name in self.iso_sorted[d.path]:
                 e = d.children[name]
+                if not e.link and e.source is None and not self.copied:
+                    continue  # kept, a directory, a symlink: no data (most entries)
                 if self._has_data(e):
                     if e.link:
                         if e.link in self.link_data:
@@ -575,8 +586,10 @@ def _iso_sorted(d: PlannedDir) -> list[bytes]:
 
 
 def _joliet_sorted(d: PlannedDir) -> list[bytes]:
-    joliet = d.joliet
-    return sorted(joliet, key=lambda name: joliet[name].encode("utf-16_be"))
+    # In UTF-16BE byte order, which for Joliet's characters (the Basic
+    # Multilingual Plane, no surrogates: cdfs.iso.isonames) is the order of
+    # the names themselves.
+    return sorted(d.joliet, key=d.joliet.__getitem__)
 
 
 class _Sink:
