@@ -311,6 +311,58 @@ def _resolve(
     return out
 
 
+# -- the children of a directory as UTF-8 bytes --------------------------------
+
+
+def idents_of(
+    names: Sequence[bytes], dirs: Sequence[bool], reserved: Iterable[str] = ()
+) -> list[bytes]:
+    """:func:`iso_idents` of names given as (checked) UTF-8 bytes, with
+    ``dirs`` saying which are directories.  When every name is ASCII and
+    none collides (most directories) they are mapped as bytes: the same
+    rules, without decoding and encoding each name."""
+    if b"".join(names).isascii():
+        wanted = [_iso_wanted_ascii(n, d) for n, d in zip(names, dirs, strict=True)]
+        forms = set(wanted)
+        if len(forms) == len(names) and forms.isdisjoint(s.encode() for s in reserved):
+            return [w if d else _ascii_file_ident(w) for w, d in zip(wanted, dirs, strict=True)]
+    return iso_idents([(n.decode(), d) for n, d in zip(names, dirs, strict=True)], reserved)
+
+
+def _iso_wanted_ascii(name: bytes, is_dir: bool) -> bytes:
+    """:func:`_iso_wanted` of an ASCII name, in bytes."""
+    text = name.translate(_ASCII_D)
+    if is_dir:
+        return text[:ISO_DIR_MAX] or b"_"
+    dot = name.rfind(b".")
+    if dot <= 0:
+        return text[:ISO_FILE_MAX] or b"_"
+    ext = text[dot + 1 : dot + 1 + _ISO_EXT_MAX]
+    if not ext:
+        return text[: min(dot, ISO_FILE_MAX)]
+    return text[: min(dot, ISO_FILE_MAX - 1 - len(ext))] + b"." + ext
+
+
+def _ascii_file_ident(base: bytes) -> bytes:
+    return (base if b"." in base else base + b".") + b";1"
+
+
+def joliet_of(
+    names: Sequence[bytes], dirs: Sequence[bool], first: Callable[[], Collection[str]]
+) -> list[str]:
+    """:func:`joliet_list` of names given as (checked) UTF-8 bytes;
+    ``first`` is called for the names served first only when two names
+    collide.  ASCII names that collide with none are mapped as bytes."""
+    if b"".join(names).isascii():
+        clean = [n.translate(_ASCII_JOLIET) for n in names]
+        if all(len(c) <= JOLIET_NAME_MAX and not c.endswith(b".") for c in clean) and len(
+            {c.rstrip(b". ").lower() for c in clean}
+        ) == len(names):  # for ASCII, casefold() is lower()
+            return [c.decode() for c in clean]
+    items = [(n.decode(), d) for n, d in zip(names, dirs, strict=True)]
+    return joliet_list(items, first())
+
+
 # -- volume identifiers ------------------------------------------------------
 
 

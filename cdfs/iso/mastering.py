@@ -44,6 +44,7 @@ import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import compress
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -195,6 +196,11 @@ def _burned(e: MasterEntry) -> bool:
     return e.kind is Kind.FILE and not e.source
 
 
+def _burned_in(d: _Dir) -> set[str]:
+    """Files from earlier sessions (no source): they keep their Joliet names."""
+    return {n.decode() for n, e in d.children.items() if _burned(e)}
+
+
 def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
     """Group the entries by directory (parents first) and name their children."""
     dirs: dict[tuple[bytes, ...], _Dir] = {(): _Dir((), None)}
@@ -214,16 +220,14 @@ def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
     for d in dirs.values():
         names, entries_ = list(d.children), list(d.children.values())
         kinds = [e.kind for e in entries_]
-        decoded = [n.decode() for n in names]  # checked above
-        pairs = list(zip(decoded, [k is Kind.DIR for k in kinds], strict=True))
-        reserved = () if d.path else rr_moved
-        d.iso = dict(zip(names, isonames.iso_idents(pairs, reserved), strict=True))
-        # Files from earlier sessions (no source) keep their Joliet names.
-        burned = {s for s, e in zip(decoded, entries_, strict=True) if _burned(e)}
+        is_dir = [k is Kind.DIR for k in kinds]
+        idents = isonames.idents_of(names, is_dir, () if d.path else rr_moved)
+        d.iso = dict(zip(names, idents, strict=True))
         if Kind.SYMLINK in kinds:  # Joliet cannot show symlinks
             shown = [k is not Kind.SYMLINK for k in kinds]
-            names, pairs = list(compress(names, shown)), list(compress(pairs, shown))
-        d.joliet = dict(zip(names, isonames.joliet_list(pairs, burned), strict=True))
+            names, is_dir = list(compress(names, shown)), list(compress(is_dir, shown))
+        joliet = isonames.joliet_of(names, is_dir, partial(_burned_in, d))
+        d.joliet = dict(zip(names, joliet, strict=True))
     return dirs
 
 
