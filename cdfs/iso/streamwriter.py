@@ -512,17 +512,19 @@ class StreamWriter:
         block.add(R.record(info.j_extent, info.j_size, date, R.F_DIR, b"\x00"))
         block.add(R.record(up_info.j_extent, self._up_size(p, True), up_date, R.F_DIR, b"\x01"))
         where = self._iso_extents(d)
+        add, record, date_ns, dk = block.add, R.record, R.date_ns, self.dir_kind
+        children, joliet = d.children, d.joliet
         for name in self.joliet_sorted[p]:
-            e = d.children[name]
-            ident = d.joliet[name].encode("utf-16_be")
-            when = R.date_ns(e.mtime_ns)
-            if e.kind is self.dir_kind:
+            e = children[name]
+            ident = joliet[name].encode("utf-16_be")
+            when = date_ns(e.mtime_ns)
+            if e.kind is dk:
                 sub = self.info[e.path]
-                block.add(R.record(sub.j_extent, sub.j_size, when, R.F_DIR, ident))
+                add(record(sub.j_extent, sub.j_size, when, R.F_DIR, ident))
                 continue
             if name not in where:  # a kept file of one extent (see _iso_extents)
                 lba, length = e.extents[0]
-                block.add(R.record(lba if length else 0, length, when, 0, ident))
+                add(record(lba if length else 0, length, when, 0, ident))
                 continue
             lengths = self._lengths(e)
             for i, length in enumerate(lengths):
