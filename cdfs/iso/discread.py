@@ -13,7 +13,8 @@ whose tree or data points beyond ``end`` (the disc's written area) is
 reported here as damaged (InvalidImageError).
 
 It does not read the table of contents (the recorders do), file data (the
-view does) or write anything (:mod:`cdfs.iso.mastering`).
+view does) or write anything (:mod:`cdfs.iso.mastering`); dates, TF entries
+and where records are are decoded by :mod:`cdfs.iso.isofields`.
 
 It reads the on-disc structures itself rather than through pycdlib: pycdlib
 always starts at sector 16 and can only resolve Rock Ridge links within the
@@ -25,18 +26,17 @@ links by absolute sector, and so does this reader).  References: ECMA-119
 
 from __future__ import annotations
 
-import functools
 import logging
 import stat
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import BinaryIO
 
 from cdfs.errors import InvalidImageError, MediaError
 from cdfs.iso import rrlinks
+from cdfs.iso.isofields import dr_date, positions, tf_times
 from cdfs.iso.mastering import Kind
 from cdfs.units import SECTOR_SIZE, Lba
 
@@ -106,41 +106,6 @@ class DiscEntry:
         if self.kind is not Kind.FILE or self.nlink < 2 or not (self.serial or self.extents):
             return None
         return self.serial, self.extents
-
-
-# -- dates ------------------------------------------------------------------------
-
-
-def _ns(
-    fields: tuple[int, int, int, int, int, int], gmtoff: int, hundredths: int = 0
-) -> int | None:
-    """Nanoseconds since the epoch, or None for an unset or invalid date."""
-    year, month, day, hour, minute, second = fields
-    try:
-        tz = timezone(timedelta(minutes=15 * gmtoff))
-        t = datetime(year, month, day, hour, minute, second, tzinfo=tz)
-    except (ValueError, TypeError, OverflowError):
-        return None
-    delta = t - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86400 + delta.seconds) * 10**9 + hundredths * 10**7
-
-
-@functools.lru_cache(maxsize=4096)
-def _dr_date(b: bytes) -> int | None:
-    """ECMA-119 9.1.5: years since 1900, month, day, h, m, s, GMT offset."""
-    y, mo, d, h, mi, s, off = struct.unpack("<6Bb", b)
-    return _ns((1900 + y, mo, d, h, mi, s), off)
-
-
-@functools.lru_cache(maxsize=4096)
-def _vd_date(b: bytes) -> int | None:
-    """ECMA-119 8.4.26.1: 16 ASCII digits and a GMT offset."""
-    try:
-        y, mo, d, h, mi, s, cs = (int(b[i : i + 2]) for i in range(2, 16, 2))
-        y += 100 * int(b[:2])
-    except ValueError:
-        return None
-    return _ns((y, mo, d, h, mi, s), struct.unpack_from("<b", b, 16)[0], cs)
 
 
 # -- raw records ----------------------------------------------------------------------
@@ -308,7 +273,7 @@ class _Session:
                         serial = _U32.unpack_from(data, i + 36)[0]
             elif sig == b"TF":
                 if length > 4:
-                    more = _tf_times(data[i + 4 : nxt])
+                    more = tf_times(data[i + 4 : nxt])
                     times = {**times, **more} if times else more
             elif sig == b"SL":
                 if length > 4:
@@ -346,7 +311,7 @@ class _Session:
         ident = rec[33 : 33 + rec[32]]
         su_start = 33 + rec[32] + (1 - rec[32] % 2) + (self.skip if skip is None else skip)
         parsed = self._rock(rec[su_start:n]) if rock and self.rock_ridge else None
-        return _Record(ident, rec[25], lba + ext_attr, size, _dr_date(rec[18:25]), parsed)
+        return _Record(ident, rec[25], lba + ext_attr, size, dr_date(rec[18:25]), parsed)
 
     def directory(self, d: _Record) -> bytes:
         """The bytes of a directory's records."""
@@ -365,7 +330,7 @@ class _Session:
         lba, length = _LBA_SIZE.unpack_from(data, pos + 2)
         su = pos + 33 + id_len + (1 - id_len % 2) + self.skip
         return _Record(ident, data[pos + 25], lba + data[pos + 1], length,
-                       _dr_date(data[pos + 18 : pos + 25]),
+                       dr_date(data[pos + 18 : pos + 25]),
                        self._rock(data[su:end]) if self.rock_ridge else None)  # fmt: skip
 
     def check_data(self, name: bytes, extents: tuple[tuple[int, int], ...]) -> None:
@@ -385,35 +350,6 @@ class _Session:
         """The "." record of the directory at ``lba`` (a CL target)."""
         first = self.read(lba, 0, SECTOR_SIZE)
         return self._parse_record(first[: first[0]])
-
-
-def _positions(data: bytes, start: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of each directory record in a directory's bytes."""
-    pos, size = 0, len(data)
-    while pos < size:
-        n = data[pos]
-        if n == 0:  # records do not cross sectors; the rest is padding
-            pos = (pos // SECTOR_SIZE + 1) * SECTOR_SIZE
-            continue
-        end, id_len = pos + n, data[pos + 32] if pos + 32 < size else 0
-        if n < 34 or end > size or 33 + id_len > n:
-            raise InvalidImageError(f"a directory record in the session at {start} is damaged")
-        yield pos, end
-        pos = end
-
-
-@functools.lru_cache(maxsize=4096)
-def _tf_times(body: bytes) -> Mapping[int, int | None]:
-    """RRIP 4.1.6: timestamps in flag-bit order (0 CREATE, 1 MODIFY,
-    2 ACCESS, 3 ATTRIBUTES, ...), 7 bytes each, or 17 with LONG_FORM."""
-    flags, long = body[0], bool(body[0] & 0x80)
-    width, pos, out = (17 if long else 7), 1, {}
-    for bit in range(7):
-        if flags & (1 << bit) and pos + width <= len(body):
-            stamp = body[pos : pos + width]
-            out[bit] = _vd_date(stamp) if long else _dr_date(stamp)
-            pos += width
-    return MappingProxyType(out)  # cached: shared by the records with these times
 
 
 # -- from records to entries ---------------------------------------------------------
@@ -478,7 +414,7 @@ class _Builder:
         data = session.directory(frame.rec)
         quick = QUICK and session.rock_ridge and not self.joliet
         group: list[_Record] = []
-        for pos, end in _positions(data, session.start):
+        for pos, end in positions(data, session.start):
             if quick and not group and not data[pos + 25] & _F_NOT_PLAIN:
                 entry = self._plain_file(data, pos, end)
                 if entry is not None:
@@ -546,14 +482,14 @@ class _Builder:
                 if times:
                     return None  # several TF entries: merged by the general path
                 if length > 4:
-                    times = _tf_times(data[i + 4 : nxt])
+                    times = tf_times(data[i + 4 : nxt])
             elif sig in _GENERAL_ONLY:
                 return None
             i = nxt
         name = b"".join(pieces).replace(b"/", b"_").replace(b"\0", b"_")
         if name in (b"", b".", b".."):
             return None
-        date = _dr_date(data[pos + 18 : pos + 25]) or 0
+        date = dr_date(data[pos + 18 : pos + 25]) or 0
         mtime = times.get(1) or date
         lba, size = _LBA_SIZE.unpack_from(data, pos + 2)
         extents = ((lba + data[pos + 1], size),) if size else ()

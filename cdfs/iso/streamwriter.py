@@ -50,30 +50,21 @@ _CHUNK = 1 << 20
 class MasterEntry(Protocol):
     """What the writer reads of :class:`cdfs.iso.mastering.MasterEntry`."""
 
-    @property
-    def path(self) -> Path_: ...
+    path: Path_
+    uid: int
+    gid: int
+    mtime_ns: int
+    atime_ns: int
+    size: int
+    source: str | Path | None
+    extents: tuple[tuple[int, int], ...]
+    target: bytes
+    link: int
+
     @property
     def kind(self) -> object: ...
     @property
     def st_mode(self) -> int: ...
-    @property
-    def uid(self) -> int: ...
-    @property
-    def gid(self) -> int: ...
-    @property
-    def mtime_ns(self) -> int: ...
-    @property
-    def atime_ns(self) -> int: ...
-    @property
-    def size(self) -> int: ...
-    @property
-    def source(self) -> str | Path | None: ...
-    @property
-    def extents(self) -> tuple[tuple[int, int], ...]: ...
-    @property
-    def target(self) -> bytes: ...
-    @property
-    def link(self) -> int: ...
     @property
     def kept(self) -> bool: ...
     def lengths_in(self, *, copied: bool) -> tuple[int, ...]: ...
@@ -266,15 +257,11 @@ class StreamWriter:
             for name in self.joliet_sorted[p]:
                 e = children[name]
                 head = 33 + 2 * len(joliet[name])  # R.base_length, inline
+                one = e.kind is dk or e.target or (e.size <= R.MAX_EXTENT and len(e.extents) <= 1)
+                for _ in range(1 if one else len(self._lengths(e))):
+                    blocks.add(head + head % 2)
                 if e.kind is dk:
-                    blocks.add(head + head % 2)
                     self.info[e.path].j_up_blocks = blocks.blocks
-                    continue
-                if e.target or (e.size <= R.MAX_EXTENT and len(e.extents) <= 1):
-                    blocks.add(head + head % 2)
-                    continue
-                for _ in range(len(self._lengths(e))):
-                    blocks.add(head + head % 2)
             info.j_extent, info.j_size = at, blocks.size
             at += blocks.blocks
         lay.er = at
