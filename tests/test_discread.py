@@ -21,7 +21,7 @@ from cdfs.errors import InvalidImageError
 from cdfs.iso import disccontents, discread
 from cdfs.iso.disccontents import read_tree
 from cdfs.iso.discread import DiscEntry, read_session, walk
-from cdfs.iso.mastering import Kind, MasterEntry, master_session
+from cdfs.iso.mastering import MAX_EXTENT, Kind, MasterEntry, master_session
 from cdfs.recorders.media import DiscInfo, DiscState, Session, media_type
 from cdfs.units import SECTOR_SIZE, Lba, Sectors
 
@@ -166,6 +166,60 @@ def test_plain_iso9660(tmp_path: Path) -> None:
     assert {b"/".join(p).decode() for p, _e in walk(tree)} == want
     assert b"NOEXT" in tree.children[b"SUB"].children  # "NOEXT.;1": version and dot gone
     assert tree.children[b"SUB"].children[b"PLAIN.TXT"].size == 1 + 1500 * 3
+
+
+def _fields(e: DiscEntry) -> tuple[object, ...]:
+    return (e.name, e.kind, e.mode, e.uid, e.gid, e.nlink, e.size, e.mtime_ns, e.atime_ns,
+            e.ctime_ns, e.extents, e.target, sorted(e.children), e.serial)  # fmt: skip
+
+
+def _cdfs_image(tmp_path: Path) -> Path:
+    """A cdfs session with what plain files are not: hard links, names
+    that go on into continuation areas, symlinks, a kept file of several
+    extents, deep (relocated) directories, an empty file."""
+    data = tmp_path / "data"
+    data.write_bytes(os.urandom(5000))
+    long = "é" * 120
+    deep = tuple(f"d{i}".encode() for i in range(10))
+    entries = [MasterEntry(deep[: i + 1], Kind.DIR, 0o755, 1, 2, MTIME * 10**9, 0)
+               for i in range(len(deep))]  # fmt: skip
+    for name, link in ((b"a", 1), (b"b", 1), (long.encode(), 0), (b"plain", 0)):
+        entries.append(MasterEntry((name,), Kind.FILE, 0o640, 3, 4, MTIME * 10**9,
+                                   ATIME * 10**9, 5000, data, link=link))  # fmt: skip
+    big = 2 * MAX_EXTENT + 10
+    extents = ((100_000, MAX_EXTENT), (200_000 + MAX_EXTENT // SECTOR_SIZE, MAX_EXTENT),
+               (900_000_000 // SECTOR_SIZE, 10))  # fmt: skip
+    entries += [
+        MasterEntry((b"kept",), Kind.FILE, 0o644, 0, 0, 0, 0, big, extents=extents),
+        MasterEntry((b"empty",), Kind.FILE, 0o600, 0, 0, 0, 0),
+        MasterEntry((b"sym",), Kind.SYMLINK, 0o777, 0, 0, 0, 0, target=b"a/" * 100),
+        MasterEntry((*deep, b"deep.txt"), Kind.FILE, 0o644, 0, 0, 0, 0, 5000, data),
+    ]
+    image = tmp_path / "c.iso"
+    master_session(entries, image, start=Lba(0), label="quick")
+    return image
+
+
+@pytest.mark.parametrize("maker", ["genisoimage", "xorriso", "cdfs"])
+def test_plain_files_made_at_once_are_those_of_the_general_path(
+    maker: str, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader makes most files' entries straight from their records
+    (``discread.QUICK``); every field of every entry is what the general
+    path makes of the same records."""
+    if maker == "cdfs":
+        image = _cdfs_image(tmp_path)
+    else:
+        image = tmp_path / "i.iso"
+        tool = [maker, *(["-as", "mkisofs"] if maker == "xorriso" else [])]
+        run([*tool, "-quiet", "-J", "-R", "-o", str(image), str(src)])
+    trees = []
+    for quick in (True, False):
+        monkeypatch.setattr(discread, "QUICK", quick)
+        with image.open("rb") as fp:
+            trees.append({p: _fields(e) for p, e in walk(read_session(fp, Lba(0)))})
+    assert trees[0] == trees[1]
+    assert len(trees[0]) > 10
 
 
 def _append_session(tool: str, first: Path, extra: Path, out: Path, nwa: int) -> None:

@@ -184,16 +184,24 @@ def kept_at_risk(
     points at) that lie where recording ``sectors`` at ``start`` may write,
     read before recording; :func:`verify_kept` reads them again after."""
     ranges = _touched(info, start, sectors)
-    at_risk = [
-        e
-        for e in entries
-        if e.kept
-        and any(lo < lba + sectors_for(n) and lba < hi for lba, n in e.extents for lo, hi in ranges)
-    ]
+    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    at_risk = []
+    for e in entries:  # every entry of the session: kept files' extents inline
+        if e.kind is not Kind.FILE or e.source is not None:
+            continue
+        for lba, n in e.extents:
+            if lba < hi and lo < lba + sectors_for(n) and _hits(lba, n, ranges):
+                at_risk.append(e)
+                break
     if not at_risk:
         return {}
     with recorder.open_reader() as disc:
         return {e.path: _digest(disc, e.extents) for e in at_risk}
+
+
+def _hits(lba: int, length: int, ranges: list[tuple[int, int]]) -> bool:
+    end = lba + sectors_for(length)
+    return any(lo < end and lba < hi for lo, hi in ranges)
 
 
 def verify_kept(

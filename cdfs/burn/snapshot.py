@@ -61,7 +61,7 @@ def disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry, link: int = 0) ->
     """A file, directory or symlink of the disc as an entry of the next
     session (kept files pointing at their extents; ``link``: its hard-link
     number in the session, :attr:`MasterEntry.link`)."""
-    kind = _KINDS.get(stat.S_IFMT(e.mode), Kind.FILE)
+    kind = e.kind  # the reader's, from the same bits as e.mode's type
     # Positional: this runs for every entry of the disc (MasterEntry's order).
     return MasterEntry(
         path,
@@ -77,9 +77,6 @@ def disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry, link: int = 0) ->
         e.target,
         link,
     )
-
-
-_KINDS = {stat.S_IFDIR: Kind.DIR, stat.S_IFLNK: Kind.SYMLINK}
 
 
 def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
@@ -184,7 +181,7 @@ class _Links:
         """Staging inode numbers of the files the snapshot holds a link to."""
 
     def disc(self, e: discread.DiscEntry) -> int:
-        key = e.link
+        key = e.link if e.nlink > 1 else None  # (a file of one name has none)
         if key is None:
             return 0
         if key not in self._disc:

@@ -13,7 +13,8 @@ whose tree or data points beyond ``end`` (the disc's written area) is
 reported here as damaged (InvalidImageError).
 
 It does not read the table of contents (the recorders do), file data (the
-view does) or write anything (:mod:`cdfs.iso.mastering`).
+view does) or write anything (:mod:`cdfs.iso.mastering`); dates, TF entries
+and where records are are decoded by :mod:`cdfs.iso.isofields`.
 
 It reads the on-disc structures itself rather than through pycdlib: pycdlib
 always starts at sector 16 and can only resolve Rock Ridge links within the
@@ -25,18 +26,17 @@ links by absolute sector, and so does this reader).  References: ECMA-119
 
 from __future__ import annotations
 
-import functools
 import logging
 import stat
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import BinaryIO
 
 from cdfs.errors import InvalidImageError, MediaError
 from cdfs.iso import rrlinks
+from cdfs.iso.isofields import dr_date, positions, tf_times
 from cdfs.iso.mastering import Kind
 from cdfs.units import SECTOR_SIZE, Lba
 
@@ -56,6 +56,15 @@ _MAX_CE = 64
 
 # ECMA-119 9.1.6 file flags
 _F_DIR, _F_ASSOCIATED, _F_MULTI_EXTENT = 0x02, 0x04, 0x80
+
+_F_NOT_PLAIN = _F_DIR | _F_ASSOCIATED | _F_MULTI_EXTENT
+_GENERAL_ONLY = frozenset((b"SL", b"CE", b"CL", b"RE"))
+"""Rock Ridge entries of a file record that only the general path reads."""
+_S_IFREG = stat.S_IFREG
+
+QUICK = True
+"""Make plain files' entries in one step (:meth:`_Builder._plain_file`); the
+tests turn it off to compare with the general path."""
 
 _PX = struct.Struct("<I4xI4xI4xI")
 _U32 = struct.Struct("<I")
@@ -97,41 +106,6 @@ class DiscEntry:
         if self.kind is not Kind.FILE or self.nlink < 2 or not (self.serial or self.extents):
             return None
         return self.serial, self.extents
-
-
-# -- dates ------------------------------------------------------------------------
-
-
-def _ns(
-    fields: tuple[int, int, int, int, int, int], gmtoff: int, hundredths: int = 0
-) -> int | None:
-    """Nanoseconds since the epoch, or None for an unset or invalid date."""
-    year, month, day, hour, minute, second = fields
-    try:
-        tz = timezone(timedelta(minutes=15 * gmtoff))
-        t = datetime(year, month, day, hour, minute, second, tzinfo=tz)
-    except (ValueError, TypeError, OverflowError):
-        return None
-    delta = t - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86400 + delta.seconds) * 10**9 + hundredths * 10**7
-
-
-@functools.lru_cache(maxsize=4096)
-def _dr_date(b: bytes) -> int | None:
-    """ECMA-119 9.1.5: years since 1900, month, day, h, m, s, GMT offset."""
-    y, mo, d, h, mi, s, off = struct.unpack("<6Bb", b)
-    return _ns((1900 + y, mo, d, h, mi, s), off)
-
-
-@functools.lru_cache(maxsize=4096)
-def _vd_date(b: bytes) -> int | None:
-    """ECMA-119 8.4.26.1: 16 ASCII digits and a GMT offset."""
-    try:
-        y, mo, d, h, mi, s, cs = (int(b[i : i + 2]) for i in range(2, 16, 2))
-        y += 100 * int(b[:2])
-    except ValueError:
-        return None
-    return _ns((y, mo, d, h, mi, s), struct.unpack_from("<b", b, 16)[0], cs)
 
 
 # -- raw records ----------------------------------------------------------------------
@@ -299,7 +273,7 @@ class _Session:
                         serial = _U32.unpack_from(data, i + 36)[0]
             elif sig == b"TF":
                 if length > 4:
-                    more = _tf_times(data[i + 4 : nxt])
+                    more = tf_times(data[i + 4 : nxt])
                     times = {**times, **more} if times else more
             elif sig == b"SL":
                 if length > 4:
@@ -337,38 +311,27 @@ class _Session:
         ident = rec[33 : 33 + rec[32]]
         su_start = 33 + rec[32] + (1 - rec[32] % 2) + (self.skip if skip is None else skip)
         parsed = self._rock(rec[su_start:n]) if rock and self.rock_ridge else None
-        return _Record(ident, rec[25], lba + ext_attr, size, _dr_date(rec[18:25]), parsed)
+        return _Record(ident, rec[25], lba + ext_attr, size, dr_date(rec[18:25]), parsed)
 
-    def records(self, d: _Record) -> list[_Record]:
-        """The records of a directory, "." and ".." left out."""
+    def directory(self, d: _Record) -> bytes:
+        """The bytes of a directory's records."""
         if d.size > _MAX_DIR_BYTES:
             raise InvalidImageError(f"a directory of {d.size} bytes at sector {d.lba}")
-        data = self.read(d.lba, 0, d.size)
-        out, pos, size = [], 0, len(data)
-        rock, skip = self.rock_ridge, self.skip
-        # _parse_record, inline (without cutting each record out first):
-        # this runs for every record of the session.
-        while pos < size:
-            n = data[pos]
-            if n == 0:  # records do not cross sectors; the rest is padding
-                pos = (pos // SECTOR_SIZE + 1) * SECTOR_SIZE
-                continue
-            end, id_len = pos + n, data[pos + 32] if pos + 32 < size else 0
-            if n < 34 or end > size or 33 + id_len > n:
-                raise InvalidImageError(
-                    f"a directory record in the session at {self.start} is damaged"
-                )
-            ident = data[pos + 33 : pos + 33 + id_len]
-            if ident not in (b"\x00", b"\x01"):
-                lba, length = _LBA_SIZE.unpack_from(data, pos + 2)
-                su = pos + 33 + id_len + (1 - id_len % 2) + skip
-                out.append(
-                    _Record(ident, data[pos + 25], lba + data[pos + 1], length,
-                            _dr_date(data[pos + 18 : pos + 25]),
-                            self._rock(data[su:end]) if rock else None)
-                )  # fmt: skip
-            pos = end
-        return out
+        return self.read(d.lba, 0, d.size)
+
+    def parse_at(self, data: bytes, pos: int, end: int) -> _Record | None:
+        """The record at ``data[pos:end]`` (checked by :func:`_positions`);
+        None for "." and "..".  :meth:`_parse_record`, without cutting the
+        record out first."""
+        id_len = data[pos + 32]
+        ident = data[pos + 33 : pos + 33 + id_len]
+        if ident in (b"\x00", b"\x01"):
+            return None
+        lba, length = _LBA_SIZE.unpack_from(data, pos + 2)
+        su = pos + 33 + id_len + (1 - id_len % 2) + self.skip
+        return _Record(ident, data[pos + 25], lba + data[pos + 1], length,
+                       dr_date(data[pos + 18 : pos + 25]),
+                       self._rock(data[su:end]) if self.rock_ridge else None)  # fmt: skip
 
     def check_data(self, name: bytes, extents: tuple[tuple[int, int], ...]) -> None:
         """A file's data must lie on the disc's written area too: a session
@@ -389,33 +352,7 @@ class _Session:
         return self._parse_record(first[: first[0]])
 
 
-@functools.lru_cache(maxsize=4096)
-def _tf_times(body: bytes) -> Mapping[int, int | None]:
-    """RRIP 4.1.6: timestamps in flag-bit order (0 CREATE, 1 MODIFY,
-    2 ACCESS, 3 ATTRIBUTES, ...), 7 bytes each, or 17 with LONG_FORM."""
-    flags, long = body[0], bool(body[0] & 0x80)
-    width, pos, out = (17 if long else 7), 1, {}
-    for bit in range(7):
-        if flags & (1 << bit) and pos + width <= len(body):
-            stamp = body[pos : pos + width]
-            out[bit] = _vd_date(stamp) if long else _dr_date(stamp)
-            pos += width
-    return MappingProxyType(out)  # cached: shared by the records with these times
-
-
 # -- from records to entries ---------------------------------------------------------
-
-
-def _groups(recs: list[_Record]) -> Iterator[list[_Record]]:
-    """Directory records grouped by file: a multi-extent file has several."""
-    group: list[_Record] = []
-    for rec in recs:
-        group.append(rec)
-        if not rec.flags & _F_MULTI_EXTENT:
-            yield group
-            group = []
-    if group:
-        yield group
 
 
 @dataclass
@@ -424,7 +361,7 @@ class _Frame:
 
     name: bytes
     rec: _Record
-    todo: Iterator[tuple[bytes, list[_Record]]]
+    todo: Iterator[DiscEntry | tuple[bytes, list[_Record]]]
     kids: dict[bytes, DiscEntry] = field(default_factory=dict)
     relocated: int = 0
     """Records of relocated (RE) directories in it, not shown here."""
@@ -444,18 +381,21 @@ class _Builder:
         frames = [self._frame(b"", self.root)]
         while True:
             top = frames[-1]
-            child = next(top.todo, None)
-            if child is None:
+            for child in top.todo:
+                if isinstance(child, DiscEntry):  # a plain file, made at once
+                    top.kids[child.name] = child
+                elif child[1][0].flags & _F_DIR:
+                    frames.append(self._frame(*child))
+                    break
+                else:
+                    top.kids[child[0]] = self._leaf(*child)
+            else:
                 frames.pop()
                 entry = self._dir(top.name, top.rec, top.kids)
                 if not frames:
                     return entry
                 if len(frames) > 1 or not self._is_rr_moved(top):
                     frames[-1].kids[top.name] = entry
-            elif child[1][0].is_dir:
-                frames.append(self._frame(*child))
-            else:
-                top.kids[child[0]] = self._leaf(*child)
 
     def _frame(self, name: bytes, recs: _Record | list[_Record]) -> _Frame:
         rec = recs if isinstance(recs, _Record) else recs[0]
@@ -466,23 +406,99 @@ class _Builder:
         frame.todo = self._children(frame)
         return frame
 
-    def _children(self, frame: _Frame) -> Iterator[tuple[bytes, list[_Record]]]:
-        for recs in _groups(self.session.records(frame.rec)):
-            first = recs[0]
-            if first.rock and first.rock.relocated:
-                frame.relocated += 1  # shown where its CL placeholder is
+    def _children(self, frame: _Frame) -> Iterator[DiscEntry | tuple[bytes, list[_Record]]]:
+        """The children of a directory: (name, its records) of each, or, for
+        a plain file of a Rock Ridge tree (most records of a session), its
+        entry made at once by :meth:`_plain_file`."""
+        session = self.session
+        data = session.directory(frame.rec)
+        quick = QUICK and session.rock_ridge and not self.joliet
+        group: list[_Record] = []
+        for pos, end in positions(data, session.start):
+            if quick and not group and not data[pos + 25] & _F_NOT_PLAIN:
+                entry = self._plain_file(data, pos, end)
+                if entry is not None:
+                    yield entry
+                    continue
+            rec = session.parse_at(data, pos, end)
+            if rec is None:
                 continue
-            if first.flags & _F_ASSOCIATED:
+            group.append(rec)
+            if rec.flags & _F_MULTI_EXTENT:  # the next record is its next extent
                 continue
-            if first.rock and first.rock.child is not None:
-                real = self.session.directory_at(first.rock.child)
-                real.rock, real.date = first.rock, first.date
-                recs = [real]
-            name = self._name(first).replace(b"/", b"_").replace(b"\0", b"_")
-            if name in (b"", b".", b".."):
-                log.debug("skipping a record with the unusable name %r", name)
-                continue
-            yield name, recs
+            recs, group = group, []
+            if (child := self._child(frame, recs)) is not None:
+                yield child
+        if group and (child := self._child(frame, group)) is not None:
+            yield child
+
+    def _child(self, frame: _Frame, recs: list[_Record]) -> tuple[bytes, list[_Record]] | None:
+        """(name, records) of one child (a multi-extent file has several
+        records), None for one not shown here."""
+        first = recs[0]
+        if first.rock and first.rock.relocated:
+            frame.relocated += 1  # shown where its CL placeholder is
+            return None
+        if first.flags & _F_ASSOCIATED:
+            return None
+        if first.rock and first.rock.child is not None:
+            real = self.session.directory_at(first.rock.child)
+            real.rock, real.date = first.rock, first.date
+            recs = [real]
+        name = self._name(first).replace(b"/", b"_").replace(b"\0", b"_")
+        if name in (b"", b".", b".."):
+            log.debug("skipping a record with the unusable name %r", name)
+            return None
+        return name, recs
+
+    def _plain_file(self, data: bytes, pos: int, end: int) -> DiscEntry | None:
+        """The entry of the record at ``data[pos:end]`` when it is a file of
+        one extent whose Rock Ridge entries are NM, PX and TF (and others
+        that carry nothing cdfs shows); None for any other record, left to
+        the general path (:meth:`_Session.parse_at`, :meth:`_child`,
+        :meth:`_leaf`), whose results these are.  Most records of a session
+        are such files: this makes each in one step."""
+        id_len = data[pos + 32]
+        i = pos + 33 + id_len + (1 - id_len % 2) + self.session.skip
+        pieces: list[bytes] = []
+        mode: int | None = None
+        uid = gid = serial = 0
+        nlink = 1
+        times = _NO_TIMES
+        while i + 4 <= end:
+            sig, length = data[i : i + 2], data[i + 2]
+            nxt = i + length
+            if length < 4 or nxt > end or sig == b"ST":
+                break
+            if sig == b"NM":
+                if length > 4 and not data[i + 4] & 0x06:
+                    pieces.append(data[i + 5 : nxt])
+            elif sig == b"PX":
+                if length >= 36:
+                    mode, nlink, uid, gid = _PX.unpack_from(data, i + 4)
+                    if length >= 44:  # RRIP 1.12 4.1.1: the file serial number
+                        serial = _U32.unpack_from(data, i + 36)[0]
+            elif sig == b"TF":
+                if times:
+                    return None  # several TF entries: merged by the general path
+                if length > 4:
+                    times = tf_times(data[i + 4 : nxt])
+            elif sig in _GENERAL_ONLY:
+                return None
+            i = nxt
+        name = b"".join(pieces).replace(b"/", b"_").replace(b"\0", b"_")
+        if name in (b"", b".", b".."):
+            return None
+        date = dr_date(data[pos + 18 : pos + 25]) or 0
+        mtime = times.get(1) or date
+        lba, size = _LBA_SIZE.unpack_from(data, pos + 2)
+        extents = ((lba + data[pos + 1], size),) if size else ()
+        if extents and self.session.end is not None:
+            self.session.check_data(name, extents)
+        perms = _DEFAULT_PERMS[Kind.FILE] if mode is None else stat.S_IMODE(mode)
+        return DiscEntry(name, Kind.FILE, _S_IFREG | perms, uid, gid, nlink, size, mtime,
+                         times.get(2) or mtime, times.get(3) or mtime, extents,
+                         serial=serial)  # fmt: skip
 
     @staticmethod
     def _is_rr_moved(frame: _Frame) -> bool:
@@ -561,10 +577,16 @@ def read_session(fp: BinaryIO, start: Lba, end: int | None = None) -> DiscEntry:
 def walk(root: DiscEntry) -> Iterator[tuple[tuple[bytes, ...], DiscEntry]]:
     """Every entry below ``root`` with its path, parents before children,
     siblings in name order."""
-    todo: list[tuple[tuple[bytes, ...], DiscEntry]] = [
-        ((name,), e) for name, e in sorted(root.children.items(), reverse=True)
+    stack: list[tuple[tuple[bytes, ...], Iterator[tuple[bytes, DiscEntry]]]] = [
+        ((), iter(sorted(root.children.items())))
     ]
-    while todo:
-        path, e = todo.pop()
-        yield path, e
-        todo.extend(((*path, name), c) for name, c in sorted(e.children.items(), reverse=True))
+    while stack:
+        prefix, todo = stack[-1]
+        for name, e in todo:
+            path = (*prefix, name)
+            yield path, e
+            if e.children:  # a directory with something in it: its turn first
+                stack.append((path, iter(sorted(e.children.items()))))
+                break
+        else:
+            stack.pop()

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import NamedTuple
 
 from cdfs.errors import NameTooLongError, UsageError
@@ -109,13 +109,16 @@ def check_target(target: bytes, path: tuple[bytes, ...]) -> str:
 # -- ISO 9660 ----------------------------------------------------------------
 
 
-_ASCII_D = str.maketrans({chr(c): "_" for c in range(128) if chr(c) not in _D_CHARS})
+_ASCII_D = bytes(ord(u) if (u := chr(c).upper()) in _D_CHARS else ord("_") for c in range(256))
+"""ASCII in upper case d-characters, others as ``_`` (a table for
+``bytes.translate``: translating a ``str`` looks each character up in a
+dict, ten times slower)."""
 
 
 def _d_string(text: str) -> str:
     """``text`` in d-characters: accents dropped, upper case, others as ``_``."""
     if text.isascii():
-        return text.upper().translate(_ASCII_D)
+        return text.encode().translate(_ASCII_D).decode()
     out = []
     for ch in unicodedata.normalize("NFKD", text):
         if not unicodedata.combining(ch):
@@ -152,6 +155,25 @@ def _iso_parts(name: str, is_dir: bool) -> _Parts:
     return _Parts(_d_string(stem) or "_", _d_string(ext)[:_ISO_EXT_MAX], ISO_FILE_MAX)
 
 
+def _iso_wanted(name: str, is_dir: bool) -> str:
+    """The identifier ``name`` wants (before collisions): ``_iso_parts(name,
+    is_dir).fit()``, computed in one translation for ASCII names (most
+    names; this runs for every entry of a session)."""
+    if not name.isascii():
+        return _iso_parts(name, is_dir).fit()
+    # One character for one: indexes into ``name`` hold in ``text``.
+    text = name.encode().translate(_ASCII_D).decode()
+    if is_dir:
+        return text[:ISO_DIR_MAX] or "_"
+    dot = name.rfind(".")
+    if dot <= 0:  # no extension (a leading dot is not a separator)
+        return text[:ISO_FILE_MAX] or "_"
+    ext = text[dot + 1 : dot + 1 + _ISO_EXT_MAX]
+    if not ext:
+        return text[: min(dot, ISO_FILE_MAX)]
+    return text[: min(dot, ISO_FILE_MAX - 1 - len(ext))] + "." + ext
+
+
 def iso_names(
     children: Iterable[tuple[str, bool]], reserved: Iterable[str] = ()
 ) -> dict[str, bytes]:
@@ -162,13 +184,28 @@ def iso_names(
     extension).  Readers strip the version and a trailing dot, so collisions
     are checked on that form, shared by files and directories.
     """
-    items = sorted(children)
-    parts = {name: _iso_parts(name, is_dir) for name, is_dir in items}
-    chosen = _resolve(items, parts, "_", key=str, taken=set(reserved))
-    return {
-        name: (chosen[name] if is_dir else _iso_file_ident(chosen[name])).encode("ascii")
-        for name, is_dir in items
-    }
+    items = list(children)
+    return dict(zip([name for name, _d in items], iso_idents(items, reserved), strict=True))
+
+
+def iso_idents(items: Sequence[tuple[str, bool]], reserved: Iterable[str] = ()) -> list[bytes]:
+    """:func:`iso_names` as a list in the order of ``items`` (the names of
+    one directory, each once)."""
+    wanted = [_iso_wanted(name, is_dir) for name, is_dir in items]
+    forms = set(wanted)
+    taken = set(reserved)
+    if len(forms) != len(items) or not forms.isdisjoint(taken):
+        parts = {name: _iso_parts(name, is_dir) for name, is_dir in items}
+        chosen = _resolve(sorted(items), _by_name(items, wanted), parts, "_", str, taken)
+        wanted = [chosen[name] for name, _d in items]
+    return [
+        (base if is_dir else _iso_file_ident(base)).encode("ascii")
+        for base, (_name, is_dir) in zip(wanted, items, strict=True)
+    ]
+
+
+def _by_name(items: Sequence[tuple[str, bool]], values: list[str]) -> dict[str, str]:
+    return dict(zip([name for name, _d in items], values, strict=True))
 
 
 def _iso_file_ident(base: str) -> str:
@@ -178,14 +215,14 @@ def _iso_file_ident(base: str) -> str:
 # -- Joliet ------------------------------------------------------------------
 
 
-_ASCII_JOLIET = str.maketrans(
-    {chr(c): "_" for c in range(128) if chr(c) in _JOLIET_FORBIDDEN or c < 0x20}
+_ASCII_JOLIET = bytes(
+    ord("_") if chr(c) in _JOLIET_FORBIDDEN or c < 0x20 else c for c in range(256)
 )
 
 
 def _joliet_chars(text: str) -> str:
     if text.isascii():
-        return text.translate(_ASCII_JOLIET)
+        return text.encode().translate(_ASCII_JOLIET).decode()
     return "".join(
         "_" if ch in _JOLIET_FORBIDDEN or ord(ch) < 0x20 or ord(ch) > 0xFFFF else ch for ch in text
     )
@@ -205,6 +242,16 @@ def _joliet_key(name: str) -> str:
     return name.rstrip(". ").casefold()
 
 
+def _joliet_wanted(name: str) -> str:
+    """``_joliet_parts(name).fit()``: the cleaned name itself whenever it
+    fits (characters are replaced one for one) and has no empty extension
+    (the general rule drops a trailing dot)."""
+    clean = _joliet_chars(name)
+    if len(clean) <= JOLIET_NAME_MAX and not clean.endswith("."):
+        return clean
+    return _joliet_parts(name).fit()
+
+
 def joliet_names(
     children: Iterable[tuple[str, bool]], first: Collection[str] = ()
 ) -> dict[str, str]:
@@ -215,29 +262,36 @@ def joliet_names(
     already on the disc) are served before the others, so that a new name
     colliding with theirs gets the suffix and Windows users do not see a
     burned file change its name in the next session."""
-    items = sorted(children, key=lambda item: (item[0] not in first, item))
+    items = list(children)
+    return dict(zip([name for name, _d in items], joliet_list(items, first), strict=True))
+
+
+def joliet_list(items: Sequence[tuple[str, bool]], first: Collection[str] = ()) -> list[str]:
+    """:func:`joliet_names` as a list in the order of ``items`` (the names
+    of one directory, each once)."""
+    wanted = [_joliet_wanted(name) for name, _is_dir in items]
+    if len({_joliet_key(w) for w in wanted}) == len(items):
+        return wanted  # no two names collide (most directories)
+    ordered = sorted(items, key=lambda item: (item[0] not in first, item))
     parts = {name: _joliet_parts(name) for name, _ in items}
-    return _resolve(items, parts, "~", key=_joliet_key, taken=set())
+    chosen = _resolve(ordered, _by_name(items, wanted), parts, "~", _joliet_key, set())
+    return [chosen[name] for name, _d in items]
 
 
 def _resolve(
     items: list[tuple[str, bool]],
+    wanted: dict[str, str],
     parts: dict[str, _Parts],
     sep: str,
     key: Callable[[str], str],
     taken: set[str],
 ) -> dict[str, str]:
-    """Give each name its wanted form unless an earlier name (in ``items``
-    order) or ``taken`` has it; else the first numbered variant (``sep`` and a
-    number before the extension) that neither anyone took nor anyone wants."""
-    wanted = {name: p.fit() for name, p in parts.items()}
+    """Give each name its ``wanted`` form unless an earlier name (in
+    ``items`` order) or ``taken`` has it; else the first numbered variant
+    (``sep`` and a number before the extension) that neither anyone took
+    nor anyone wants."""
     keys = {w: key(w) for w in wanted.values()}
     reserved = set(keys.values())
-    if len(reserved) == len(items) and reserved.isdisjoint(taken):
-        # No two names want the same form, none is taken: each gets its
-        # own (most directories), in ``items`` order like the loop below.
-        taken |= reserved
-        return {name: wanted[name] for name, _is_dir in items}
     # Names that want the same form share their variants, so numbering for
     # them resumes where it stopped: linear even for thousands of collisions.
     counters: dict[str, int] = {}
@@ -255,6 +309,58 @@ def _resolve(
         taken.add(picked)
         out[name] = pick
     return out
+
+
+# -- the children of a directory as UTF-8 bytes --------------------------------
+
+
+def idents_of(
+    names: Sequence[bytes], dirs: Sequence[bool], reserved: Iterable[str] = ()
+) -> list[bytes]:
+    """:func:`iso_idents` of names given as (checked) UTF-8 bytes, with
+    ``dirs`` saying which are directories.  When every name is ASCII and
+    none collides (most directories) they are mapped as bytes: the same
+    rules, without decoding and encoding each name."""
+    if b"".join(names).isascii():
+        wanted = [_iso_wanted_ascii(n, d) for n, d in zip(names, dirs, strict=True)]
+        forms = set(wanted)
+        if len(forms) == len(names) and forms.isdisjoint(s.encode() for s in reserved):
+            return [w if d else _ascii_file_ident(w) for w, d in zip(wanted, dirs, strict=True)]
+    return iso_idents([(n.decode(), d) for n, d in zip(names, dirs, strict=True)], reserved)
+
+
+def _iso_wanted_ascii(name: bytes, is_dir: bool) -> bytes:
+    """:func:`_iso_wanted` of an ASCII name, in bytes."""
+    text = name.translate(_ASCII_D)
+    if is_dir:
+        return text[:ISO_DIR_MAX] or b"_"
+    dot = name.rfind(b".")
+    if dot <= 0:
+        return text[:ISO_FILE_MAX] or b"_"
+    ext = text[dot + 1 : dot + 1 + _ISO_EXT_MAX]
+    if not ext:
+        return text[: min(dot, ISO_FILE_MAX)]
+    return text[: min(dot, ISO_FILE_MAX - 1 - len(ext))] + b"." + ext
+
+
+def _ascii_file_ident(base: bytes) -> bytes:
+    return (base if b"." in base else base + b".") + b";1"
+
+
+def joliet_of(
+    names: Sequence[bytes], dirs: Sequence[bool], first: Callable[[], Collection[str]]
+) -> list[str]:
+    """:func:`joliet_list` of names given as (checked) UTF-8 bytes;
+    ``first`` is called for the names served first only when two names
+    collide.  ASCII names that collide with none are mapped as bytes."""
+    if b"".join(names).isascii():
+        clean = [n.translate(_ASCII_JOLIET) for n in names]
+        if all(len(c) <= JOLIET_NAME_MAX and not c.endswith(b".") for c in clean) and len(
+            {c.rstrip(b". ").lower() for c in clean}
+        ) == len(names):  # for ASCII, casefold() is lower()
+            return [c.decode() for c in clean]
+    items = [(n.decode(), d) for n, d in zip(names, dirs, strict=True)]
+    return joliet_list(items, first())
 
 
 # -- volume identifiers ------------------------------------------------------

@@ -44,6 +44,8 @@ import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import compress
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -194,6 +196,11 @@ def _burned(e: MasterEntry) -> bool:
     return e.kind is Kind.FILE and not e.source
 
 
+def _burned_in(d: _Dir) -> set[str]:
+    """Files from earlier sessions (no source): they keep their Joliet names."""
+    return {n.decode() for n, e in d.children.items() if _burned(e)}
+
+
 def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
     """Group the entries by directory (parents first) and name their children."""
     dirs: dict[tuple[bytes, ...], _Dir] = {(): _Dir((), None)}
@@ -209,15 +216,18 @@ def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
         parent.children[e.path[-1]] = e
         if e.kind is Kind.DIR:
             dirs[e.path] = _Dir(e.path, e)
+    rr_moved = (rockridge.RR_MOVED,)
     for d in dirs.values():
-        names = {n.decode(): n for n in d.children}  # the keys are shared, not copied
-        kinds = [(s, d.children[n].kind is Kind.DIR) for s, n in names.items()]
-        iso = isonames.iso_names(kinds, reserved=() if d.path else (rockridge.RR_MOVED,))
-        d.iso = {names[s]: ident for s, ident in iso.items()}
-        shown = [k for k in kinds if d.children[names[k[0]]].kind is not Kind.SYMLINK]
-        # Files from earlier sessions (no source) keep their Joliet names.
-        burned = {s for s, n in names.items() if _burned(d.children[n])}
-        d.joliet = {names[s]: j for s, j in isonames.joliet_names(shown, burned).items()}
+        names, entries_ = list(d.children), list(d.children.values())
+        kinds = [e.kind for e in entries_]
+        is_dir = [k is Kind.DIR for k in kinds]
+        idents = isonames.idents_of(names, is_dir, () if d.path else rr_moved)
+        d.iso = dict(zip(names, idents, strict=True))
+        if Kind.SYMLINK in kinds:  # Joliet cannot show symlinks
+            shown = [k is not Kind.SYMLINK for k in kinds]
+            names, is_dir = list(compress(names, shown)), list(compress(is_dir, shown))
+        joliet = isonames.joliet_of(names, is_dir, partial(_burned_in, d))
+        d.joliet = dict(zip(names, joliet, strict=True))
     return dirs
 
 

@@ -50,30 +50,21 @@ _CHUNK = 1 << 20
 class MasterEntry(Protocol):
     """What the writer reads of :class:`cdfs.iso.mastering.MasterEntry`."""
 
-    @property
-    def path(self) -> Path_: ...
+    path: Path_
+    uid: int
+    gid: int
+    mtime_ns: int
+    atime_ns: int
+    size: int
+    source: str | Path | None
+    extents: tuple[tuple[int, int], ...]
+    target: bytes
+    link: int
+
     @property
     def kind(self) -> object: ...
     @property
     def st_mode(self) -> int: ...
-    @property
-    def uid(self) -> int: ...
-    @property
-    def gid(self) -> int: ...
-    @property
-    def mtime_ns(self) -> int: ...
-    @property
-    def atime_ns(self) -> int: ...
-    @property
-    def size(self) -> int: ...
-    @property
-    def source(self) -> str | Path | None: ...
-    @property
-    def extents(self) -> tuple[tuple[int, int], ...]: ...
-    @property
-    def target(self) -> bytes: ...
-    @property
-    def link(self) -> int: ...
     @property
     def kept(self) -> bool: ...
     def lengths_in(self, *, copied: bool) -> tuple[int, ...]: ...
@@ -213,11 +204,16 @@ class StreamWriter:
         """(entry, record length, continuation area length, records) of
         the children of ``d`` in record order."""
         dk = self.dir_kind
+        children, iso = d.children, d.iso
         for name in self.iso_sorted[d.path]:
-            e = d.children[name]
-            ident = d.iso[name]
-            base = R.base_length(len(ident))
-            count = 1 if e.target or e.kind is dk else len(self._lengths(e))
+            e = children[name]
+            ident = iso[name]
+            head = 33 + len(ident)  # R.base_length, inline: this runs for every record
+            base = head + head % 2
+            if e.target or e.kind is dk or (e.size <= R.MAX_EXTENT and len(e.extents) <= 1):
+                count = 1
+            else:
+                count = len(self._lengths(e))
             if not e.target and base + len(name) <= _SHORT:
                 length = base + 5 + len(name) + R.PX_LEN + R.TF_LEN
                 yield e, length + length % 2, 0, count
@@ -257,14 +253,14 @@ class StreamWriter:
             blocks = R.Packer()
             blocks.add(34)
             blocks.add(34)
+            children, joliet, dk = d.children, d.joliet, self.dir_kind
             for name in self.joliet_sorted[p]:
-                jident = d.joliet[name]
-                e = d.children[name]
-                is_file = e.kind is not self.dir_kind and not e.target
-                count = len(self._lengths(e)) if is_file else 1
-                for _ in range(count):
-                    blocks.add(R.base_length(2 * len(jident)))
-                if e.kind is self.dir_kind:
+                e = children[name]
+                head = 33 + 2 * len(joliet[name])  # R.base_length, inline
+                one = e.kind is dk or e.target or (e.size <= R.MAX_EXTENT and len(e.extents) <= 1)
+                for _ in range(1 if one else len(self._lengths(e))):
+                    blocks.add(head + head % 2)
+                if e.kind is dk:
                     self.info[e.path].j_up_blocks = blocks.blocks
             info.j_extent, info.j_size = at, blocks.size
             at += blocks.blocks
@@ -276,6 +272,8 @@ class StreamWriter:
             info.data_base = at
             for name in self.iso_sorted[d.path]:
                 e = d.children[name]
+                if not e.link and e.source is None and not self.copied:
+                    continue  # kept, a directory, a symlink: no data (most entries)
                 if self._has_data(e):
                     if e.link:
                         if e.link in self.link_data:
@@ -398,32 +396,35 @@ class StreamWriter:
         serial = info.serial_base
         data = info.data_base
         dk = self.dir_kind
+        add, record, px, tf_, date_ns, nm = block.add, R.record, R.px, R.tf, R.date_ns, R.nm
+        base_length, copied, children, iso = R.base_length, self.copied, d.children, d.iso
         for name in self.iso_sorted[d.path]:
-            e = d.children[name]
-            ident = d.iso[name]
+            e = children[name]
+            ident = iso[name]
             if e.kind is dk:
                 sub = self.info[e.path]
                 su = self._susp(ident, name, e, self._dir_px(e.path), self._dir_tf(e.path), areas)
-                block.add(R.record(sub.extent, sub.size, R.date_ns(e.mtime_ns), R.F_DIR, ident, su))
+                add(record(sub.extent, sub.size, date_ns(e.mtime_ns), R.F_DIR, ident, su))
                 serial += 1
                 continue
-            when = R.date_ns(e.mtime_ns)
-            tf = R.tf(when, R.date_ns(e.atime_ns))
+            when = date_ns(e.mtime_ns)
+            tf = tf_(when, date_ns(e.atime_ns))
             if e.target:
-                pxe = R.px(e.st_mode, 1, e.uid, e.gid, serial)
+                pxe = px(e.st_mode, 1, e.uid, e.gid, serial)
                 serial += 1
-                block.add(
-                    R.record(0, 0, when, 0, ident, self._susp(ident, name, e, pxe, tf, areas))
-                )
+                add(record(0, 0, when, 0, ident, self._susp(ident, name, e, pxe, tf, areas)))
                 continue
-            if not e.link and e.source is None and len(e.extents) == 1 and not self.copied:
+            if not e.link and e.source is None and len(e.extents) == 1 and not copied:
                 # A kept file of one extent (most files of an appended
                 # session): what the general case below does, in short.
                 lba, length = e.extents[0]
-                pxe = R.px(e.st_mode, 1, e.uid, e.gid, serial)
+                pxe = px(e.st_mode, 1, e.uid, e.gid, serial)
                 serial += 1
-                su = self._susp(ident, name, e, pxe, tf, areas)
-                block.add(R.record(lba if length else 0, length, when, 0, ident, su))
+                if base_length(len(ident)) + len(name) <= _SHORT:  # :meth:`_susp`'s short case
+                    su = nm(name) + pxe + tf
+                else:
+                    su = self._susp(ident, name, e, pxe, tf, areas)
+                add(record(lba if length else 0, length, when, 0, ident, su))
                 continue
             s = self._source(e)
             if e.link and self.link_first[e.link] is not e:
@@ -498,17 +499,19 @@ class StreamWriter:
         block.add(R.record(info.j_extent, info.j_size, date, R.F_DIR, b"\x00"))
         block.add(R.record(up_info.j_extent, self._up_size(p, True), up_date, R.F_DIR, b"\x01"))
         where = self._iso_extents(d)
+        add, record, date_ns, dk = block.add, R.record, R.date_ns, self.dir_kind
+        children, joliet = d.children, d.joliet
         for name in self.joliet_sorted[p]:
-            e = d.children[name]
-            ident = d.joliet[name].encode("utf-16_be")
-            when = R.date_ns(e.mtime_ns)
-            if e.kind is self.dir_kind:
+            e = children[name]
+            ident = joliet[name].encode("utf-16_be")
+            when = date_ns(e.mtime_ns)
+            if e.kind is dk:
                 sub = self.info[e.path]
-                block.add(R.record(sub.j_extent, sub.j_size, when, R.F_DIR, ident))
+                add(record(sub.j_extent, sub.j_size, when, R.F_DIR, ident))
                 continue
             if name not in where:  # a kept file of one extent (see _iso_extents)
                 lba, length = e.extents[0]
-                block.add(R.record(lba if length else 0, length, when, 0, ident))
+                add(record(lba if length else 0, length, when, 0, ident))
                 continue
             lengths = self._lengths(e)
             for i, length in enumerate(lengths):
@@ -572,8 +575,10 @@ def _iso_sorted(d: PlannedDir) -> list[bytes]:
 
 
 def _joliet_sorted(d: PlannedDir) -> list[bytes]:
-    joliet = d.joliet
-    return sorted(joliet, key=lambda name: joliet[name].encode("utf-16_be"))
+    # In UTF-16BE byte order, which for Joliet's characters (the Basic
+    # Multilingual Plane, no surrogates: cdfs.iso.isonames) is the order of
+    # the names themselves.
+    return sorted(d.joliet, key=d.joliet.__getitem__)
 
 
 class _Sink:

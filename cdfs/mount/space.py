@@ -44,7 +44,7 @@ from dataclasses import dataclass, replace
 
 from cdfs import names
 from cdfs.errors import NoSpaceError
-from cdfs.iso.discread import DiscEntry, walk
+from cdfs.iso.discread import DiscEntry
 from cdfs.mount.staging import Upper, is_reserved
 from cdfs.recorders.media import SESSION_PADDING, DiscInfo, DiscState, Session, recorded_length
 from cdfs.recorders.nodisc import is_no_disc
@@ -99,16 +99,21 @@ def disc_counts(root: DiscEntry | None) -> Counts:
     hard-linked file's once)."""
     entries = dirs = links = data = 0
     seen: set[object] = set()
-    if root is not None:
-        for _path, e in walk(root):
+    todo = [root.children] if root is not None else []
+    while todo:  # no paths: this runs for every entry of the disc after each burn
+        for e in todo.pop().values():
             entries += 1
-            dirs += stat.S_ISDIR(e.mode)
-            links += stat.S_ISLNK(e.mode)
-            if e.link is not None:  # the names of a hard-linked file: its data once
-                if e.link in seen:
-                    continue
-                seen.add(e.link)
-            data += sectors_for(e.size) if stat.S_ISREG(e.mode) else 0
+            if stat.S_ISDIR(e.mode):
+                dirs += 1
+                todo.append(e.children)
+            elif stat.S_ISLNK(e.mode):
+                links += 1
+            elif stat.S_ISREG(e.mode):
+                if e.nlink > 1 and (link := e.link) is not None:
+                    if link in seen:  # the names of a hard-linked file: its data once
+                        continue
+                    seen.add(link)
+                data += sectors_for(e.size)
     return Counts(entries, dirs, links, data)
 
 
