@@ -186,8 +186,8 @@ def kept_at_risk(
     ranges = _touched(info, start, sectors)
     lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
     at_risk = []
-    for e in entries:  # every entry of the session: kept files' extents inline
-        if e.kind is not Kind.FILE or e.source is not None:
+    for e in entries:  # every entry of the session: no generator per entry
+        if not e.kept:
             continue
         for lba, n in e.extents:
             if lba < hi and lo < lba + sectors_for(n) and _hits(lba, n, ranges):

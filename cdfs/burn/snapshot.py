@@ -181,7 +181,7 @@ class _Links:
         """Staging inode numbers of the files the snapshot holds a link to."""
 
     def disc(self, e: discread.DiscEntry) -> int:
-        key = e.link if e.nlink > 1 else None  # (a file of one name has none)
+        key = e.link
         if key is None:
             return 0
         if key not in self._disc:

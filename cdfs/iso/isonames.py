@@ -161,17 +161,7 @@ def _iso_wanted(name: str, is_dir: bool) -> str:
     names; this runs for every entry of a session)."""
     if not name.isascii():
         return _iso_parts(name, is_dir).fit()
-    # One character for one: indexes into ``name`` hold in ``text``.
-    text = name.encode().translate(_ASCII_D).decode()
-    if is_dir:
-        return text[:ISO_DIR_MAX] or "_"
-    dot = name.rfind(".")
-    if dot <= 0:  # no extension (a leading dot is not a separator)
-        return text[:ISO_FILE_MAX] or "_"
-    ext = text[dot + 1 : dot + 1 + _ISO_EXT_MAX]
-    if not ext:
-        return text[: min(dot, ISO_FILE_MAX)]
-    return text[: min(dot, ISO_FILE_MAX - 1 - len(ext))] + "." + ext
+    return _iso_wanted_ascii(name.encode(), is_dir).decode()
 
 
 def iso_names(
@@ -330,12 +320,13 @@ def idents_of(
 
 
 def _iso_wanted_ascii(name: bytes, is_dir: bool) -> bytes:
-    """:func:`_iso_wanted` of an ASCII name, in bytes."""
+    """:func:`_iso_wanted` of an ASCII name, in bytes: translated one
+    character for one, so indexes into ``name`` hold in ``text``."""
     text = name.translate(_ASCII_D)
     if is_dir:
         return text[:ISO_DIR_MAX] or b"_"
     dot = name.rfind(b".")
-    if dot <= 0:
+    if dot <= 0:  # no extension (a leading dot is not a separator)
         return text[:ISO_FILE_MAX] or b"_"
     ext = text[dot + 1 : dot + 1 + _ISO_EXT_MAX]
     if not ext:
