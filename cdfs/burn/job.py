@@ -57,7 +57,7 @@ from cdfs.errors import (
 )
 from cdfs.iso import disccontents
 from cdfs.iso.isonames import label_warning
-from cdfs.iso.mastering import Kind, MasterEntry, master_session
+from cdfs.iso.mastering import Kind, MasterEntry, ProgressFn, master_session
 from cdfs.mount.space import after_burn, session_sectors
 from cdfs.mount.view import View
 from cdfs.recorders.media import (
@@ -249,10 +249,9 @@ class Burner:
             try:
                 await self._enter("mastering", snap.bytes)
                 sectors = await trio.to_thread.run_sync(
-                    lambda: master_session(
-                        snap.entries, stash, start=start, label=label, progress=prog.update
-                    )
+                    lambda: self._master(snap.entries, stash, start, label, prog.update)
                 )
+                check_capacity(info, sectors)  # reused directories are not estimated
                 asked = should_close(info, start, sectors, opts.close_policy, opts.close)
                 close = closes(info.media, asked)  # DVD-R DL always; DVD+RW never
                 unclosable = asked and not close
@@ -497,6 +496,19 @@ class Burner:
         if not simulate:
             self.view.budget.burn_started(
                 after_burn(info, start, sectors, close=close), snap.counts.data
+            )
+
+    def _master(
+        self, entries: list[MasterEntry], stash: Path, start: Lba, label: str, progress: ProgressFn
+    ) -> int:
+        """Master the session; reused directories are copied from the disc."""
+        disc = self.view.root.disc
+        facts = disc.session if disc is not None else None
+        if facts is None or not any(e.reuse is not None for e in entries):
+            return master_session(entries, stash, start=start, label=label, progress=progress)
+        with self.recorder.open_reader() as fp:
+            return master_session(
+                entries, stash, start=start, label=label, progress=progress, reuse_from=(fp, facts)
             )
 
     async def _rewrite(

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from itertools import compress
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from pycdlib import pycdlibexception
 
@@ -55,9 +55,14 @@ from cdfs.errors import CdfsError, UsageError
 from cdfs.iso import isonames, rockridge
 from cdfs.iso.sessioniso import SessionIso
 from cdfs.iso.sources import ExtentReader, Reader, SourceReader
-from cdfs.iso.streamwriter import StreamWriter, Unsupported
+from cdfs.iso.streamtypes import Unsupported
+from cdfs.iso.streamwriter import StreamWriter
 from cdfs.recorders.media import SESSION_PADDING
 from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
+
+if TYPE_CHECKING:
+    from cdfs.iso.discentry import DiscEntry, SessionFacts
+    from cdfs.iso.reuse import Reused
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +123,10 @@ class MasterEntry:
     records point at it, with the same Rock Ridge PX serial number and the
     number of names as link count.  Their ``source`` (or ``extents``) and
     attributes are those of the first name."""
+    reuse: DiscEntry | None = None
+    """A directory of the last session kept as it is with all below it,
+    whose entries are then not listed: its records are copied
+    (:mod:`cdfs.iso.reuse`)."""
 
     @property
     def st_mode(self) -> int:
@@ -213,6 +222,8 @@ def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
             raise UsageError(f"the directory of {isonames.show_path(e.path)!r} is not in the tree")
         if e.path[-1] in parent.children:
             raise UsageError(f"{isonames.show_path(e.path)!r} is listed twice")
+        if parent.entry is not None and parent.entry.reuse is not None:
+            raise UsageError(f"{isonames.show_path(e.path)!r} is in a directory kept as it is")
         parent.children[e.path[-1]] = e
         if e.kind is Kind.DIR:
             dirs[e.path] = _Dir(e.path, e)
@@ -476,6 +487,7 @@ def master_session(
     label: str,
     progress: ProgressFn | None = None,
     copy_from: BinaryIO | None = None,
+    reuse_from: tuple[BinaryIO, SessionFacts | None] | None = None,
 ) -> Sectors:
     """Master ``entries`` as one session starting at sector ``start`` into
     ``out`` (whose first byte is that sector).  Returns the sectors written,
@@ -486,21 +498,39 @@ def master_session(
     at where they are, unless ``copy_from`` is given: a seekable reader of
     the old disc (byte ``lba * 2048`` is sector ``lba``), from which their
     data is then copied into the new session, so that it no longer depends
-    on the old one (``cdfs burn --rewrite`` before a disc is blanked)."""
+    on the old one (``cdfs burn --rewrite`` before a disc is blanked).
+
+    Directories with ``reuse`` have their records copied from the last
+    session: ``reuse_from`` reads the disc and tells of that session
+    (:mod:`cdfs.iso.reuse`); those it cannot copy are listed entry by entry."""
     if start < 0:
         raise UsageError(f"invalid session start {start}")
     iso_id, joliet_id = volume_ids(label)
+    reused: Reused | None = None
+    if any(e.reuse is not None for e in entries):
+        from cdfs.iso import reuse  # it builds on this module
+
+        fp, facts = reuse_from if reuse_from and copy_from is None else (None, None)
+        entries, reused = reuse.resolve(entries, fp, facts)
     plan = _plan(entries)
     deepest = max(map(len, plan))
     rr_moved = rockridge.relocation_name(plan[()].children, deepest)
     if rr_moved is None and STREAMING:
         try:
-            sectors = _master_streaming(plan, out, start, (iso_id, joliet_id), progress, copy_from)
+            sectors = _master_streaming(
+                plan, out, start, (iso_id, joliet_id), progress, copy_from, reused
+            )
         except Unsupported:
             pass  # left to pycdlib
         else:
             log.info("mastered %d entries at sector %d: %d sectors", len(entries), start, sectors)
             return sectors
+    if reused is not None:
+        from cdfs.iso import reuse
+
+        entries = reuse.expand(entries)
+        plan = _plan(entries)
+        rr_moved = rockridge.relocation_name(plan[()].children, max(map(len, plan)))
     iso = SessionIso(start)
     builder = _Builder(iso, copy_from)
     with _gc_paused:
@@ -535,13 +565,16 @@ def _master_streaming(
     ids: tuple[str, str],
     progress: ProgressFn | None,
     copy_from: BinaryIO | None,
+    reused: Reused | None,
 ) -> Sectors:
     """The session written by :mod:`cdfs.iso.streamwriter`, with pycdlib's
     volume descriptors (from a session with nothing in it)."""
     iso = SessionIso(start)
     try:
         iso.new_session(*ids, None)
-        writer = StreamWriter(plan, start, iso.stream_root(), copy_from, dir_kind=Kind.DIR)
+        writer = StreamWriter(
+            plan, start, iso.stream_root(), copy_from, dir_kind=Kind.DIR, reused=reused
+        )
         lay = writer.layout
         sectors = Sectors(lay.end - start + SESSION_PADDING)
         tables = [(*lay.pt_iso, *lay.iso_root), (*lay.pt_joliet, *lay.joliet_root)]

@@ -1,0 +1,252 @@
+"""Sessions that reuse the directories the last one left unchanged.
+
+Appending copies the records of every directory whose contents did not
+change (:mod:`cdfs.iso.reuse`, :mod:`cdfs.iso.olddirs`) instead of writing
+them anew.  These tests burn through real mounts and read the discs back
+with xorriso, isoinfo (Rock Ridge, Joliet, path tables), 7-Zip and pycdlib:
+every reader must see exactly the tree that was live, file by file and
+byte for byte; a reused directory's records must be the last session's
+with only the pointers to directories changed; and whatever cannot be
+reused (a disc of another Rock Ridge version, a Joliet name that does not
+match, hard links, a disc that changes meanwhile) is written anew.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pycdlib
+import pytest
+
+from cdfs.burn.snapshot import add_disc
+from cdfs.iso import discread, reuse
+from cdfs.iso.discentry import DiscEntry
+from cdfs.iso.mastering import Kind, MasterEntry, master_session
+from cdfs.units import SECTOR_SIZE, Lba
+
+from test_multisession import (
+    History,
+    Tree,
+    isoinfo_listing,
+    local_meta,
+    local_tree,
+    run,
+    sessions_of,
+    xorriso_tree,
+)
+
+LONG = "a file whose name is far longer than any record holds by itself " * 2
+"""150 characters: its Rock Ridge name continues in a continuation area."""
+
+
+def stage_first(root: Path) -> None:
+    """Session 1: nested directories, long names, symlinks, Unicode, an
+    empty directory, and directories that session 2 changes or not."""
+    for d in ("a/b/c", "keep/s1/s2", "long", "Ünïcödé dir", "empty", "gone", "modes"):
+        (root / d).mkdir(parents=True)
+    files = {
+        "top.txt": b"top\n",
+        "a/x.txt": b"x" * 3000,
+        "a/b/other.txt": b"other\n",
+        "a/b/c/deep.txt": b"deep\n" * 100,
+        "keep/s1/s2/f.bin": bytes(range(256)) * 40,
+        f"long/{LONG}": b"long name\n",
+        "Ünïcödé dir/é.txt": "é\n".encode(),
+        "gone/g1.txt": b"g1\n",
+        "gone/g2.txt": b"g2\n",
+        "modes/m.txt": b"m\n",
+    }
+    files.update({f"keep/k{i:02d}.txt": f"keep {i}\n".encode() * i for i in range(30)})
+    for i, (rel, data) in enumerate(sorted(files.items())):
+        (root / rel).write_bytes(data)
+        os.utime(root / rel, (1_600_000_000, 1_600_000_000 + i))
+    os.symlink("../" * 3 + "target/" + "t" * 180, root / "long" / "far link")
+    os.symlink("s1/s2/f.bin", root / "keep" / "near link")
+
+
+def stage_second(root: Path) -> None:
+    """Session 2: a new file deep in ``a``, a deleted one in ``gone``, a
+    new directory; ``modes`` gets new permissions (in the mount, as a
+    staged attribute change)."""
+    (root / "a" / "b" / "new.txt").write_bytes(b"new in session 2\n")
+    (root / "gone" / "g1.txt").unlink()
+    (root / "fresh").mkdir()
+    (root / "fresh" / "f.txt").write_bytes(b"fresh\n")
+    (root / "modes").chmod(0o700)
+
+
+REUSED = ["keep", "keep/s1", "keep/s1/s2", "long", "Ünïcödé dir", "empty", "a/b/c"]
+REWRITTEN = ["", "a/b", "gone", "modes"]
+
+
+def dir_bytes(disc: Path, lba: int) -> bytes:
+    """The records of the directory at ``lba`` (its "." record gives its size)."""
+    with disc.open("rb") as fp:
+        fp.seek(lba * SECTOR_SIZE)
+        first = fp.read(SECTOR_SIZE)
+        size = struct.unpack_from("<I", first, 10)[0]
+        fp.seek(lba * SECTOR_SIZE)
+        return fp.read(size)
+
+
+def without_pointers(data: bytes) -> tuple[bytes, int]:
+    """A directory's records with the extent and size of every directory
+    record ("." and ".." and subdirectories) blanked; and how many there are."""
+    out, pos, n = bytearray(data), 0, 0
+    while pos < len(out):
+        length = out[pos]
+        if length == 0:
+            pos = (pos // SECTOR_SIZE + 1) * SECTOR_SIZE
+            continue
+        if out[pos + 25] & 0x02:
+            out[pos + 2 : pos + 18] = bytes(16)
+            n += 1
+        pos += length
+    return bytes(out), n
+
+
+def grown(disc: Path, start: int, dest: Path) -> Path:
+    """A copy of ``disc`` with the volume descriptors of the session at
+    ``start`` also at sector 16, as growisofs appends on overwritable
+    media: for readers that only read a disc's first descriptors."""
+    shutil.copyfile(disc, dest)
+    with disc.open("rb") as src, dest.open("r+b") as out:
+        src.seek((start + 16) * SECTOR_SIZE)
+        vds = src.read(8 * SECTOR_SIZE)
+        out.seek(16 * SECTOR_SIZE)
+        out.write(vds)
+    return dest
+
+
+def pycdlib_tree(image: Path) -> tuple[Tree, list[int]]:
+    """The Rock Ridge tree as pycdlib reads it, and the PX serial numbers
+    of its files, symlinks and directories (the root's "." included)."""
+    iso = pycdlib.PyCdlib()
+    iso.open(str(image))
+    out: Tree = {}
+    serials: list[int] = []
+    try:
+        for top, dirs, files in iso.walk(rr_path="/"):
+            for name in dirs + files:
+                rr = f"{top.rstrip('/')}/{name}"
+                rec = iso.get_record(rr_path=rr)
+                rock = rec.rock_ridge
+                px = rock.dr_entries.px_record or rock.ce_entries.px_record
+                serials.append(px.posix_serial_number)
+                rel = rr.lstrip("/")
+                if name in dirs:
+                    out[rel] = ("dir", b"")
+                elif rec.rock_ridge.is_symlink():
+                    out[rel] = ("link", bytes(rec.rock_ridge.symlink_path()))
+                else:
+                    import io
+
+                    buf = io.BytesIO()
+                    iso.get_file_from_iso_fp(buf, rr_path=rr)
+                    out[rel] = ("file", buf.getvalue())
+    finally:
+        iso.close()
+    return out, serials
+
+
+def sevenzip_tree(image: Path, dest: Path) -> Tree:
+    run(["7z", "x", "-y", f"-o{dest}", str(image)])
+    try:
+        return local_tree(dest)
+    finally:
+        shutil.rmtree(dest)
+
+
+def joliet_paths(disc: Path, start: int) -> set[str]:
+    text = run(["isoinfo", "-i", str(disc), "-T", str(start), "-J", "-f"])
+    return {line.decode("latin-1").lstrip("/") for line in text.splitlines() if line.strip()}
+
+
+def path_table(disc: Path, start: int) -> list[tuple[int, int, str]]:
+    """(parent number, extent, name) of each path table record (``isoinfo -p``)."""
+    text = run(["isoinfo", "-i", str(disc), "-T", str(start), "-p"]).decode("latin-1")
+    rows = re.findall(r"^[ \t]*\d+:[ \t]+(\d+)[ \t]+([0-9a-f]+)[ \t]*(.*?)[ \t]*$", text, re.M)
+    return [(int(parent), int(lba, 16), name) for parent, lba, name in rows]
+
+
+def test_a_session_reuses_what_did_not_change_and_every_reader_sees_it(
+    tmp_path: Path, mount: Any, make_disc: Any, home: dict[str, str]
+) -> None:
+    disc = make_disc("cd-rw80")
+    m = mount(disc, "--no-burn-on-unmount")
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    h = History(disc, home, tmp_path)
+    for stage in (stage_first, stage_second):
+        stage(m.path)
+        stage(ref)
+        m.burn()
+        want = local_tree(ref)
+        assert local_tree(m.path) == want
+        h.states.append(want)
+        h.metas.append(local_meta(ref))
+    (s1, _), (s2, _) = h.check()  # xorriso, isoinfo -R (and -x), cdfs
+    want = h.states[1]
+    assert want["a/b/new.txt"] == ("file", b"new in session 2\n")
+    assert "gone/g1.txt" not in want
+
+    old, new = isoinfo_listing(disc, s1), isoinfo_listing(disc, s2)
+    for rel in REUSED:
+        before, after = dir_bytes(disc, old[rel].lba), dir_bytes(disc, new[rel].lba)
+        assert new[rel].lba > old[rel].lba
+        assert without_pointers(after) == without_pointers(before), rel
+        assert after != before, f"{rel}: its pointers should be the new session's"
+    for rel in REWRITTEN:
+        before = dir_bytes(disc, old[rel].lba if rel else s1_root(disc, s1))
+        after = dir_bytes(disc, new[rel].lba if rel else s1_root(disc, s2))
+        assert without_pointers(after)[0] != without_pointers(before)[0], rel
+    # The new mode of a directory that was otherwise left as it was.
+    assert stat_mode(tmp_path, disc, s2, "modes") == 0o700
+
+    # Joliet: every name but the symlinks (Joliet has none), the long one cut.
+    joliet = joliet_paths(disc, s2)
+    shown = {p for p, (kind, _v) in want.items() if kind != "link"}
+    assert {p for p in joliet if not p.startswith("long/")} == {
+        p for p in shown if not p.startswith("long/")
+    }
+    assert any(p.startswith("long/a file whose name") and LONG.startswith(p[5:]) for p in joliet)
+
+    # The path table lists every directory where its records are.
+    table = path_table(disc, s2)
+    dirs = {p: e.lba for p, e in new.items() if e.kind == "dir"}
+    assert len(table) == len(dirs) + 1
+    assert sorted(lba for _parent, lba, _name in table[1:]) == sorted(dirs.values())
+
+    # Readers of a disc's first descriptors, on a copy grown as growisofs does.
+    image = grown(disc, s2, tmp_path / "grown.iso")
+    theirs, serials = pycdlib_tree(image)
+    assert theirs == want
+    assert len(serials) == len(set(serials)), "two records share a PX serial number"
+    # 7-Zip reads the Joliet tree: no symlinks, names of up to 64 characters.
+    joliet_view = {
+        "/".join(part[:64] for part in p.split("/")): v for p, v in want.items() if v[0] != "link"
+    }
+    assert sevenzip_tree(image, tmp_path / "7z") == joliet_view
+
+
+def s1_root(disc: Path, start: int) -> int:
+    """The sector of the root directory of the session at ``start``."""
+    with disc.open("rb") as fp:
+        fp.seek((start + 16) * SECTOR_SIZE + 156 + 2)
+        return int(struct.unpack("<I", fp.read(4))[0])
+
+
+def stat_mode(tmp_path: Path, disc: Path, start: int, rel: str) -> int:
+    dest = tmp_path / "modes-x"
+    run(["xorriso", "-osirrox", "on", "-load", "sbsector", str(start),
+         "-indev", f"stdio:{disc}", "-extract", f"/{rel}", str(dest)])  # fmt: skip
+    try:
+        return dest.stat().st_mode & 0o7777
+    finally:
+        shutil.rmtree(dest)
