@@ -23,13 +23,6 @@ from typing import Any
 
 import pycdlib
 import pytest
-
-from cdfs.burn.snapshot import add_disc
-from cdfs.iso import discread, reuse
-from cdfs.iso.discentry import DiscEntry
-from cdfs.iso.mastering import Kind, MasterEntry, master_session
-from cdfs.units import SECTOR_SIZE, Lba
-
 from test_multisession import (
     History,
     Tree,
@@ -37,9 +30,13 @@ from test_multisession import (
     local_meta,
     local_tree,
     run,
-    sessions_of,
     xorriso_tree,
 )
+
+from cdfs.burn.snapshot import add_disc
+from cdfs.iso import discread, reuse
+from cdfs.iso.mastering import Kind, MasterEntry, master_session
+from cdfs.units import SECTOR_SIZE, Lba
 
 LONG = "a file whose name is far longer than any record holds by itself " * 2
 """150 characters: its Rock Ridge name continues in a continuation area."""
@@ -112,13 +109,18 @@ def without_pointers(data: bytes) -> tuple[bytes, int]:
 
 
 def grown(disc: Path, start: int, dest: Path) -> Path:
-    """A copy of ``disc`` with the volume descriptors of the session at
-    ``start`` also at sector 16, as growisofs appends on overwritable
-    media: for readers that only read a disc's first descriptors."""
-    shutil.copyfile(disc, dest)
-    with disc.open("rb") as src, dest.open("r+b") as out:
+    """A copy of ``disc`` up to the end of the session at ``start`` (its
+    volume space size), with that session's volume descriptors also at
+    sector 16, as growisofs appends on overwritable media: for readers that
+    only read a disc's first descriptors."""
+    with disc.open("rb") as src, dest.open("wb") as out:
         src.seek((start + 16) * SECTOR_SIZE)
         vds = src.read(8 * SECTOR_SIZE)
+        size = struct.unpack_from("<I", vds, 80)[0]
+        end = size if size > start else start + size  # the disc's, or the session's
+        src.seek(0)
+        for _ in range(end):
+            out.write(src.read(SECTOR_SIZE))
         out.seek(16 * SECTOR_SIZE)
         out.write(vds)
     return dest
@@ -250,3 +252,211 @@ def stat_mode(tmp_path: Path, disc: Path, start: int, rel: str) -> int:
         return dest.stat().st_mode & 0o7777
     finally:
         shutil.rmtree(dest)
+
+
+# -- what is not reused ----------------------------------------------------------------
+
+
+def first_session(tmp_path: Path, image: Path, media: str = "dvd+r") -> Path:
+    """An emulated disc whose first session is ``image``."""
+    from cdfs.recorders.emulated import create_media
+    from cdfs.recorders.media import media_type
+
+    disc = tmp_path / "disc.iso"
+    create_media(disc, media_type(media)).record(image, Lba(0))
+    return disc
+
+
+def append_one(tmp_path: Path, disc: Path, rel: str, data: bytes) -> tuple[int, int, int]:
+    """Append a session holding one new file at ``rel`` as the burn job
+    does (the snapshot's listing, reuse, the emulated recorder); returns
+    (start of the last session, start of the new one, directories reused)."""
+    from cdfs.recorders.emulated import EmulatedRecorder
+    from cdfs.recorders.knobs import Faults
+
+    rec = EmulatedRecorder(disc, faults=Faults())
+    info = rec.disc_info()
+    assert info.nwa is not None and info.last_session is not None
+    with rec.open_reader() as fp:
+        root = discread.read_session(fp, info.last_session.start)
+    src = tmp_path / "new-file"
+    src.write_bytes(data)
+    path = tuple(rel.encode().split(b"/"))
+    tree: dict[tuple[bytes, ...], MasterEntry] = {}
+    add_disc(tree, root, [path])
+    tree[path] = MasterEntry(path, Kind.FILE, 0o644, 0, 0, 0, 0, len(data), source=src)
+    entries = [tree[p] for p in sorted(tree)]
+    image = tmp_path / "s2.iso"
+    with rec.open_reader() as fp:
+        master_session(entries, image, start=info.nwa, label="S2", reuse_from=(fp, root.session))
+    rec.record(image, info.nwa)
+    return info.last_session.start, info.nwa, sum(e.reuse is not None for e in entries)
+
+
+def tool_tree(root: Path) -> None:
+    for d in ("one/two", "three"):
+        (root / d).mkdir(parents=True)
+    for i, rel in enumerate(("one/a.txt", "one/two/b.txt", "three/c.txt", "top.txt")):
+        (root / rel).write_bytes(f"{rel}\n".encode() * (i + 1))
+
+
+@pytest.mark.parametrize(
+    ("options", "reused"),
+    [([], 0), (["-compliance", "new_rr"], 2)],
+    ids=["rock-ridge-1.10", "rock-ridge-1.12"],
+)
+def test_discs_begun_by_xorriso_are_reused_only_in_the_rock_ridge_cdfs_writes(
+    tmp_path: Path, options: list[str], reused: int
+) -> None:
+    """xorriso writes Rock Ridge 1.10 by default (PX without serial
+    numbers): its directories are written anew, since pycdlib refuses a
+    tree that mixes 1.10 and 1.12 records.  With ``-compliance new_rr``
+    they are reused like cdfs's own."""
+    src = tmp_path / "src"
+    tool_tree(src)
+    image = tmp_path / "s1.iso"
+    subprocess.run(
+        ["xorriso", *options, "-as", "mkisofs", "-quiet", "-R", "-J", "-o", str(image), str(src)],
+        check=True, timeout=60, capture_output=True,
+    )  # fmt: skip
+    disc = first_session(tmp_path, image)
+    with disc.open("rb") as fp:
+        root = discread.read_session(fp, Lba(0))
+    assert (root.session is not None and root.session.joliet is not None) == bool(reused)
+    _s1, s2, n = append_one(tmp_path, disc, "one/new.txt", b"new\n")
+    assert n == reused  # "three" and "one/two" ("one" holds the new file)
+    (src / "one" / "new.txt").write_bytes(b"new\n")
+    want = local_tree(src)
+    assert xorriso_tree(disc, s2, tmp_path / "x") == want
+    image2 = grown(disc, s2, tmp_path / "grown.iso")
+    assert pycdlib_tree(image2)[0] == want
+
+
+def test_a_directory_whose_joliet_name_is_cut_is_written_anew(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its Joliet records are found by name in the parent's; a name Joliet
+    cut (over 64 characters) is not found, and the directory is listed."""
+    src = tmp_path / "src"
+    long = "d" * 70
+    (src / long / "in").mkdir(parents=True)
+    (src / long / "in" / "f.txt").write_bytes(b"f\n")
+    (src / "short").mkdir()
+    (src / "short" / "g.txt").write_bytes(b"g\n")
+    image = tmp_path / "s1.iso"
+    entries = tree_entries(src)
+    master_session(entries, image, start=Lba(0), label="S1")
+    disc = first_session(tmp_path, image)
+    with caplog.at_level("INFO", logger="cdfs.iso.reuse"):
+        _s1, s2, n = append_one(tmp_path, disc, "new.txt", b"new\n")
+    assert n == 2
+    assert f"directory {(long.encode(),)!r} written anew" in caplog.text
+    assert "reusing the records of 1 directories" in caplog.text
+    (src / "new.txt").write_bytes(b"new\n")
+    want = local_tree(src)
+    assert xorriso_tree(disc, s2, tmp_path / "x") == want
+    assert pycdlib_tree(grown(disc, s2, tmp_path / "grown.iso"))[0] == want
+    assert f"{long[:64]}/in/f.txt" in joliet_paths(disc, s2)
+
+
+def tree_entries(src: Path) -> list[MasterEntry]:
+    """The files and directories below ``src`` as new entries."""
+    out = []
+    for p in sorted(src.rglob("*")):
+        path = tuple(os.fsencode(p.relative_to(src)).split(b"/"))
+        st = p.lstat()
+        if p.is_dir():
+            out.append(MasterEntry(path, Kind.DIR, 0o755, 0, 0, st.st_mtime_ns, st.st_mtime_ns))
+        else:
+            out.append(
+                MasterEntry(
+                    path,
+                    Kind.FILE,
+                    0o644,
+                    0,
+                    0,
+                    st.st_mtime_ns,
+                    st.st_mtime_ns,
+                    st.st_size,
+                    source=p,
+                )
+            )
+    return out
+
+
+def test_directories_above_hard_links_and_relocated_ones_are_not_reusable(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "src"
+    (src / "h" / "in").mkdir(parents=True)
+    (src / "h" / "in" / "a").write_bytes(b"linked\n")
+    os.link(src / "h" / "in" / "a", src / "h" / "b")
+    (src / "plain").mkdir()
+    (src / "plain" / "p").write_bytes(b"p\n")
+    deep = src.joinpath(*[f"l{i}" for i in range(10)])
+    deep.mkdir(parents=True)
+    entries = tree_entries(src)
+    links = [e for e in entries if e.path[-1] in (b"a", b"b")]
+    entries = [e for e in entries if e not in links] + [
+        MasterEntry(e.path, e.kind, e.mode, 0, 0, 0, 0, e.size, source=e.source, link=1)
+        for e in links
+    ]
+    image = tmp_path / "s1.iso"
+    master_session([e for e in entries if e.path[0] != b"l0"], image, start=Lba(0), label="S1")
+    with image.open("rb") as fp:
+        root = discread.read_session(fp, Lba(0))
+    assert root.session is not None and root.session.joliet is not None
+    assert root.children[b"h"].where == 0  # a file with two names is in it
+    assert root.children[b"h"].children[b"in"].where == 0
+    assert root.children[b"plain"].where != 0
+    master_session(entries, image, start=Lba(0), label="S1")  # 10 levels: relocated
+    with image.open("rb") as fp:
+        root = discread.read_session(fp, Lba(0))
+    assert root.session is not None and root.session.joliet is None
+    assert root.children[b"plain"].where == 0
+
+
+def test_a_disc_that_changes_while_mastering_fails_the_session(tmp_path: Path) -> None:
+    """The records are read again when copied: a directory that is no
+    longer where it was fails the mastering, and no image is left."""
+    src = tmp_path / "src"
+    (src / "d" / "e").mkdir(parents=True)
+    (src / "d" / "e" / "f").write_bytes(b"f\n")
+    image = tmp_path / "s1.iso"
+    master_session(tree_entries(src), image, start=Lba(0), label="S1")
+    with image.open("rb") as fp:
+        root = discread.read_session(fp, Lba(0))
+    entries = [reuse.reused_entry((b"d",), root.children[b"d"])]
+    new = tmp_path / "new"
+    new.write_bytes(b"n\n")
+    entries.append(MasterEntry((b"n",), Kind.FILE, 0o644, 0, 0, 0, 0, 2, source=new))
+    out = tmp_path / "s2.iso"
+    start = Lba(image.stat().st_size // SECTOR_SIZE)
+
+    moved = root.children[b"d"].children[b"e"].where * SECTOR_SIZE
+
+    class Changing:
+        """Reads the image; the directory "d/e" is gone once scanned (its
+        second read, when copied, finds zeros)."""
+
+        def __init__(self) -> None:
+            self.fp = image.open("rb")
+            self.at = self.seen = 0
+
+        def seek(self, pos: int) -> int:
+            self.at = pos
+            return self.fp.seek(pos)
+
+        def read(self, n: int) -> bytes:
+            data = self.fp.read(n)
+            if self.at == moved:
+                self.seen += 1
+                if self.seen > 1:
+                    return bytes(len(data))
+            return data
+
+    changing = Changing()
+    with pytest.raises(OSError, match="changed while mastering"):
+        master_session(entries, out, start=start, label="S2", reuse_from=(changing, root.session))  # type: ignore[arg-type]
+    assert not out.exists()
+    changing.fp.close()

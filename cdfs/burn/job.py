@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import functools
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -55,7 +56,7 @@ from cdfs.errors import (
     VerificationError,
     WriteOnceError,
 )
-from cdfs.iso import disccontents
+from cdfs.iso import disccontents, reuse
 from cdfs.iso.isonames import label_warning
 from cdfs.iso.mastering import Kind, MasterEntry, ProgressFn, master_session
 from cdfs.mount.space import after_burn, session_sectors
@@ -302,6 +303,12 @@ class Burner:
         before issue 13) turned into a new file read from a private copy:
         the next session's superblock copy overwrites those sectors.  The
         copies' paths are appended to ``carried`` (the caller removes them)."""
+        if info.media.overwritable:  # nor below reused directories
+            entries = [
+                *itertools.chain.from_iterable(
+                    reuse.expand([e]) if _low_below(info, e) else [e] for e in entries
+                )
+            ]
         low = [e for e in entries if e.kept and superblock_overlap(info.media, e.extents)]
         if not low:
             return entries
@@ -610,3 +617,8 @@ class Burner:
             fp.close()
             raise
         return info, shown, fp
+
+
+def _low_below(info: DiscInfo, e: MasterEntry) -> bool:
+    """A file in LBAs 0-31 below a reused directory (see ``_carry_low_files``)."""
+    return any(superblock_overlap(info.media, x) for _p, x in reuse.files_below(e))

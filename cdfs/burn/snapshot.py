@@ -178,6 +178,11 @@ def add_disc(
     left as they were as reused ones (their entries not listed:
     :mod:`cdfs.iso.reuse`), unless their records cannot be reused."""
     links = links if links is not None else _Links()
+    facts = root.session
+    if not (reuse.ENABLED and facts is not None and facts.joliet is not None):
+        for path, e in discread.walk(root):  # no directory of the disc reusable
+            tree.setdefault(path, disc_entry(path, e, links.disc(e)))
+        return
     touched = {path[:i] for path in changed for i in range(len(path) + 1)}
     todo: list[tuple[tuple[bytes, ...], discread.DiscEntry]] = [((), root)]
     while todo:

@@ -29,7 +29,7 @@ two files of the new tree share one (:attr:`Reused.serial_base`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
@@ -114,6 +114,8 @@ def resolve(
         reused.dirs[e.path] = (iso, jol)
     if not reused.dirs:
         reused.serial_base = 1
+    else:
+        log.info("reusing the records of %d directories of the last session", len(reused.dirs))
     return out, reused
 
 
@@ -135,6 +137,16 @@ def _listed(e: MasterEntry) -> list[MasterEntry]:
     out = [replace(e, reuse=None)]
     out.extend(disc_entry((*e.path, *path), d) for path, d in walk(e.reuse))
     return out
+
+
+def files_below(
+    e: MasterEntry,
+) -> Iterator[tuple[Path_, tuple[tuple[int, int], ...]]]:
+    """(path, extents) of the files with data below a reused directory."""
+    if e.reuse is not None:
+        for sub, d in walk(e.reuse):
+            if d.kind is Kind.FILE and d.extents:
+                yield (*e.path, *sub), d.extents
 
 
 class _JolietDirs:
