@@ -78,6 +78,13 @@ def stage_second(root: Path) -> None:
     (root / "modes").chmod(0o700)
 
 
+def stage_third(root: Path) -> None:
+    """Session 3: a file in a directory session 2 reused (whose tree the
+    mount took from session 1's reading), one more in ``fresh``."""
+    (root / "keep" / "s1" / "new3.txt").write_bytes(b"third\n")
+    (root / "fresh" / "g.txt").write_bytes(b"g\n")
+
+
 REUSED = ["keep", "keep/s1", "keep/s1/s2", "long", "Ünïcödé dir", "empty", "a/b/c"]
 REWRITTEN = ["", "a/b", "gone", "modes"]
 
@@ -185,7 +192,7 @@ def test_a_session_reuses_what_did_not_change_and_every_reader_sees_it(
     ref = tmp_path / "ref"
     ref.mkdir()
     h = History(disc, home, tmp_path)
-    for stage in (stage_first, stage_second):
+    for stage in (stage_first, stage_second, stage_third):
         stage(m.path)
         stage(ref)
         m.burn()
@@ -193,7 +200,11 @@ def test_a_session_reuses_what_did_not_change_and_every_reader_sees_it(
         assert local_tree(m.path) == want
         h.states.append(want)
         h.metas.append(local_meta(ref))
-    (s1, _), (s2, _) = h.check()  # xorriso, isoinfo -R (and -x), cdfs
+    (s1, _), (s2, _), (s3, _) = h.check()  # xorriso, isoinfo -R (and -x), cdfs
+    m.stop()
+    m = mount(disc, "--no-burn-on-unmount", name="again")
+    assert local_tree(m.path) == h.states[2]  # read afresh: what the view showed
+    assert xorriso_tree(disc, s3, tmp_path / "x3") == h.states[2]
     want = h.states[1]
     assert want["a/b/new.txt"] == ("file", b"new in session 2\n")
     assert "gone/g1.txt" not in want

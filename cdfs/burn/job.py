@@ -57,6 +57,7 @@ from cdfs.errors import (
     WriteOnceError,
 )
 from cdfs.iso import disccontents, reuse
+from cdfs.iso.discread import Known
 from cdfs.iso.isonames import label_warning
 from cdfs.iso.mastering import Kind, MasterEntry, ProgressFn, master_session
 from cdfs.mount.space import after_burn, session_sectors
@@ -250,7 +251,7 @@ class Burner:
             try:
                 await self._enter("mastering", snap.bytes)
                 sectors = await trio.to_thread.run_sync(
-                    lambda: self._master(snap.entries, stash, start, label, prog.update)
+                    lambda: self._master(snap, stash, start, label, prog.update)
                 )
                 check_capacity(info, sectors)  # reused directories are not estimated
                 asked = should_close(info, start, sectors, opts.close_policy, opts.close)
@@ -390,7 +391,7 @@ class Burner:
                     raise VerificationError(f"{exc}; {told}") from None
                 journal.mark_verified(journal_path, journaled)
             snap.entries = []
-            info, shown, fp = await self._read_disc()
+            info, shown, fp = await self._read_disc(snap.placed if opts.verify == "full" else None)
             root = shown.root
             # README, phase 5 ("done"): only now are the burned files dropped.
             await self._enter("done")
@@ -506,17 +507,19 @@ class Burner:
             )
 
     def _master(
-        self, entries: list[MasterEntry], stash: Path, start: Lba, label: str, progress: ProgressFn
+        self, snap: Snapshot, stash: Path, start: Lba, label: str, progress: ProgressFn
     ) -> int:
-        """Master the session; reused directories are copied from the disc."""
-        disc = self.view.root.disc
+        """Master the session; reused directories are copied from the disc
+        (where they went: ``snap.placed``)."""
+        disc, entries = self.view.root.disc, snap.entries
         facts = disc.session if disc is not None else None
         if facts is None or not any(e.reuse is not None for e in entries):
             return master_session(entries, stash, start=start, label=label, progress=progress)
         with self.recorder.open_reader() as fp:
             return master_session(
-                entries, stash, start=start, label=label, progress=progress, reuse_from=(fp, facts)
-            )
+                entries, stash, start=start, label=label, progress=progress,
+                reuse_from=(fp, facts), placed=snap.placed,
+            )  # fmt: skip
 
     async def _rewrite(
         self, info: DiscInfo, snap: Snapshot, label: str, opts: Resolved
@@ -603,7 +606,9 @@ class Burner:
             session.length,
         )
 
-    async def _read_disc(self) -> tuple[DiscInfo, disccontents.Contents, BinaryIO]:
+    async def _read_disc(
+        self, known: Known | None = None
+    ) -> tuple[DiscInfo, disccontents.Contents, BinaryIO]:
         """The disc's table of contents, what it shows (the tree of its
         newest session that reads whole), and a reader opened after the
         change, for the view to read files with from now on (a reader opened
@@ -612,7 +617,7 @@ class Burner:
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
         fp = await trio.to_thread.run_sync(self.recorder.open_reader)
         try:
-            shown = await trio.to_thread.run_sync(disccontents.read_contents, fp, info)
+            shown = await trio.to_thread.run_sync(disccontents.read_contents, fp, info, known)
         except BaseException:
             fp.close()
             raise

@@ -50,6 +50,8 @@ class Snapshot:
     counts: Counts = field(default_factory=Counts)
     dir_changes: int = 0
     """Burned directories whose staged attribute changes it records."""
+    placed: dict[int, discread.Placed] = field(default_factory=dict)
+    """Where the session put the directories it reused (once mastered)."""
 
 
 def _key(st: os.stat_result, kind: Kind) -> tuple[int, ...]:

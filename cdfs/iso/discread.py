@@ -343,10 +343,13 @@ class _Builder:
     """Builds the DiscEntry tree of a session through one of its trees:
     Rock Ridge (on the ISO 9660 tree), Joliet, or plain ISO 9660."""
 
-    def __init__(self, session: _Session, root: _Record, joliet: bool) -> None:
+    def __init__(
+        self, session: _Session, root: _Record, joliet: bool, known: Known | None = None
+    ) -> None:
         self.session, self.root, self.joliet = session, root, joliet
         self.seen: set[int] = set()
-        self.max_serial = 0
+        self.known = known or {}
+        self.max_serial = max((e.serial_max for e in self.known.values()), default=0)
         self.reusable = session.rock_ridge and session.joliet is not None and not joliet
         """Whether directories may be reused (no relocation seen so far)."""
 
@@ -361,6 +364,10 @@ class _Builder:
                     top.kids[child.name] = child
                     top.linked = top.linked or child.nlink > 1
                 elif child[1][0].flags & _F_DIR:
+                    old = self.known.get(child[1][0].lba)
+                    if old is not None and old.tree.name == child[0]:
+                        top.kids[child[0]] = old.tree  # reused: the same records
+                        continue
                     frames.append(self._frame(*child))
                     break
                 else:
@@ -562,16 +569,34 @@ class _Builder:
                          mtime, atime, ctime, extents, serial=serial)  # fmt: skip
 
 
-def read_session(fp: BinaryIO, start: Lba, end: int | None = None) -> DiscEntry:
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A directory a session reused (:mod:`cdfs.iso.reuse`): its tree as
+    read from the session before, and the highest serial number in it."""
+
+    tree: DiscEntry
+    serial_max: int
+
+
+Known = Mapping[int, Placed]
+"""Sector of a reused directory in the new session -> what it holds."""
+
+
+def read_session(
+    fp: BinaryIO, start: Lba, end: int | None = None, known: Known | None = None
+) -> DiscEntry:
     """The root of the tree of the session whose volume descriptors are at
     ``start + 16``.  ``fp`` reads the disc: byte ``lba * 2048`` is sector
     ``lba``; ``end``, when known, is the first sector past the disc's
-    written area.  Raises InvalidImageError when there is no readable
+    written area.  ``known``: directories the session reused, by where
+    their records are, whose trees are taken as read before (the session
+    was verified byte for byte against its image, whose reused records are
+    those trees' own).  Raises InvalidImageError when there is no readable
     session."""
     try:
         session = _Session(fp, start, end)
         if session.rock_ridge or session.joliet is None:
-            return _Builder(session, session.root, joliet=False).tree()
+            return _Builder(session, session.root, joliet=False, known=known).tree()
         return _Builder(session, session.joliet, joliet=True).tree()
     except (struct.error, IndexError, UnicodeError) as e:
         raise InvalidImageError(f"the session at sector {start} is damaged ({e})") from e

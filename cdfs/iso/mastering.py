@@ -62,6 +62,7 @@ from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
 
 if TYPE_CHECKING:
     from cdfs.iso.discentry import DiscEntry, SessionFacts
+    from cdfs.iso.discread import Placed
     from cdfs.iso.reuse import Reused
 
 log = logging.getLogger(__name__)
@@ -488,6 +489,7 @@ def master_session(
     progress: ProgressFn | None = None,
     copy_from: BinaryIO | None = None,
     reuse_from: tuple[BinaryIO, SessionFacts | None] | None = None,
+    placed: dict[int, Placed] | None = None,
 ) -> Sectors:
     """Master ``entries`` as one session starting at sector ``start`` into
     ``out`` (whose first byte is that sector).  Returns the sectors written,
@@ -502,7 +504,8 @@ def master_session(
 
     Directories with ``reuse`` have their records copied from the last
     session: ``reuse_from`` reads the disc and tells of that session
-    (:mod:`cdfs.iso.reuse`); those it cannot copy are listed entry by entry."""
+    (:mod:`cdfs.iso.reuse`); those it cannot copy are listed entry by entry.
+    ``placed`` is given where the session put the records it copied."""
     if start < 0:
         raise UsageError(f"invalid session start {start}")
     iso_id, joliet_id = volume_ids(label)
@@ -524,6 +527,8 @@ def master_session(
             pass  # left to pycdlib
         else:
             log.info("mastered %d entries at sector %d: %d sectors", len(entries), start, sectors)
+            if placed is not None and reused is not None:
+                placed.update(reused.placed())
             return sectors
     if reused is not None:
         from cdfs.iso import reuse

@@ -35,6 +35,7 @@ from typing import BinaryIO
 
 from cdfs.iso import olddirs
 from cdfs.iso.discentry import DiscEntry, SessionFacts, walk
+from cdfs.iso.discread import Placed
 from cdfs.iso.mastering import Kind, MasterEntry
 from cdfs.iso.olddirs import OldDir
 
@@ -86,6 +87,17 @@ class Reused:
     """Reads the disc (to copy the records)."""
     serial_base: int = 1
     """The serial number of the root; the new records' follow it."""
+    trees: dict[Path_, DiscEntry] = field(default_factory=dict)
+    """Path -> the reused directory's tree, as read from the last session."""
+
+    def placed(self) -> dict[int, Placed]:
+        """Where the session put each reused directory's ISO 9660 records
+        (once written), for reading the session back
+        (:func:`cdfs.iso.discread.read_session`'s ``known``)."""
+        return {
+            iso.new: Placed(self.trees[path], self.serial_base - 1)
+            for path, (iso, _joliet) in self.dirs.items()
+        }
 
 
 def resolve(
@@ -112,6 +124,7 @@ def resolve(
             continue
         out.append(e)
         reused.dirs[e.path] = (iso, jol)
+        reused.trees[e.path] = old
     if not reused.dirs:
         reused.serial_base = 1
     else:
