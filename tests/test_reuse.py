@@ -35,6 +35,7 @@ from test_multisession import (
 
 from cdfs.burn.snapshot import add_disc
 from cdfs.iso import discread, reuse
+from cdfs.iso.discentry import DiscEntry
 from cdfs.iso.mastering import Kind, MasterEntry, master_session
 from cdfs.units import SECTOR_SIZE, Lba
 
@@ -471,3 +472,44 @@ def test_a_disc_that_changes_while_mastering_fails_the_session(tmp_path: Path) -
         master_session(entries, out, start=start, label="S2", reuse_from=(changing, root.session))  # type: ignore[arg-type]
     assert not out.exists()
     changing.fp.close()
+
+
+def test_a_file_below_32_below_a_reused_directory_moves_with_the_others(tmp_path: Path) -> None:
+    """On overwritable media the next session overwrites LBAs 0-31:
+    :func:`cdfs.burn.lowfiles.carry_low_files` lists a reused directory
+    above a file there entry by entry and moves the file into the session.
+    (cdfs's and xorriso's layouts put no directory's files that low; the
+    directory here stands for one another tool could write.)"""
+    from cdfs.burn.lowfiles import carry_low_files
+    from cdfs.recorders.emulated import create_media
+    from cdfs.recorders.media import media_type
+
+    src = tmp_path / "low.bin"
+    src.write_bytes(b"low data\n")
+    image = tmp_path / "s1.iso"
+    master_session(tree_entries_of({"low.bin": src}), image, start=Lba(0), label="S1")
+    rec = create_media(tmp_path / "disc.iso", media_type("dvd+rw"))
+    rec.record(image, Lba(0))
+    info = rec.disc_info()
+    with rec.open_reader() as fp:
+        root = discread.read_session(fp, Lba(0))
+    low = root.children[b"low.bin"]
+    assert low.extents[0][0] < 32
+    sub = DiscEntry(b"sub", Kind.DIR, 0o40755, 0, 0, 2, 2048, 0, 0, 0, (),
+                    children={b"low.bin": low}, where=40)  # fmt: skip
+    carried: list[Path] = []
+    entries = carry_low_files(rec, tmp_path, info, [reuse.reused_entry((b"sub",), sub)], carried)
+    assert [e.path for e in entries] == [(b"sub",), (b"sub", b"low.bin")]
+    assert entries[0].reuse is None
+    moved = entries[1]
+    assert moved.extents == () and moved.source is not None
+    assert Path(moved.source).read_bytes() == b"low data\n"
+    for p in carried:
+        p.unlink()
+
+
+def tree_entries_of(files: dict[str, Path]) -> list[MasterEntry]:
+    return [
+        MasterEntry((name.encode(),), Kind.FILE, 0o644, 0, 0, 0, 0, p.stat().st_size, source=p)
+        for name, p in files.items()
+    ]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import functools
-import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -36,6 +35,7 @@ from cdfs.burn.checks import (
     verify_quick,
     verify_session,
 )
+from cdfs.burn.lowfiles import carry_low_files
 from cdfs.burn.options import BurnOptions, Resolved, should_close
 from cdfs.burn.outcome import FAILED, BurnResult, failure
 from cdfs.burn.phases import Progress, default_label, fault_pause
@@ -56,10 +56,10 @@ from cdfs.errors import (
     VerificationError,
     WriteOnceError,
 )
-from cdfs.iso import disccontents, reuse
+from cdfs.iso import disccontents
 from cdfs.iso.discread import Known
 from cdfs.iso.isonames import label_warning
-from cdfs.iso.mastering import Kind, MasterEntry, ProgressFn, master_session
+from cdfs.iso.mastering import Kind, ProgressFn, master_session
 from cdfs.mount.space import after_burn, session_sectors
 from cdfs.mount.view import View
 from cdfs.recorders.media import (
@@ -70,7 +70,6 @@ from cdfs.recorders.media import (
     closes,
     erase_words,
     not_closed_words,
-    superblock_overlap,
 )
 from cdfs.recorders.nodisc import disc_for_burn
 from cdfs.recorders.recorder import Recorder
@@ -231,7 +230,7 @@ class Burner:
             # No local name for the entries: the snapshot holds them, and
             # releases them once the session is verified (Snapshot.entries).
             snap.entries = await trio.to_thread.run_sync(
-                lambda: self._carry_low_files(info, snap.entries, carried)
+                lambda: carry_low_files(self.recorder, self.stash_dir, info, snap.entries, carried)
             )
             moved = sum(sectors_for(e.size) for e in snap.entries if e.source in carried)
             need = session_sectors(replace(snap.counts, data=snap.counts.data + moved))
@@ -295,43 +294,6 @@ class Burner:
             session.start,
             session.length,
         )
-
-    def _carry_low_files(
-        self, info: DiscInfo, entries: list[MasterEntry], carried: list[Path]
-    ) -> list[MasterEntry]:
-        """``entries``, with every kept file whose data lies in LBAs 0-31 of
-        an overwritable disc (written there by another tool, or by cdfs
-        before issue 13) turned into a new file read from a private copy:
-        the next session's superblock copy overwrites those sectors.  The
-        copies' paths are appended to ``carried`` (the caller removes them)."""
-        if info.media.overwritable:  # nor below reused directories
-            entries = [
-                *itertools.chain.from_iterable(
-                    reuse.expand([e]) if _low_below(info, e) else [e] for e in entries
-                )
-            ]
-        low = [e for e in entries if e.kept and superblock_overlap(info.media, e.extents)]
-        if not low:
-            return entries
-        copies: dict[tuple[tuple[int, int], ...], Path] = {}
-        with self.recorder.open_reader() as disc:
-            for e in low:
-                if e.extents in copies:
-                    continue  # a hard link's other name
-                copy = stashes.create(self.stash_dir, self.recorder.ident, e.size)
-                carried.append(copy)
-                with copy.open("r+b") as out:
-                    for lba, length in e.extents:
-                        disc.seek(lba * SECTOR_SIZE)
-                        data = disc.read(length)
-                        if len(data) != length:
-                            raise RecorderError(f"cannot read sector {lba} of the disc")
-                        out.write(data)
-                copies[e.extents] = copy
-        log.info("moving %d files out of LBAs 0-31 into the new session", len(copies))
-        return [
-            replace(e, source=copies[e.extents], extents=()) if e in low else e for e in entries
-        ]
 
     async def _record(
         self,
@@ -622,8 +584,3 @@ class Burner:
             fp.close()
             raise
         return info, shown, fp
-
-
-def _low_below(info: DiscInfo, e: MasterEntry) -> bool:
-    """A file in LBAs 0-31 below a reused directory (see ``_carry_low_files``)."""
-    return any(superblock_overlap(info.media, x) for _p, x in reuse.files_below(e))

@@ -66,6 +66,19 @@ class SessionFacts:
     """The highest Rock Ridge PX serial number of the session's records."""
 
 
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A directory a session reused (:mod:`cdfs.iso.reuse`): its tree as
+    read from the session before, and the highest serial number in it."""
+
+    tree: DiscEntry
+    serial_max: int
+
+
+Known = Mapping[int, Placed]
+"""Sector of a reused directory in the new session -> what it holds."""
+
+
 def walk(root: DiscEntry) -> Iterator[tuple[tuple[bytes, ...], DiscEntry]]:
     """Every entry below ``root`` with its path, parents before children,
     siblings in name order."""

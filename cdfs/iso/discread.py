@@ -36,12 +36,12 @@ from typing import BinaryIO
 
 from cdfs.errors import InvalidImageError, MediaError
 from cdfs.iso import rrlinks
-from cdfs.iso.discentry import DiscEntry, SessionFacts, walk
+from cdfs.iso.discentry import DiscEntry, Known, Placed, SessionFacts, walk
 from cdfs.iso.isofields import dr_date, positions, tf_times
 from cdfs.iso.mastering import Kind
 from cdfs.units import SECTOR_SIZE, Lba
 
-__all__ = ["DiscEntry", "Kind", "SessionFacts", "read_session", "walk"]
+__all__ = ["DiscEntry", "Kind", "Known", "Placed", "SessionFacts", "read_session", "walk"]
 
 log = logging.getLogger(__name__)
 
@@ -567,19 +567,6 @@ class _Builder:
         serial = self._serial(first)
         return DiscEntry(name, Kind.FILE, mode, uid, gid, nlink, size,
                          mtime, atime, ctime, extents, serial=serial)  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Placed:
-    """A directory a session reused (:mod:`cdfs.iso.reuse`): its tree as
-    read from the session before, and the highest serial number in it."""
-
-    tree: DiscEntry
-    serial_max: int
-
-
-Known = Mapping[int, Placed]
-"""Sector of a reused directory in the new session -> what it holds."""
 
 
 def read_session(

@@ -38,9 +38,7 @@ import gc
 import itertools
 import logging
 import operator
-import os
 import stat
-import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +51,7 @@ from pycdlib import pycdlibexception
 
 from cdfs.errors import CdfsError, UsageError
 from cdfs.iso import isonames, rockridge
+from cdfs.iso.imagefile import no_follow, write_pycdlib
 from cdfs.iso.sessioniso import SessionIso
 from cdfs.iso.sources import ExtentReader, Reader, SourceReader
 from cdfs.iso.streamtypes import Unsupported
@@ -75,7 +74,6 @@ MAX_EXTENT = 0xFFFFF800
 """Largest extent of one directory record; bigger files are split into
 several (ISO 9660 level 3 multi-extent), as pycdlib and xorriso do."""
 
-_VD_START = 16
 """ECMA-119 6.2.1: the volume descriptors follow the 16-sector system area."""
 
 
@@ -264,75 +262,6 @@ def estimate_sectors(entries: Sequence[MasterEntry], *, copied: bool = False) ->
         if e.kind is Kind.FILE and (e.source is not None or (copied and e.kept)):
             data += sectors_for(e.size)
     return Sectors(meta.sectors() + data + SESSION_PADDING)
-
-
-# -- output -------------------------------------------------------------------
-
-
-class _SessionWriter:
-    """The output for pycdlib: it seeks to absolute disc offsets, the image
-    starts at sector ``start``.  Counts what is written for progress."""
-
-    mode = "wb"
-    _STEP = 1 << 18
-
-    _FILL = memoryview(bytes(1 << 16))
-
-    def __init__(self, raw: BinaryIO, start: int, total: int, progress: ProgressFn | None):
-        self._raw, self._base = raw, start * SECTOR_SIZE
-        self._pos, self._raw_pos = self._base, 0
-        self._end = 0
-        """End of what is written so far (``raw`` is new: zeros beyond)."""
-        self._total, self._progress = total, progress
-        self.done = self._reported = 0
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 2:
-            self._raw_pos = self._raw.seek(0, 2)
-            offset += self._raw_pos + self._base
-        elif whence == 1:
-            offset += self._pos
-        self._pos = offset
-        return offset
-
-    def tell(self) -> int:
-        return self._pos
-
-    def write(self, data: bytes) -> int:
-        rel = self._pos - self._base
-        if rel < 0:
-            raise CdfsError(f"mastering tried to write before the session (sector {rel // 2048})")
-        if rel != self._raw_pos:
-            gap = rel - self._raw_pos
-            if self._raw_pos == self._end and 0 < gap <= len(self._FILL):
-                # pycdlib skips the padding of a file's last sector: zeros
-                # written keep the buffered writes going (a seek flushes)
-                self._raw.write(self._FILL[:gap])
-            else:
-                self._raw.seek(rel)
-        n = self._raw.write(data)
-        self._pos += n
-        self._raw_pos = rel + n
-        self._end = max(self._end, self._raw_pos)
-        self.done += n
-        if self._progress is not None and self.done - self._reported >= self._STEP:
-            self._reported = self.done
-            self._progress(min(self.done, self._total), self._total)
-        return n
-
-
-def _record_session_size(raw: BinaryIO, sectors: int) -> None:
-    """Store the session's own size as the Volume Space Size (ECMA-119 8.4.8,
-    BP 81-88, both byte orders) of every primary and supplementary volume
-    descriptor; pycdlib wrote the absolute end, which readers mis-size."""
-    for sector in range(_VD_START, _VD_START + 32):
-        raw.seek(sector * SECTOR_SIZE)
-        head = raw.read(6)
-        if head[1:6] != b"CD001" or head[0] == 255:
-            return
-        if head[0] in (1, 2):
-            raw.seek(sector * SECTOR_SIZE + 80)
-            raw.write(struct.pack("<I", sectors) + struct.pack(">I", sectors))
 
 
 # -- building the session -----------------------------------------------------
@@ -545,7 +474,7 @@ def master_session(
             del plan  # not needed for writing: its memory is reused meanwhile
             iso.pad(SESSION_PADDING)
             sectors = Sectors(iso.end - start)
-            _write(iso, out, start, sectors, progress)
+            write_pycdlib(iso, out, start, sectors, progress)
         except BaseException as e:
             out.unlink(missing_ok=True)
             if isinstance(e, pycdlibexception.PyCdlibException):
@@ -587,7 +516,7 @@ def _master_streaming(
     finally:
         iso.dispose()
     try:
-        with open(out, "w+b", buffering=1 << 20, opener=_no_follow) as raw:
+        with open(out, "w+b", buffering=1 << 20, opener=no_follow) as raw:
             writer.write(raw, descriptors, SESSION_PADDING, progress)
     except BaseException:
         out.unlink(missing_ok=True)
@@ -595,24 +524,3 @@ def _master_streaming(
     if progress is not None:
         progress(sectors * SECTOR_SIZE, sectors * SECTOR_SIZE)
     return sectors
-
-
-def _no_follow(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW, 0o600)
-
-
-def _write(
-    iso: SessionIso, out: Path, start: int, sectors: int, progress: ProgressFn | None
-) -> None:
-    total = sectors * SECTOR_SIZE
-    # Never through a link; a new file is private (the stash is made by
-    # cdfs.burn.stash, already 0600, and only truncated here).
-    with open(out, "w+b", buffering=1 << 20, opener=_no_follow) as raw:
-        writer = _SessionWriter(raw, start, total, progress)
-        iso.write_fp(cast(BinaryIO, writer), blocksize=1 << 20)
-        _record_session_size(raw, sectors)
-        end = raw.seek(0, 2)
-    if end != total:
-        raise CdfsError(f"mastering wrote {end} bytes, expected {total}")
-    if progress is not None:
-        progress(total, total)
