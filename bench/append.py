@@ -1,21 +1,26 @@
 """Appending one small file to a disc that already holds 100,000 files.
 
-The disc's first session (100,000 files of 1 KiB in directories of 100,
-mastered by ``xorriso -as mkisofs -R -J``) is recorded on an emulated CD-R;
+The disc's first session (100,000 files of 1 KiB in directories of 100) is
+mastered by cdfs (a disc cdfs began: the product's case) and, for the last
+row, by ``xorriso -as mkisofs -R -J`` (Rock Ridge 1.10, whose directories
+cdfs writes anew rather than reuse); it is recorded on an emulated CD-R, and
 each run works on a fresh copy of it and adds one small file as session 2:
 
 - ``append-master``: cdfs as its burn job does it, in a process of its own:
   read the last session's tree (:func:`cdfs.iso.disccontents.read_tree`), list it
-  again with one new file (kept files by their extents), and
+  as the snapshot does with one new file in the root
+  (:func:`cdfs.burn.snapshot.add_disc`: the directories left as they were
+  are reused, :mod:`cdfs.iso.reuse`), and
   :func:`cdfs.iso.mastering.master_session` at the next writable address;
 - ``append-record``: the same plus recording on the emulated recorder and
   reading the session back for verification;
 - ``append-mount``: the whole user path: write the file into a cdfs mount and
   ``cdfs burn --wait`` (snapshot, checks, mastering, recording,
   verification, the new tree read back);
+- ``append-master-xorriso-disc``: ``append-master`` on the disc xorriso began;
 - baseline, in the same run, alternating with cdfs: ``xorriso -as mkisofs -R
   -J -C last_start,nwa -M DISC -o out.iso NEWDIR`` with the same new file
-  (reads the old tree, writes the new session; no recording).
+  (reads the old tree, writes the new session; no recording), on the same disc.
 
 :func:`bench_append` returns the result rows (``python -m bench append``
 calls it); ``python -m bench.append`` runs it alone and prints a table.

@@ -1,4 +1,5 @@
-"""The entries of a session as cdfs reads them back: :class:`DiscEntry`,
+"""The entries of a session as cdfs reads them back: :class:`DiscEntry`
+and its :class:`Kind` (which :class:`~cdfs.iso.entries.MasterEntry` shares),
 the facts of a session as a whole (:class:`SessionFacts`) and walking a tree
 of entries.  :mod:`cdfs.iso.discread` makes them; the view, the snapshot and
 the next session's reuse (:mod:`cdfs.iso.reuse`) read them.
@@ -6,13 +7,28 @@ the next session's reuse (:mod:`cdfs.iso.reuse`) read them.
 
 from __future__ import annotations
 
+import enum
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from cdfs.iso.mastering import Kind
-
 _EMPTY: Mapping[bytes, DiscEntry] = MappingProxyType({})
+
+_TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}
+
+
+class Kind(enum.Enum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+
+    type_bits: int
+    """The S_IFMT part of an st_mode of this kind (a plain attribute, not a
+    property: it is read for every record)."""
+
+    def __init__(self, value: str) -> None:
+        self.type_bits = _TYPE_BITS[value]
 
 
 @dataclass(eq=False, slots=True)

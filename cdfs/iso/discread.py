@@ -37,8 +37,8 @@ from typing import BinaryIO
 from cdfs.errors import InvalidImageError, MediaError
 from cdfs.iso import rrlinks
 from cdfs.iso.discentry import DiscEntry, Known, Placed, SessionFacts, walk
+from cdfs.iso.entries import Kind
 from cdfs.iso.isofields import dr_date, positions, tf_times
-from cdfs.iso.mastering import Kind
 from cdfs.units import SECTOR_SIZE, Lba
 
 __all__ = ["DiscEntry", "Kind", "Known", "Placed", "SessionFacts", "read_session", "walk"]

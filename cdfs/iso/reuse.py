@@ -34,9 +34,8 @@ from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from cdfs.iso import olddirs
-from cdfs.iso.discentry import DiscEntry, SessionFacts, walk
-from cdfs.iso.discread import Placed
-from cdfs.iso.mastering import Kind, MasterEntry
+from cdfs.iso.discentry import DiscEntry, Placed, SessionFacts, walk
+from cdfs.iso.entries import Kind, MasterEntry
 from cdfs.iso.olddirs import OldDir
 
 log = logging.getLogger(__name__)
