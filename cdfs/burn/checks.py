@@ -11,6 +11,7 @@ Raises the error hierarchy's errors; never changes anything.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -23,7 +24,7 @@ from cdfs.errors import (
     NotWritableError,
     VerificationError,
 )
-from cdfs.iso import discread
+from cdfs.iso import discread, reuse
 from cdfs.iso.mastering import Kind, MasterEntry
 from cdfs.recorders.media import SESSION_PADDING, SUPERBLOCK, DiscInfo
 from cdfs.recorders.nodisc import is_no_disc
@@ -191,12 +192,16 @@ def kept_at_risk(
             continue
         for lba, n in e.extents:
             if lba < hi and lo < lba + sectors_for(n) and _hits(lba, n, ranges):
-                at_risk.append(e)
+                at_risk.append((e.path, e.extents))
                 break
+    if lo < start:  # overwritable media's head: files below reused directories too
+        for path, extents in itertools.chain.from_iterable(map(reuse.files_below, entries)):
+            if any(_hits(lba, n, ranges) for lba, n in extents):
+                at_risk.append((path, extents))
     if not at_risk:
         return {}
     with recorder.open_reader() as disc:
-        return {e.path: _digest(disc, e.extents) for e in at_risk}
+        return {path: _digest(disc, extents) for path, extents in at_risk}
 
 
 def _hits(lba: int, length: int, ranges: list[tuple[int, int]]) -> bool:
@@ -211,7 +216,10 @@ def verify_kept(
     reads back differently: the new session overwrote an earlier one's data."""
     if not before:
         return
+    entries = list(entries)
     extents = {e.path: e.extents for e in entries if e.path in before}
+    below = itertools.chain.from_iterable(map(reuse.files_below, entries))
+    extents.update((p, x) for p, x in below if p in before)
     with recorder.open_reader() as disc:
         bad = [p for p, digest in before.items() if _digest(disc, extents[p]) != digest]
     if bad:

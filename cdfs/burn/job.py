@@ -35,6 +35,7 @@ from cdfs.burn.checks import (
     verify_quick,
     verify_session,
 )
+from cdfs.burn.lowfiles import carry_low_files
 from cdfs.burn.options import BurnOptions, Resolved, should_close
 from cdfs.burn.outcome import FAILED, BurnResult, failure
 from cdfs.burn.phases import Progress, default_label, fault_pause
@@ -56,8 +57,9 @@ from cdfs.errors import (
     WriteOnceError,
 )
 from cdfs.iso import disccontents
+from cdfs.iso.discread import Known
 from cdfs.iso.isonames import label_warning
-from cdfs.iso.mastering import Kind, MasterEntry, master_session
+from cdfs.iso.mastering import Kind, ProgressFn, master_session
 from cdfs.mount.space import after_burn, session_sectors
 from cdfs.mount.view import View
 from cdfs.recorders.media import (
@@ -68,7 +70,6 @@ from cdfs.recorders.media import (
     closes,
     erase_words,
     not_closed_words,
-    superblock_overlap,
 )
 from cdfs.recorders.nodisc import disc_for_burn
 from cdfs.recorders.recorder import Recorder
@@ -229,7 +230,7 @@ class Burner:
             # No local name for the entries: the snapshot holds them, and
             # releases them once the session is verified (Snapshot.entries).
             snap.entries = await trio.to_thread.run_sync(
-                lambda: self._carry_low_files(info, snap.entries, carried)
+                lambda: carry_low_files(self.recorder, self.stash_dir, info, snap.entries, carried)
             )
             moved = sum(sectors_for(e.size) for e in snap.entries if e.source in carried)
             need = session_sectors(replace(snap.counts, data=snap.counts.data + moved))
@@ -249,10 +250,9 @@ class Burner:
             try:
                 await self._enter("mastering", snap.bytes)
                 sectors = await trio.to_thread.run_sync(
-                    lambda: master_session(
-                        snap.entries, stash, start=start, label=label, progress=prog.update
-                    )
+                    lambda: self._master(snap, stash, start, label, prog.update)
                 )
+                check_capacity(info, sectors)  # reused directories are not estimated
                 asked = should_close(info, start, sectors, opts.close_policy, opts.close)
                 close = closes(info.media, asked)  # DVD-R DL always; DVD+RW never
                 unclosable = asked and not close
@@ -294,37 +294,6 @@ class Burner:
             session.start,
             session.length,
         )
-
-    def _carry_low_files(
-        self, info: DiscInfo, entries: list[MasterEntry], carried: list[Path]
-    ) -> list[MasterEntry]:
-        """``entries``, with every kept file whose data lies in LBAs 0-31 of
-        an overwritable disc (written there by another tool, or by cdfs
-        before issue 13) turned into a new file read from a private copy:
-        the next session's superblock copy overwrites those sectors.  The
-        copies' paths are appended to ``carried`` (the caller removes them)."""
-        low = [e for e in entries if e.kept and superblock_overlap(info.media, e.extents)]
-        if not low:
-            return entries
-        copies: dict[tuple[tuple[int, int], ...], Path] = {}
-        with self.recorder.open_reader() as disc:
-            for e in low:
-                if e.extents in copies:
-                    continue  # a hard link's other name
-                copy = stashes.create(self.stash_dir, self.recorder.ident, e.size)
-                carried.append(copy)
-                with copy.open("r+b") as out:
-                    for lba, length in e.extents:
-                        disc.seek(lba * SECTOR_SIZE)
-                        data = disc.read(length)
-                        if len(data) != length:
-                            raise RecorderError(f"cannot read sector {lba} of the disc")
-                        out.write(data)
-                copies[e.extents] = copy
-        log.info("moving %d files out of LBAs 0-31 into the new session", len(copies))
-        return [
-            replace(e, source=copies[e.extents], extents=()) if e in low else e for e in entries
-        ]
 
     async def _record(
         self,
@@ -384,7 +353,7 @@ class Burner:
                     raise VerificationError(f"{exc}; {told}") from None
                 journal.mark_verified(journal_path, journaled)
             snap.entries = []
-            info, shown, fp = await self._read_disc()
+            info, shown, fp = await self._read_disc(snap.placed if opts.verify == "full" else None)
             root = shown.root
             # README, phase 5 ("done"): only now are the burned files dropped.
             await self._enter("done")
@@ -499,6 +468,21 @@ class Burner:
                 after_burn(info, start, sectors, close=close), snap.counts.data
             )
 
+    def _master(
+        self, snap: Snapshot, stash: Path, start: Lba, label: str, progress: ProgressFn
+    ) -> int:
+        """Master the session; reused directories are copied from the disc
+        (where they went: ``snap.placed``)."""
+        disc, entries = self.view.root.disc, snap.entries
+        facts = disc.session if disc is not None else None
+        if facts is None or not any(e.reuse is not None for e in entries):
+            return master_session(entries, stash, start=start, label=label, progress=progress)
+        with self.recorder.open_reader() as fp:
+            return master_session(
+                entries, stash, start=start, label=label, progress=progress,
+                reuse_from=(fp, facts), placed=snap.placed,
+            )  # fmt: skip
+
     async def _rewrite(
         self, info: DiscInfo, snap: Snapshot, label: str, opts: Resolved
     ) -> BurnResult:
@@ -584,7 +568,9 @@ class Burner:
             session.length,
         )
 
-    async def _read_disc(self) -> tuple[DiscInfo, disccontents.Contents, BinaryIO]:
+    async def _read_disc(
+        self, known: Known | None = None
+    ) -> tuple[DiscInfo, disccontents.Contents, BinaryIO]:
         """The disc's table of contents, what it shows (the tree of its
         newest session that reads whole), and a reader opened after the
         change, for the view to read files with from now on (a reader opened
@@ -593,7 +579,7 @@ class Burner:
         info = await trio.to_thread.run_sync(self.recorder.disc_info)
         fp = await trio.to_thread.run_sync(self.recorder.open_reader)
         try:
-            shown = await trio.to_thread.run_sync(disccontents.read_contents, fp, info)
+            shown = await trio.to_thread.run_sync(disccontents.read_contents, fp, info, known)
         except BaseException:
             fp.close()
             raise

@@ -18,17 +18,18 @@ import logging
 import os
 import shutil
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from cdfs import names
 from cdfs.burn.journal import Entry
-from cdfs.iso import discread
+from cdfs.iso import discread, reuse
 from cdfs.iso.mastering import Kind, MasterEntry
+from cdfs.iso.reuse import disc_entry
 from cdfs.mount import dirattrs
-from cdfs.mount.space import Counts
+from cdfs.mount.space import Counts, disc_counts
 from cdfs.mount.staging import Upper, is_reserved, join
 from cdfs.mount.view import View
 from cdfs.units import SECTOR_SIZE, sectors_for
@@ -49,34 +50,14 @@ class Snapshot:
     counts: Counts = field(default_factory=Counts)
     dir_changes: int = 0
     """Burned directories whose staged attribute changes it records."""
+    placed: dict[int, discread.Placed] = field(default_factory=dict)
+    """Where the session put the directories it reused (once mastered)."""
 
 
 def _key(st: os.stat_result, kind: Kind) -> tuple[int, ...]:
     if kind is Kind.DIR:
         return (st.st_ino, st.st_mode, st.st_uid, st.st_gid)
     return (st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns)
-
-
-def disc_entry(path: tuple[bytes, ...], e: discread.DiscEntry, link: int = 0) -> MasterEntry:
-    """A file, directory or symlink of the disc as an entry of the next
-    session (kept files pointing at their extents; ``link``: its hard-link
-    number in the session, :attr:`MasterEntry.link`)."""
-    kind = e.kind  # the reader's, from the same bits as e.mode's type
-    # Positional: this runs for every entry of the disc (MasterEntry's order).
-    return MasterEntry(
-        path,
-        kind,
-        e.mode & 0o7777,
-        e.uid,
-        e.gid,
-        e.mtime_ns,
-        e.atime_ns,
-        e.size,
-        None,
-        e.extents if kind is Kind.FILE else (),
-        e.target,
-        link,
-    )
 
 
 def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
@@ -95,8 +76,11 @@ def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
     busy_inodes = {st.st_ino for st in map(view.upper.lstat, busy) if st is not None}
     tree: dict[tuple[bytes, ...], MasterEntry] = {}
     links = _Links()
-    if view.root.disc is not None:
-        for path, e in discread.walk(view.root.disc):
+    disc_root = view.root.disc
+    facts = disc_root.session if disc_root is not None else None
+    reusing = reuse.ENABLED and facts is not None and facts.joliet is not None
+    if disc_root is not None and not reusing:
+        for path, e in discread.walk(disc_root):
             tree[path] = disc_entry(path, e, links.disc(e))
     snap = Snapshot(entries=[])
     whiteouts: set[tuple[bytes, ...]] = set()
@@ -124,6 +108,8 @@ def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
                 if st.st_ino in busy_inodes and stat.S_ISREG(st.st_mode):
                     continue  # another name of a file open for writing
                 disc = None if hidden(path) else tree.get(path)
+                if reusing and disc is None and disc_root is not None and not hidden(path):
+                    disc = _disc_dir(disc_root, path)
                 entry = links.staged(st, path) or _staged_entry(
                     path, st, name, fd, snap_fd, len(snap.items), snap_dir, disc
                 )
@@ -141,6 +127,9 @@ def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
     finally:
         os.close(snap_fd)
         view.frozen.hold_links(links.held)
+    if disc_root is not None and reusing:
+        changed = [*staged, *whiteouts, *(tuple(r.split(b"/")) for r in view.dir_attrs.changes)]
+        add_disc(tree, disc_root, changed, links=links, hidden=hidden)
     for rel in list(view.dir_attrs.changes):
         path = tuple(rel.split(b"/"))
         kept = tree.get(path)
@@ -152,10 +141,12 @@ def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
     if whiteouts:
         tree = {p: e for p, e in tree.items() if p in staged or not hidden(p)}
     snap.entries = [tree[p] for p in sorted(tree)]
+    below = [disc_counts(e.reuse) for e in tree.values() if e.reuse is not None]
     snap.counts = Counts(
-        entries=len(tree),
-        dirs=sum(e.kind is Kind.DIR for e in tree.values()),
-        symlinks=sum(e.kind is Kind.SYMLINK for e in tree.values()),
+        entries=len(tree) + sum(c.entries for c in below),
+        dirs=sum(e.kind is Kind.DIR for e in tree.values()) + sum(c.dirs for c in below),
+        symlinks=sum(e.kind is Kind.SYMLINK for e in tree.values())
+        + sum(c.symlinks for c in below),
         data=sum(
             sectors_for(e.size)
             for e in {e.source: e for e in tree.values() if e.kind is Kind.FILE}.values()
@@ -165,6 +156,53 @@ def take_snapshot(view: View, snap_dir: Path, *, hold: bool = True) -> Snapshot:
     if hold:
         view.frozen.freeze(item.rel for item in snap.items)
     return snap
+
+
+def _disc_dir(root: discread.DiscEntry, path: tuple[bytes, ...]) -> MasterEntry | None:
+    """The directory of the disc at ``path``, as kept (None if there is none)."""
+    e: discread.DiscEntry | None = root
+    for name in path:
+        e = e.children.get(name) if e is not None else None
+    return disc_entry(path, e) if e is not None and e.kind is Kind.DIR else None
+
+
+def add_disc(
+    tree: dict[tuple[bytes, ...], MasterEntry],
+    root: discread.DiscEntry,
+    changed: list[tuple[bytes, ...]],
+    *,
+    links: _Links | None = None,
+    hidden: Callable[[tuple[bytes, ...]], bool] = lambda _path: False,
+) -> None:
+    """Add the disc's entries to ``tree`` (what is there already stays):
+    those in the directories that hold something ``changed`` (a path
+    staged, deleted or with new attributes) entry by entry, the directories
+    left as they were as reused ones (their entries not listed:
+    :mod:`cdfs.iso.reuse`), unless their records cannot be reused."""
+    links = links if links is not None else _Links()
+    facts = root.session
+    if not (reuse.ENABLED and facts is not None and facts.joliet is not None):
+        for path, e in discread.walk(root):  # no directory of the disc reusable
+            tree.setdefault(path, disc_entry(path, e, links.disc(e)))
+        return
+    touched = {path[:i] for path in changed for i in range(len(path) + 1)}
+    todo: list[tuple[tuple[bytes, ...], discread.DiscEntry]] = [((), root)]
+    while todo:
+        prefix, d = todo.pop()
+        for name, e in d.children.items():
+            path = (*prefix, name)
+            if hidden(path):
+                continue
+            if e.kind is not Kind.DIR or path in touched:
+                tree.setdefault(path, disc_entry(path, e, links.disc(e)))
+                if e.kind is Kind.DIR:
+                    todo.append((path, e))
+            elif e.where:
+                tree.setdefault(path, reuse.reused_entry(path, e))
+            else:
+                tree.setdefault(path, disc_entry(path, e))
+                for sub, f in discread.walk(e):
+                    tree.setdefault((*path, *sub), disc_entry((*path, *sub), f, links.disc(f)))
 
 
 class _Links:

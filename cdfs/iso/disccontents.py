@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from cdfs.errors import InvalidImageError
-from cdfs.iso.discread import DiscEntry, read_session
+from cdfs.iso.discread import DiscEntry, Known, read_session
 from cdfs.recorders.media import DiscInfo, Session
 
 log = logging.getLogger(__name__)
@@ -53,18 +53,21 @@ class Contents:
         )
 
 
-def read_contents(fp: BinaryIO, info: DiscInfo) -> Contents:
+def read_contents(fp: BinaryIO, info: DiscInfo, known: Known | None = None) -> Contents:
     """The newest session of the disc that reads whole, newer damaged ones
     passed over.  Reads never go past the end of the disc's last session
-    (a real drive answers there with a medium error, not with data)."""
+    (a real drive answers there with a medium error, not with data).
+    ``known``: the directories the newest session reused
+    (:func:`cdfs.iso.discread.read_session`)."""
     end = max((s.end for s in info.sessions), default=None)
     damaged: list[tuple[Session, str]] = []
     for session in reversed(info.sessions):
         try:
-            root = read_session(fp, session.start, end)
+            root = read_session(fp, session.start, end, known)
         except InvalidImageError as exc:
             log.warning("passing over a damaged session: %s", exc)
             damaged.append((session, str(exc)))
+            known = None  # what the newest session reused is not in older ones
             continue
         return Contents(root, session, tuple(damaged))
     return Contents(None, None, tuple(damaged))

@@ -30,21 +30,21 @@ import logging
 import stat
 import struct
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import BinaryIO
 
 from cdfs.errors import InvalidImageError, MediaError
 from cdfs.iso import rrlinks
+from cdfs.iso.discentry import DiscEntry, Known, Placed, SessionFacts, walk
+from cdfs.iso.entries import Kind
 from cdfs.iso.isofields import dr_date, positions, tf_times
-from cdfs.iso.mastering import Kind
 from cdfs.units import SECTOR_SIZE, Lba
 
-__all__ = ["DiscEntry", "Kind", "read_session", "walk"]
+__all__ = ["DiscEntry", "Kind", "Known", "Placed", "SessionFacts", "read_session", "walk"]
 
 log = logging.getLogger(__name__)
 
-_EMPTY: Mapping[bytes, DiscEntry] = MappingProxyType({})
 _VD_START = 16
 _VD_MAX = 64
 _JOLIET_ESCAPES = (b"%/@", b"%/C", b"%/E")
@@ -71,41 +71,6 @@ _U32 = struct.Struct("<I")
 _LBA_SIZE = struct.Struct("<I4xI")
 
 _DEFAULT_PERMS = {Kind.FILE: 0o444, Kind.DIR: 0o555, Kind.SYMLINK: 0o777}
-
-
-@dataclass(eq=False, slots=True)
-class DiscEntry:
-    """One file, directory or symlink of a session (the root has name b"").
-    Never changed once read (not ``frozen`` only because a frozen dataclass
-    takes 1.4 us more to make: a tenth of reading a large session)."""
-
-    name: bytes
-    kind: Kind
-    mode: int
-    """Full st_mode, type bits included."""
-    uid: int
-    gid: int
-    nlink: int
-    size: int
-    mtime_ns: int
-    atime_ns: int
-    ctime_ns: int
-    extents: tuple[tuple[int, int], ...]
-    """(absolute LBA, byte length) of a file's data, in order."""
-    target: bytes = b""
-    children: Mapping[bytes, DiscEntry] = field(default_factory=lambda: _EMPTY)
-    """Directories: entries by the name shown to the user."""
-    serial: int = 0
-    """Rock Ridge PX file serial number (RRIP 1.12; 0 when the disc has none)."""
-
-    @property
-    def link(self) -> tuple[int, tuple[tuple[int, int], ...]] | None:
-        """What the names of one hard-linked file of the session share: the
-        serial number and the extents; None for a file with one name (or
-        whose names cannot be told apart from copies: no serial, no data)."""
-        if self.kind is not Kind.FILE or self.nlink < 2 or not (self.serial or self.extents):
-            return None
-        return self.serial, self.extents
 
 
 # -- raw records ----------------------------------------------------------------------
@@ -156,6 +121,9 @@ class _Session:
         self.skip = 0
         """SUSP SP: bytes to skip at the start of every system use area."""
         self.rock_ridge = False
+        self.rrip_110 = False
+        """Some record's PX has no serial number (RRIP 1.10): the session's
+        directories are not reused by one that writes RRIP 1.12 records."""
         pvd, self.joliet = self._descriptors()
         self.root = self._parse_record(pvd[156:190], rock=False)
         self._probe_rock_ridge()
@@ -271,6 +239,8 @@ class _Session:
                     mode, nlink, uid, gid = _PX.unpack_from(data, i + 4)
                     if length >= 44:  # RRIP 1.12 4.1.1: the file serial number
                         serial = _U32.unpack_from(data, i + 36)[0]
+                    else:
+                        self.rrip_110 = True
             elif sig == b"TF":
                 if length > 4:
                     more = tf_times(data[i + 4 : nxt])
@@ -363,6 +333,8 @@ class _Frame:
     rec: _Record
     todo: Iterator[DiscEntry | tuple[bytes, list[_Record]]]
     kids: dict[bytes, DiscEntry] = field(default_factory=dict)
+    linked: bool = False
+    """A file with several names is in it, or below it."""
     relocated: int = 0
     """Records of relocated (RE) directories in it, not shown here."""
 
@@ -371,9 +343,15 @@ class _Builder:
     """Builds the DiscEntry tree of a session through one of its trees:
     Rock Ridge (on the ISO 9660 tree), Joliet, or plain ISO 9660."""
 
-    def __init__(self, session: _Session, root: _Record, joliet: bool) -> None:
+    def __init__(
+        self, session: _Session, root: _Record, joliet: bool, known: Known | None = None
+    ) -> None:
         self.session, self.root, self.joliet = session, root, joliet
         self.seen: set[int] = set()
+        self.known = known or {}
+        self.max_serial = max((e.serial_max for e in self.known.values()), default=0)
+        self.reusable = session.rock_ridge and session.joliet is not None and not joliet
+        """Whether directories may be reused (no relocation seen so far)."""
 
     def tree(self) -> DiscEntry:
         # Iterative post-order: deep trees need no recursion, and each
@@ -384,18 +362,33 @@ class _Builder:
             for child in top.todo:
                 if isinstance(child, DiscEntry):  # a plain file, made at once
                     top.kids[child.name] = child
+                    top.linked = top.linked or child.nlink > 1
                 elif child[1][0].flags & _F_DIR:
+                    old = self.known.get(child[1][0].lba)
+                    if old is not None and old.tree.name == child[0]:
+                        top.kids[child[0]] = old.tree  # reused: the same records
+                        continue
                     frames.append(self._frame(*child))
                     break
                 else:
-                    top.kids[child[0]] = self._leaf(*child)
+                    leaf = top.kids[child[0]] = self._leaf(*child)
+                    top.linked = top.linked or (leaf.nlink > 1 and leaf.kind is Kind.FILE)
             else:
                 frames.pop()
-                entry = self._dir(top.name, top.rec, top.kids)
+                entry = self._dir(top.name, top.rec, top.kids, top.linked)
                 if not frames:
-                    return entry
+                    joliet = self.session.joliet
+                    facts = SessionFacts(
+                        (joliet.lba, joliet.size) if joliet and self._reusable() else None,
+                        self.max_serial,
+                    )
+                    return replace(entry, session=facts, where=entry.where * self._reusable())
+                frames[-1].linked = frames[-1].linked or top.linked
                 if len(frames) > 1 or not self._is_rr_moved(top):
                     frames[-1].kids[top.name] = entry
+
+    def _reusable(self) -> bool:
+        return self.reusable and not self.session.rrip_110
 
     def _frame(self, name: bytes, recs: _Record | list[_Record]) -> _Frame:
         rec = recs if isinstance(recs, _Record) else recs[0]
@@ -437,11 +430,13 @@ class _Builder:
         records), None for one not shown here."""
         first = recs[0]
         if first.rock and first.rock.relocated:
+            self.reusable = False
             frame.relocated += 1  # shown where its CL placeholder is
             return None
         if first.flags & _F_ASSOCIATED:
             return None
         if first.rock and first.rock.child is not None:
+            self.reusable = False
             real = self.session.directory_at(first.rock.child)
             real.rock, real.date = first.rock, first.date
             recs = [real]
@@ -478,6 +473,8 @@ class _Builder:
                     mode, nlink, uid, gid = _PX.unpack_from(data, i + 4)
                     if length >= 44:  # RRIP 1.12 4.1.1: the file serial number
                         serial = _U32.unpack_from(data, i + 36)[0]
+                    else:
+                        self.session.rrip_110 = True
             elif sig == b"TF":
                 if times:
                     return None  # several TF entries: merged by the general path
@@ -496,6 +493,8 @@ class _Builder:
         if extents and self.session.end is not None:
             self.session.check_data(name, extents)
         perms = _DEFAULT_PERMS[Kind.FILE] if mode is None else stat.S_IMODE(mode)
+        if serial > self.max_serial:
+            self.max_serial = serial
         return DiscEntry(name, Kind.FILE, _S_IFREG | perms, uid, gid, nlink, size, mtime,
                          times.get(2) or mtime, times.get(3) or mtime, extents,
                          serial=serial)  # fmt: skip
@@ -530,12 +529,22 @@ class _Builder:
         ctime = times.get(3) or mtime
         return kind.type_bits | perms, rock.uid, rock.gid, rock.nlink, mtime, atime, ctime
 
-    def _dir(self, name: bytes, rec: _Record, kids: dict[bytes, DiscEntry]) -> DiscEntry:
+    def _dir(
+        self, name: bytes, rec: _Record, kids: dict[bytes, DiscEntry], linked: bool
+    ) -> DiscEntry:
         mode, uid, gid, _links, mtime, atime, ctime = self._attrs(rec, Kind.DIR)
         nlink = 2 + sum(e.kind is Kind.DIR for e in kids.values())
         children = MappingProxyType(dict(sorted(kids.items())))
-        return DiscEntry(name, Kind.DIR, mode, uid, gid, nlink, rec.size,
-                         mtime, atime, ctime, (), children=children)  # fmt: skip
+        serial = self._serial(rec)
+        where = 0 if linked or not self.reusable else rec.lba
+        return DiscEntry(name, Kind.DIR, mode, uid, gid, nlink, rec.size, mtime, atime, ctime,
+                         (), children=children, serial=serial, where=where)  # fmt: skip
+
+    def _serial(self, rec: _Record) -> int:
+        serial = rec.rock.serial if rec.rock is not None else 0
+        if serial > self.max_serial:
+            self.max_serial = serial
+        return serial
 
     def _leaf(self, name: bytes, recs: list[_Record]) -> DiscEntry:
         first = recs[0]
@@ -543,7 +552,8 @@ class _Builder:
             target = first.rock.target
             mode, uid, gid, nlink, mtime, atime, ctime = self._attrs(first, Kind.SYMLINK)
             return DiscEntry(name, Kind.SYMLINK, mode, uid, gid, nlink, len(target),
-                             mtime, atime, ctime, (), target=target)  # fmt: skip
+                             mtime, atime, ctime, (), target=target,
+                             serial=self._serial(first))  # fmt: skip
         mode, uid, gid, nlink, mtime, atime, ctime = self._attrs(first, Kind.FILE)
         extents: tuple[tuple[int, int], ...]
         if len(recs) == 1:  # most files
@@ -554,39 +564,26 @@ class _Builder:
             extents = tuple((r.lba, r.size) for r in recs if r.size)
         if extents and self.session.end is not None:
             self.session.check_data(name, extents)
-        serial = first.rock.serial if first.rock is not None else 0
+        serial = self._serial(first)
         return DiscEntry(name, Kind.FILE, mode, uid, gid, nlink, size,
                          mtime, atime, ctime, extents, serial=serial)  # fmt: skip
 
 
-def read_session(fp: BinaryIO, start: Lba, end: int | None = None) -> DiscEntry:
+def read_session(
+    fp: BinaryIO, start: Lba, end: int | None = None, known: Known | None = None
+) -> DiscEntry:
     """The root of the tree of the session whose volume descriptors are at
     ``start + 16``.  ``fp`` reads the disc: byte ``lba * 2048`` is sector
     ``lba``; ``end``, when known, is the first sector past the disc's
-    written area.  Raises InvalidImageError when there is no readable
+    written area.  ``known``: directories the session reused, by where
+    their records are, whose trees are taken as read before (the session
+    was verified byte for byte against its image, whose reused records are
+    those trees' own).  Raises InvalidImageError when there is no readable
     session."""
     try:
         session = _Session(fp, start, end)
         if session.rock_ridge or session.joliet is None:
-            return _Builder(session, session.root, joliet=False).tree()
+            return _Builder(session, session.root, joliet=False, known=known).tree()
         return _Builder(session, session.joliet, joliet=True).tree()
     except (struct.error, IndexError, UnicodeError) as e:
         raise InvalidImageError(f"the session at sector {start} is damaged ({e})") from e
-
-
-def walk(root: DiscEntry) -> Iterator[tuple[tuple[bytes, ...], DiscEntry]]:
-    """Every entry below ``root`` with its path, parents before children,
-    siblings in name order."""
-    stack: list[tuple[tuple[bytes, ...], Iterator[tuple[bytes, DiscEntry]]]] = [
-        ((), iter(sorted(root.children.items())))
-    ]
-    while stack:
-        prefix, todo = stack[-1]
-        for name, e in todo:
-            path = (*prefix, name)
-            yield path, e
-            if e.children:  # a directory with something in it: its turn first
-                stack.append((path, iter(sorted(e.children.items()))))
-                break
-        else:
-            stack.pop()

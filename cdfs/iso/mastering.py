@@ -33,119 +33,42 @@ writers' images, tests/test_streamwriter.py).
 from __future__ import annotations
 
 import collections
-import enum
 import gc
 import itertools
 import logging
 import operator
-import os
-import stat
-import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import compress
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from pycdlib import pycdlibexception
 
 from cdfs.errors import CdfsError, UsageError
 from cdfs.iso import isonames, rockridge
+from cdfs.iso.entries import MAX_EXTENT as MAX_EXTENT
+from cdfs.iso.entries import Kind as Kind
+from cdfs.iso.entries import MasterEntry as MasterEntry
+from cdfs.iso.imagefile import no_follow, write_pycdlib
 from cdfs.iso.sessioniso import SessionIso
 from cdfs.iso.sources import ExtentReader, Reader, SourceReader
-from cdfs.iso.streamwriter import StreamWriter, Unsupported
+from cdfs.iso.streamtypes import Unsupported
+from cdfs.iso.streamwriter import StreamWriter
 from cdfs.recorders.media import SESSION_PADDING
 from cdfs.units import SECTOR_SIZE, Lba, Sectors, sectors_for
+
+if TYPE_CHECKING:
+    from cdfs.iso.discentry import Placed, SessionFacts
+    from cdfs.iso.reuse import Reused
 
 log = logging.getLogger(__name__)
 
 volume_ids = isonames.volume_ids
 
 ProgressFn = Callable[[int, int], None]
-
-MAX_EXTENT = 0xFFFFF800
-"""Largest extent of one directory record; bigger files are split into
-several (ISO 9660 level 3 multi-extent), as pycdlib and xorriso do."""
-
-_VD_START = 16
-"""ECMA-119 6.2.1: the volume descriptors follow the 16-sector system area."""
-
-
-_TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}
-
-
-class Kind(enum.Enum):
-    FILE = "file"
-    DIR = "dir"
-    SYMLINK = "symlink"
-
-    type_bits: int
-    """The S_IFMT part of an st_mode of this kind (a plain attribute, not a
-    property: it is read for every record)."""
-
-    def __init__(self, value: str) -> None:
-        self.type_bits = _TYPE_BITS[value]
-
-
-@dataclass(unsafe_hash=True, slots=True)
-class MasterEntry:
-    """One entry of the session's tree (the root itself is not an entry).
-    Never changed once made (hashed by value; not ``frozen`` only because a
-    frozen dataclass takes twice as long to make, once per entry of a disc)."""
-
-    path: tuple[bytes, ...]
-    kind: Kind
-    mode: int
-    """Permission bits (the 0o7777 part); the type comes from ``kind``."""
-    uid: int
-    gid: int
-    mtime_ns: int
-    atime_ns: int
-    size: int = 0
-    source: str | Path | None = None
-    """A new file: its data is read from here (exactly ``size`` bytes).  A
-    ``str`` is lighter than a Path (snapshots of large sessions hold one per
-    staged file)."""
-    extents: tuple[tuple[int, int], ...] = ()
-    """A file kept from an earlier session: (absolute LBA, byte length)."""
-    target: bytes = b""
-    """Symlink target."""
-    link: int = 0
-    """Files with the same non-zero ``link`` are names of one file (hard
-    links): its data is laid out once (or kept once), and every name's
-    records point at it, with the same Rock Ridge PX serial number and the
-    number of names as link count.  Their ``source`` (or ``extents``) and
-    attributes are those of the first name."""
-
-    @property
-    def st_mode(self) -> int:
-        return self.kind.type_bits | (self.mode & 0o7777)
-
-    @property
-    def kept(self) -> bool:
-        """A file kept from an earlier session (its data is on the disc)."""
-        return self.kind is Kind.FILE and self.source is None and bool(self.extents)
-
-    @property
-    def lengths(self) -> tuple[int, ...]:
-        """Byte length of each directory record of a file (one per extent)."""
-        if self.kept:
-            return tuple(length for _lba, length in self.extents)
-        return _chunks(self.size)
-
-    def lengths_in(self, *, copied: bool) -> tuple[int, ...]:
-        """:attr:`lengths` in a session that copies kept files (``copied``):
-        their data is then laid out anew, in extents of at most MAX_EXTENT."""
-        return _chunks(self.size) if copied else self.lengths
-
-
-def _chunks(size: int) -> tuple[int, ...]:
-    if size <= MAX_EXTENT:
-        return (size,)
-    return tuple(min(MAX_EXTENT, size - at) for at in range(0, size, MAX_EXTENT))
-
 
 # -- the plan: validated tree with its names ---------------------------------
 
@@ -213,6 +136,8 @@ def _plan(entries: Sequence[MasterEntry]) -> dict[tuple[bytes, ...], _Dir]:
             raise UsageError(f"the directory of {isonames.show_path(e.path)!r} is not in the tree")
         if e.path[-1] in parent.children:
             raise UsageError(f"{isonames.show_path(e.path)!r} is listed twice")
+        if parent.entry is not None and parent.entry.reuse is not None:
+            raise UsageError(f"{isonames.show_path(e.path)!r} is in a directory kept as it is")
         parent.children[e.path[-1]] = e
         if e.kind is Kind.DIR:
             dirs[e.path] = _Dir(e.path, e)
@@ -252,75 +177,6 @@ def estimate_sectors(entries: Sequence[MasterEntry], *, copied: bool = False) ->
         if e.kind is Kind.FILE and (e.source is not None or (copied and e.kept)):
             data += sectors_for(e.size)
     return Sectors(meta.sectors() + data + SESSION_PADDING)
-
-
-# -- output -------------------------------------------------------------------
-
-
-class _SessionWriter:
-    """The output for pycdlib: it seeks to absolute disc offsets, the image
-    starts at sector ``start``.  Counts what is written for progress."""
-
-    mode = "wb"
-    _STEP = 1 << 18
-
-    _FILL = memoryview(bytes(1 << 16))
-
-    def __init__(self, raw: BinaryIO, start: int, total: int, progress: ProgressFn | None):
-        self._raw, self._base = raw, start * SECTOR_SIZE
-        self._pos, self._raw_pos = self._base, 0
-        self._end = 0
-        """End of what is written so far (``raw`` is new: zeros beyond)."""
-        self._total, self._progress = total, progress
-        self.done = self._reported = 0
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 2:
-            self._raw_pos = self._raw.seek(0, 2)
-            offset += self._raw_pos + self._base
-        elif whence == 1:
-            offset += self._pos
-        self._pos = offset
-        return offset
-
-    def tell(self) -> int:
-        return self._pos
-
-    def write(self, data: bytes) -> int:
-        rel = self._pos - self._base
-        if rel < 0:
-            raise CdfsError(f"mastering tried to write before the session (sector {rel // 2048})")
-        if rel != self._raw_pos:
-            gap = rel - self._raw_pos
-            if self._raw_pos == self._end and 0 < gap <= len(self._FILL):
-                # pycdlib skips the padding of a file's last sector: zeros
-                # written keep the buffered writes going (a seek flushes)
-                self._raw.write(self._FILL[:gap])
-            else:
-                self._raw.seek(rel)
-        n = self._raw.write(data)
-        self._pos += n
-        self._raw_pos = rel + n
-        self._end = max(self._end, self._raw_pos)
-        self.done += n
-        if self._progress is not None and self.done - self._reported >= self._STEP:
-            self._reported = self.done
-            self._progress(min(self.done, self._total), self._total)
-        return n
-
-
-def _record_session_size(raw: BinaryIO, sectors: int) -> None:
-    """Store the session's own size as the Volume Space Size (ECMA-119 8.4.8,
-    BP 81-88, both byte orders) of every primary and supplementary volume
-    descriptor; pycdlib wrote the absolute end, which readers mis-size."""
-    for sector in range(_VD_START, _VD_START + 32):
-        raw.seek(sector * SECTOR_SIZE)
-        head = raw.read(6)
-        if head[1:6] != b"CD001" or head[0] == 255:
-            return
-        if head[0] in (1, 2):
-            raw.seek(sector * SECTOR_SIZE + 80)
-            raw.write(struct.pack("<I", sectors) + struct.pack(">I", sectors))
 
 
 # -- building the session -----------------------------------------------------
@@ -476,6 +332,8 @@ def master_session(
     label: str,
     progress: ProgressFn | None = None,
     copy_from: BinaryIO | None = None,
+    reuse_from: tuple[BinaryIO, SessionFacts | None] | None = None,
+    placed: dict[int, Placed] | None = None,
 ) -> Sectors:
     """Master ``entries`` as one session starting at sector ``start`` into
     ``out`` (whose first byte is that sector).  Returns the sectors written,
@@ -486,21 +344,42 @@ def master_session(
     at where they are, unless ``copy_from`` is given: a seekable reader of
     the old disc (byte ``lba * 2048`` is sector ``lba``), from which their
     data is then copied into the new session, so that it no longer depends
-    on the old one (``cdfs burn --rewrite`` before a disc is blanked)."""
+    on the old one (``cdfs burn --rewrite`` before a disc is blanked).
+
+    Directories with ``reuse`` have their records copied from the last
+    session: ``reuse_from`` reads the disc and tells of that session
+    (:mod:`cdfs.iso.reuse`); those it cannot copy are listed entry by entry.
+    ``placed`` is given where the session put the records it copied."""
     if start < 0:
         raise UsageError(f"invalid session start {start}")
     iso_id, joliet_id = volume_ids(label)
+    reused: Reused | None = None
+    if any(e.reuse is not None for e in entries):
+        from cdfs.iso import reuse  # it builds on this module
+
+        fp, facts = reuse_from if reuse_from and copy_from is None else (None, None)
+        entries, reused = reuse.resolve(entries, fp, facts)
     plan = _plan(entries)
     deepest = max(map(len, plan))
     rr_moved = rockridge.relocation_name(plan[()].children, deepest)
     if rr_moved is None and STREAMING:
         try:
-            sectors = _master_streaming(plan, out, start, (iso_id, joliet_id), progress, copy_from)
+            sectors = _master_streaming(
+                plan, out, start, (iso_id, joliet_id), progress, copy_from, reused
+            )
         except Unsupported:
             pass  # left to pycdlib
         else:
             log.info("mastered %d entries at sector %d: %d sectors", len(entries), start, sectors)
+            if placed is not None and reused is not None:
+                placed.update(reused.placed())
             return sectors
+    if reused is not None:
+        from cdfs.iso import reuse
+
+        entries = reuse.expand(entries)
+        plan = _plan(entries)
+        rr_moved = rockridge.relocation_name(plan[()].children, max(map(len, plan)))
     iso = SessionIso(start)
     builder = _Builder(iso, copy_from)
     with _gc_paused:
@@ -510,7 +389,7 @@ def master_session(
             del plan  # not needed for writing: its memory is reused meanwhile
             iso.pad(SESSION_PADDING)
             sectors = Sectors(iso.end - start)
-            _write(iso, out, start, sectors, progress)
+            write_pycdlib(iso, out, start, sectors, progress)
         except BaseException as e:
             out.unlink(missing_ok=True)
             if isinstance(e, pycdlibexception.PyCdlibException):
@@ -535,13 +414,16 @@ def _master_streaming(
     ids: tuple[str, str],
     progress: ProgressFn | None,
     copy_from: BinaryIO | None,
+    reused: Reused | None,
 ) -> Sectors:
     """The session written by :mod:`cdfs.iso.streamwriter`, with pycdlib's
     volume descriptors (from a session with nothing in it)."""
     iso = SessionIso(start)
     try:
         iso.new_session(*ids, None)
-        writer = StreamWriter(plan, start, iso.stream_root(), copy_from, dir_kind=Kind.DIR)
+        writer = StreamWriter(
+            plan, start, iso.stream_root(), copy_from, dir_kind=Kind.DIR, reused=reused
+        )
         lay = writer.layout
         sectors = Sectors(lay.end - start + SESSION_PADDING)
         tables = [(*lay.pt_iso, *lay.iso_root), (*lay.pt_joliet, *lay.joliet_root)]
@@ -549,7 +431,7 @@ def _master_streaming(
     finally:
         iso.dispose()
     try:
-        with open(out, "w+b", buffering=1 << 20, opener=_no_follow) as raw:
+        with open(out, "w+b", buffering=1 << 20, opener=no_follow) as raw:
             writer.write(raw, descriptors, SESSION_PADDING, progress)
     except BaseException:
         out.unlink(missing_ok=True)
@@ -557,24 +439,3 @@ def _master_streaming(
     if progress is not None:
         progress(sectors * SECTOR_SIZE, sectors * SECTOR_SIZE)
     return sectors
-
-
-def _no_follow(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW, 0o600)
-
-
-def _write(
-    iso: SessionIso, out: Path, start: int, sectors: int, progress: ProgressFn | None
-) -> None:
-    total = sectors * SECTOR_SIZE
-    # Never through a link; a new file is private (the stash is made by
-    # cdfs.burn.stash, already 0600, and only truncated here).
-    with open(out, "w+b", buffering=1 << 20, opener=_no_follow) as raw:
-        writer = _SessionWriter(raw, start, total, progress)
-        iso.write_fp(cast(BinaryIO, writer), blocksize=1 << 20)
-        _record_session_size(raw, sectors)
-        end = raw.seek(0, 2)
-    if end != total:
-        raise CdfsError(f"mastering wrote {end} bytes, expected {total}")
-    if progress is not None:
-        progress(total, total)

@@ -30,12 +30,17 @@ from __future__ import annotations
 import collections
 import itertools
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO
 
+from cdfs.iso import olddirs
 from cdfs.iso import records as R
+from cdfs.iso.olddirs import OldDir
 from cdfs.iso.sources import ExtentReader, Reader, SourceReader, read_small
+from cdfs.iso.streamtypes import DirInfo, Layout, MasterEntry, PlannedDir, Unsupported
 from cdfs.units import SECTOR_SIZE, sectors_for
+
+if TYPE_CHECKING:
+    from cdfs.iso.reuse import Reused
 
 ProgressFn = Callable[[int, int], None]
 Path_ = tuple[bytes, ...]
@@ -45,82 +50,6 @@ _SHORT = R.RECORD_MAX - 5 - R.PX_LEN - R.TF_LEN
 """A record whose base length plus name is at most this holds NM, PX and
 TF itself (files and directories alike)."""
 _CHUNK = 1 << 20
-
-
-class MasterEntry(Protocol):
-    """What the writer reads of :class:`cdfs.iso.mastering.MasterEntry`."""
-
-    path: Path_
-    uid: int
-    gid: int
-    mtime_ns: int
-    atime_ns: int
-    size: int
-    source: str | Path | None
-    extents: tuple[tuple[int, int], ...]
-    target: bytes
-    link: int
-
-    @property
-    def kind(self) -> object: ...
-    @property
-    def st_mode(self) -> int: ...
-    @property
-    def kept(self) -> bool: ...
-    def lengths_in(self, *, copied: bool) -> tuple[int, ...]: ...
-
-
-class PlannedDir(Protocol):
-    """What the writer reads of :class:`cdfs.iso.mastering._Dir`."""
-
-    @property
-    def path(self) -> Path_: ...
-    @property
-    def entry(self) -> MasterEntry | None: ...
-    @property
-    def children(self) -> Mapping[bytes, MasterEntry]: ...
-    @property
-    def iso(self) -> Mapping[bytes, bytes]: ...
-    @property
-    def joliet(self) -> Mapping[bytes, str]: ...
-
-
-class Unsupported(Exception):
-    """The session needs what only the pycdlib path writes: a record whose
-    continuation entries take more than one area (a symlink target of
-    nearly 1,023 bytes cut into many components)."""
-
-
-class _DirInfo:
-    __slots__ = ("ce_blocks", "data_base", "extent", "j_extent", "j_size", "j_up_blocks",
-                 "nlink", "number", "serial", "serial_base", "size", "up_blocks")  # fmt: skip
-
-    def __init__(self) -> None:
-        self.extent = self.size = self.ce_blocks = 0
-        self.j_extent = self.j_size = 0
-        self.serial = self.serial_base = self.data_base = 0
-        self.nlink = 2
-        self.number = 0
-        self.up_blocks = self.j_up_blocks = 0
-        """Blocks of the parent once this directory's record was added to
-        it (see :meth:`StreamWriter.up_size`)."""
-
-
-class Layout:
-    """Where everything of the session goes (absolute sectors)."""
-
-    def __init__(self, start: int) -> None:
-        self.start = start
-        self.pt_iso = (0, 0, 0)
-        """(size in bytes, little endian sector, big endian sector)."""
-        self.pt_joliet = (0, 0, 0)
-        self.pt_sectors = (0, 0)
-        self.iso_root = (0, 0)
-        """(extent, size) of the ISO 9660 root."""
-        self.joliet_root = (0, 0)
-        self.er = 0
-        self.data = 0
-        self.end = 0
 
 
 class StreamWriter:
@@ -134,22 +63,34 @@ class StreamWriter:
         copy_from: BinaryIO | None = None,
         *,
         dir_kind: object,
+        reused: Reused | None = None,
     ) -> None:
         """``root_attrs``: what pycdlib gives the root (no entry describes
         it): its ISO and Joliet record dates, its TF entry, its mode.
-        ``dir_kind``: the ``kind`` of directories (``Kind.DIR``)."""
+        ``dir_kind``: the ``kind`` of directories (``Kind.DIR``).
+        ``reused``: the directories whose records are copied from the last
+        session (:mod:`cdfs.iso.reuse`)."""
         self.plan, self.copy_from = plan, copy_from
         self.dir_kind = dir_kind
         self.copied = copy_from is not None
         self.layout = Layout(start)
         self.root_date, self.joliet_root_date, self.root_tf, self.root_mode = root_attrs
-        self.info: dict[Path_, _DirInfo] = {p: _DirInfo() for p in plan}
+        self.info: dict[Path_, DirInfo] = {p: DirInfo() for p in plan}
+        self.reused = reused
+        self.old_iso: dict[Path_, OldDir] = {}
+        """Writer key -> a directory copied from the last session's ISO 9660
+        tree: a reused directory's key is its path, those below it have
+        keys of their own (its key and a name no path can hold)."""
+        self.old_joliet: dict[Path_, OldDir] = {}
+        if reused is not None:
+            self._keys(reused)
         self.iso_sorted = {p: _iso_sorted(d) for p, d in plan.items()}
         """Each directory's children in ISO 9660 record order (sorted once:
         the layout and the writing go through them several times)."""
         self.joliet_sorted = {p: _joliet_sorted(d) for p, d in plan.items()}
-        self.iso_order = self._order(self.iso_sorted)
-        self.joliet_order = self._order(self.joliet_sorted)
+        self.iso_order = self._order(self.iso_sorted, self.old_iso)
+        """Every directory, as the path table lists them (copied ones too)."""
+        self.joliet_order = self._order(self.joliet_sorted, self.old_joliet)
         nlinks: collections.Counter[int] = collections.Counter()
         self.link_first: dict[int, MasterEntry] = {}
         """Hard-link number -> its first name in plan order (whose PX,
@@ -162,7 +103,21 @@ class StreamWriter:
 
     # -- layout -----------------------------------------------------------------
 
-    def _order(self, order: Mapping[Path_, list[bytes]]) -> list[Path_]:
+    def _keys(self, reused: Reused) -> None:
+        for path, trees in reused.dirs.items():
+            for old, tag in zip(trees, (b"\0i", b"\0j"), strict=True):
+                table = self.old_iso if tag == b"\0i" else self.old_joliet
+                old.key = path
+                for d in old.walk():
+                    table[d.key] = d
+                    for n, sub in enumerate(d.subdirs):
+                        sub.key = (*d.key, tag + str(n).encode())
+                        self.info.setdefault(sub.key, DirInfo())
+            self.info[path].nlink = 2 + len(trees[0].subdirs)
+
+    def _order(
+        self, order: Mapping[Path_, list[bytes]], old: Mapping[Path_, OldDir]
+    ) -> list[Path_]:
         """Directories breadth first, children in record order."""
         out: list[Path_] = []
         dk = self.dir_kind
@@ -170,6 +125,9 @@ class StreamWriter:
         while todo:
             p = todo.popleft()
             out.append(p)
+            if p in old:
+                todo.extend(d.key for d in old[p].subdirs)
+                continue
             d = self.plan[p]
             todo.extend(c.path for c in map(d.children.__getitem__, order[p]) if c.kind is dk)
         return out
@@ -178,8 +136,9 @@ class StreamWriter:
         """PX serial numbers, given as :class:`cdfs.iso.mastering._Builder`
         gives them: the root 1, then in plan order each directory's children
         in ISO order, a hard-linked file only at its first name."""
-        counter = itertools.count(2)
-        self.info[()].serial = 1
+        base = self.reused.serial_base if self.reused is not None else 1
+        counter = itertools.count(base + 1)
+        self.info[()].serial = base
         for d in self.plan.values():
             info = self.info[d.path]
             info.serial_base = -1
@@ -233,7 +192,11 @@ class StreamWriter:
         at += 2 * n_jol
         lay.pt_sectors = (n_iso, n_jol)
         for p in self.iso_order:
-            d, info = self.plan[p], self.info[p]
+            info = self.info[p]
+            if p in self.old_iso:
+                at = _place(self.old_iso[p], info, at, joliet=False)
+                continue
+            d = self.plan[p]
             blocks, areas = R.Packer(), R.Packer()
             blocks.add(140 if not p else 104)
             blocks.add(104)
@@ -249,7 +212,11 @@ class StreamWriter:
             info.extent, info.size, info.ce_blocks = at, blocks.size, areas.blocks
             at += blocks.blocks + areas.blocks
         for p in self.joliet_order:
-            d, info = self.plan[p], self.info[p]
+            info = self.info[p]
+            if p in self.old_joliet:
+                at = _place(self.old_joliet[p], info, at, joliet=True)
+                continue
+            d = self.plan[p]
             blocks = R.Packer()
             blocks.add(34)
             blocks.add(34)
@@ -268,6 +235,8 @@ class StreamWriter:
         at += 1
         lay.data = at
         for p in self.iso_order:
+            if p not in self.plan:
+                continue  # below a reused directory
             d, info = self.plan[p], self.info[p]
             info.data_base = at
             for name in self.iso_sorted[d.path]:
@@ -307,9 +276,13 @@ class StreamWriter:
         return s.size > 0 and (s.source is not None or (self.copied and bool(s.extents)))
 
     def _pt_ident(self, p: Path_) -> bytes:
+        if p and p[-1][:1] == b"\0":
+            return self.old_iso[p].ident
         return self.plan[p[:-1]].iso[p[-1]] if p else b"\x00"
 
     def _jpt_ident(self, p: Path_) -> bytes:
+        if p and p[-1][:1] == b"\0":
+            return self.old_joliet[p].ident
         return self.plan[p[:-1]].joliet[p[-1]].encode("utf-16_be") if p else b"\x00"
 
     # -- writing ------------------------------------------------------------------
@@ -332,7 +305,8 @@ class StreamWriter:
             self._joliet_dir(sink, p)
         sink.write(R.ER.ljust(SECTOR_SIZE, b"\x00"))
         for p in self.iso_order:
-            self._data(sink, p)
+            if p in self.plan:
+                self._data(sink, p)
         for _ in range(padding):
             sink.write(_ZEROS)
         assert sink.done == total, (sink.done, total)
@@ -369,7 +343,16 @@ class StreamWriter:
         e = self.plan[p].entry
         return self.root_date if e is None else R.date_ns(e.mtime_ns)
 
+    def _copy(self, sink: _Sink, old: OldDir, p: Path_, joliet: bool) -> None:
+        """The records of a directory copied from the last session."""
+        up = self.info[p[:-1]]
+        assert self.reused is not None and self.reused.fp is not None
+        parent = (up.j_extent, up.j_size) if joliet else (up.extent, up.size)
+        sink.write(olddirs.copy(self.reused.fp, old, parent))
+
     def _iso_dir(self, sink: _Sink, p: Path_) -> None:
+        if p in self.old_iso:
+            return self._copy(sink, self.old_iso[p], p, joliet=False)
         d, info = self.plan[p], self.info[p]
         block = R.Block(info.extent)
         areas = R.Areas(info.extent + -(-info.size // SECTOR_SIZE))
@@ -490,6 +473,8 @@ class StreamWriter:
         return R.susp_bytes(susp, areas.add(body))
 
     def _joliet_dir(self, sink: _Sink, p: Path_) -> None:
+        if p in self.old_joliet:
+            return self._copy(sink, self.old_joliet[p], p, joliet=True)
         d, info = self.plan[p], self.info[p]
         block = R.Block(info.j_extent)
         up = p[:-1] if p else p
@@ -568,6 +553,16 @@ class StreamWriter:
             return SourceReader(e.source, e.size)
         assert self.copy_from is not None
         return ExtentReader(self.copy_from, e.path, e.extents, e.size)
+
+
+def _place(old: OldDir, info: DirInfo, at: int, *, joliet: bool) -> int:
+    """Lay out a copied directory at ``at``; the sector after it."""
+    old.new = at
+    if joliet:
+        info.j_extent, info.j_size = at, old.size
+    else:
+        info.extent, info.size = at, old.size
+    return at + sectors_for(old.size)
 
 
 def _iso_sorted(d: PlannedDir) -> list[bytes]:
