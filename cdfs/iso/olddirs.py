@@ -24,6 +24,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from cdfs.errors import InvalidImageError
+from cdfs.iso.isofields import positions
 from cdfs.units import SECTOR_SIZE, sectors_for
 
 _F_DIR, _F_MULTI_EXTENT = 0x02, 0x80
@@ -76,21 +78,14 @@ def records(data: bytes) -> list[tuple[int, bytes]] | None:
     (".", "..", subdirectories; files are passed over), checked for
     records that cross a sector or are cut short; None if any does."""
     out: list[tuple[int, bytes]] = []
-    pos, size = 0, len(data)
-    while pos < size:
-        n = data[pos]
-        if n == 0:  # the rest of the sector is padding
-            pos = (pos // SECTOR_SIZE + 1) * SECTOR_SIZE
-            continue
-        end = pos + n
-        if n < 34 or end > size or (end - 1) // SECTOR_SIZE != pos // SECTOR_SIZE:
-            return None
-        if data[pos + 25] & _F_DIR:
-            id_len = data[pos + 32]
-            if 33 + id_len > n:
+    try:
+        for pos, end in positions(data, 0):
+            if (end - 1) // SECTOR_SIZE != pos // SECTOR_SIZE:
                 return None
-            out.append((pos, data[pos + 33 : pos + 33 + id_len]))
-        pos = end
+            if data[pos + 25] & _F_DIR:
+                out.append((pos, data[pos + 33 : pos + 33 + data[pos + 32]]))
+    except InvalidImageError:
+        return None
     return out
 
 
